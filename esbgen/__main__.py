@@ -1,0 +1,3 @@
+from esbgen.cli import main
+
+main()

@@ -1,0 +1,76 @@
+"""Byte-exact file helpers shared by every command that writes."""
+
+from __future__ import annotations
+
+import difflib
+import os
+import tempfile
+from pathlib import Path
+
+
+def atomic_write_bytes(path: Path, data: bytes, mode: int | None = None) -> None:
+    """Write ``data`` to ``path`` so that readers see the old or the new file, never a part."""
+    path = Path(path)
+    if mode is None:
+        try:
+            mode = path.stat().st_mode & 0o7777
+        except FileNotFoundError:
+            mode = 0o644
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".esbgen-tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+    fsync_dir(path.parent)
+
+
+def fsync_dir(directory: Path) -> None:
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def unified_diff(before: bytes | None, after: bytes | None, label: str) -> str:
+    """A unified diff an operator can read; line ends are shown where they change."""
+    old = _lines(before)
+    new = _lines(after)
+    diff = difflib.unified_diff(
+        old,
+        new,
+        fromfile=f"a/{label}" if before is not None else "/dev/null",
+        tofile=f"b/{label}" if after is not None else "/dev/null",
+        lineterm="",
+    )
+    return "\n".join(line.rstrip("\n") for line in diff)
+
+
+def _lines(data: bytes | None) -> list[str]:
+    if data is None:
+        return []
+    text = data.decode("utf-8", errors="replace")
+    lines = text.splitlines(keepends=True)
+    shown = []
+    for line in lines:
+        if line.endswith("\r\n"):
+            shown.append(line[:-2] + "\\r\n")
+        elif not line.endswith("\n"):
+            shown.append(line + "\n\\ No newline at end of file\n")
+        else:
+            shown.append(line)
+    return shown
