@@ -1,0 +1,1 @@
+"""The plugins esbgen ships, registered by name exactly as entry points are."""

@@ -1,0 +1,26 @@
+"""Answers every deployment gets unless a plugin gives its own."""
+
+from __future__ import annotations
+
+from esbgen import hookimpl
+from esbgen.plan import PostStep
+from esbgen.rules import default_host_setting
+
+
+@hookimpl(trylast=True)
+def esbgen_host_setting(target, source):
+    return default_host_setting(target.name)
+
+
+@hookimpl(trylast=True)
+def esbgen_plan_steps(plan, command, options):
+    if command not in ("clone", "new", "retarget", "sync-edition", "register") or plan.is_empty:
+        return None
+    steps = []
+    if not options.get("sync"):
+        steps.append(
+            PostStep("update the ESB's data: python manage.py sync_data_at_deploy (in the ESB's virtualenv, from its root, on one ESB machine)")
+        )
+    if not options.get("restart"):
+        steps.append(PostStep("restart the ESB: supervisorctl -c <supervisord.conf> restart esb"))
+    return steps

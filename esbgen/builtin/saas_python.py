@@ -1,0 +1,27 @@
+"""Python-per-API systems: one component class a file, channels preset in esb_conf.py.
+
+A clone of such a system gets its channels through CHANNELS of the custom
+conf module, since esb_conf.py belongs to the ESB and is never edited.
+"""
+
+from __future__ import annotations
+
+from esbgen import hookimpl
+from esbgen.saas import SaasType
+
+
+class PythonSystem(SaasType):
+    name = "python"
+    description = "components written in Python, one class a file; channels from esb_conf.py or conf.py"
+    specificity = 5
+
+    def recognizes(self, source) -> bool:
+        return source.confapis_dir is None and bool(source.components)
+
+    def source_app_code(self, source) -> str | None:
+        return None
+
+
+@hookimpl
+def esbgen_saas_types():
+    return [PythonSystem()]

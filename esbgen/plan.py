@@ -1,0 +1,124 @@
+"""Plans: what a command will change, shown before it is done and applied as one unit.
+
+A plan holds folders to add (rendered into a staging folder beside the
+tree, moved into place by one rename each), files to write (with their
+bytes before and after), external steps (database rows) and post-steps
+(sync, restart, reminders).  ``esbgen.journal`` applies it atomically.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from esbgen.fsutil import unified_diff
+
+
+@dataclass
+class TreeAdd:
+    """A folder moved into place whole; ``replaces`` when an existing one is swapped (--force)."""
+
+    path: Path  # relative to the ESB root
+    staged: Path  # absolute, on the same file system as the root when applied
+    files: list[Path]  # relative to ``path``
+    replaces: bool = False
+    changed: list[Path] = field(default_factory=list)  # when replacing: files whose bytes differ
+
+
+@dataclass
+class FileWrite:
+    path: Path  # relative to the ESB root
+    before: bytes | None  # None: the file is new
+    after: bytes
+    mode: int | None = None
+
+
+@dataclass
+class ExternalStep:
+    """A change outside the file tree (a database row) with its own apply and undo.
+
+    ``kind`` names a handler registered in ``esbgen.journal.EXTERNAL_HANDLERS``;
+    ``record`` is JSON-serialisable and holds what the handler needs to apply,
+    undo and recover it.
+    """
+
+    kind: str
+    description: str
+    record: dict[str, Any]
+
+
+@dataclass
+class PostStep:
+    """Something to do after the change: run (sync, restart) or tell the operator."""
+
+    description: str
+    command: list[str] | None = None
+    cwd: Path | None = None
+    env: dict[str, str] | None = None
+    run: Callable[[], str] | None = None  # returns output to show; raises EsbgenError on failure
+
+    @property
+    def runnable(self) -> bool:
+        return self.command is not None or self.run is not None
+
+
+@dataclass
+class Plan:
+    root: Path
+    title: str
+    tree_adds: list[TreeAdd] = field(default_factory=list)
+    file_writes: list[FileWrite] = field(default_factory=list)
+    external: list[ExternalStep] = field(default_factory=list)
+    post_steps: list[PostStep] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)  # what is already as asked
+
+    @property
+    def is_empty(self) -> bool:
+        return not (self.tree_adds or self.file_writes or self.external)
+
+    def added_files(self) -> list[Path]:
+        return [add.path / f for add in self.tree_adds for f in add.files]
+
+    def describe(self, show_files: int = 40) -> str:
+        """The plan as an operator reads it: added files, diffs, external steps, post-steps."""
+        lines = [f"Plan: {self.title}", f"ESB root: {self.root}"]
+        if self.is_empty:
+            lines.append("Nothing to change: the tree is already as asked.")
+        for add in self.tree_adds:
+            verb = "replace" if add.replaces else "add"
+            lines.append(f"  {verb} {add.path}/ ({len(add.files)} files)")
+            shown = add.files if len(add.files) <= show_files else add.files[:show_files]
+            for relative in shown:
+                lines.append(f"    + {add.path / relative}")
+            if len(shown) < len(add.files):
+                lines.append(f"    ... and {len(add.files) - len(shown)} more")
+            for relative in add.changed:
+                lines.append(f"    ~ {add.path / relative} (differs from the existing file)")
+        for write in self.file_writes:
+            verb = "create" if write.before is None else "modify"
+            lines.append(f"  {verb} {write.path}")
+            diff = unified_diff(write.before, write.after, str(write.path))
+            lines.extend("    " + line for line in diff.splitlines())
+        for step in self.external:
+            lines.append(f"  {step.description}")
+        for item in self.unchanged:
+            lines.append(f"  unchanged: {item}")
+        if self.post_steps:
+            lines.append("Then:")
+            for step in self.post_steps:
+                lines.append(f"  - {step.description}")
+        for note in self.notes:
+            lines.append(f"Note: {note}")
+        return "\n".join(lines)
+
+
+def relative_files(folder: Path) -> list[Path]:
+    found = []
+    for dirpath, dirnames, filenames in os.walk(folder):
+        dirnames.sort()
+        for filename in sorted(filenames):
+            found.append(Path(dirpath, filename).relative_to(folder))
+    return found

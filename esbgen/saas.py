@@ -1,0 +1,114 @@
+"""SaaS types: what varies from one official SaaS to another when its components are cloned.
+
+A type recognises a component set, finds the source app code, names the
+settings and literals a clone must rewrite, and may ship a cookiecutter
+template for ``esbgen new``.  Plugins subclass ``SaasType`` and return
+instances from the ``esbgen_saas_types`` hook.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from esbgen.errors import EsbgenError, UsageError
+from esbgen.pyedit import Rewrite
+from esbgen.rules import SHARED_SETTINGS
+
+if TYPE_CHECKING:
+    from esbgen.domain import CloneTarget, ComponentSet
+
+APP_PATH_RE = re.compile(r"^/o/([a-z][a-z0-9_-]*)(?:/|$)")
+HOST_SETTING_RE = re.compile(r"^(BK_[A-Z0-9_]+_(URL|HOST)|HOST_[A-Z0-9_]+)$")
+
+
+def app_literal(app_code: str) -> re.Pattern[str]:
+    """``/o/<app>`` inside a string, as a URL prefix or a regular expression."""
+    return re.compile(rf"/o/(?P<old>{re.escape(app_code)})(?![A-Za-z0-9_-])")
+
+
+def setting_literal(name: str) -> re.Pattern[str]:
+    return re.compile(rf"(?<![A-Za-z0-9_])(?P<old>{re.escape(name)})(?![A-Za-z0-9_])")
+
+
+class SaasType:
+    """The generic behaviour; subclasses narrow ``recognizes`` and add literals."""
+
+    name = "generic"
+    description = "any component set"
+    specificity = 0
+    template: Path | None = None  # a cookiecutter template for `esbgen new`
+
+    def recognizes(self, source: ComponentSet) -> bool:
+        return True
+
+    def source_app_code(self, source: ComponentSet) -> str | None:
+        """The app the source forwards to, read from its dest_paths (``/o/bk_sops/...``)."""
+        counts: Counter[str] = Counter()
+        for channel in source.channels:
+            dest = channel.get("dest_path")
+            if isinstance(dest, str):
+                match = APP_PATH_RE.match(dest)
+                if match:
+                    counts[match.group(1)] += 1
+        if not counts:
+            return None
+        return counts.most_common(1)[0][0]
+
+    def host_settings(self, source: ComponentSet) -> list[str]:
+        """Settings naming the source app's own host; the clone gets one of its own."""
+        return [
+            name
+            for name in source.settings_read
+            if name not in SHARED_SETTINGS and HOST_SETTING_RE.match(name)
+        ]
+
+    def literal_rewrites(self, source: ComponentSet, target: CloneTarget, source_app: str | None) -> list[Rewrite]:
+        rewrites = [Rewrite(setting_literal(name), "host_setting", f"host setting {name}") for name in self.host_settings(source)]
+        if source_app:
+            rewrites.append(Rewrite(app_literal(source_app), "app_code", f"app path /o/{source_app}"))
+        return rewrites
+
+    def __repr__(self) -> str:
+        return f"<SaaS type {self.name}>"
+
+
+def all_saas_types() -> list[SaasType]:
+    from esbgen.plugins import call_hook
+
+    types: dict[str, SaasType] = {}
+    for answer in call_hook("esbgen_saas_types"):
+        for saas_type in answer or []:
+            types.setdefault(saas_type.name, saas_type)
+    return list(types.values())
+
+
+def select_saas_type(source: ComponentSet, forced: str | None = None) -> SaasType:
+    """The most specific type that recognises the source, or the one named by ``--type``."""
+    from esbgen.plugins import call_hook
+
+    types = all_saas_types()
+    if forced:
+        for saas_type in types:
+            if saas_type.name == forced:
+                return saas_type
+        known = ", ".join(sorted(t.name for t in types)) or "none"
+        raise UsageError(f"unknown SaaS type {forced!r} (known: {known})")
+    candidates = []
+    for saas_type in types:
+        try:
+            recognized = saas_type.recognizes(source)
+        except EsbgenError:
+            raise
+        except Exception as error:
+            from esbgen.errors import PluginError
+
+            raise PluginError(saas_type.name, "SaasType.recognizes", error) from error
+        if recognized:
+            candidates.append(saas_type)
+    if not candidates:
+        raise EsbgenError(f"no SaaS type recognises {source.name}; use --type")
+    candidates.sort(key=lambda t: t.specificity, reverse=True)
+    return candidates[0]

@@ -1,0 +1,68 @@
+"""Shared fixtures: a scratch copy of a sample ESB root, and the CLI run in-process."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+FIXTURES = REPO / "fixtures"
+
+
+def snapshot(root: Path) -> dict[str, str]:
+    """Every file under root (but esbgen's own state folder) with the hash of its bytes."""
+    result = {}
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = [d for d in dirnames if d != ".esbgen"]
+        for name in filenames:
+            path = Path(dirpath, name)
+            result[str(path.relative_to(root))] = hashlib.sha256(path.read_bytes()).hexdigest()
+    return result
+
+
+@pytest.fixture
+def esb_root(tmp_path: Path) -> Path:
+    """A scratch copy of fixtures/esb, the sample ESB root."""
+    root = tmp_path / "esb"
+    shutil.copytree(FIXTURES / "esb", root, symlinks=True)
+    return root
+
+
+@pytest.fixture
+def ce_root(tmp_path: Path) -> Path:
+    """A scratch copy of fixtures/esb-ce, the CE-like ESB root."""
+    root = tmp_path / "esb-ce"
+    shutil.copytree(FIXTURES / "esb-ce", root, symlinks=True)
+    return root
+
+
+@dataclass
+class Result:
+    exit_code: int
+    output: str
+    stderr: str
+
+
+@pytest.fixture
+def run_esbgen(capsys):
+    """Run the esbgen command line in this process, as an operator would type it."""
+    from esbgen.cli import run
+
+    def invoke(*args: str, cwd: Path | None = None) -> Result:
+        old = os.getcwd()
+        if cwd is not None:
+            os.chdir(cwd)
+        try:
+            capsys.readouterr()
+            code = run([str(a) for a in args])
+        finally:
+            os.chdir(old)
+        captured = capsys.readouterr()
+        return Result(code, captured.out, captured.err)
+
+    return invoke
