@@ -31,6 +31,9 @@ def compose(text: str, label: str):
         mark = error.problem_mark or error.context_mark
         line = f":{mark.line + 1}" if mark is not None else ""
         problem = error.problem or error.context or "malformed YAML"
+        context = error.context_mark
+        if error.problem and error.context and context is not None and mark is not None and context.line != mark.line:
+            problem += f" ({error.context} at line {context.line + 1})"
         raise EsbgenError(f"{label}{line}: malformed YAML: {problem}") from None
     except YAMLError as error:
         raise EsbgenError(f"{label}: malformed YAML: {error}") from None
