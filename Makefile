@@ -2,7 +2,7 @@
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
-PLUGINS := plugins/esbgen-nginx
+PLUGINS := $(wildcard plugins/esbgen-nginx)
 STAMP := $(VENV)/.esbgen-installed
 
 .PHONY: demo test bench system-packages clean
