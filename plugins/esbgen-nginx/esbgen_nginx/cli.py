@@ -1,0 +1,148 @@
+"""``esbgen swap KIND NAME --to HOST:PORT``: the click group this plugin adds to esbgen.
+
+The kinds (``web``, ``paasagent``, and any a plugin adds) and their names are
+read from :func:`esbgen.swap.swap_targets` when the group is used, so every
+plugin's ``esbgen_swap_targets`` answer becomes a command.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from esbgen.swap import SwapTarget, swap_targets
+
+from esbgen_nginx.backends import Backend, parse_backend
+
+_NOT_IN_NAME = set(" \t\r\n{};#'\"\\$")
+
+
+class SwapGroup(click.Group):
+    """A group whose sub-commands are the kinds of the swap targets plugins declare."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        static = super().list_commands(ctx)
+        kinds = sorted({target.kind for target in swap_targets()} - set(static))
+        return static + kinds
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        command = super().get_command(ctx, cmd_name)
+        if command is not None:
+            return command
+        targets = [target for target in swap_targets() if target.kind == cmd_name]
+        if not targets:
+            return None
+        return kind_command(cmd_name, targets)
+
+
+def swap_group() -> click.Group:
+    group = SwapGroup(
+        name="swap",
+        short_help="Point a PaaS nginx upstream (web service, paasagent) at new backends.",
+        help=(
+            "Point an nginx upstream of the PaaS at new backends: check them, edit the "
+            "server lines in place, nginx -t, nginx -s reload; restore the file if anything fails."
+        ),
+    )
+    group.add_command(list_targets)
+    return group
+
+
+@click.command("targets")
+def list_targets() -> None:
+    """List what `esbgen swap` can point nginx at, and the upstream of each."""
+    for target in swap_targets():
+        line = f"{target.kind} {target.name}: upstream {target.upstream}"
+        if target.description:
+            line += f"  ({target.description})"
+        click.echo(line)
+
+
+def _parse_to(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -> list[Backend]:
+    backends = []
+    for value in values:
+        try:
+            backends.append(parse_backend(value))
+        except ValueError as error:
+            raise click.BadParameter(str(error), ctx=ctx, param=param) from None
+    if len(set(backends)) != len(backends):
+        raise click.BadParameter("the same HOST:PORT is given twice", ctx=ctx, param=param)
+    return backends
+
+
+def _check_upstream_name(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    if value is not None and (not value or set(value) & _NOT_IN_NAME or not value.isprintable()):
+        raise click.BadParameter(f"{value!r} is not an nginx upstream name", ctx=ctx, param=param)
+    return value
+
+
+def _check_path(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    if value is not None and (not value.startswith("/") or any(c.isspace() for c in value)):
+        raise click.BadParameter("must be a URL path starting with '/', e.g. /healthz", ctx=ctx, param=param)
+    return value
+
+
+def kind_command(kind: str, targets: list[SwapTarget]) -> click.Command:
+    by_name = {target.name: target for target in targets}
+    listing = "\n".join(f"  {t.name:<10} upstream {t.upstream}" for t in targets)
+
+    @click.command(
+        kind,
+        help=(
+            f"Point the nginx upstream of a {kind} service at new backends.\n\n"
+            f"\b\nNAME is one of:\n{listing}\n\n"
+            "--upstream NAME picks any other upstream (with or without a NAME)."
+        ),
+    )
+    @click.argument("name", required=False, type=click.Choice(sorted(by_name)))
+    @click.option("--to", "backends", metavar="HOST:PORT", multiple=True, required=True, callback=_parse_to,
+                  help="New backend; repeat to replace the server list by several.")
+    @click.option("--upstream", "upstream", metavar="NAME", callback=_check_upstream_name,
+                  help="Upstream to edit instead of the target's own.")
+    @click.option("--nginx-server-root", type=click.Path(file_okay=False, path_type=Path),
+                  default=Path("/etc/nginx"), show_default=True,
+                  help="Directory of nginx's main file nginx.conf.")
+    @click.option("--nginx-ctl", default="nginx", show_default=True, metavar="PATH",
+                  help="nginx binary used for -t and -s reload.")
+    @click.option("--nginx-prefix", type=click.Path(file_okay=False, path_type=Path), default=None,
+                  help="Prefix nginx runs with (-p), if it is not the built-in one.")
+    @click.option("--dry-run", is_flag=True, help="Print the diff; change nothing.")
+    @click.option("--skip-check", is_flag=True, help="Do not check that the new backends accept connections.")
+    @click.option("--no-reload", is_flag=True, help="Edit and nginx -t, but leave the reload to the operator.")
+    @click.option("--check-path", metavar="PATH", callback=_check_path,
+                  help="Check with an HTTP GET of PATH (status < 500) instead of a TCP connect.")
+    @click.option("--connect-timeout", type=click.FloatRange(min=0, min_open=True), default=3.0,
+                  show_default=True, metavar="SECONDS", help="Timeout of each backend check.")
+    def command(name, backends, upstream, nginx_server_root, nginx_ctl, nginx_prefix, dry_run,
+                skip_check, no_reload, check_path, connect_timeout):
+        from esbgen_nginx.swapper import SwapRequest, swap
+
+        if name is None and upstream is None:
+            raise click.UsageError(f"give a NAME ({', '.join(sorted(by_name))}) or --upstream NAME")
+        if name is not None:
+            target = by_name[name]
+            label = f"{kind} {name}"
+            upstream_name = upstream or target.upstream
+        else:
+            label = f"{kind} upstream {upstream}"
+            upstream_name = upstream
+        report = swap(
+            SwapRequest(
+                label=label,
+                upstream=upstream_name,
+                backends=list(backends),
+                server_root=nginx_server_root,
+                nginx_ctl=nginx_ctl,
+                nginx_prefix=nginx_prefix,
+                dry_run=dry_run,
+                skip_check=skip_check,
+                reload=not no_reload,
+                check_path=check_path,
+                connect_timeout=connect_timeout,
+            )
+        )
+        for line in report.lines:
+            click.echo(line)
+
+    return command
