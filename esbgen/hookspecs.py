@@ -34,8 +34,8 @@ def esbgen_saas_types() -> list[SaasType]:
 
 
 @hookspec(firstresult=True)
-def esbgen_host_setting(target: CloneTarget, source: ComponentSet) -> str | None:
-    """Return the name of the settings entry holding the new system's host.
+def esbgen_host_setting(target: CloneTarget, source: ComponentSet | None) -> str | None:
+    """Return the name of the settings entry holding the new system's host (``source`` is None for ``new``).
 
     The first non-None answer wins; the built-in answer is
     ``BK_<SYSTEM without BK_>_URL`` (``bk_sops_ce`` -> ``BK_SOPS_CE_URL``).
@@ -43,8 +43,8 @@ def esbgen_host_setting(target: CloneTarget, source: ComponentSet) -> str | None
 
 
 @hookspec
-def esbgen_clone_context(context: dict[str, Any], source: ComponentSet, target: CloneTarget) -> None:
-    """Adjust, in place, the cookiecutter context a clone is rendered with."""
+def esbgen_clone_context(context: dict[str, Any], source: ComponentSet | None, target: CloneTarget) -> None:
+    """Adjust, in place, the cookiecutter context a clone (or, with ``source`` None, ``esbgen new``) is rendered with."""
 
 
 @hookspec

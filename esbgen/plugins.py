@@ -23,7 +23,7 @@ GROUP = "esbgen"
 BUILTIN_PLUGINS = {
     "confapis": "esbgen.builtin.saas_confapis",
     "sops": "esbgen.builtin.saas_sops",
-    "python_system": "esbgen.builtin.saas_python",
+    "python": "esbgen.builtin.saas_python",
     "defaults": "esbgen.builtin.defaults",
 }
 
@@ -47,7 +47,10 @@ def get_plugin_manager() -> pluggy.PluginManager:
         pm.load_setuptools_entrypoints(GROUP)
     except Exception as error:  # a broken third-party distribution
         raise EsbgenError(f"cannot load esbgen plugins: {type(error).__name__}: {error}") from error
-    pm.check_pending()
+    try:
+        pm.check_pending()
+    except pluggy.PluginValidationError as error:
+        raise EsbgenError(f"plugin {pm.get_name(error.plugin)!r} is invalid: {error}") from None
     return pm
 
 

@@ -1,0 +1,84 @@
+"""``esbgen new``: a brand-new confapis system from a SaaS type's cookiecutter template."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from esbgen.clone import add_rendered_folders, conf_changes, validate_rendered
+from esbgen.domain import CloneTarget
+from esbgen.errors import EsbgenError, UsageError
+from esbgen.esbtree import load_tree
+from esbgen.plan import Plan
+from esbgen.rules import validate_app_code, validate_new_system
+from esbgen.saas import SaasType, all_saas_types
+from esbgen.template import render_with_defaults
+
+DEFAULT_TYPE = "confapis"
+
+
+@dataclass
+class NewOutcome:
+    plan: Plan
+    target: CloneTarget
+    saas_type: SaasType
+    values: dict[str, Any]
+
+
+def component_class_name(system: str) -> str:
+    """A class whose snake case is ``<system>_component``: capitals only where words start."""
+    return "".join(part[:1].upper() + part[1:] for part in system.split("_")) + "Component"
+
+
+def template_of(type_name: str | None) -> tuple[SaasType, Path]:
+    types = {t.name: t for t in all_saas_types()}
+    name = type_name or DEFAULT_TYPE
+    saas_type = types.get(name)
+    if saas_type is None:
+        raise UsageError(f"unknown SaaS type {name!r} (known: {', '.join(sorted(types)) or 'none'})")
+    template = saas_type.template
+    if template is None:
+        with_templates = sorted(n for n, t in types.items() if t.template is not None)
+        raise UsageError(f"SaaS type {name!r} ships no template for esbgen new (types with one: {', '.join(with_templates)})")
+    if not (Path(template) / "cookiecutter.json").is_file():
+        raise EsbgenError(f"the template of SaaS type {name!r} is missing: {template}")
+    return saas_type, Path(template)
+
+
+def plan_new(root: Path, name: str, app_code: str, work: Path, *, type_name: str | None = None,
+             label: str | None = None, force: bool = False) -> NewOutcome:
+    from esbgen.plugins import call_hook
+
+    validate_new_system(name)
+    validate_app_code(app_code)
+    if label is not None and (not label.strip() or any(c in label for c in "\x00\r\n")):
+        raise UsageError("--label must be one line of text")
+    saas_type, template = template_of(type_name)
+    tree = load_tree(root)
+    target = CloneTarget(name, app_code, label if label is not None else name.upper(), "")
+    target.host_setting = call_hook("esbgen_host_setting", target=target, source=None)
+    values: dict[str, Any] = {
+        "system": name,
+        "SYSTEM_NAME": target.system_name,
+        "app_code": app_code,
+        "host_setting": target.host_setting,
+        "component_class": component_class_name(name),
+        "component_name": f"{name}_component",
+        "_components": "components",
+    }
+    call_hook("esbgen_clone_context", context=values, source=None, target=target)
+    output = work / "output"
+    output.mkdir(parents=True)
+    rendered = render_with_defaults(template, values, output)
+    validate_rendered(tree, output, name)
+    plan = Plan(root, f"new system {name} (SaaS type {saas_type.name})")
+    folders = [p for p in (Path("components/bk/apisv2") / name, Path("components/confapis") / name) if (output / p).is_dir()]
+    add_rendered_folders(plan, output, folders, force)
+    conf_write, said = conf_changes(tree, target, f"Created by esbgen new (SaaS type {saas_type.name})")
+    if conf_write is not None:
+        plan.file_writes.append(conf_write)
+    plan.unchanged.extend(said)
+    if not plan.is_empty:
+        plan.notes.append(f"define {target.host_setting} in configs/default.py (the host of app {app_code})")
+    return NewOutcome(plan, target, saas_type, rendered)

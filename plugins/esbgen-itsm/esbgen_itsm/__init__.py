@@ -1,0 +1,1 @@
+"""The ITSM SaaS type for esbgen."""
