@@ -9,13 +9,18 @@ from pathlib import Path
 
 
 def atomic_write_bytes(path: Path, data: bytes, mode: int | None = None) -> None:
-    """Write ``data`` to ``path`` so that readers see the old or the new file, never a part."""
-    path = Path(path)
+    """Write ``data`` to ``path`` so that readers see the old or the new file, never a part.
+
+    A symbolic link stays a link (its target is replaced), and an existing file keeps its
+    owner and mode, as an operator's editor would leave them.
+    """
+    path = Path(os.path.realpath(path))
+    try:
+        current = path.stat()
+    except FileNotFoundError:
+        current = None
     if mode is None:
-        try:
-            mode = path.stat().st_mode & 0o7777
-        except FileNotFoundError:
-            mode = 0o644
+        mode = current.st_mode & 0o7777 if current is not None else 0o644
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".esbgen-tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as handle:
@@ -23,6 +28,11 @@ def atomic_write_bytes(path: Path, data: bytes, mode: int | None = None) -> None
             handle.flush()
             os.fsync(handle.fileno())
         os.chmod(tmp, mode)
+        if current is not None and (current.st_uid, current.st_gid) != (os.getuid(), os.getgid()):
+            try:
+                os.chown(tmp, current.st_uid, current.st_gid)
+            except PermissionError:
+                pass
         os.replace(tmp, path)
     except BaseException:
         try:
