@@ -8,8 +8,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from esbgen.confapis import read_text
-from esbgen.domain import Channel, CloneTarget, ComponentSet, EsbTree, CUSTOM_CONF
+from esbgen.confapis import dest_path_app_edit, read_text, scalar_inner
+from esbgen.domain import CUSTOM_CONF, Channel, CloneTarget, ComponentSet, EsbTree, PresetChannel
 from esbgen.errors import EsbgenError, UsageError
 from esbgen.esbtree import load_tree
 from esbgen.plan import FileWrite, Plan, TreeAdd, relative_files
@@ -69,18 +69,7 @@ def _source_files(folder: Path, label: Path) -> list[Path]:
     return found
 
 
-def _scalar_inner(text: str, channel: Channel, key: str) -> tuple[int, str]:
-    span = channel.spans[key]
-    raw = text[span.start:span.end]
-    if span.style is None:
-        start, inner = span.start, raw
-    elif span.style in ('"', "'"):
-        start, inner = span.start + 1, raw[1:-1]
-    else:
-        raise EsbgenError(f"{channel.file}:{span.line}: {key} is a block scalar; write it on one line first")
-    if inner != channel.get(key):
-        raise EsbgenError(f"{channel.file}:{span.line}: {key} uses escapes or spans lines; write it plainly first")
-    return start, inner
+_scalar_inner = scalar_inner  # shared with retarget (esbgen.confapis)
 
 
 def yaml_edits(text: str, channels: list[Channel], source: ComponentSet, source_app: str | None) -> list[Edit]:
@@ -99,10 +88,9 @@ def yaml_edits(text: str, channels: list[Channel], source: ComponentSet, source_
             )
         prefix = component.codename[: -len(f"{(source.system_name or source.name).lower()}.{snake_case(component.class_name)}")]
         edits.append(Edit(start, start + len(inner), [prefix, Var("system"), f".{snake_case(component.class_name)}"], "comp_codename"))
-        start, inner = _scalar_inner(text, channel, "dest_path")
-        match = APP_PATH_RE.match(inner)
-        if source_app and match and match.group(1) == source_app:
-            edits.append(Edit(start + 3, start + 3 + len(source_app), [Var("app_code")], "dest_path"))
+        edit = dest_path_app_edit(text, channel, source_app)
+        if edit is not None:
+            edits.append(edit)
     return edits
 
 
@@ -200,16 +188,13 @@ def _same_tree(left: Path, right: Path) -> tuple[bool, list[Path]]:
     return not differing, sorted(differing)
 
 
-def registration_entry(target: CloneTarget, source: ComponentSet) -> dict[str, Any]:
-    return {
-        "name": target.system_name,
-        "label": target.label,
-        "remark": f"Cloned from {(source.system_name or source.name.upper())} by esbgen",
-    }
+def registration_entry(target: CloneTarget, remark: str) -> dict[str, Any]:
+    return {"name": target.system_name, "label": target.label, "remark": remark}
 
 
-def conf_changes(tree: EsbTree, target: CloneTarget, source: ComponentSet) -> tuple[FileWrite | None, list[str]]:
-    """Register the system in SYSTEMS of the custom conf module (and CHANNELS for Python systems)."""
+def conf_changes(tree: EsbTree, target: CloneTarget, remark: str,
+                 presets: list[PresetChannel] = (), codename_prefix: str = "generic.v2.") -> tuple[FileWrite | None, list[str]]:
+    """Register the system in SYSTEMS of the custom conf module, and give it CHANNELS for presets."""
     path = tree.root / CUSTOM_CONF
     before = path.read_bytes() if path.is_file() else None
     text = before.decode("utf-8") if before is not None else CONF_HEADER
@@ -217,17 +202,16 @@ def conf_changes(tree: EsbTree, target: CloneTarget, source: ComponentSet) -> tu
     if target.system_name in tree.registered:
         said.append(f"{target.system_name} is already registered in {CUSTOM_CONF}")
     else:
-        entry = registration_entry(target, source)
+        entry = registration_entry(target, remark)
         text = append_to_list(text, "SYSTEMS", [py_literal(entry)], str(CUSTOM_CONF))
     existing = {channel.path for channel in tree.conf_channels}
     new_channels = []
-    for preset in source.preset_channels:
+    for preset in presets:
         component_name = preset.codename.rsplit(".", 1)[1]
         path_value = f"/v2/{target.name}/{component_name}/"
-        codename = f"{source.codename_prefix}{target.name}.{component_name}"
-        if path_value in existing:
-            continue
-        new_channels.append(py_literal((path_value, {"comp_codename": codename})))
+        if path_value not in existing:
+            codename = f"{codename_prefix}{target.name}.{component_name}"
+            new_channels.append(py_literal((path_value, {"comp_codename": codename})))
     if new_channels:
         text = append_to_list(text, "CHANNELS", new_channels, str(CUSTOM_CONF))
     after = text.encode("utf-8")
@@ -318,32 +302,13 @@ def plan_clone(root: Path, request: CloneRequest, work: Path) -> CloneOutcome:
     output.mkdir()
     render(template_dir, design.context, output)
     plan = Plan(root, f"clone {request.source} as {request.new}")
-    staged_tree = load_tree(output)
-    staged = staged_tree.systems.get(request.new)
-    if staged is None:
-        raise EsbgenError("the rendered template holds no system folder; is a plugin's context adjustment wrong?")
-    _validate_staged(tree, staged_tree, staged, request.new)
+    validate_rendered(tree, output, request.new)
     folders = [Path("components/bk/apisv2") / request.new]
     if source.confapis_dir is not None:
         folders.append(Path("components/confapis") / request.new)
-    existing_differs = []
-    for relative in folders:
-        staged_folder = output / relative
-        same, differing = _same_tree(root / relative, staged_folder)
-        if same:
-            plan.unchanged.append(f"{relative}/ is already this clone")
-            continue
-        replaces = (root / relative).exists()
-        if replaces:
-            existing_differs.append(str(relative))
-        plan.tree_adds.append(
-            TreeAdd(relative, staged_folder, relative_files(staged_folder), replaces, differing if replaces else [])
-        )
-    if existing_differs and not request.force:
-        raise EsbgenError(
-            f"{', '.join(existing_differs)} already exists and differs from this clone; use --force to replace it"
-        )
-    conf_write, said = conf_changes(tree, target, source)
+    add_rendered_folders(plan, output, folders, request.force)
+    remark = f"Cloned from {source.system_name or source.name.upper()} by esbgen"
+    conf_write, said = conf_changes(tree, target, remark, source.preset_channels, source.codename_prefix)
     if conf_write is not None:
         plan.file_writes.append(conf_write)
     plan.unchanged.extend(said)
@@ -362,6 +327,37 @@ def plan_clone(root: Path, request: CloneRequest, work: Path) -> CloneOutcome:
         if source_app and isinstance(dest, str) and (match is None or match.group(1) != source_app):
             plan.notes.append(f"{channel.where}: dest_path {dest!r} is not on app {source_app}; kept")
     return CloneOutcome(plan, target, source, design.saas_type, source_app, design.context, design.spec, design.counts)
+
+
+def add_rendered_folders(plan: Plan, output: Path, folders: list[Path], force: bool) -> None:
+    """Folders rendered under ``output`` go into the plan: added, replaced (--force) or already there."""
+    existing_differs = []
+    for relative in folders:
+        staged_folder = output / relative
+        same, differing = _same_tree(plan.root / relative, staged_folder)
+        if same:
+            plan.unchanged.append(f"{relative}/ is already as asked")
+            continue
+        replaces = (plan.root / relative).exists()
+        if replaces:
+            existing_differs.append(str(relative))
+        plan.tree_adds.append(
+            TreeAdd(relative, staged_folder, relative_files(staged_folder), replaces, differing if replaces else [])
+        )
+    if existing_differs and not force:
+        raise EsbgenError(
+            f"{', '.join(existing_differs)} already exists and differs; use --force to replace it"
+        )
+
+
+def validate_rendered(tree: EsbTree, output: Path, new: str) -> ComponentSet:
+    """Load the system rendered under ``output`` and hold it to the ESB's rules."""
+    staged_tree = load_tree(output)
+    staged = staged_tree.systems.get(new)
+    if staged is None:
+        raise EsbgenError(f"the rendered template holds no system folder {new!r}; is a template or plugin wrong?")
+    _validate_staged(tree, staged_tree, staged, new)
+    return staged
 
 
 def _validate_staged(tree: EsbTree, staged_tree: EsbTree, staged: ComponentSet, new: str) -> None:

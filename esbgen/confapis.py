@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from esbgen.domain import Channel, Span
@@ -10,10 +11,20 @@ from esbgen.errors import EsbgenError
 MAX_YAML_BYTES = 64 * 1024 * 1024
 
 
+def max_yaml_bytes() -> int:
+    """The size limit of a YAML file esbgen reads; $ESBGEN_MAX_YAML_BYTES overrides it."""
+    try:
+        return int(os.environ.get("ESBGEN_MAX_YAML_BYTES", MAX_YAML_BYTES))
+    except ValueError:
+        return MAX_YAML_BYTES
+
+
 def read_text(path: Path, label: str) -> str:
-    data = path.read_bytes()
-    if len(data) > MAX_YAML_BYTES:
-        raise EsbgenError(f"{label}: file is larger than {MAX_YAML_BYTES // (1024 * 1024)} MiB; refusing to read it")
+    limit = max_yaml_bytes()
+    with open(path, "rb") as handle:  # never more than the limit in memory
+        data = handle.read(limit + 1)
+    if len(data) > limit:
+        raise EsbgenError(f"{label}: file is larger than {_size(limit)}; refusing to read it")
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as error:
@@ -21,12 +32,22 @@ def read_text(path: Path, label: str) -> str:
 
 
 def compose(text: str, label: str):
-    """The node graph of a YAML document; aliases stay references (no expansion)."""
+    """The node graph of a YAML document; aliases stay references (no expansion).
+
+    libyaml composes it when PyYAML has it (4x faster than ruamel.yaml's pure
+    Python, same character offsets); on any error, ruamel.yaml composes it and
+    reports the problem as before.
+    """
+    node = _compose_libyaml(text)
+    if node is not None:
+        return node
     from ruamel.yaml import YAML
     from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
     try:
         return YAML(typ="rt").compose(text)
+    except RecursionError:
+        raise EsbgenError(f"{label}: malformed YAML: nested too deeply") from None
     except MarkedYAMLError as error:
         mark = error.problem_mark or error.context_mark
         line = f":{mark.line + 1}" if mark is not None else ""
@@ -39,37 +60,89 @@ def compose(text: str, label: str):
         raise EsbgenError(f"{label}: malformed YAML: {error}") from None
 
 
+def _size(limit: int) -> str:
+    return f"{limit // (1024 * 1024)} MiB" if limit % (1024 * 1024) == 0 else f"{limit} bytes"
+
+
+def _compose_libyaml(text: str):
+    """The document composed by libyaml, or None (no libyaml, empty, or any error: ruamel.yaml decides)."""
+    if "\ufeff" in text:  # libyaml does not count a byte order mark in its offsets
+        return None
+    try:
+        import yaml
+        loader = yaml.CSafeLoader
+    except (ImportError, AttributeError):
+        return None
+    try:
+        return yaml.compose(text, Loader=loader)
+    except Exception:  # noqa: BLE001 - ruamel.yaml reads it again and words the error
+        return None
+
+
 def channels_of(root: Path, relpath: Path, run_mode: str | None = None) -> list[Channel]:
     """The entries of one confapis file, each with the spans of its scalar values."""
-    from ruamel.yaml.nodes import MappingNode, ScalarNode, SequenceNode
-
     label = str(relpath)
     text = read_text(root / relpath, label)
     document = compose(text, label)
     if document is None:
         return []
-    if not isinstance(document, SequenceNode):
+    # Node kinds by ``id`` ('scalar', 'sequence', 'mapping'): libyaml's and ruamel.yaml's nodes alike.
+    if document.id != "sequence":
         raise EsbgenError(f"{label}:{document.start_mark.line + 1}: the file is not a list of channels")
     channels = []
     for item in document.value:
         line = item.start_mark.line + 1
-        if not isinstance(item, MappingNode):
+        if item.id != "mapping":
             raise EsbgenError(f"{label}:{line}: a channel entry is not a mapping")
         fields: dict = {}
         spans: dict[str, Span] = {}
         for key_node, value_node in item.value:
-            if not isinstance(key_node, ScalarNode):
+            if key_node.id != "scalar":
                 continue
             key = key_node.value
-            if isinstance(value_node, ScalarNode):
+            if value_node.id == "scalar":
                 fields[key] = None if value_node.tag.endswith(":null") else value_node.value
                 spans[key] = Span(
                     value_node.start_mark.index,
                     value_node.end_mark.index,
                     value_node.start_mark.line + 1,
-                    value_node.style,
+                    value_node.style or None,  # libyaml says '' for plain
                 )
             else:
                 fields[key] = None
         channels.append(Channel(relpath, line, fields, spans, run_mode))
     return channels
+
+
+def scalar_inner(text: str, channel: Channel, key: str) -> tuple[int, str]:
+    """Where the value of ``key`` stands in ``text`` (inside its quotes) and that text.
+
+    Refuses values an in-place edit could not change faithfully: block
+    scalars, escapes, values spanning lines.
+    """
+    span = channel.spans[key]
+    raw = text[span.start:span.end]
+    if span.style is None:
+        start, inner = span.start, raw
+    elif span.style in ('"', "'"):
+        start, inner = span.start + 1, raw[1:-1]
+    else:
+        raise EsbgenError(f"{channel.file}:{span.line}: {key} is a block scalar; write it on one line first")
+    if inner != channel.get(key):
+        raise EsbgenError(f"{channel.file}:{span.line}: {key} uses escapes or spans lines; write it plainly first")
+    return start, inner
+
+
+def dest_path_app_edit(text: str, channel: Channel, app: str | None, note: str = "dest_path"):
+    """The Edit that puts the variable ``app_code`` where ``app`` stands in ``/o/<app>/...`` of the
+    channel's dest_path; None when the channel has no dest_path on that app."""
+    from esbgen.saas import APP_PATH_RE
+    from esbgen.template import Edit, Var
+
+    if not app or "dest_path" not in channel.spans or not isinstance(channel.get("dest_path"), str):
+        return None
+    start, inner = scalar_inner(text, channel, "dest_path")
+    match = APP_PATH_RE.match(inner)
+    if match is None or match.group(1) != app:
+        return None
+    return Edit(start + match.start(1), start + match.end(1), [Var("app_code")], note)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -125,6 +126,28 @@ def check_channel_fields(channel: Channel) -> list[Problem]:
     return problems
 
 
+def follows_path_pattern(system_folder: str, name: str, path: str) -> bool:
+    """``path_pattern(...).match(path)``, without compiling a pattern for the usual two spellings."""
+    if path == f"/v2/{system_folder}/{name}/" or path == f"/{system_folder}/{name}/":
+        return True
+    return path_pattern(system_folder, name).match(path) is not None
+
+
+def _doc_files(tree: EsbTree, system: ComponentSet) -> dict[str, set[str]]:
+    """Names of the regular files (links followed) in each apidocs/<language>/ folder: one listing, not a stat per doc."""
+    found: dict[str, set[str]] = {}
+    for language in DOC_LANGUAGES:
+        names: set[str] = set()
+        if system.confapis_dir is not None:
+            try:
+                with os.scandir(tree.root / system.confapis_dir / "apidocs" / language) as entries:
+                    names = {entry.name for entry in entries if entry.is_file()}
+            except OSError:
+                pass
+        found[language] = names
+    return found
+
+
 def check_system(tree: EsbTree, system: ComponentSet) -> list[Problem]:
     problems: list[Problem] = []
     if system.python_dir is not None:
@@ -139,10 +162,11 @@ def check_system(tree: EsbTree, system: ComponentSet) -> list[Problem]:
                 )
             )
     seen: dict[tuple[str, str], Channel] = {}
+    docs = _doc_files(tree, system)
     for channel in system.channels:
         problems.extend(check_channel_fields(channel))
         path, name, codename = channel.path, channel.name, channel.codename
-        if isinstance(path, str) and isinstance(name, str) and not path_pattern(system.name, name).match(path):
+        if isinstance(path, str) and isinstance(name, str) and not follows_path_pattern(system.name, name, path):
             problems.append(
                 Problem(channel.where, f"path {path!r} is not /v2/{system.name}/{name}/ (the ESB skips or misplaces it)")
             )
@@ -159,13 +183,12 @@ def check_system(tree: EsbTree, system: ComponentSet) -> list[Problem]:
             seen.setdefault(key, channel)
         if system.confapis_dir is not None and isinstance(name, str) and name:
             for language in DOC_LANGUAGES:
-                doc = tree.root / system.confapis_dir / "apidocs" / language / f"{name}.md"
-                if not doc.is_file():
+                if f"{name}.md" not in docs[language]:
                     problems.append(
                         Problem(channel.where, f"no {language} apidoc for {name!r} (the ESB shows an empty doc)")
                     )
     for preset in system.preset_channels:
-        if tree.root and not any(c.codename == preset.codename for c in system.components):
+        if system.component_by_codename(preset.codename) is None:
             problems.append(
                 Problem(preset.source, f"channel {preset.path} points at {preset.codename!r}, which is no component of {system.name}")
             )

@@ -1,0 +1,532 @@
+"""``esbgen sync-edition``: bring the CE's components into the open-source ESB (part C of the procedure).
+
+What comes over, and how (the granularity):
+
+* ``components/`` and ``lib/gse/`` of the CE, file by file.  A folder the
+  target lacks comes over whole, as one ``TreeAdd`` (staged by copying it,
+  moved into place by one rename; a new system is one such folder); in a
+  folder both have, each file the target lacks or holds with other bytes is
+  one ``FileWrite`` with its diff.  Files only the target has are never
+  touched, nor deleted.  ``components/generic/apis/conf.py`` (the custom
+  systems of *this* ESB) is the one file kept when it differs.
+* ``configs/default.py`` is merged by its top-level assignments (libcst): a
+  setting only the CE has is added after its CE neighbour; a setting that
+  differs takes the CE's value, except ``DATABASES`` and host settings,
+  which keep the target's (``--take NAME`` takes the CE's anyway).  Every
+  edit lands at the spans libcst reports in the target's own bytes, so its
+  comments, order, quoting and line ends stay.
+
+A host setting (kept when it differs) is one whose name has a word (between
+underscores) among HOST, HOSTS, URL, URLS, URI, DOMAIN, ADDR, ADDRESS, IP,
+PORT, ENDPOINT (``PAAS_HOST``, ``HOST_CC``, ``BK_SOPS_URL``, ``ALLOWED_HOSTS``),
+or whose value, on either side, holds a string that is a URL
+(``scheme://...``), an IPv4 address, ``localhost`` or ``name:port``.
+"""
+
+from __future__ import annotations
+
+import ast
+import os
+import re
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from esbgen.domain import CUSTOM_CONF
+from esbgen.errors import EsbgenError, UsageError
+from esbgen.plan import FileWrite, Plan, TreeAdd
+
+SCOPES = (Path("components"), Path("lib/gse"))
+CONFIGS = Path("configs/default.py")
+KEPT_FILES = frozenset({CUSTOM_CONF})
+SKIPPED_DIRS = frozenset({"__pycache__"})
+SKIPPED_SUFFIXES = (".pyc", ".pyo")
+
+DATABASE_SETTINGS = frozenset({"DATABASES"})
+HOST_WORDS = frozenset({"HOST", "HOSTS", "URL", "URLS", "URI", "DOMAIN", "ADDR", "ADDRESS", "IP", "PORT", "ENDPOINT"})
+HOST_VALUE_RE = re.compile(
+    r"[A-Za-z][A-Za-z0-9+.-]*://\S*"  # a URL
+    r"|(?:\d{1,3}\.){3}\d{1,3}(?::\d{1,5})?"  # an IPv4 address, maybe with a port
+    r"|localhost(?::\d{1,5})?"
+    r"|[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*:\d{1,5}"  # name:port
+)
+SETTING_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+# --- configs/default.py ---------------------------------------------------------------------------
+
+
+@dataclass
+class Assignment:
+    """A top-level ``NAME = value`` (or ``NAME: T = value``) of a settings module."""
+
+    name: str
+    index: int  # position among the module's top-level assignments
+    value_start: int  # byte span of the value
+    value_end: int
+    line_end: int  # byte offset just after the end of the statement's line
+    block_start: int  # byte offset where the statement's leading comment lines start
+    code: str  # source of the statement with its leading comment lines (for adding it elsewhere)
+    value_code: str
+    value_key: str  # the value's meaning, whatever its layout
+
+
+@dataclass
+class SettingsModule:
+    data: bytes
+    encoding: str
+    newline: str
+    assignments: dict[str, Assignment]  # name -> its last assignment (the one Python keeps)
+    others: list[tuple[int, str, str]]  # (line, first line of code, meaning) of other top-level statements
+
+
+@dataclass
+class Decision:
+    name: str
+    action: str  # "add", "take", "keep", "target-only", "equal"
+    reason: str
+
+
+def _value_key(code: str) -> str:
+    try:
+        return ast.dump(ast.parse("(\n" + code + "\n)", mode="eval").body)
+    except SyntaxError:
+        return code
+
+
+def _statement_key(code: str) -> str:
+    try:
+        return ast.dump(ast.parse(code))
+    except SyntaxError:
+        return code
+
+
+def _newline_of(data: bytes) -> str:
+    index = data.find(b"\n")
+    return "\r\n" if index > 0 and data[index - 1:index] == b"\r" else "\n"
+
+
+def _with_newline(text: str, newline: str) -> str:
+    return text.replace("\r\n", "\n").replace("\r", "\n").replace("\n", newline)
+
+
+def read_settings(data: bytes, label: str) -> SettingsModule:
+    """The top-level assignments of a settings module, with the byte spans libcst reports."""
+    import libcst as cst
+    from libcst.metadata import ByteSpanPositionProvider, MetadataWrapper, PositionProvider
+
+    try:
+        module = cst.parse_module(data)
+    except cst.ParserSyntaxError as error:
+        raise EsbgenError(f"{label}:{error.raw_line}: Python syntax error: {error.message}") from None
+    except UnicodeDecodeError as error:
+        raise EsbgenError(f"{label}: not readable text ({error.reason})") from None
+    wrapper = MetadataWrapper(module, unsafe_skip_copy=True)
+    spans = wrapper.resolve(ByteSpanPositionProvider)
+    lines = wrapper.resolve(PositionProvider)
+    encoding = module.encoding
+
+    def text_of(start: int, end: int) -> str:
+        return data[start:end].decode(encoding)
+
+    def end_of_line(offset: int) -> int:
+        index = data.find(b"\n", offset)
+        return len(data) if index < 0 else index + 1
+
+    assignments: dict[str, Assignment] = {}
+    others: list[tuple[int, str, str]] = []
+    count = 0
+    for statement in module.body:
+        line = lines[statement].start.line
+        if not isinstance(statement, cst.SimpleStatementLine):
+            code = module.code_for_node(statement)  # with its comment lines, which ast ignores
+            first = next((c.strip() for c in code.splitlines() if c.strip() and not c.strip().startswith("#")), "")
+            others.append((line, first, _statement_key(code)))
+            continue
+        for small in statement.body:
+            target = value = None
+            if isinstance(small, cst.Assign) and len(small.targets) == 1 and isinstance(small.targets[0].target, cst.Name):
+                target, value = small.targets[0].target, small.value
+            elif isinstance(small, cst.AnnAssign) and isinstance(small.target, cst.Name) and small.value is not None:
+                target, value = small.target, small.value
+            if target is None:
+                code = module.code_for_node(small)
+                if isinstance(small, cst.Expr) and isinstance(small.value, (cst.SimpleString, cst.ConcatenatedString)):
+                    continue  # a docstring: text, not a setting
+                others.append((line, code.strip().splitlines()[0], _statement_key(code)))
+                continue
+            span = spans[value]
+            statement_span = spans[statement]
+            line_end = end_of_line(statement_span.start + statement_span.length)
+            block_start = statement_span.start
+            for _ in statement.leading_lines:  # each one physical line, whatever its line end
+                if block_start > 0:
+                    block_start = data.rfind(b"\n", 0, block_start - 1) + 1
+            if statement is module.body[0]:
+                block_start = _attached_comments_start(data, block_start)
+            if len(statement.body) == 1:
+                code = text_of(block_start, line_end)  # the CE's own bytes, comments above included
+                if not code.endswith(("\n", "\r")):
+                    code += module.default_newline
+            else:
+                code = module.code_for_node(small) + module.default_newline
+            value_code = text_of(span.start, span.start + span.length)
+            assignments.pop(target.value, None)  # the last assignment counts, at its own place
+            assignments[target.value] = Assignment(
+                target.value,
+                count,
+                span.start,
+                span.start + span.length,
+                line_end,
+                block_start,
+                code,
+                value_code,
+                _value_key(value_code),
+            )
+            count += 1
+    return SettingsModule(data, encoding, _newline_of(data), assignments, others)
+
+
+CODING_RE = re.compile(rb"^[ \t\f]*#.*?coding[:=]")
+
+
+def _attached_comments_start(data: bytes, offset: int) -> int:
+    """Move ``offset`` (a line start) up over the comment lines directly above it.
+
+    libcst gives the comments above a module's first statement to the module
+    header; they still belong to that statement.  A shebang or an encoding
+    declaration is never part of it.
+    """
+    line_number = data[:offset].count(b"\n")
+    while offset > 0:
+        start = data.rfind(b"\n", 0, offset - 1) + 1
+        line = data[start:offset]
+        line_number -= 1
+        if not line.lstrip().startswith(b"#"):
+            break
+        if line_number < 2 and (line.startswith(b"#!") or CODING_RE.match(line)):
+            break
+        offset = start
+    return offset
+
+
+def _string_constants(code: str) -> list[str]:
+    try:
+        tree = ast.parse("(\n" + code + "\n)", mode="eval")
+    except SyntaxError:
+        return []
+    return [node.value for node in ast.walk(tree) if isinstance(node, ast.Constant) and isinstance(node.value, str)]
+
+
+def host_reason(name: str, *value_codes: str) -> str | None:
+    """Why a setting is a host setting (kept when it differs), or None."""
+    for word in name.upper().split("_"):
+        if word in HOST_WORDS:
+            return f"host setting: {word} in its name"
+    for code in value_codes:
+        for value in _string_constants(code):
+            if HOST_VALUE_RE.fullmatch(value.strip()):
+                return f"host setting: {value.strip()!r} is a URL or host"
+    return None
+
+
+def _shown(code: str) -> str:
+    one = code.strip()
+    return one if "\n" not in one and len(one) <= 100 else "(a longer value)"
+
+
+def merge_settings(target_data: bytes, ce_data: bytes, take: list[str], label: str = str(CONFIGS),
+                   ce_label: str = "the CE's configs/default.py") -> tuple[bytes, list[Decision], list[str]]:
+    """The target's settings module with the CE's settings merged in; the decisions; other notes."""
+    target = read_settings(target_data, label)
+    ce = read_settings(ce_data, ce_label)
+    for name in take:
+        if name not in ce.assignments:
+            raise EsbgenError(f"--take {name}: not a top-level assignment of {ce_label}")
+    ce_order = sorted(ce.assignments.values(), key=lambda a: a.index)
+    decisions: list[Decision] = []
+    notes: list[str] = []
+    inserts: list[tuple[int, int, str]] = []  # (byte offset, order, text)
+    replaces: list[tuple[int, int, str]] = []  # (start, end, text)
+    for position, ce_setting in enumerate(ce_order):
+        name = ce_setting.name
+        mine = target.assignments.get(name)
+        if mine is None:
+            before = next(
+                (target.assignments[a.name] for a in reversed(ce_order[:position]) if a.name in target.assignments), None
+            )
+            after = next((target.assignments[a.name] for a in ce_order[position + 1:] if a.name in target.assignments), None)
+            text = _with_newline(ce_setting.code, target.newline)
+            if before is not None:
+                offset, where = before.line_end, f"after {before.name}"
+            elif after is not None:
+                offset, where = after.block_start, f"before {after.name}"
+            else:
+                offset, where = len(target_data), "at the end"
+            if offset == len(target_data) and target_data and not target_data.endswith((b"\n", b"\r")):
+                text = target.newline + text
+            inserts.append((offset, position, text))
+            decisions.append(Decision(name, "add", f"only in the CE; added {where}"))
+            continue
+        if mine.value_key == ce_setting.value_key:
+            if name in take:
+                decisions.append(Decision(name, "equal", f"--take {name}: the target's value is already the CE's"))
+            continue
+        if name in take:
+            action, reason = "take", "differs; the CE's value comes over (--take)"
+        elif name in DATABASE_SETTINGS:
+            action, reason = "keep", f"differs; the target's is kept (database settings); --take {name} takes the CE's"
+        else:
+            why = host_reason(name, mine.value_code, ce_setting.value_code)
+            if why is not None:
+                action = "keep"
+                reason = (
+                    f"differs; the target's {_shown(mine.value_code)} is kept ({why}), the CE has "
+                    f"{_shown(ce_setting.value_code)}; --take {name} takes the CE's"
+                )
+            else:
+                action, reason = "take", "differs; the CE's value comes over"
+        decisions.append(Decision(name, action, reason))
+        if action == "take":
+            replaces.append((mine.value_start, mine.value_end, _with_newline(ce_setting.value_code, target.newline)))
+    for name, mine in sorted(target.assignments.items(), key=lambda item: item[1].index):
+        if name not in ce.assignments:
+            decisions.append(Decision(name, "target-only", "only in the target; kept"))
+    known = {key for _, _, key in target.others}
+    for line, first, key in ce.others:
+        if key not in known:
+            notes.append(
+                f"{ce_label}:{line}: `{first}` is not a top-level assignment and is not merged; "
+                "add it by hand if a setting needs it"
+            )
+    pieces = [(start, end, 1, 0, text) for start, end, text in replaces]
+    pieces += [(offset, offset, 0, order, text) for offset, order, text in inserts]
+    out: list[bytes] = []
+    cursor = 0
+    for start, end, _, _, text in sorted(pieces, key=lambda p: (p[0], p[2], p[3])):
+        out.append(target_data[cursor:start])
+        out.append(text.encode(target.encoding))
+        cursor = end
+    out.append(target_data[cursor:])
+    return b"".join(out), decisions, notes
+
+
+# --- the file tree ------------------------------------------------------------------------------
+
+
+def same_root(target: Path, ce_root: Path) -> None:
+    try:
+        same = os.path.samefile(target, ce_root)
+    except OSError:
+        same = False
+    if same:
+        raise UsageError(f"--from {ce_root} is the target ESB root itself; give the CE's ESB root")
+
+
+def _refuse_link(path: Path, label: str) -> None:
+    raise EsbgenError(f"{label} is a symbolic link; esbgen does not copy links (replace it by its files)")
+
+
+def ce_files(ce_root: Path) -> tuple[list[Path], list[str]]:
+    """Files of the CE's components/ and lib/gse/ (relative to its root); links refused, caches skipped."""
+    found: list[Path] = []
+    notes: list[str] = []
+    for scope in SCOPES:
+        for depth in range(1, len(scope.parts) + 1):
+            part = Path(*scope.parts[:depth])
+            if (ce_root / part).is_symlink():
+                _refuse_link(part, f"the CE's {part}")
+        top = ce_root / scope
+        if not top.is_dir():
+            notes.append(f"the CE has no {scope}/; nothing taken from it")
+            continue
+        for dirpath, dirnames, filenames in os.walk(top):
+            kept = []
+            for name in sorted(dirnames):
+                if name in SKIPPED_DIRS:
+                    continue
+                if os.path.islink(os.path.join(dirpath, name)):
+                    _refuse_link(Path(dirpath, name).relative_to(ce_root), f"the CE's {Path(dirpath, name).relative_to(ce_root)}")
+                kept.append(name)
+            dirnames[:] = kept
+            for name in sorted(filenames):
+                path = Path(dirpath, name)
+                relative = path.relative_to(ce_root)
+                if path.is_symlink():
+                    _refuse_link(relative, f"the CE's {relative}")
+                if name.endswith(SKIPPED_SUFFIXES):
+                    continue
+                if not path.is_file():
+                    raise EsbgenError(f"the CE's {relative} is not a regular file; esbgen copies files only")
+                found.append(relative)
+    return sorted(found), notes
+
+
+def _scope_of(relative: Path) -> Path:
+    for scope in SCOPES:
+        if relative.parts[: len(scope.parts)] == scope.parts:
+            return scope
+    raise AssertionError(relative)
+
+
+def _missing_folder(root: Path, relative: Path) -> Path | None:
+    """The shallowest folder (within the file's scope) the target lacks for ``relative``; refuse links."""
+    scope = _scope_of(relative)
+    parents = relative.parts[:-1]
+    for depth in range(1, len(parents) + 1):
+        folder = Path(*parents[:depth])
+        path = root / folder
+        if path.is_symlink():
+            raise EsbgenError(f"{folder} is a symbolic link in the target; esbgen does not write through links")
+        if not path.exists():
+            return folder if depth >= len(scope.parts) else scope
+        if not path.is_dir():
+            raise EsbgenError(f"{folder} is a file in the target and a folder in the CE; resolve it by hand")
+    return None
+
+
+def _copy(source: Path, destination: Path) -> None:
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(source, destination)
+    shutil.copymode(source, destination)
+
+
+def _check_yaml(ce_root: Path, relative: Path) -> None:
+    from esbgen.confapis import compose, read_text
+
+    if relative.suffix == ".yaml" and relative.parts[:2] == ("components", "confapis"):
+        label = str(ce_root / relative)
+        compose(read_text(ce_root / relative, label), label)
+
+
+@dataclass
+class SyncOutcome:
+    plan: Plan
+    ce_root: Path
+    decisions: list[Decision] = field(default_factory=list)
+
+    def summary(self) -> str:
+        plan = self.plan
+        folders = len(plan.tree_adds)
+        configs = [w for w in plan.file_writes if w.path == CONFIGS]
+        counts = {action: sum(1 for d in self.decisions if d.action == action) for action in ("add", "take", "keep")}
+        settings = (
+            f"; {CONFIGS}: {counts['add']} added, {counts['take']} taken from the CE, {counts['keep']} kept"
+            if configs or counts["keep"] else ""
+        )
+        return (
+            f"Synced from {self.ce_root}: {folders} folder(s) added ({len(plan.added_files())} files), "
+            f"{len(plan.file_writes) - len(configs)} file(s) written{settings}."
+        )
+
+
+def plan_sync_edition(root: Path, ce_root: Path, work: Path, take: list[str]) -> SyncOutcome:
+    """What the target needs from the CE; staged under ``work``; nothing in the tree changes."""
+    same_root(root, ce_root)
+    for name in take:
+        if not SETTING_NAME_RE.fullmatch(name):
+            raise UsageError(f"--take {name!r} is not a setting name")
+    plan = Plan(root, f"sync-edition from {ce_root}")
+    outcome = SyncOutcome(plan, ce_root)
+
+    # configs/default.py first: a bad --take is refused before anything is staged.
+    configs_write, decisions, notes = _configs_change(root, ce_root, take)
+    outcome.decisions = decisions
+
+    files, scope_notes = ce_files(ce_root)
+    plan.notes.extend(scope_notes)
+    folders: dict[Path, list[Path]] = {}
+    writes: list[FileWrite] = []
+    kept: list[str] = []
+    for relative in files:
+        folder = _missing_folder(root, relative)
+        if folder is not None:
+            _check_yaml(ce_root, relative)
+            folders.setdefault(folder, []).append(relative.relative_to(folder))
+            continue
+        target = root / relative
+        if target.is_symlink():
+            raise EsbgenError(f"{relative} is a symbolic link in the target; esbgen does not write through links")
+        if target.exists() and not target.is_file():
+            raise EsbgenError(f"{relative} is a folder in the target and a file in the CE; resolve it by hand")
+        data = (ce_root / relative).read_bytes()
+        if not target.exists():
+            _check_yaml(ce_root, relative)
+            writes.append(FileWrite(relative, None, data, (ce_root / relative).stat().st_mode & 0o7777))
+            continue
+        before = target.read_bytes()
+        if before == data:
+            continue
+        if relative in KEPT_FILES:
+            kept.append(_kept_conf_note(root, ce_root, relative))
+            continue
+        _check_yaml(ce_root, relative)
+        writes.append(FileWrite(relative, before, data))
+
+    stage = work / "sync-edition"
+    for folder, members in sorted(folders.items()):
+        staged = stage / folder
+        for member in members:
+            _copy(ce_root / folder / member, staged / member)
+        plan.tree_adds.append(TreeAdd(folder, staged, sorted(members)))
+    plan.file_writes.extend(sorted(writes, key=lambda w: str(w.path)))
+    if configs_write is not None:
+        plan.file_writes.append(configs_write)
+    plan.notes.extend(kept)
+    for decision in decisions:
+        plan.notes.append(f"{CONFIGS} {decision.name}: {decision.reason}")
+    plan.notes.extend(notes)
+    if not plan.is_empty:
+        plan.notes.append("files only the target has are kept; run `esbgen check` after applying")
+    return outcome
+
+
+def _configs_change(root: Path, ce_root: Path, take: list[str]) -> tuple[FileWrite | None, list[Decision], list[str]]:
+    ce_path = ce_root / CONFIGS
+    target_path = root / CONFIGS
+    if ce_path.is_symlink():
+        _refuse_link(CONFIGS, f"the CE's {CONFIGS}")
+    if target_path.is_symlink():
+        raise EsbgenError(f"{CONFIGS} is a symbolic link in the target; esbgen does not write through links")
+    if not ce_path.is_file():
+        if take:
+            raise EsbgenError(f"--take {take[0]}: the CE has no {CONFIGS}")
+        return None, [], [f"the CE has no {CONFIGS}; settings not merged"]
+    ce_data = ce_path.read_bytes()
+    ce_label = str(ce_path)
+    if not target_path.exists():
+        settings = read_settings(ce_data, ce_label)  # refuse a module that does not parse, and check --take
+        for name in take:
+            if name not in settings.assignments:
+                raise EsbgenError(f"--take {name}: not a top-level assignment of {ce_label}")
+        return (
+            FileWrite(CONFIGS, None, ce_data, ce_path.stat().st_mode & 0o7777),
+            [],
+            [f"the target has no {CONFIGS}: the CE's comes over whole; check its DATABASES and hosts"],
+        )
+    before = target_path.read_bytes()
+    after, decisions, notes = merge_settings(before, ce_data, take, str(CONFIGS), ce_label)
+    return (FileWrite(CONFIGS, before, after) if after != before else None), decisions, notes
+
+
+def _kept_conf_note(root: Path, ce_root: Path, relative: Path) -> str:
+    from esbgen.esbtree import read_custom_conf
+
+    note = (
+        f"{relative} differs from the CE's: the target's is kept (it registers this ESB's own systems and channels)"
+    )
+    try:
+        mine, my_channels = read_custom_conf(root)
+        theirs, their_channels = read_custom_conf(ce_root)
+    except EsbgenError:
+        return note
+    systems = sorted(set(theirs) - set(mine))
+    paths = sorted({c.path for c in their_channels} - {c.path for c in my_channels})
+    missing = []
+    if systems:
+        missing.append(f"SYSTEMS {', '.join(systems)}")
+    if paths:
+        missing.append(f"CHANNELS {', '.join(paths)}")
+    if missing:
+        note += f"; the CE's {' and '.join(missing)} are not in it: add them by hand if this ESB serves them"
+    return note

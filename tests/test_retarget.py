@@ -1,0 +1,205 @@
+"""``esbgen retarget``: a system's channels and app literals move to another app, nothing else."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from conftest import FIXTURES, snapshot
+
+SOPS_YAML = "components/confapis/sops/sops.yaml"
+SOPS_PROD = "components/confapis/sops/prod/sops.yaml"
+SOPS_COMPONENT = "components/bk/apisv2/sops/sops_component.py"
+SOPS_TOOLS = "components/bk/apisv2/sops/toolkit/tools.py"
+SOPS_CONFIGS = "components/bk/apisv2/sops/toolkit/configs.py"
+ITSM_YAML = "components/confapis/itsm/itsm.yaml"
+ITSM_COMPONENT = "components/bk/apisv2/itsm/itsm_component.py"
+NEW_APP = "bk-sops-ce"
+
+
+def _changed(before: dict[str, str], after: dict[str, str]) -> set[str]:
+    return {path for path in before.keys() | after.keys() if before.get(path) != after.get(path)}
+
+
+def _one_line_refusal(result, code: int = 1) -> None:
+    assert result.exit_code == code, (result.output, result.stderr)
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("esbgen: error: "), result.stderr
+    assert "Traceback" not in result.stderr + result.output
+
+
+def test_retarget_sops_changes_only_the_app_code(esb_root: Path, run_esbgen) -> None:
+    original = {rel: (esb_root / rel).read_bytes() for rel in (SOPS_YAML, SOPS_PROD, SOPS_COMPONENT, SOPS_TOOLS)}
+    before = snapshot(esb_root)
+
+    result = run_esbgen("retarget", "sops", "--app-code", NEW_APP, "--esb-root", esb_root)
+
+    assert result.exit_code == 0, result.stderr
+    assert _changed(before, snapshot(esb_root)) == set(original)
+    for rel, old in original.items():
+        new = (esb_root / rel).read_bytes()
+        # Putting the old app code back gives the original file byte for byte (CRLF file included):
+        # every other byte, comment, quote and line end stayed.
+        assert new.replace(NEW_APP.encode(), b"bk_sops") == old, rel
+        assert NEW_APP.encode() not in old
+    sops_yaml = (esb_root / SOPS_YAML).read_bytes()
+    prod_yaml = (esb_root / SOPS_PROD).read_bytes()
+    # Every dest_path moved (13 default channels, 3 in the RUN_MODE folder), and only dest_paths.
+    assert sops_yaml.count(f"/o/{NEW_APP}/".encode()) == 13
+    assert prod_yaml.count(f"/o/{NEW_APP}/".encode()) == 3
+    assert b"# Every dest_path points at the app's apigw under /o/bk_sops/" in sops_yaml  # comments stay
+    for data in (sops_yaml, prod_yaml):
+        for line in data.splitlines():
+            assert not (line.lstrip().startswith(b"dest_path:") and b"/o/bk_sops" in line), line
+            if NEW_APP.encode() in line:
+                assert line.lstrip().startswith(b"dest_path:"), line
+    assert prod_yaml.count(b"\r\n") == prod_yaml.count(b"\n")  # still CRLF on every line
+    # Paths and codenames stay: callers keep working.
+    assert sops_yaml.count(b"/v2/sops/") == 13 and b"generic.v2.sops.sops_component" in sops_yaml
+    component = (esb_root / SOPS_COMPONENT).read_text(encoding="utf-8")
+    assert f're.sub(r"^/o/{NEW_APP}", "", path)' in component
+    assert "# the app server already routes /o/bk_sops/" in component  # a comment, not a literal: kept
+    tools = (esb_root / SOPS_TOOLS).read_text(encoding="utf-8")
+    assert f"/o/{NEW_APP}/taskflow/execute/" in tools and 'getattr(settings, "PAAS_HOST", "")' in tools
+    # The host setting stays (same host, new app): see the plan's note.
+    assert (esb_root / SOPS_CONFIGS).read_bytes() == (FIXTURES / "esb" / SOPS_CONFIGS).read_bytes()
+    assert "BK_SOPS_URL" in result.output and "kept" in result.output
+    assert "Retargeted sops from app bk_sops to bk-sops-ce" in result.output
+
+    check = run_esbgen("check", "--esb-root", esb_root)
+    assert check.exit_code == 0, check.output
+
+
+def test_dry_run_shows_the_diff_and_changes_nothing(esb_root: Path, run_esbgen) -> None:
+    before = snapshot(esb_root)
+
+    result = run_esbgen("retarget", "sops", "--app-code", NEW_APP, "--esb-root", esb_root, "--dry-run")
+
+    assert result.exit_code == 0, result.stderr
+    assert snapshot(esb_root) == before
+    assert not (esb_root / ".esbgen" / "journal").exists()
+    out = result.output
+    assert f"modify {SOPS_YAML}" in out and f"modify {SOPS_PROD}" in out
+    assert "-  dest_path: /o/bk_sops/apigw/import_common_template/" in out
+    assert f"+  dest_path: /o/{NEW_APP}/apigw/import_common_template/" in out
+    assert f"+  dest_path: /o/{NEW_APP}/apigw/v2/get_template_list/{{bk_biz_id}}/\\r" in out  # CRLF shown
+    assert f'+        return re.sub(r"^/o/{NEW_APP}", "", path)' in out
+    assert "Dry run: nothing was changed." in out
+
+
+def test_repeat_is_a_noop_and_undo_restores_bytes(esb_root: Path, run_esbgen) -> None:
+    pristine = snapshot(esb_root)
+    assert run_esbgen("retarget", "sops", "--app-code", NEW_APP, "--esb-root", esb_root).exit_code == 0
+    applied = snapshot(esb_root)
+    journals = sorted((esb_root / ".esbgen" / "journal").iterdir())
+
+    again = run_esbgen("retarget", "sops", "--app-code", NEW_APP, "--esb-root", esb_root)
+
+    assert again.exit_code == 0, again.stderr
+    assert "Nothing to do: sops already forwards to app bk-sops-ce." in again.output
+    assert snapshot(esb_root) == applied
+    assert sorted((esb_root / ".esbgen" / "journal").iterdir()) == journals  # no new change recorded
+
+    undo = run_esbgen("undo", "--esb-root", esb_root)
+    assert undo.exit_code == 0, undo.stderr
+    assert snapshot(esb_root) == pristine
+
+
+def test_retarget_back_gives_the_original_tree(esb_root: Path, run_esbgen) -> None:
+    pristine = snapshot(esb_root)
+    assert run_esbgen("retarget", "sops", "--app-code", "bk_sops_ce", "--esb-root", esb_root).exit_code == 0
+    assert run_esbgen("retarget", "sops", "--app-code", NEW_APP, "--esb-root", esb_root).exit_code == 0
+    back = run_esbgen("retarget", "sops", "--app-code", "bk_sops", "--esb-root", esb_root)
+    assert back.exit_code == 0, back.stderr
+    assert "from app bk-sops-ce to bk_sops" in back.output
+    assert snapshot(esb_root) == pristine
+
+
+def test_retarget_itsm_moves_its_prefix_and_keeps_its_host_setting(esb_root: Path, run_esbgen) -> None:
+    old_yaml = (esb_root / ITSM_YAML).read_bytes()
+    old_component = (esb_root / ITSM_COMPONENT).read_bytes()
+    before = snapshot(esb_root)
+
+    result = run_esbgen("retarget", "itsm", "--app-code", "itsm-next", "--esb-root", esb_root)
+
+    assert result.exit_code == 0, result.stderr
+    assert _changed(before, snapshot(esb_root)) == {ITSM_YAML, ITSM_COMPONENT}
+    new_yaml = (esb_root / ITSM_YAML).read_bytes()
+    new_component = (esb_root / ITSM_COMPONENT).read_bytes()
+    assert new_yaml.replace(b"itsm-next", b"bk_itsm") == old_yaml
+    assert new_component.replace(b"itsm-next", b"bk_itsm") == old_component
+    assert new_yaml.count(b"/o/itsm-next/") == 5
+    assert b'r"^/o/itsm-next"' in new_component
+    assert b"BK_ITSM_URL" in (esb_root / "components/bk/apisv2/itsm/toolkit/configs.py").read_bytes()
+
+
+def test_dest_path_on_another_app_is_kept_and_noted(esb_root: Path, run_esbgen) -> None:
+    path = esb_root / SOPS_YAML
+    data = path.read_bytes()
+    odd = b"dest_path: /o/bk_sops/apigw/import_common_template/"
+    assert data.count(odd) == 1
+    path.write_bytes(data.replace(odd, b"dest_path: /o/other_app/apigw/import_common_template/"))
+    edited = path.read_bytes()
+
+    result = run_esbgen("retarget", "sops", "--app-code", NEW_APP, "--esb-root", esb_root)
+
+    assert result.exit_code == 0, result.stderr
+    after = path.read_bytes()
+    assert b"/o/other_app/apigw/import_common_template/" in after
+    assert after.replace(NEW_APP.encode(), b"bk_sops") == edited
+    assert "is not on app bk_sops; kept" in result.output
+
+
+def test_refusals_leave_the_tree_untouched(esb_root: Path, run_esbgen) -> None:
+    before = snapshot(esb_root)
+
+    _one_line_refusal(run_esbgen("retarget", "nosuch", "--app-code", "x", "--esb-root", esb_root))
+    _one_line_refusal(run_esbgen("retarget", "sops", "--app-code", "Bad App", "--esb-root", esb_root), 2)
+    _one_line_refusal(run_esbgen("retarget", "../sops", "--app-code", "x", "--esb-root", esb_root), 2)
+    # cc is Python-per-API: no dest_path on any app to move.
+    cc = run_esbgen("retarget", "cc", "--app-code", "x", "--esb-root", esb_root)
+    _one_line_refusal(cc)
+    assert "no dest_path of cc is on an app" in cc.stderr
+    assert run_esbgen("retarget", "sops", "--esb-root", esb_root).exit_code == 2  # --app-code is required
+
+    assert snapshot(esb_root) == before
+
+
+def test_system_without_app_dest_paths_is_refused(esb_root: Path, run_esbgen) -> None:
+    path = esb_root / ITSM_YAML
+    path.write_bytes(path.read_bytes().replace(b"dest_path: /o/bk_itsm/", b"dest_path: /api/"))
+    before = snapshot(esb_root)
+
+    result = run_esbgen("retarget", "itsm", "--app-code", "x", "--esb-root", esb_root)
+
+    _one_line_refusal(result)
+    assert "no dest_path of itsm is on an app" in result.stderr
+    assert snapshot(esb_root) == before
+
+
+def test_malformed_yaml_is_refused_with_file_and_line(esb_root: Path, run_esbgen) -> None:
+    path = esb_root / SOPS_PROD
+    lines = path.read_bytes().split(b"\r\n")
+    lines[9] = b"  dest_path: [unclosed"
+    path.write_bytes(b"\r\n".join(lines))
+    before = snapshot(esb_root)
+
+    result = run_esbgen("retarget", "sops", "--app-code", NEW_APP, "--esb-root", esb_root)
+
+    _one_line_refusal(result)
+    assert f"{SOPS_PROD}:" in result.stderr and "malformed YAML" in result.stderr
+    assert snapshot(esb_root) == before
+
+
+def test_a_host_setting_naming_the_old_app_is_pointed_out(esb_root: Path, run_esbgen) -> None:
+    configs = esb_root / "configs/default.py"
+    old = b"BK_SOPS_URL = 'http://paas.service.consul:80'\n"
+    data = configs.read_bytes()
+    assert data.count(old) == 1
+    configs.write_bytes(data.replace(old, b"BK_SOPS_URL = 'http://paas.service.consul:80/o/bk_sops'\n"))
+    edited = configs.read_bytes()
+
+    result = run_esbgen("retarget", "sops", "--app-code", NEW_APP, "--esb-root", esb_root)
+
+    assert result.exit_code == 0, result.stderr
+    assert configs.read_bytes() == edited  # settings are the operator's: pointed out, not edited
+    assert "BK_SOPS_URL = 'http://paas.service.consul:80/o/bk_sops' names app bk_sops; point it at app bk-sops-ce" in result.output
