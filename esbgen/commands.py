@@ -12,6 +12,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
+from esbgen import registration as _registration  # also registers the journal's db_system handler
 from esbgen.errors import EsbgenError
 
 Say = Callable[[str], None]
@@ -21,18 +22,23 @@ Say = Callable[[str], None]
 def writable_root(root_option: str | None, say: Say, dry_run: bool) -> Iterator[Path]:
     """The resolved root; for a real run, locked, with any interrupted change rolled back first."""
     from esbgen.esbtree import resolve_root
-    from esbgen.journal import locked, recover, state_dir
+    from esbgen.journal import locked, recover, recover_pending
 
     root = resolve_root(root_option)
     if dry_run:
-        if state_dir(root).is_dir():
-            with locked(root):
-                recover(root, say)
+        recover_pending(root, say)  # the lock only when a killed run left a change to roll back
         yield root
         return
     with locked(root):
         recover(root, say)
         yield root
+
+
+def _recover_pending(root: Path, say: Say) -> None:
+    """Commands that only read: a change a killed run left unfinished is rolled back first, and said."""
+    from esbgen.journal import recover_pending
+
+    recover_pending(root, say)
 
 
 @contextmanager
@@ -65,59 +71,177 @@ def execute(plan, say: Say, dry_run: bool, summary: Callable[[], list[str]] | No
     if plan.is_empty:
         say("Nothing to do: the tree is already as asked.")
         return 0
-    journal = apply(plan)
+    journal = apply(plan, argv=journal_argv())
     for line in summary() if summary else []:
         say(line)
     say(f"Applied as change {journal.id}; `esbgen undo` reverts it.")
     return run_post_steps(plan, say)
 
 
-def run_post_steps(plan, say: Say) -> int:
+def journal_argv() -> list[str]:
+    """This run's command line for the journal, with any password in a database URL masked."""
+    import sys
+
+    from esbgen.db import redact_argv
+
+    return redact_argv(sys.argv[1:])
+
+
+def run_post_steps(plan, say: Say, kept: str = "The change itself is applied and kept") -> int:
+    """Run the runnable post-steps in order; on a failure show its output, say what is kept and what did not run."""
     import subprocess
 
-    for step in plan.post_steps:
-        if not step.runnable:
-            continue
+    steps = [step for step in plan.post_steps if step.runnable]
+    for index, step in enumerate(steps):
         say(f"Running: {step.description}")
+        output = ""
         try:
             if step.run is not None:
-                output = step.run()
+                output = step.run() or ""
             else:
-                done = subprocess.run(
-                    step.command, cwd=step.cwd, env=step.env, capture_output=True, text=True, check=False
-                )
+                try:
+                    done = subprocess.run(
+                        step.command, cwd=step.cwd, env=step.env, capture_output=True, text=True, check=False
+                    )
+                except OSError as error:
+                    raise EsbgenError(
+                        f"{step.description} could not start: {error.strerror or error} ({error.filename or step.command[0]})"
+                    ) from None
                 output = (done.stdout + done.stderr).strip()
                 if done.returncode != 0:
+                    explain = getattr(step, "explain_failure", None)
+                    hint = explain(output) if explain else None
+                    last = output.splitlines()[-1] if output else "no output"
                     raise EsbgenError(
-                        f"{step.description} failed (exit {done.returncode}): {output.splitlines()[-1] if output else 'no output'}"
+                        f"{step.description} failed (exit {done.returncode}): {hint + ': ' if hint else ''}{last}"
                     )
         except EsbgenError as error:
-            say(f"The change itself is applied and kept; this step failed: {error}")
+            if output:
+                say("\n".join("    " + line for line in output.splitlines()))
+            done_before = "; ".join(s.description for s in steps[:index])
+            not_run = "; ".join(s.description for s in steps[index + 1:])
+            say(f"{kept}; this step failed: {error}")
+            if done_before:
+                say(f"Done before it: {done_before}")
+            if not_run:
+                say(f"Not run: {not_run}")
             raise
         if output:
             say(output)
     return 0
 
 
+def plan_row_and_services(plan, root: Path, system: str, *, label: str, remark: str, label_given: bool,
+                          remark_given: bool, dry_run: bool, services=None, required: bool = False) -> None:
+    """The system's esb_component_system row (esbgen.registration) and the sync/restart steps asked for."""
+    from esbgen.registration import plan_registration
+    from esbgen.services import service_steps
+
+    steps = service_steps(root, services)
+    plan_registration(plan, system, label=label, remark=remark, label_given=label_given, remark_given=remark_given,
+                      dry_run=dry_run, required=required)
+    plan.post_steps.extend(steps)
+
+
+def register(root_option: str | None, name: str, say: Say, *, label: str | None = None, remark: str | None = None,
+             database: str | None = None, dry_run: bool = False, services=None) -> int:
+    """Write (or update) the esb_component_system row of a system of the tree."""
+    from esbgen import db
+    from esbgen.esbtree import load_tree
+    from esbgen.plan import Plan
+
+    db.request_url(database)
+    for value, option in ((label, "--label"), (remark, "--remark")):
+        if value is not None and any(c in value for c in "\x00\r\n"):
+            from esbgen.errors import UsageError
+
+            raise UsageError(f"{option} must be one line of text")
+    with writable_root(root_option, say, dry_run) as root:
+        tree = load_tree(root)
+        system = tree.systems.get(name) or next(
+            (s for s in tree.systems.values() if (s.system_name or s.name).upper() == name.upper()), None
+        )
+        if system is not None:
+            system_name = (system.system_name or system.name).upper()
+        elif name.upper() in tree.registered:
+            system_name = name.upper()  # declared in conf.py SYSTEMS only
+        else:
+            known = ", ".join(sorted(tree.systems)) or "none"
+            raise EsbgenError(f"unknown system {name!r} in {root} (systems: {known}; or a name in conf.py SYSTEMS)")
+        declared = tree.registered[system_name].fields if system_name in tree.registered else {}
+        default_label = declared.get("label") if isinstance(declared.get("label"), str) else system_name
+        default_remark = declared.get("remark") if isinstance(declared.get("remark"), str) else "Registered by esbgen"
+        plan = Plan(root, f"register {system_name}")
+        plan_row_and_services(plan, root, system_name, label=label if label is not None else default_label,
+                              remark=remark if remark is not None else default_remark,
+                              label_given=label is not None, remark_given=remark is not None, dry_run=dry_run,
+                              services=services, required=True)
+        add_plugin_steps(plan, "register", services.plugin_options() if services else {})
+        if plan.is_empty and not dry_run:
+            say(plan.describe())
+            say(f"Nothing to do: row {system_name} is already as asked.")
+            return run_post_steps(plan, say, kept="Nothing was changed by this run")
+
+        def summary() -> list[str]:
+            return _registration.done_lines(plan)
+
+        return execute(plan, say, dry_run, summary)
+
+
 def clone(root_option: str | None, source: str, new: str, say: Say, *, app_code: str | None = None,
           label: str | None = None, dry_run: bool = False, force: bool = False, saas_type: str | None = None,
-          options: dict[str, Any] | None = None) -> int:
+          options: dict[str, Any] | None = None, remark: str | None = None, database: str | None = None,
+          services=None) -> int:
+    from esbgen import db
     from esbgen.clone import CloneRequest, plan_clone
 
+    db.request_url(database)
+    if remark is not None and any(c in remark for c in "\x00\r\n"):
+        from esbgen.errors import UsageError
+
+        raise UsageError("--remark must be one line of text")
     request = CloneRequest(source, new, app_code, label, force, saas_type)
     with writable_root(root_option, say, dry_run) as root, scratch(root, dry_run) as work:
         outcome = plan_clone(root, request, work)
         plan = outcome.plan
-        add_plugin_steps(plan, "clone", options or {})
+        plan_row_and_services(
+            plan, root, outcome.target.system_name, label=outcome.target.label,
+            remark=remark if remark is not None else f"Cloned from {outcome.source.system_name or source.upper()} by esbgen",
+            label_given=label is not None, remark_given=remark is not None, dry_run=dry_run, services=services,
+        )
+        if services is not None:
+            options = {**(options or {}), **services.plugin_options()}
+        add_plugin_steps(plan, "clone", {**(options or {}), "saas_type": outcome.saas_type.name, "source": source, "new": new})
         if plan.is_empty and not dry_run:
             say(f"Nothing to do: {new} is already this clone of {source}, and registered.")
-            return 0
+            return run_post_steps(plan, say, kept="Nothing was changed by this run")
 
         def summary() -> list[str]:
             edits = ", ".join(f"{kind} x{count}" for kind, count in sorted(outcome.edits_by_kind.items()))
             return [
                 f"Cloned {source} as {new} (SYSTEM_NAME {outcome.target.system_name}, app {outcome.target.app_code}, "
                 f"SaaS type {outcome.saas_type.name}): {len(plan.added_files())} files written; edits: {edits or 'none'}."
+            ] + _registration.done_lines(plan)
+
+        return execute(plan, say, dry_run, summary)
+
+
+def new(root_option: str | None, name: str, app_code: str, say: Say, *, saas_type: str | None = None,
+        label: str | None = None, dry_run: bool = False, force: bool = False) -> int:
+    from esbgen.newsystem import plan_new
+
+    with writable_root(root_option, say, dry_run) as root, scratch(root, dry_run) as work:
+        outcome = plan_new(root, name, app_code, work, type_name=saas_type, label=label, force=force)
+        plan = outcome.plan
+        add_plugin_steps(plan, "new", {})
+        if plan.is_empty and not dry_run:
+            say(f"Nothing to do: {name} already exists as this template makes it, and is registered.")
+            return 0
+
+        def summary() -> list[str]:
+            return [
+                f"Created {name} (SYSTEM_NAME {outcome.target.system_name}, app {app_code}, SaaS type "
+                f"{outcome.saas_type.name}): {len(plan.added_files())} files written."
             ]
 
         return execute(plan, say, dry_run, summary)
@@ -129,6 +253,7 @@ def templatize(root_option: str | None, source: str, output: str, say: Say, *, n
     from esbgen.esbtree import resolve_root
 
     root = resolve_root(root_option)
+    _recover_pending(root, say)
     destination = Path(output)
     if destination.exists() and any(destination.iterdir()):
         raise EsbgenError(f"{destination} exists and is not empty")
@@ -140,12 +265,64 @@ def templatize(root_option: str | None, source: str, output: str, say: Say, *, n
     return 0
 
 
+def retarget(root_option: str | None, system: str, app_code: str, say: Say, *, dry_run: bool = False,
+             saas_type: str | None = None, options: dict[str, Any] | None = None) -> int:
+    from esbgen.retarget import plan_retarget
+    from esbgen.rules import validate_app_code, validate_system_folder
+
+    validate_system_folder(system, "system")
+    validate_app_code(app_code)
+    with writable_root(root_option, say, dry_run) as root:
+        outcome = plan_retarget(root, system, app_code, saas_type)
+        plan = outcome.plan
+        add_plugin_steps(plan, "retarget", options or {})
+        if plan.is_empty and not dry_run:
+            say(f"Nothing to do: {system} already forwards to app {app_code}.")
+            return 0
+
+        def summary() -> list[str]:
+            edits = ", ".join(f"{kind} x{count}" for kind, count in sorted(outcome.edits_by_kind.items()))
+            return [
+                f"Retargeted {system} from app {outcome.current_app} to {app_code} (SaaS type {outcome.saas_type.name}):"
+                f" {len(plan.file_writes)} files changed; edits: {edits or 'none'}."
+            ]
+
+        return execute(plan, say, dry_run, summary)
+
+
+def sync_edition(root_option: str | None, ce_option: str, say: Say, *, take: list[str] | tuple[str, ...] = (),
+                 dry_run: bool = False, options: dict[str, Any] | None = None) -> int:
+    from esbgen.edition import plan_sync_edition, same_root
+    from esbgen.esbtree import resolve_root
+
+    if not ce_option:
+        from esbgen.errors import UsageError
+
+        raise UsageError("--from needs the CE's ESB root")
+    ce_root = resolve_root(ce_option)
+    same_root(resolve_root(root_option), ce_root)
+    with writable_root(root_option, say, dry_run) as root, scratch(root, dry_run) as work:
+        outcome = plan_sync_edition(root, ce_root, work, list(take))
+        plan = outcome.plan
+        add_plugin_steps(plan, "sync-edition", options or {})
+        if plan.is_empty and not dry_run:
+            say(plan.describe())
+            say(f"Nothing to do: {root} already has what it takes from {ce_root}.")
+            return 0
+
+        def summary() -> list[str]:
+            return [outcome.summary()]
+
+        return execute(plan, say, dry_run, summary)
+
+
 def check(root_option: str | None, systems: list[str], say: Say) -> int:
     from esbgen.esbtree import load_tree, resolve_root
     from esbgen.plugins import call_hook
     from esbgen.rules import check_tree, validate_system_folder
 
     root = resolve_root(root_option)
+    _recover_pending(root, say)
     for name in systems:
         validate_system_folder(name)
     tree = load_tree(root)
@@ -167,6 +344,7 @@ def list_systems(root_option: str | None, say: Say) -> int:
     from esbgen.rules import OFFICIAL_SYSTEMS
 
     root = resolve_root(root_option)
+    _recover_pending(root, say)
     tree = load_tree(root)
     rows = [("SYSTEM", "KIND", "CHANNELS", "COMPONENTS", "REGISTERED")]
     for name, system in sorted(tree.systems.items()):
@@ -194,13 +372,18 @@ def plugins(say: Say) -> int:
     return 0
 
 
-def undo(root_option: str | None, say: Say, *, list_only: bool = False, journal_id: str | None = None) -> int:
+def undo(root_option: str | None, say: Say, *, list_only: bool = False, journal_id: str | None = None,
+         database: str | None = None) -> int:
+    from esbgen import db
     from esbgen.esbtree import resolve_root
+
+    db.request_url(database)
     from esbgen.journal import journals, locked, recover
     from esbgen.journal import undo as undo_change
 
     root = resolve_root(root_option)
     if list_only:
+        _recover_pending(root, say)
         history = journals(root)
         if not history:
             say("No change recorded.")

@@ -66,3 +66,7 @@ def run_esbgen(capsys):
         return Result(code, captured.out, captured.err)
 
     return invoke
+
+
+# Real services (MariaDB, supervisord) and the test ESB project for registration, sync and restart.
+pytest_plugins = ["conftest_services"]

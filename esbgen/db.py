@@ -1,0 +1,469 @@
+"""The ESB's database, reached through Django's ORM only when a command needs it.
+
+Where the row of a system lives:
+
+* ``--database URL`` (or ``$ESBGEN_DATABASE_URL``): ``sqlite:///ABS/PATH.db`` (or a plain
+  path) and ``mysql://USER:PASSWORD@HOST:PORT/DB`` (PyMySQL as the MySQL driver).
+  Django is configured in this process (no settings module needed) and the
+  URL becomes a connection alias for the time of one use.
+* run as ``manage.py esbgen`` (the ESB's own Django project): the project's
+  ``default`` database, unless a URL is given.
+
+The table is read and written through the project's own ``bkcore.ComponentSystem``
+model when the running project has it, else through esbgen's own unmanaged
+mapping of ``esb_component_system`` (kept in a private app registry, so it
+never appears among a project's models).  Columns are addressed by their
+database names, whatever the model calls its fields.
+
+Nothing here imports Django at module level: ``import esbgen.db`` stays cheap.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import uuid
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator
+from urllib.parse import parse_qsl, quote, unquote, urlsplit
+
+from esbgen.errors import EsbgenError
+
+TABLE = "esb_component_system"
+ENV_URL = "ESBGEN_DATABASE_URL"
+DJANGO_PROJECT = "django-project"
+PASSWORD_MASK = "***"
+
+# Columns esbgen writes; the others keep the model's defaults.
+WRITABLE_COLUMNS = ("label", "remark")
+
+_requested_url: str | None = None
+_in_django_project = False
+
+
+# ---------------------------------------------------------------- where the database is
+
+
+def request_url(url: str | None) -> None:
+    """Remember the ``--database`` of this run (also used to revert older changes)."""
+    global _requested_url
+    _requested_url = url or None
+
+
+def requested_url() -> str | None:
+    """``--database``, else ``$ESBGEN_DATABASE_URL``, else None."""
+    return _requested_url or os.environ.get(ENV_URL) or None
+
+
+def enter_django_project() -> None:
+    """Called by ``manage.py esbgen``: Django is set up by the project; its database is the default."""
+    global _in_django_project
+    _in_django_project = True
+
+
+def in_django_project() -> bool:
+    return _in_django_project
+
+
+@dataclass(frozen=True)
+class DatabaseUrl:
+    """A parsed ``--database`` URL; ``shown`` never holds the password."""
+
+    engine: str  # "sqlite" or "mysql"
+    name: str  # file path or database name
+    user: str = ""
+    password: str = ""
+    host: str = ""
+    port: int | None = None
+    options: dict[str, str] = field(default_factory=dict)
+    has_password: bool = False
+    shown: str = ""
+
+
+SQLITE_SCHEMES = ("sqlite", "sqlite3")
+MYSQL_SCHEMES = ("mysql", "mariadb", "mysql+pymysql")
+MYSQL_OPTIONS = ("charset", "unix_socket", "connect_timeout")
+URL_HELP = "use sqlite:///ABS/PATH.db or mysql://USER:PASSWORD@HOST:PORT/DB"
+
+
+def redact_url(url: str) -> str:
+    """The URL with its password (if any) replaced by ``***``."""
+    if "://" not in url:
+        return url
+    parts = urlsplit(url)
+    userinfo, at, hostport = parts.netloc.rpartition("@")
+    if not at or ":" not in userinfo:
+        return url
+    user = userinfo.split(":", 1)[0]
+    return parts._replace(netloc=f"{user}:{PASSWORD_MASK}@{hostport}").geturl()
+
+
+_URL_IN_ARG = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://\S+")
+
+
+def redact_argv(argv: list[str]) -> list[str]:
+    """A command line fit for the journal: every URL's password replaced by ``***``."""
+    return [_URL_IN_ARG.sub(lambda m: redact_url(m.group(0)), arg) for arg in argv]
+
+
+def _sqlite_shown(path: str) -> str:
+    return "sqlite://" + quote(path, safe="/:@+,=~")
+
+
+def parse_url(url: str) -> DatabaseUrl:
+    url = url.strip()
+    if not url:
+        raise EsbgenError(f"--database is empty; {URL_HELP}")
+    if "://" not in url:
+        path = Path(url).expanduser().absolute()
+        return DatabaseUrl("sqlite", str(path), shown=_sqlite_shown(str(path)))
+    shown = redact_url(url)
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as error:
+        raise EsbgenError(f"bad database URL {shown}: {error}") from None
+    scheme = parts.scheme.lower()
+    if scheme in SQLITE_SCHEMES:
+        if parts.netloc or not parts.path or parts.query:
+            raise EsbgenError(f"bad SQLite URL {shown}: {URL_HELP}")
+        path = "/" + unquote(parts.path).lstrip("/")
+        return DatabaseUrl("sqlite", path, shown=_sqlite_shown(path))
+    if scheme in MYSQL_SCHEMES:
+        name = unquote(parts.path.lstrip("/"))
+        if not name or "/" in name:
+            raise EsbgenError(f"the database URL {shown} names no database; {URL_HELP}")
+        options = dict(parse_qsl(parts.query, keep_blank_values=True))
+        unknown = sorted(set(options) - set(MYSQL_OPTIONS))
+        if unknown:
+            raise EsbgenError(f"unknown option {unknown[0]!r} in {shown} (known: {', '.join(MYSQL_OPTIONS)})")
+        return DatabaseUrl(
+            "mysql",
+            name,
+            user=unquote(parts.username or ""),
+            password=unquote(parts.password or ""),
+            host=parts.hostname or "localhost",
+            port=port or 3306,
+            options=options,
+            has_password=parts.password is not None,
+            shown=shown,
+        )
+    raise EsbgenError(f"unknown database URL scheme {parts.scheme + '://'!r} in {shown}; {URL_HELP}")
+
+
+# ---------------------------------------------------------------- Django, lazily
+
+
+def ensure_django() -> None:
+    """Configure Django in this process if nobody has (standalone CLI), and set it up."""
+    from django.conf import settings
+
+    if not settings.configured:
+        settings.configure(
+            DATABASES={},
+            INSTALLED_APPS=[],
+            USE_TZ=False,
+            DEFAULT_AUTO_FIELD="django.db.models.AutoField",
+            LOGGING_CONFIG=None,
+        )
+    from django.apps import apps
+
+    if not apps.ready:
+        import django
+
+        django.setup()
+
+
+def install_pymysql() -> None:
+    """PyMySQL as ``MySQLdb`` for Django's MySQL backend, unless mysqlclient is installed.
+
+    PyMySQL >= 1.1 reports a mysqlclient-style ``version_info`` (2.2.x) that
+    Django's check (mysqlclient >= 1.4.3 for Django 4.2-5.2) accepts; an older
+    PyMySQL that reports less is given the smallest version Django accepts.
+    """
+    try:
+        import MySQLdb  # noqa: F401  (mysqlclient, or PyMySQL installed earlier)
+        return
+    except ImportError:
+        pass
+    try:
+        import pymysql
+    except ImportError:
+        raise EsbgenError(
+            "a mysql:// database needs PyMySQL: pip install 'esbgen[mysql]' (or PyMySQL) into esbgen's environment"
+        ) from None
+    if tuple(pymysql.version_info[:3]) < (1, 4, 3):
+        pymysql.version_info = (1, 4, 6, "final", 0)
+    pymysql.install_as_MySQLdb()
+
+
+_MAPPING: Any = None
+
+
+def mapping_model() -> Any:
+    """esbgen's own unmanaged model of ``esb_component_system``, in a private app registry."""
+    global _MAPPING
+    if _MAPPING is not None:
+        return _MAPPING
+    from django.apps.registry import Apps
+    from django.db import models
+
+    class Meta:
+        app_label = "esbgen"
+        db_table = TABLE
+        managed = False
+        apps = Apps()
+
+    attrs = {
+        "__module__": __name__,
+        "Meta": Meta,
+        "id": models.AutoField(primary_key=True),
+        "name": models.CharField(max_length=64),
+        "label": models.CharField(max_length=128, default=""),
+        "component_admin": models.CharField(max_length=128, default=""),
+        "interface_admin": models.CharField(max_length=128, default=""),
+        "system_link": models.CharField(max_length=1024, default=""),
+        "belong_to": models.CharField(max_length=128, default=""),
+        "remark": models.TextField(default=""),
+        "execute_timeout": models.IntegerField(null=True),
+        "query_timeout": models.IntegerField(null=True),
+        "doc_category_id": models.IntegerField(null=True),
+    }
+    _MAPPING = type("ComponentSystem", (models.Model,), attrs)
+    return _MAPPING
+
+
+def project_model() -> Any:
+    """The running project's ``bkcore.ComponentSystem``, else esbgen's mapping."""
+    from django.apps import apps
+
+    try:
+        return apps.get_model("bkcore", "ComponentSystem")
+    except LookupError:
+        return mapping_model()
+
+
+# ---------------------------------------------------------------- a database in use
+
+
+class DatabaseProblem(EsbgenError):
+    """The database could not be read or written; the message is one line."""
+
+
+@dataclass
+class Database:
+    """One connection alias and the model of the system table on it."""
+
+    alias: str
+    key: str  # what the journal records: the redacted URL, or "django-project"
+    shown: str  # for messages
+    model: Any
+    has_password: bool = False
+
+    def _attr(self, column: str) -> str:
+        for model_field in self.model._meta.concrete_fields:
+            if model_field.column == column:
+                return model_field.attname
+        raise DatabaseProblem(f"the model {self.model._meta.label} has no column {column!r} of {TABLE}")
+
+    def _manager(self) -> Any:
+        return self.model._base_manager.using(self.alias)
+
+    def rows(self, system: str, for_update: bool = False) -> list[dict[str, Any]]:
+        """The rows named ``system``, as {column: value} of the columns esbgen writes."""
+        columns = ("name", *WRITABLE_COLUMNS)
+        attrs = [self._attr(c) for c in columns]
+        query = self._manager().filter(**{self._attr("name"): system})
+        if for_update:
+            query = query.select_for_update()
+        return [dict(zip(columns, values)) for values in query.order_by("pk").values_list(*attrs)]
+
+    def insert(self, system: str, values: dict[str, Any]) -> None:
+        fields = {self._attr("name"): system}
+        fields.update({self._attr(column): value for column, value in values.items()})
+        self._manager().create(**fields)
+
+    def update(self, system: str, values: dict[str, Any]) -> int:
+        fields = {self._attr(column): value for column, value in values.items()}
+        return self._manager().filter(**{self._attr("name"): system}).update(**fields)
+
+    def delete(self, system: str) -> int:
+        """Delete the rows named ``system`` with plain SQL: no cascade through other tables.
+
+        A channel that points at the row (after a sync) makes the database refuse,
+        which is reported, rather than losing the channel silently.
+        """
+        from django.db import connections
+
+        connection = connections[self.alias]
+        quote = connection.ops.quote_name
+        table = quote(self.model._meta.db_table)
+        self._attr("name")  # the model maps the column
+        column = quote("name")
+        with connection.cursor() as cursor:
+            cursor.execute(f"DELETE FROM {table} WHERE {column} = %s", [system])
+            return cursor.rowcount
+
+    @contextmanager
+    def atomic(self) -> Iterator[None]:
+        from django.db import transaction
+
+        with transaction.atomic(using=self.alias):
+            yield
+
+
+def describe_target(url: str | None = None) -> str | None:
+    """Where a row would go, for notes; None when no database is known."""
+    url = url or requested_url()
+    if url:
+        return parse_url(url).shown
+    if in_django_project():
+        return "the project's database"
+    return None
+
+
+def database_known() -> bool:
+    return bool(requested_url()) or in_django_project()
+
+
+def _sqlite_name(path: str, readonly: bool) -> str:
+    # Django's SQLite backend opens NAME as a URI: the file must exist (mode=rw never creates it).
+    return f"file:{quote(path)}?mode={'ro' if readonly else 'rw'}"
+
+
+def _alias_settings(parsed: DatabaseUrl, readonly: bool) -> dict[str, Any]:
+    if parsed.engine == "sqlite":
+        path = Path(parsed.name)
+        if not path.is_file():
+            raise DatabaseProblem(f"no SQLite database at {path}")
+        return {"ENGINE": "django.db.backends.sqlite3", "NAME": _sqlite_name(str(path), readonly)}
+    install_pymysql()
+    options: dict[str, Any] = {"connect_timeout": 10}
+    for key, value in parsed.options.items():
+        options[key] = int(value) if key == "connect_timeout" and value.isdigit() else value
+    return {
+        "ENGINE": "django.db.backends.mysql",
+        "NAME": parsed.name,
+        "USER": parsed.user,
+        "PASSWORD": parsed.password,
+        "HOST": parsed.host,
+        "PORT": str(parsed.port),
+        "OPTIONS": options,
+    }
+
+
+@contextmanager
+def open_database(url: str | None = None, *, readonly: bool = False, project: bool = False) -> Iterator[Database]:
+    """The database of this run (``url``, else ``--database``/env, else the Django project's).
+
+    ``project`` asks for the running Django project's default database whatever the URL.
+
+    A URL becomes a connection alias only for the ``with`` block; it is closed
+    and forgotten after, so a long-lived process (a test run, a project) keeps
+    no stray connection.  ``readonly`` opens a SQLite file read-only (dry runs).
+    """
+    url = None if project else (url or requested_url())
+    if url is None and not in_django_project():
+        raise EsbgenError(
+            f"no database to register in: give --database URL (or ${ENV_URL}), or run as `manage.py esbgen`"
+        )
+    parsed = parse_url(url) if url else None
+    ensure_django()
+    from django.db import DEFAULT_DB_ALIAS, connections
+
+    if parsed is None:
+        model = project_model()
+        settings_dict = connections[DEFAULT_DB_ALIAS].settings_dict
+        shown = f"project database {_describe_settings(settings_dict)}"
+        yield Database(DEFAULT_DB_ALIAS, DJANGO_PROJECT, shown, model)
+        return
+    from django.db.utils import load_backend
+
+    model = project_model() if in_django_project() else mapping_model()
+    alias = f"esbgen-{uuid.uuid4().hex[:8]}"
+    config = _alias_settings(parsed, readonly)
+    settings_dict = connections.configure_settings({DEFAULT_DB_ALIAS: config})[DEFAULT_DB_ALIAS]
+    # A connection of this thread only, not added to the project's DATABASES.
+    connection = load_backend(settings_dict["ENGINE"]).DatabaseWrapper(settings_dict, alias)
+    if parsed.engine == "mysql":
+        # The ESB's MySQL is often older than Django's supported minimum; the
+        # statements esbgen runs (select, insert, update, delete of one row) are plain.
+        connection.features.minimum_database_version = None
+    connections[alias] = connection
+    try:
+        yield Database(alias, parsed.shown, parsed.shown, model, parsed.has_password)
+    finally:
+        try:
+            connection.close()
+        except Exception:  # closing a broken connection must not hide the real error
+            pass
+        try:
+            del connections[alias]
+        except AttributeError:
+            pass
+
+
+def _describe_settings(settings_dict: dict[str, Any]) -> str:
+    engine = str(settings_dict.get("ENGINE", "")).rsplit(".", 1)[-1]
+    name = settings_dict.get("NAME")
+    host = settings_dict.get("HOST")
+    port = settings_dict.get("PORT")
+    where = f" at {host}{':' + str(port) if port else ''}" if host else ""
+    return f"{engine} {name}{where}"
+
+
+def project_identity() -> str:
+    """The Django project's default database, without secrets, for the journal."""
+    ensure_django()
+    from django.db import DEFAULT_DB_ALIAS, connections
+
+    return _describe_settings(connections[DEFAULT_DB_ALIAS].settings_dict)
+
+
+# ---------------------------------------------------------------- errors, one line each
+
+
+MYSQL_REASONS = {
+    1044: "access denied to the database",
+    1045: "wrong user or password",
+    1049: "no such database",
+    1142: "permission denied",
+    1146: "the table does not exist",
+    2002: "cannot connect to the server",
+    2003: "cannot connect to the server",
+    2005: "unknown host",
+    2013: "lost the connection to the server",
+}
+
+
+def explain(error: BaseException) -> str:
+    """One line saying what went wrong with the database."""
+    args = getattr(error, "args", ())
+    if len(args) >= 2 and isinstance(args[0], int):
+        code, message = args[0], str(args[1])
+        reason = MYSQL_REASONS.get(code)
+        text = f"{reason}: ({code}) {message}" if reason else f"({code}) {message}"
+    else:
+        text = str(error) or type(error).__name__
+        lowered = text.lower()
+        if "no such table" in lowered:
+            text = f"the table does not exist: {text}"
+        elif "readonly database" in lowered or "read-only" in lowered:
+            text = f"permission denied: {text}"
+        elif "unable to open database" in lowered:
+            text = f"cannot open the database file: {text}"
+    return " ".join(text.split())
+
+
+def is_database_error(error: BaseException) -> bool:
+    try:
+        from django.core.exceptions import ImproperlyConfigured
+        from django.db import DatabaseError, InterfaceError
+    except ImportError:  # pragma: no cover - Django is a dependency
+        return False
+    if isinstance(error, (DatabaseError, InterfaceError, ImproperlyConfigured)):
+        return True
+    module = type(error).__module__ or ""
+    return module.startswith(("pymysql", "MySQLdb", "sqlite3"))

@@ -1,0 +1,210 @@
+"""A system's row in ``esb_component_system``: planned, applied with the files, reverted with them.
+
+The row is an external step of kind ``db_system`` in the plan, so the journal
+applies it in the same unit as the file changes: a failing row rolls the
+files back, a failing later step (or a killed run, or ``esbgen undo``) calls
+``rollback``, which deletes a row this change created or restores the old
+values of one it updated, and only when the row is still as esbgen left it.
+
+The journal record holds what rollback needs and no secret: the database as a
+URL with the password replaced by ``***`` (the real URL is taken from
+``--database`` / ``$ESBGEN_DATABASE_URL`` of the run that reverts), or the
+marker ``django-project`` with a description of the project's default database.
+"""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Iterator
+
+from esbgen import db
+from esbgen.errors import EsbgenError, UsageError
+from esbgen.plan import ExternalStep, Plan
+
+KIND = "db_system"
+
+
+def plan_registration(plan: Plan, system: str, *, label: str, remark: str, label_given: bool,
+                      remark_given: bool, dry_run: bool, required: bool = False) -> bool:
+    """Add the row's step to ``plan`` (or say it is as asked); False when no database is known."""
+    from esbgen.domain import CUSTOM_CONF
+
+    if not db.database_known():
+        if required:
+            raise UsageError(
+                f"register writes the {db.TABLE} row: give --database URL (or ${db.ENV_URL}), "
+                "or run it as `manage.py esbgen register` inside the ESB"
+            )
+        plan.notes.append(
+            f"the {db.TABLE} row of {system} is left to sync_data_at_deploy (it adds the systems of "
+            f"{CUSTOM_CONF} SYSTEMS); give --database URL or run `manage.py esbgen` to write the row now"
+        )
+        return False
+    wanted = {"label": label, "remark": remark}
+    given = {"label": label_given, "remark": remark_given}
+    for column, limit, value in (("name", 64, system), ("label", 128, label)):
+        if len(value) > limit:
+            raise UsageError(f"{column} {value!r} is longer than the {limit} characters of {db.TABLE}.{column}")
+    rows, database_key, shown, has_password = _read(system, dry_run)
+    if len(rows) > 1:
+        raise EsbgenError(
+            f"{db.TABLE} in {shown} has {len(rows)} rows named {system}; esbgen keeps exactly one row "
+            "per system: remove the extra rows by hand first"
+        )
+    record: dict[str, Any] = {
+        "database": database_key,
+        "has_password": has_password,
+        "shown": shown,
+        "table": db.TABLE,
+        "system": system,
+    }
+    if database_key == db.DJANGO_PROJECT:
+        record["identity"] = db.project_identity()
+    if not rows:
+        record.update(action="insert", before=None, after=dict(wanted))
+        plan.external.append(
+            ExternalStep(KIND, f"insert row {system} into {db.TABLE} ({shown}): label {label!r}, remark {remark!r}", record)
+        )
+        return True
+    row = rows[0]
+    changes = {column: wanted[column] for column in db.WRITABLE_COLUMNS if given[column] and row[column] != wanted[column]}
+    if not changes:
+        plan.unchanged.append(f"row {system} in {db.TABLE} ({shown}) exists" + (" as asked" if any(given.values()) else ""))
+        return True
+    record.update(action="update", before={column: row[column] for column in changes}, after=changes)
+    shown_changes = "; ".join(f"{column} {row[column]!r} -> {value!r}" for column, value in changes.items())
+    plan.external.append(ExternalStep(KIND, f"update row {system} in {db.TABLE} ({shown}): {shown_changes}", record))
+    return True
+
+
+def done_lines(plan: Plan) -> list[str]:
+    """What the applied row steps did, for the summary after an apply."""
+    lines = []
+    for step in plan.external:
+        if step.kind == KIND:
+            record = step.record
+            verb = "inserted row" if record["action"] == "insert" else "updated row"
+            lines.append(f"Database: {verb} {record['system']} in {record['table']} ({record['shown']}).")
+    return lines
+
+
+def _read(system: str, dry_run: bool) -> tuple[list[dict[str, Any]], str, str, bool]:
+    shown = db.describe_target() or "?"
+    try:
+        with db.open_database(readonly=dry_run) as database:
+            shown = database.shown
+            return database.rows(system), database.key, database.shown, database.has_password
+    except db.DatabaseProblem as problem:
+        raise EsbgenError(f"cannot read {db.TABLE}: {problem}") from None
+    except Exception as error:
+        if not db.is_database_error(error):
+            raise
+        hint = "; a dry run changes nothing but must read the table" if dry_run else ""
+        raise EsbgenError(f"cannot read {db.TABLE} in {shown}: {db.explain(error)}{hint}") from None
+
+
+def _matches(row: dict[str, Any], values: dict[str, Any] | None) -> bool:
+    return values is not None and all(row.get(column) == value for column, value in values.items())
+
+
+@contextmanager
+def _database_for(record: dict[str, Any]) -> Iterator[db.Database]:
+    """The database a record was written to, with the credentials of the current run."""
+    key, system = record["database"], record["system"]
+    if key == db.DJANGO_PROJECT:
+        if not db.in_django_project():
+            raise EsbgenError(
+                f"row {system} was written through a Django project's database ({record.get('identity')}); "
+                "revert it with `manage.py esbgen` in that project"
+            )
+        identity = db.project_identity()
+        if record.get("identity") and identity != record["identity"]:
+            raise EsbgenError(
+                f"row {system} was written to {record['identity']}, but this project's default database is {identity}"
+            )
+        with db.open_database(project=True) as database:
+            yield database
+        return
+    url = key
+    if record.get("has_password"):
+        current = db.requested_url()
+        if not current or db.redact_url(current) != key:
+            raise EsbgenError(
+                f"row {system} was written to {key}; esbgen stores no password: give that URL with "
+                f"--database or ${db.ENV_URL} to revert it"
+            )
+        url = current
+    with db.open_database(url) as database:
+        yield database
+
+
+class DbSystemHandler:
+    """Applies and reverts a ``db_system`` step; see the module's description."""
+
+    def apply(self, record: dict[str, Any], root: Path) -> None:
+        system, action = record["system"], record["action"]
+        shown = record.get("shown", record["database"])
+        try:
+            with _database_for(record) as database, database.atomic():
+                rows = database.rows(system, for_update=True)
+                if action == "insert":
+                    if rows:
+                        record["outcome"] = "refused"
+                        raise EsbgenError(f"a row {system} appeared in {db.TABLE} while esbgen was working; nothing was changed")
+                    database.insert(system, record["after"])
+                else:
+                    if len(rows) != 1 or not _matches(rows[0], record["before"]):
+                        record["outcome"] = "refused"
+                        raise EsbgenError(f"row {system} in {db.TABLE} changed while esbgen was working; nothing was changed")
+                    database.update(system, record["after"])
+                # Past this point only the commit can fail, and then nobody knows whether it happened.
+                record["outcome"] = "written"
+        except Exception as error:
+            if record.get("outcome") not in ("refused", "written"):
+                record["outcome"] = "failed"
+            if isinstance(error, EsbgenError):
+                raise
+            if db.is_database_error(error):
+                raise EsbgenError(
+                    f"cannot write row {system} to {db.TABLE} in {shown}: {db.explain(error)}; nothing was changed"
+                ) from None
+            raise
+        record["outcome"] = "applied"
+
+    def rollback(self, record: dict[str, Any], root: Path) -> None:
+        if record.get("outcome") in ("refused", "failed"):
+            return  # this process saw the step change nothing
+        system, action = record["system"], record["action"]
+        shown = record.get("shown", record["database"])
+        try:
+            with _database_for(record) as database, database.atomic():
+                rows = database.rows(system, for_update=True)
+                if action == "insert":
+                    if not rows:
+                        return  # never written, or already reverted
+                    if len(rows) == 1 and _matches(rows[0], record["after"]):
+                        database.delete(system)
+                        return
+                else:
+                    if len(rows) == 1 and _matches(rows[0], record["after"]):
+                        database.update(system, record["before"])
+                        return
+                    if len(rows) == 1 and _matches(rows[0], record["before"]):
+                        return
+                raise EsbgenError(f"row {system} in {db.TABLE} ({shown}) changed since esbgen wrote it; revert it by hand")
+        except EsbgenError:
+            raise
+        except Exception as error:
+            if db.is_database_error(error):
+                raise EsbgenError(f"cannot revert row {system} in {db.TABLE} ({shown}): {db.explain(error)}") from None
+            raise
+
+
+def register_handler() -> None:
+    from esbgen.journal import EXTERNAL_HANDLERS
+
+    EXTERNAL_HANDLERS.setdefault(KIND, DbSystemHandler())
+
+
+register_handler()

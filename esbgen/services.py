@@ -1,0 +1,158 @@
+"""The ESB's own services after a change: ``sync_data_at_deploy`` and the supervisor restart.
+
+Both become post-steps of a plan (run after the change is applied, printed
+only in a dry run).
+
+The ESB's interpreter for ``--sync`` is the first of:
+
+1. ``--esb-python PATH``;
+2. run as ``manage.py esbgen``: the interpreter running the project (the ESB's own);
+3. a virtualenv in the ESB root: ``<root>/bin/python`` (the root is the virtualenv),
+   ``<root>/.venv/bin/python``, ``<root>/venv/bin/python``;
+4. ``$WORKON_HOME/esb/bin/python`` (virtualenvwrapper's ``esb``);
+5. BlueKing's layout, ``$INSTALL_PATH/paas/esb`` with ``$INSTALL_PATH/.envs/esb``:
+   ``<root>/../../.envs/esb/bin/python``, then ``/data/*/.envs/esb/bin/python``
+   (the first in name order);
+6. ``python`` on ``PATH``.
+
+``supervisorctl`` for ``--restart`` is ``--supervisorctl PATH``, else the one next
+to the Python running esbgen, else the one on ``PATH``.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import re
+import shlex
+import shutil
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from esbgen.errors import EsbgenError, UsageError
+from esbgen.plan import PostStep
+
+# BlueKing installs under /data/<install>/ by default; tests point this elsewhere.
+INSTALL_GLOB = "/data/*/.envs/esb/bin/python"
+PROGRAM_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.:-]*$")
+
+
+@dataclass
+class ServiceOptions:
+    sync: bool = False
+    restart: bool = False
+    esb_python: str | None = None
+    supervisor_conf: str | None = None
+    program: str = "esb"
+    supervisorctl: str | None = None
+
+    def plugin_options(self) -> dict[str, object]:
+        """What ``esbgen_plan_steps`` hooks see (the built-in reminders drop what is run)."""
+        return {"sync": self.sync, "restart": self.restart}
+
+
+class ServiceStep(PostStep):
+    """A post-step that knows how to explain its own failure in one line."""
+
+    hint_patterns: tuple[tuple[str, str], ...] = ()
+
+    def explain_failure(self, output: str) -> str | None:
+        lowered = output.lower()
+        for needle, hint in self.hint_patterns:
+            if needle in lowered:
+                return hint
+        return None
+
+
+class RestartStep(ServiceStep):
+    hint_patterns = (
+        ("no such file", "supervisord is not running (its socket does not exist)"),
+        ("refused connection", "supervisord is not running (nothing answers on its server URL)"),
+        ("connection refused", "supervisord is not running (nothing answers on its server URL)"),
+        ("no such process", "supervisord knows no such program"),
+        ("spawn error", "the program failed to start again"),
+    )
+
+
+def _executable(path: Path) -> bool:
+    return path.is_file() and os.access(path, os.X_OK)
+
+
+def find_esb_python(root: Path, explicit: str | None = None) -> tuple[str, str]:
+    """The interpreter to run the ESB's manage.py with, and where it was found."""
+    if explicit:
+        path = Path(explicit).expanduser()
+        if not _executable(path):
+            raise UsageError(f"--esb-python {explicit} is not an executable file")
+        return str(path), "--esb-python"
+    from esbgen import db
+
+    if db.in_django_project():
+        return sys.executable, "the interpreter running manage.py"
+    candidates = [
+        (root / "bin" / "python", "the ESB root's virtualenv"),
+        (root / ".venv" / "bin" / "python", "<root>/.venv"),
+        (root / "venv" / "bin" / "python", "<root>/venv"),
+    ]
+    workon = os.environ.get("WORKON_HOME")
+    if workon:
+        candidates.append((Path(workon) / "esb" / "bin" / "python", "$WORKON_HOME/esb"))
+    candidates.append((root.parent.parent / ".envs" / "esb" / "bin" / "python", "$INSTALL_PATH/.envs/esb"))
+    candidates.extend((Path(found), "BlueKing's .envs/esb") for found in sorted(glob.glob(INSTALL_GLOB)))
+    for path, how in candidates:
+        if _executable(path):
+            return str(path), how
+    on_path = shutil.which("python")
+    if on_path:
+        return on_path, "python on PATH"
+    looked = ", ".join(str(path) for path, _ in candidates)
+    raise EsbgenError(f"no Python for the ESB found (looked at {looked} and PATH); give --esb-python PATH")
+
+
+def find_supervisorctl(explicit: str | None = None) -> str:
+    if explicit:
+        path = Path(explicit).expanduser()
+        if not _executable(path):
+            raise UsageError(f"--supervisorctl {explicit} is not an executable file")
+        return str(path)
+    beside = Path(sys.executable).parent / "supervisorctl"
+    if _executable(beside):
+        return str(beside)
+    on_path = shutil.which("supervisorctl")
+    if on_path:
+        return on_path
+    raise EsbgenError("no supervisorctl found beside esbgen's Python or on PATH; give --supervisorctl PATH")
+
+
+def sync_step(root: Path, options: ServiceOptions) -> PostStep:
+    if not (root / "manage.py").is_file():
+        raise EsbgenError(f"{root} has no manage.py; cannot run sync_data_at_deploy there")
+    python, how = find_esb_python(root, options.esb_python)
+    command = [python, "manage.py", "sync_data_at_deploy"]
+    return ServiceStep(f"sync the ESB's data: {shlex.join(command)} (in {root}; Python: {how})", command=command, cwd=root)
+
+
+def restart_step(options: ServiceOptions) -> PostStep:
+    if not PROGRAM_RE.match(options.program or ""):
+        raise UsageError(f"--program {options.program!r} is not a supervisor program name")
+    command = [find_supervisorctl(options.supervisorctl)]
+    if options.supervisor_conf:
+        conf = Path(options.supervisor_conf).expanduser()
+        if not conf.is_file():
+            raise UsageError(f"--supervisor-conf {options.supervisor_conf} is not a file")
+        command += ["-c", str(conf.absolute())]
+    command += ["restart", options.program]
+    return RestartStep(f"restart the ESB: {shlex.join(command)}", command=command)
+
+
+def service_steps(root: Path, options: ServiceOptions | None) -> list[PostStep]:
+    """The steps asked for, sync before restart; validated now, run after the apply."""
+    if options is None:
+        return []
+    steps = []
+    if options.sync:
+        steps.append(sync_step(root, options))
+    if options.restart:
+        steps.append(restart_step(options))
+    return steps

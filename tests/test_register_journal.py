@@ -1,0 +1,133 @@
+"""The row and the files are one change: applied, rolled back, recovered and undone together."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from conftest import snapshot
+from conftest_services import WRITER_PASSWORD, run_cli
+
+CLONE = ("clone", "sops", "--as", "bk_sops_ce")
+
+
+class Boom(Exception):
+    pass
+
+
+class FailingStep:
+    """A step after the row that fails, as a later file or database step could."""
+
+    def apply(self, record, root):
+        raise Boom("the step after the row failed")
+
+    def rollback(self, record, root):
+        pass
+
+
+@pytest.fixture
+def failing_kind(monkeypatch):
+    from esbgen.journal import EXTERNAL_HANDLERS
+
+    monkeypatch.setitem(EXTERNAL_HANDLERS, "test-fails", FailingStep())
+    return "test-fails"
+
+
+def plan_with_row_then_failure(root: Path, url: str, kind: str, **row):
+    from esbgen import db
+    from esbgen.plan import ExternalStep, FileWrite, Plan
+    from esbgen.registration import plan_registration
+
+    db.request_url(url)
+    plan = Plan(root, "row then failure")
+    plan.file_writes.append(FileWrite(Path("components/written-by-test.txt"), None, b"new\n"))
+    plan_registration(plan, "BK_SOPS_CE", dry_run=False, **row)
+    plan.external.append(ExternalStep(kind, "a step that fails", {}))
+    return plan
+
+
+def test_a_later_failure_deletes_the_row_it_inserted(esb_db, esb_root, failing_kind):
+    from esbgen.errors import EsbgenError
+    from esbgen.journal import apply
+
+    before = snapshot(esb_root)
+    plan = plan_with_row_then_failure(esb_root, esb_db.url, failing_kind, label="New", remark="r",
+                                      label_given=True, remark_given=True)
+    assert [step.record.get("action") for step in plan.external] == ["insert", None]
+    with pytest.raises(EsbgenError, match="the step after the row failed"):
+        apply(plan)
+    assert esb_db.rows() == []
+    assert snapshot(esb_root) == before
+
+
+def test_a_later_failure_restores_the_row_it_updated(esb_db, esb_root, failing_kind):
+    from esbgen.errors import EsbgenError
+    from esbgen.journal import apply
+
+    esb_db.add(name="BK_SOPS_CE", label="Old", remark="old remark", component_admin="admin")
+    plan = plan_with_row_then_failure(esb_root, esb_db.url, failing_kind, label="New", remark="new remark",
+                                      label_given=True, remark_given=False)
+    assert plan.external[0].record["before"] == {"label": "Old"}
+    with pytest.raises(EsbgenError):
+        apply(plan)
+    assert esb_db.rows() == [{"name": "BK_SOPS_CE", "label": "Old", "remark": "old remark",
+                              "component_admin": "admin", "execute_timeout": None}]
+    assert not (esb_root / "components/written-by-test.txt").exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_run_killed_after_the_row_is_rolled_back_by_the_next_run(sqlite_db, esb_root, run_esbgen):
+    before = snapshot(esb_root)
+    env = {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"}
+    # ops: 2 folders, conf.py, the row: op-4 is just after the row was committed.
+    killed = run_cli(*CLONE, "--esb-root", esb_root, "--database", sqlite_db.url, env={**env, "ESBGEN_CRASH_AT": "op-4"})
+    assert killed.returncode == 137, killed.stderr
+    journal = json.loads(next((esb_root / ".esbgen/journal").glob("*/journal.json")).read_text())
+    assert journal["state"] == "applying" and journal["ops"][3]["kind"] == "db_system"
+    assert [row["name"] for row in sqlite_db.rows()] == ["BK_SOPS_CE"]
+
+    nxt = run_esbgen(*CLONE, "--esb-root", esb_root, "--database", sqlite_db.url, "--dry-run")
+    assert nxt.exit_code == 0, nxt.stderr
+    assert "rolled back an interrupted change" in nxt.output
+    assert sqlite_db.rows() == []
+    assert snapshot(esb_root) == before
+
+
+def test_the_standalone_cli_configures_django_itself(esb_db, esb_root):
+    env = {k: v for k, v in os.environ.items() if k not in ("DJANGO_SETTINGS_MODULE", "ESBGEN_DATABASE_URL")}
+    done = run_cli(*CLONE, "--esb-root", esb_root, "--database", esb_db.url, env=env)
+    assert done.returncode == 0, done.stderr
+    assert [row["name"] for row in esb_db.rows()] == ["BK_SOPS_CE"]
+    journal = (next((esb_root / ".esbgen/journal").glob("*/journal.json"))).read_text()
+    argv = json.loads(journal)["argv"]
+    assert argv[argv.index("--database") + 1] == json.loads(journal)["ops"][-1]["record"]["database"]
+    if esb_db.server is not None:
+        assert WRITER_PASSWORD not in journal and "s3cr%40t" not in journal and ":***@" in journal
+    # The password comes from the environment as well as from --database.
+    undone = run_cli("undo", "--esb-root", esb_root, env={**env, "ESBGEN_DATABASE_URL": esb_db.url})
+    assert undone.returncode == 0, undone.stderr
+    assert esb_db.rows() == []
+
+
+def test_urls_and_their_redaction():
+    from esbgen.db import parse_url, redact_argv, redact_url
+    from esbgen.errors import EsbgenError
+
+    parsed = parse_url("mysql://paas:p%40ss%3Aw%2Frd@db.example:3307/open_paas?charset=utf8")
+    assert (parsed.engine, parsed.user, parsed.password, parsed.host, parsed.port, parsed.name) == (
+        "mysql", "paas", "p@ss:w/rd", "db.example", 3307, "open_paas")
+    assert parsed.options == {"charset": "utf8"} and parsed.has_password
+    assert parsed.shown == "mysql://paas:***@db.example:3307/open_paas?charset=utf8"
+    assert parse_url("mysql://paas@db/open_paas").port == 3306
+    assert not parse_url("mysql://paas@db/open_paas").has_password
+    assert parse_url("sqlite:///data/esb.db").name == "/data/esb.db"
+    assert parse_url("relative.db").name == str(Path("relative.db").absolute())
+    assert redact_url("mysql://u:secret@h/d") == "mysql://u:***@h/d"
+    assert redact_argv(["clone", "--database=mysql://u:se@cret@h:1/d", "mysql://u:x@h/d"]) == [
+        "clone", "--database=mysql://u:***@h:1/d", "mysql://u:***@h/d"]
+    for bad in ("postgres://u@h/d", "mysql://u@h:99999/d", "mysql://u@h/d?timeout=3", "sqlite://host/x.db", ""):
+        with pytest.raises(EsbgenError):
+            parse_url(bad)
