@@ -110,13 +110,17 @@ def register(name, label, remark, database, services, esb_root, dry_run):
 @click.option("--type", "saas_type", metavar="TYPE", help="SaaS type whose template to use (default: confapis).")
 @click.option("--label", metavar="TEXT", help="Label of the registered system (default: its SYSTEM_NAME).")
 @click.option("--force", is_flag=True, help="Replace an existing, different system of that name.")
+@click.option("--remark", metavar="TEXT", help="Remark of the system's database row.")
+@database_option
+@service_options
 @esb_root_option
 @dry_run_option
-def new(name, app_code, saas_type, label, force, esb_root, dry_run):
+def new(name, app_code, saas_type, label, force, remark, database, services, esb_root, dry_run):
     """Create a brand-new confapis system NAME from a SaaS type's cookiecutter template."""
     from esbgen import commands
 
-    return commands.new(esb_root, name, app_code, say, saas_type=saas_type, label=label, dry_run=dry_run, force=force)
+    return commands.new(esb_root, name, app_code, say, saas_type=saas_type, label=label, dry_run=dry_run, force=force,
+                        remark=remark, database=database, services=services)
 
 
 @cli.command()

@@ -227,22 +227,35 @@ def clone(root_option: str | None, source: str, new: str, say: Say, *, app_code:
 
 
 def new(root_option: str | None, name: str, app_code: str, say: Say, *, saas_type: str | None = None,
-        label: str | None = None, dry_run: bool = False, force: bool = False) -> int:
+        label: str | None = None, dry_run: bool = False, force: bool = False, remark: str | None = None,
+        database: str | None = None, services=None) -> int:
+    from esbgen import db
     from esbgen.newsystem import plan_new
 
+    db.request_url(database)
+    if remark is not None and any(c in remark for c in "\x00\r\n"):
+        from esbgen.errors import UsageError
+
+        raise UsageError("--remark must be one line of text")
     with writable_root(root_option, say, dry_run) as root, scratch(root, dry_run) as work:
         outcome = plan_new(root, name, app_code, work, type_name=saas_type, label=label, force=force)
         plan = outcome.plan
-        add_plugin_steps(plan, "new", {})
+        plan_row_and_services(
+            plan, root, outcome.target.system_name, label=outcome.target.label,
+            remark=remark if remark is not None else f"Created by esbgen new (SaaS type {outcome.saas_type.name})",
+            label_given=label is not None, remark_given=remark is not None, dry_run=dry_run, services=services,
+        )
+        options = services.plugin_options() if services is not None else {}
+        add_plugin_steps(plan, "new", {**options, "saas_type": outcome.saas_type.name, "new": name})
         if plan.is_empty and not dry_run:
             say(f"Nothing to do: {name} already exists as this template makes it, and is registered.")
-            return 0
+            return run_post_steps(plan, say, kept="Nothing was changed by this run")
 
         def summary() -> list[str]:
             return [
                 f"Created {name} (SYSTEM_NAME {outcome.target.system_name}, app {app_code}, SaaS type "
                 f"{outcome.saas_type.name}): {len(plan.added_files())} files written."
-            ]
+            ] + _registration.done_lines(plan)
 
         return execute(plan, say, dry_run, summary)
 

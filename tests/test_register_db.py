@@ -256,3 +256,15 @@ def test_a_label_longer_than_the_column_is_refused_first(esb_root, run_esbgen, t
     assert result.exit_code == 2
     assert "longer than the 128 characters of esb_component_system.label" in one_line_error(result)
     assert snapshot(esb_root) == before
+
+
+def test_new_writes_its_row_too(esb_db, esb_root, run_esbgen):
+    result = run_esbgen("new", "bk_demo", "--app-code", "bk-demo", "--esb-root", esb_root, "--database", esb_db.url)
+    assert result.exit_code == 0, result.stderr
+    assert esb_db.rows("BK_DEMO") == [
+        {"name": "BK_DEMO", "label": "BK_DEMO", "remark": "Created by esbgen new (SaaS type confapis)",
+         "component_admin": "", "execute_timeout": None}
+    ]
+    again = run_esbgen("new", "bk_demo", "--app-code", "bk-demo", "--esb-root", esb_root, "--database", esb_db.url)
+    assert again.exit_code == 0 and "Nothing to do" in again.output
+    assert len(esb_db.rows("BK_DEMO")) == 1
