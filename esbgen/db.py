@@ -26,7 +26,7 @@ import uuid
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 from urllib.parse import parse_qsl, quote, unquote, urlsplit
 
 from esbgen.errors import EsbgenError
@@ -235,6 +235,30 @@ def mapping_model() -> Any:
     return _MAPPING
 
 
+_PRIVATE_MODELS: dict[tuple[str, str], Any] = {}
+
+
+def unmanaged_model(app_label: str, class_name: str, table: str, fields: Callable[[], dict[str, Any]]) -> Any:
+    """An unmanaged model of another ``table`` (a plugin's, e.g. ``engine_servers``), in a private app registry.
+
+    ``fields()`` gives the Django fields by name (a field's name is its column unless it
+    says otherwise).  Like :func:`mapping_model`, the model never appears among a
+    project's models and no migration ever touches its table; it is built once per
+    ``(app_label, class_name)``.  Django is set up first if nobody has.
+    """
+    key = (app_label, class_name)
+    if key in _PRIVATE_MODELS:
+        return _PRIVATE_MODELS[key]
+    ensure_django()
+    from django.apps.registry import Apps
+    from django.db import models
+
+    meta = type("Meta", (), {"app_label": app_label, "db_table": table, "managed": False, "apps": Apps()})
+    attrs = {"__module__": __name__, "Meta": meta, **fields()}
+    _PRIVATE_MODELS[key] = type(class_name, (models.Model,), attrs)
+    return _PRIVATE_MODELS[key]
+
+
 def project_model() -> Any:
     """The running project's ``bkcore.ComponentSystem``, else esbgen's mapping."""
     from django.apps import apps
@@ -270,6 +294,10 @@ class Database:
 
     def _manager(self) -> Any:
         return self.model._base_manager.using(self.alias)
+
+    def objects(self, model: Any) -> Any:
+        """The rows of another model's table (e.g. one from :func:`unmanaged_model`) on this connection."""
+        return model._base_manager.using(self.alias)
 
     def rows(self, system: str, for_update: bool = False) -> list[dict[str, Any]]:
         """The rows named ``system``, as {column: value} of the columns esbgen writes."""

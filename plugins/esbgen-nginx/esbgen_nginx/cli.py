@@ -2,7 +2,8 @@
 
 The kinds (``web``, ``paasagent``, and any a plugin adds) and their names are
 read from :func:`esbgen.swap.swap_targets` when the group is used, so every
-plugin's ``esbgen_swap_targets`` answer becomes a command.
+plugin's ``esbgen_swap_targets`` answer becomes a command.  ``paasagent`` also
+gets ``--activate`` and its options (the agents' rows in ``engine_servers``).
 """
 
 from __future__ import annotations
@@ -83,6 +84,83 @@ def _check_path(ctx: click.Context, param: click.Parameter, value: str | None) -
     return value
 
 
+ACTIVATE_KIND = "paasagent"
+
+
+def _parse_uuid(ctx: click.Context, param: click.Parameter, value: str | None):
+    if value is None:
+        return None
+    import uuid
+
+    try:
+        return uuid.UUID(value.strip())
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not a UUID", ctx=ctx, param=param) from None
+
+
+def activate_options() -> list[click.Option]:
+    """``--activate`` and what it needs; added to the paasagent command only."""
+    return [
+        click.Option(["--activate"], is_flag=True,
+                     help="Also mark the new agent active in engine_servers (adding its row when missing) and the "
+                          "agents it replaces inactive, as the developer center's server list does; committed only "
+                          "once nginx has reloaded."),
+        click.Option(["--database"], metavar="URL",
+                     help="Database of engine_servers (the PaaS's): sqlite:///ABS/PATH.db or "
+                          "mysql://USER:PASSWORD@HOST:PORT/DB (default: $ESBGEN_DATABASE_URL; in `manage.py esbgen`, "
+                          "the project's)."),
+        click.Option(["--agent-port"], type=click.IntRange(1, 65535), metavar="PORT",
+                     help="Port of the new agent's API (engine_servers.ip_port; default: the --agent-config port, "
+                          "else 4245). --to is where its apps answer (app_port)."),
+        click.Option(["--agent-config"], type=click.Path(exists=True, dir_okay=False, path_type=Path), metavar="PATH",
+                     help="The new agent's paas_agent_config.yaml: its auth.sid, auth.token and port."),
+        click.Option(["--sid"], metavar="UUID", callback=_parse_uuid, help="auth.sid of the new agent (with --token)."),
+        click.Option(["--token"], metavar="UUID", callback=_parse_uuid, help="auth.token of the new agent (with --sid)."),
+        click.Option(["--name", "row_name"], metavar="TEXT",
+                     help="Name of a row esbgen adds (at most 20 characters; default: the agent's host)."),
+        click.Option(["--category"], metavar="VALUE",
+                     help="engine_servers.category of the environment (default: tapp for test, app for prod)."),
+    ]
+
+
+def activation_request(name: str | None, dry_run: bool, no_reload: bool, activate: bool = False,
+                       database: str | None = None, agent_port: int | None = None, agent_config: Path | None = None,
+                       sid=None, token=None, row_name: str | None = None, category: str | None = None):
+    """The ``--activate`` options as an ActivationRequest (None without --activate); usage errors exit 2."""
+    given = [option for option, value in (("--database", database), ("--agent-port", agent_port),
+                                          ("--agent-config", agent_config), ("--sid", sid), ("--token", token),
+                                          ("--name", row_name), ("--category", category)) if value is not None]
+    from esbgen import db
+    from esbgen_nginx.agents import CATEGORIES, DEFAULT_AGENT_PORT, ActivationRequest, AgentAuth, read_agent_config
+
+    if not activate:
+        if given:
+            raise click.UsageError(f"{given[0]} goes with --activate")
+        return None
+    if no_reload:
+        raise click.UsageError("--activate commits the server list once nginx has reloaded: drop --no-reload")
+    if (sid is None) != (token is None):
+        raise click.UsageError("give --sid and --token together")
+    if sid is not None and agent_config is not None:
+        raise click.UsageError("give --sid/--token or --agent-config, not both")
+    if category is None:
+        category = CATEGORIES.get(name or "")
+        if category is None:
+            raise click.UsageError("--activate needs the environment: NAME test or prod (or --category VALUE)")
+    elif not category.strip() or len(category) > 36:
+        raise click.UsageError(f"--category {category!r} is not an engine_servers category")
+
+    db.request_url(database)
+    auth = AgentAuth(sid, token, "--sid/--token") if sid is not None else None
+    if agent_config is not None:
+        auth, config_port = read_agent_config(agent_config)
+        if agent_port is not None and config_port is not None and agent_port != config_port:
+            raise click.UsageError(f"--agent-port {agent_port} differs from port {config_port} in {agent_config}")
+        agent_port = agent_port or config_port
+    return ActivationRequest(environment=name or category, category=category,
+                             agent_port=agent_port or DEFAULT_AGENT_PORT, name=row_name, auth=auth)
+
+
 def kind_command(kind: str, targets: list[SwapTarget]) -> click.Command:
     by_name = {target.name: target for target in targets}
     listing = "\n".join(f"  {t.name:<10} upstream {t.upstream}" for t in targets)
@@ -93,6 +171,11 @@ def kind_command(kind: str, targets: list[SwapTarget]) -> click.Command:
             f"Point the nginx upstream of a {kind} service at new backends.\n\n"
             f"\b\nNAME is one of:\n{listing}\n\n"
             "--upstream NAME picks any other upstream (with or without a NAME)."
+            + (
+                "\n\n--activate also updates the developer center's server list (engine_servers): "
+                "the new agent active, the replaced ones inactive."
+                if kind == ACTIVATE_KIND else ""
+            )
         ),
     )
     @click.argument("name", required=False, type=click.Choice(sorted(by_name)))
@@ -115,11 +198,12 @@ def kind_command(kind: str, targets: list[SwapTarget]) -> click.Command:
     @click.option("--connect-timeout", type=click.FloatRange(min=0, min_open=True), default=3.0,
                   show_default=True, metavar="SECONDS", help="Timeout of each backend check.")
     def command(name, backends, upstream, nginx_server_root, nginx_ctl, nginx_prefix, dry_run,
-                skip_check, no_reload, check_path, connect_timeout):
+                skip_check, no_reload, check_path, connect_timeout, **activation):
         from esbgen_nginx.swapper import SwapRequest, swap
 
         if name is None and upstream is None:
             raise click.UsageError(f"give a NAME ({', '.join(sorted(by_name))}) or --upstream NAME")
+        activation_wanted = activation_request(name, dry_run, no_reload, **activation)
         if name is not None:
             target = by_name[name]
             label = f"{kind} {name}"
@@ -140,9 +224,12 @@ def kind_command(kind: str, targets: list[SwapTarget]) -> click.Command:
                 reload=not no_reload,
                 check_path=check_path,
                 connect_timeout=connect_timeout,
+                activation=activation_wanted,
             )
         )
         for line in report.lines:
             click.echo(line)
 
+    if kind == ACTIVATE_KIND:
+        command.params.extend(activate_options())
     return command

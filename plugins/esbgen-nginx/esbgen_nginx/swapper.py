@@ -9,6 +9,14 @@ nothing is left behind.  It survives only if esbgen itself is killed mid-way;
 then it is the original file, and the next swap refuses until the operator
 has looked at it.  The summary prints the old servers, so swapping back is
 one command.
+
+With ``activation`` (``esbgen swap paasagent ... --activate``) the rows of
+``engine_servers`` are planned with the edit (a dry run shows them), written
+in a database transaction before the file is touched (so a database that
+refuses the write refuses the swap, with nginx untouched), and committed only
+after ``nginx -s reload`` succeeded; every failure before rolls the rows back
+and restores the file.  If the commit itself fails, the file is restored and
+nginx reloaded again, so nginx and the server list never disagree.
 """
 
 from __future__ import annotations
@@ -16,13 +24,17 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from esbgen.errors import EsbgenError
+from esbgen.errors import EsbgenError, UsageError
 from esbgen.fsutil import atomic_write_bytes, fsync_dir, unified_diff
 
 from esbgen_nginx.backends import Backend, CheckResult, check_backend
 from esbgen_nginx.nginxctl import Nginx
 from esbgen_nginx.upstream import Edit, find_upstream, plan_edit, real_path
+
+if TYPE_CHECKING:  # Django stays unimported until --activate needs it
+    from esbgen_nginx.agents import ActivationPlan, ActivationRequest, PendingActivation
 
 BACKUP_SUFFIX = ".esbgen-backup"
 
@@ -40,6 +52,7 @@ class SwapRequest:
     reload: bool = True
     check_path: str | None = None
     connect_timeout: float = 3.0
+    activation: "ActivationRequest | None" = None  # --activate: the agents' rows in engine_servers
 
     @property
     def main_conf(self) -> Path:
@@ -63,17 +76,27 @@ def swap(request: SwapRequest) -> SwapReport:
     """Carry out ``request``; raise EsbgenError (one line) on any refusal or failure."""
     if len(set(request.backends)) != len(request.backends):
         raise EsbgenError("the same backend is given twice in --to")
+    if request.activation is not None and not request.reload:
+        raise UsageError("--activate commits the server list once nginx has reloaded: it cannot go with --no-reload")
     upstream = find_upstream(request.main_conf, request.upstream)
     edit = plan_edit(upstream, request.backends)
     report = SwapReport()
     where = f"upstream {upstream.name} in {upstream.file}, line {upstream.lineno}"
+    activation = None
+    if request.activation is not None:
+        from esbgen_nginx.agents import plan_activation
+
+        activation = plan_activation(request.activation, request.backends, edit.old_servers, request.dry_run)
 
     if edit.is_noop:
-        report.add(
-            f"swap {request.label}: {where} already points at {', '.join(edit.new_servers)}; "
-            "nothing to do (file untouched, nginx not reloaded)"
-        )
-        return report
+        if activation is None or activation.is_noop:
+            rows = ", engine_servers already as asked" if activation is not None else ""
+            report.add(
+                f"swap {request.label}: {where} already points at {', '.join(edit.new_servers)}; "
+                f"nothing to do (file untouched, nginx not reloaded{rows})"
+            )
+            return report
+        return _rows_only(request, activation, where, edit, report)
 
     prefix = Path(os.path.abspath(request.nginx_prefix)) if request.nginx_prefix is not None else None
     nginx = Nginx(request.nginx_ctl, request.main_conf, prefix)
@@ -91,14 +114,55 @@ def swap(request: SwapRequest) -> SwapReport:
         report.add("  check: skipped (--skip-check)")
     for result in checks or []:
         report.add(f"  check: {result}")
+    if activation is not None:
+        report.lines.extend(activation.describe(request.dry_run))
 
     if request.dry_run:
         label = _diff_label(upstream.file, request.server_root)
         report.add(unified_diff(edit.before, edit.after, label))
-        report.add("dry run: nothing written; nginx neither tested nor reloaded")
+        rows = "; engine_servers not changed" if activation is not None else ""
+        report.add(f"dry run: nothing written; nginx neither tested nor reloaded{rows}")
         return report
 
-    _apply(request, edit, nginx, report)
+    pending = None
+    if activation is not None and not activation.is_noop:
+        from esbgen_nginx.agents import PendingActivation
+
+        pending = PendingActivation(activation, request.backends, edit.old_servers)
+    _apply(request, edit, nginx, report, pending)
+    if pending is not None:
+        report.lines.extend(activation.done_lines())
+    return report
+
+
+def _rows_only(request: SwapRequest, activation: "ActivationPlan", where: str, edit: Edit,
+               report: SwapReport) -> SwapReport:
+    """nginx already points at the new servers; only the server list is not as asked."""
+    from esbgen_nginx.agents import PendingActivation
+
+    checks = _check_backends(request)
+    report.add(
+        f"swap {request.label}: {where} already points at {', '.join(edit.new_servers)} "
+        "(file untouched, nginx not reloaded); the server list is not as asked"
+    )
+    if checks is None:
+        report.add("  check: skipped (--skip-check)")
+    for result in checks or []:
+        report.add(f"  check: {result}")
+    report.lines.extend(activation.describe(request.dry_run))
+    if request.dry_run:
+        report.add("dry run: engine_servers not changed")
+        return report
+    pending = PendingActivation(activation, request.backends, edit.old_servers)
+    pending.begin()
+    try:
+        pending.commit()
+    except EsbgenError as error:
+        if not pending.landed():
+            raise
+        report.add(f"  note: {error}; read back, engine_servers is as asked: the commit went through")
+    report.changed = True
+    report.lines.extend(activation.done_lines())
     return report
 
 
@@ -135,10 +199,28 @@ def _diff_label(file: Path, server_root: Path) -> str:
         return str(file).lstrip("/")
 
 
-def _apply(request: SwapRequest, edit: Edit, nginx: Nginx, report: SwapReport) -> None:
+def _apply(request: SwapRequest, edit: Edit, nginx: Nginx, report: SwapReport,
+           pending: "PendingActivation | None" = None) -> None:
     target = real_path(edit.upstream.file)
-    backup = backup_path(target)
     status = target.stat()
+    if pending is None:
+        _apply_file(request, edit, nginx, report, target, status, None)
+        return
+    pending.begin()  # the rows are written, uncommitted; a refusal here has changed nothing
+    try:
+        _apply_file(request, edit, nginx, report, target, status, pending)
+    except EsbgenError as error:
+        if not pending.open:
+            raise  # the commit failed, and the message says what became of nginx and the rows
+        pending.rollback()
+        raise EsbgenError(f"{error}; the engine_servers change was rolled back") from None
+    finally:
+        pending.rollback()  # unless committed: nothing of the rows stays
+
+
+def _apply_file(request: SwapRequest, edit: Edit, nginx: Nginx, report: SwapReport, target: Path,
+                status: os.stat_result, pending: "PendingActivation | None") -> None:
+    backup = backup_path(target)
     _take_backup(target, backup, edit.before, status.st_mode & 0o7777)
     reloaded = False
     try:
@@ -181,14 +263,54 @@ def _apply(request: SwapRequest, edit: Edit, nginx: Nginx, report: SwapReport) -
                 "  nginx -s reload: ok (signal sent; new connections go to the new servers "
                 "as nginx replaces its workers, open ones finish on the old)"
             )
+        if pending is not None:
+            _commit_or_undo(pending, target, backup, edit, status, nginx, report)
     except EsbgenError:
         raise
     except BaseException:
-        if not reloaded and report.changed:
+        uncommitted = pending is not None and not pending.committed
+        if report.changed and (not reloaded or uncommitted):
             _restore(target, backup, edit.before, status)
+            if reloaded:
+                nginx.reload()
         raise
     _remove(backup)
     report.add(f"  backup: none kept; to swap back: --to {' --to '.join(edit.old_servers)}")
+
+
+def _commit_or_undo(pending: "PendingActivation", target: Path, backup: Path, edit: Edit,
+                    status: os.stat_result, nginx: Nginx, report: SwapReport) -> None:
+    """Commit the rows; if the database refuses, nginx goes back to the old servers too."""
+    try:
+        pending.commit()
+        return
+    except EsbgenError as error:
+        failed = str(error)
+    landed = pending.landed()
+    if landed:
+        pending.committed = True
+        report.add(f"  note: {failed}; read back, engine_servers is as asked: the commit went through")
+        return
+    rows = "engine_servers is unchanged"
+    if landed is None:
+        rows = "engine_servers could not be read back to see whether the commit went through: check its rows"
+    try:
+        _restore(target, backup, edit.before, status)
+    except EsbgenError as restore_error:
+        raise EsbgenError(
+            f"{failed}; and {restore_error}: nginx serves the new servers; {rows}"
+        ) from None
+    again = nginx.reload()
+    if again.ok:
+        raise EsbgenError(
+            f"{failed}; so {target} was restored byte for byte and nginx reloaded again: "
+            f"the old servers serve as before; {rows}"
+        )
+    raise EsbgenError(
+        f"{failed}; {target} was restored byte for byte, but nginx -s reload failed the second time "
+        f"({again.output or f'exit status {again.returncode}'}): nginx serves the new servers until it reloads, "
+        f"while {rows}"
+    )
 
 
 def _take_backup(target: Path, backup: Path, data: bytes, mode: int) -> None:

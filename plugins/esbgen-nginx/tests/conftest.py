@@ -1,4 +1,9 @@
-"""Fixtures of the esbgen-nginx tests: the plugin manager as installed, the nginx binary."""
+"""Fixtures of the esbgen-nginx tests: the plugin manager as installed, the nginx binary.
+
+The database fixtures (``esb_db`` on SQLite and on the session's real MariaDB,
+``mariadb_server``) are the core's, from tests/conftest_services.py: a run of the
+whole suite loads them through tests/conftest.py, a run of this folder alone here.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +12,13 @@ import importlib
 import pytest
 
 from nginx_harness import nginx_binary
+
+SERVICES = "conftest_services"  # on sys.path through pyproject's pythonpath = ["tests"]
+
+
+def pytest_configure(config) -> None:
+    if not config.pluginmanager.has_plugin(SERVICES):
+        config.pluginmanager.import_plugin(SERVICES)
 
 
 @pytest.fixture(scope="module", autouse=True)

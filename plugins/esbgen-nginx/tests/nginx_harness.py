@@ -1,6 +1,7 @@
 """Real parts for the esbgen-nginx tests: HTTP backends, a PaaS-like nginx tree, an nginx process.
 
-Everything listens on 127.0.0.1 only, on ports the kernel hands out.
+Everything listens on loopback only (127.0.0.1, and 127.0.0.2... for "other machines"),
+on ports the kernel hands out.
 """
 
 from __future__ import annotations
@@ -73,12 +74,13 @@ class _Server(ThreadingHTTPServer):
 class HttpBackend:
     """A small HTTP server in a thread whose every answer names it: ``backend=<name>``."""
 
-    def __init__(self, name: str):
+    def __init__(self, name: str, host: str = LOOPBACK):
         self.name = name
-        self.server = _Server((LOOPBACK, 0), _Handler)
+        self.host = host
+        self.server = _Server((host, 0), _Handler)
         self.server.backend_name = name
         self.port = self.server.server_address[1]
-        self.address = f"{LOOPBACK}:{self.port}"
+        self.address = f"{host}:{self.port}"
         self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05},
                                        name=f"backend-{name}", daemon=True)
         self.thread.start()
@@ -264,6 +266,61 @@ class NginxProcess:
                 self.process.wait(10)
         if self.process.stderr:
             self.process.stderr.close()
+
+
+class LiveSite:
+    """A running nginx over the PaaS tree, one HttpBackend per upstream plus ``spares`` (name -> host).
+
+    ``probes`` are the paths :meth:`routes` asks through nginx.
+    """
+
+    def __init__(self, prefix: Path, nginx_bin: str, spares: dict[str, str], probes: list[str]):
+        self.probes = list(probes)
+        self.backends = {name: HttpBackend(name) for name in UPSTREAMS.values()}
+        try:
+            self.backends.update({name: HttpBackend(name, host) for name, host in spares.items()})
+            ports = {key: self.backends[key].port for key in UPSTREAMS.values()}
+            self.tree = NginxTree(prefix, ports, listen=free_port())
+            self.nginx = NginxProcess(nginx_bin, self.tree)
+        except BaseException:
+            self.close_backends()
+            raise
+        self.bin = nginx_bin
+        self.port = self.tree.listen
+        self.pristine = self.tree.snapshot()
+
+    def swap(self, *args):
+        """Run the command; when it reloads nginx, wait until the old workers are gone."""
+        old = self.nginx.workers()
+        result = run_esbgen(["swap", *args, *self.tree.options(self.bin)])
+        if "nginx -s reload: ok" in result.stdout:
+            assert not self.nginx.wait_workers_replaced(old) & old, "nginx kept its old workers"
+        return result
+
+    def routes(self) -> dict[str, str | None]:
+        return {path: served_by(self.port, path) for path in self.probes}
+
+    def restore(self) -> None:
+        """Put the configuration back as it started, and nginx with it."""
+        now = self.tree.snapshot()
+        if now == self.pristine:
+            return
+        for name in set(now) - set(self.pristine):
+            (self.tree.root / name).unlink()
+        for name, data in self.pristine.items():
+            if now.get(name) != data:
+                (self.tree.root / name).write_bytes(data)
+        self.nginx.reload()
+
+    def close_backends(self) -> None:
+        for backend in self.backends.values():
+            backend.stop()
+
+    def close(self) -> None:
+        try:
+            self.nginx.stop()
+        finally:
+            self.close_backends()
 
 
 def http_get(port: int, path: str = "/", timeout: float = 5.0) -> tuple[int, str]:

@@ -7,72 +7,16 @@ import time
 
 import pytest
 
-from nginx_harness import (
-    UPSTREAMS,
-    HttpBackend,
-    NginxProcess,
-    NginxTree,
-    free_port,
-    http_get,
-    run_esbgen,
-    served_by,
-)
+from nginx_harness import LiveSite, free_port, http_get
 
 ORIGINAL = {"/": "paas", "/login/": "login", "/api/c/compapi/": "esb", "/v1/apps/": "appengine",
             "/t/demo/": "agent_test", "/o/demo/": "agent_prod"}
 
 
-class Live:
-    def __init__(self, prefix, nginx_bin):
-        self.backends = {name: HttpBackend(name) for name in [*UPSTREAMS.values(), "paas_new", "agent_prod_new"]}
-        try:
-            ports = {key: self.backends[key].port for key in UPSTREAMS.values()}
-            self.tree = NginxTree(prefix, ports, listen=free_port())
-            self.nginx = NginxProcess(nginx_bin, self.tree)
-        except BaseException:
-            self.close_backends()
-            raise
-        self.bin = nginx_bin
-        self.port = self.tree.listen
-        self.pristine = self.tree.snapshot()
-
-    def swap(self, *args):
-        """Run the command; when it reloads nginx, wait until the old workers are gone."""
-        old = self.nginx.workers()
-        result = run_esbgen(["swap", *args, *self.tree.options(self.bin)])
-        if "nginx -s reload: ok" in result.stdout:
-            assert not self.nginx.wait_workers_replaced(old) & old, "nginx kept its old workers"
-        return result
-
-    def routes(self) -> dict[str, str | None]:
-        return {path: served_by(self.port, path) for path in ORIGINAL}
-
-    def restore(self) -> None:
-        """Put the configuration back as it started, and nginx with it."""
-        now = self.tree.snapshot()
-        if now == self.pristine:
-            return
-        for name in set(now) - set(self.pristine):
-            (self.tree.root / name).unlink()
-        for name, data in self.pristine.items():
-            if now.get(name) != data:
-                (self.tree.root / name).write_bytes(data)
-        self.nginx.reload()
-
-    def close_backends(self) -> None:
-        for backend in self.backends.values():
-            backend.stop()
-
-    def close(self) -> None:
-        try:
-            self.nginx.stop()
-        finally:
-            self.close_backends()
-
-
 @pytest.fixture(scope="module")
 def live(tmp_path_factory, nginx_bin):
-    site = Live(tmp_path_factory.mktemp("live-nginx"), nginx_bin)
+    site = LiveSite(tmp_path_factory.mktemp("live-nginx"), nginx_bin,
+                    spares={"paas_new": "127.0.0.1", "agent_prod_new": "127.0.0.1"}, probes=list(ORIGINAL))
     try:
         yield site
     finally:
