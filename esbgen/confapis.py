@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 from esbgen.domain import Channel, Span
@@ -34,9 +35,9 @@ def read_text(path: Path, label: str) -> str:
 def compose(text: str, label: str):
     """The node graph of a YAML document; aliases stay references (no expansion).
 
-    libyaml composes it when PyYAML has it (4x faster than ruamel.yaml's pure
-    Python, same character offsets); on any error, ruamel.yaml composes it and
-    reports the problem as before.
+    ruamel.yaml's libyaml parser (ruamel.yaml.clib) composes it: ten times faster
+    than its pure-Python round-trip parser, with the same character offsets; on
+    any error the round-trip parser reads it again and words the problem.
     """
     node = _compose_libyaml(text)
     if node is not None:
@@ -57,25 +58,47 @@ def compose(text: str, label: str):
             problem += f" ({error.context} at line {context.line + 1})"
         raise EsbgenError(f"{label}{line}: malformed YAML: {problem}") from None
     except YAMLError as error:
-        raise EsbgenError(f"{label}: malformed YAML: {error}") from None
+        position = getattr(error, "position", None)  # a ReaderError: a character YAML does not allow
+        line = f":{text.count(chr(10), 0, position) + 1}" if isinstance(position, int) else ""
+        problem = " ".join(str(error).split("\n")[0].split())  # one line, never the reader's second one
+        raise EsbgenError(f"{label}{line}: malformed YAML: {problem}") from None
 
 
 def _size(limit: int) -> str:
     return f"{limit // (1024 * 1024)} MiB" if limit % (1024 * 1024) == 0 else f"{limit} bytes"
 
 
+# libyaml composes nested collections by C recursion, which a hostile file can overflow (a crash,
+# not an error); the pure-Python composer stops at Python's recursion limit with an error instead.
+MAX_C_NESTING = 200
+
+
+def _deeply_nested(text: str) -> bool:
+    """Whether the text may nest collections deeper than the C composer safely recurses."""
+    brackets = re.sub(r"[^\[\]{}]+", "", text)
+    depth = 0
+    for char in brackets:
+        depth = depth + 1 if char in "[{" else max(depth - 1, 0)
+        if depth > MAX_C_NESTING:
+            return True
+    return re.search(r"^[ \t-]{%d}" % (2 * MAX_C_NESTING), text, re.M) is not None
+
+
 def _compose_libyaml(text: str):
-    """The document composed by libyaml, or None (no libyaml, empty, or any error: ruamel.yaml decides)."""
+    """The document composed by ruamel.yaml's libyaml parser, or None (no clib, empty, or any error)."""
     if "\ufeff" in text:  # libyaml does not count a byte order mark in its offsets
         return None
-    try:
-        import yaml
-        loader = yaml.CSafeLoader
-    except (ImportError, AttributeError):
+    if _deeply_nested(text):
         return None
     try:
-        return yaml.compose(text, Loader=loader)
-    except Exception:  # noqa: BLE001 - ruamel.yaml reads it again and words the error
+        from ruamel.yaml import YAML
+        from ruamel.yaml.clib._ruamel_yaml import CParser  # noqa: F401 - the C parser must be there
+    except ImportError:
+        return None
+    yaml = YAML(typ="safe", pure=False)
+    try:
+        return yaml.compose(text)
+    except Exception:  # noqa: BLE001 - the round-trip parser reads it again and words the error
         return None
 
 
@@ -86,7 +109,7 @@ def channels_of(root: Path, relpath: Path, run_mode: str | None = None) -> list[
     document = compose(text, label)
     if document is None:
         return []
-    # Node kinds by ``id`` ('scalar', 'sequence', 'mapping'): libyaml's and ruamel.yaml's nodes alike.
+    # Node kinds by ``id`` ('scalar', 'sequence', 'mapping'): the C and the pure-Python composer's nodes alike.
     if document.id != "sequence":
         raise EsbgenError(f"{label}:{document.start_mark.line + 1}: the file is not a list of channels")
     channels = []
@@ -96,6 +119,7 @@ def channels_of(root: Path, relpath: Path, run_mode: str | None = None) -> list[
             raise EsbgenError(f"{label}:{line}: a channel entry is not a mapping")
         fields: dict = {}
         spans: dict[str, Span] = {}
+        nested: set[str] = set()
         for key_node, value_node in item.value:
             if key_node.id != "scalar":
                 continue
@@ -110,7 +134,8 @@ def channels_of(root: Path, relpath: Path, run_mode: str | None = None) -> list[
                 )
             else:
                 fields[key] = None
-        channels.append(Channel(relpath, line, fields, spans, run_mode))
+                nested.add(key)
+        channels.append(Channel(relpath, line, fields, spans, run_mode, frozenset(nested)))
     return channels
 
 

@@ -32,6 +32,7 @@ class Channel:
     fields: dict[str, Any]  # top-level scalar fields as text; nested values as None
     spans: dict[str, Span] = field(default_factory=dict)
     run_mode: str | None = None  # the RUN_MODE override folder it comes from, if any
+    nested: frozenset[str] = frozenset()  # fields whose value is a list or mapping, not text
 
     def get(self, key: str) -> Any:
         return self.fields.get(key)

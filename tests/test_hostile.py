@@ -1,0 +1,202 @@
+"""Hostile input: each is refused in one clear line (exit 1, or 2 for the command line) with the tree untouched,
+or, where it is harmless data (a Jinja-looking label, a YAML bomb in an extra field), kept literally."""
+
+from __future__ import annotations
+
+import ast
+import os
+from pathlib import Path
+
+import pytest
+
+from conftest import snapshot
+from esbgen.confapis import compose
+
+SOPS_YAML = Path("components/confapis/sops/sops.yaml")
+CONF = Path("components/generic/apis/conf.py")
+
+
+def refused(result, code: int, message: str) -> None:
+    assert result.exit_code == code, (result.output, result.stderr)
+    assert result.stderr.startswith("esbgen: error: ") and result.stderr.count("\n") == 1, result.stderr
+    assert message in result.stderr, result.stderr
+    assert "Traceback" not in result.stderr + result.output
+
+
+BAD_NAMES = ["..", "../x", "a/b", "/etc", "x\x00y", "x\ny", "x\r", "{{ 7*7 }}", "{% raw %}", "bk_{{cookiecutter.system}}", ""]
+
+
+@pytest.mark.parametrize("bad", BAD_NAMES)
+@pytest.mark.parametrize("where", ["--as", "source", "--app-code"])
+def test_bad_names_and_app_codes_are_refused_and_change_nothing(esb_root, run_esbgen, bad, where):
+    before = snapshot(esb_root)
+    args = {"--as": ["sops", "--as", bad], "source": [bad, "--as", "bk_sops_ce"],
+            "--app-code": ["sops", "--as", "bk_sops_ce", "--app-code", bad]}[where]
+    result = run_esbgen("clone", *args, "--esb-root", esb_root)
+    refused(result, 2, "esbgen: error: ")
+    assert snapshot(esb_root) == before
+    assert not (esb_root / ".esbgen" / "journal").exists()
+
+
+@pytest.mark.parametrize("label", ["{{ 7*7 }}", "{{ cookiecutter.system }} {% raw %}{% endraw %}{# x #}",
+                                   "it's \"quoted\" \\n and \\", "标准运维 ${x} {x}"])
+def test_a_label_is_stored_literally_never_rendered(esb_root, run_esbgen, label):
+    result = run_esbgen("clone", "sops", "--as", "bk_sops_ce", "--label", label, "--esb-root", esb_root)
+    assert result.exit_code == 0, result.stderr
+    text = (esb_root / CONF).read_text(encoding="utf-8")
+    module = ast.parse(text)
+    systems = next(n.value for n in module.body if isinstance(n, ast.Assign) and n.targets[0].id == "SYSTEMS")
+    entry = ast.literal_eval(systems.elts[-1])
+    assert entry["name"] == "BK_SOPS_CE" and entry["label"] == label
+    if label == "{{ 7*7 }}":
+        assert "'label': '{{ 7*7 }}'" in text and "49" not in text
+
+
+@pytest.mark.parametrize("label", ["two\nlines", "nul\x00", "cr\r", "   "])
+def test_a_label_that_is_not_one_line_of_text_is_refused(esb_root, run_esbgen, label):
+    before = snapshot(esb_root)
+    refused(run_esbgen("clone", "sops", "--as", "bk_sops_ce", "--label", label, "--esb-root", esb_root), 2, "--label")
+    assert snapshot(esb_root) == before
+
+
+@pytest.fixture
+def outside(tmp_path):
+    folder = tmp_path / "outside"
+    folder.mkdir()
+    (folder / "secret.md").write_text("SECRET of another tree\n")
+    (folder / "broken.py").write_text("def (:\n")  # parsed only if a link were followed
+    (folder / "evil.yaml").write_text("- path: /v2/sops/evil/\n  name: evil\n")
+    return folder
+
+
+@pytest.mark.parametrize(
+    "link, points_to",
+    [
+        ("components/confapis/sops/apidocs/en/evil.md", "secret.md"),
+        ("components/bk/apisv2/sops/linked", "."),
+        ("components/bk/apisv2/sops/toolkit/linked.py", "broken.py"),
+        ("components/confapis/sops/extra.yaml", "evil.yaml"),
+    ],
+)
+def test_a_link_in_the_source_pointing_outside_is_never_followed(esb_root, run_esbgen, outside, link, points_to):
+    os.symlink(outside / points_to, esb_root / link)
+    before = snapshot_without_following(esb_root)
+    result = run_esbgen("clone", "sops", "--as", "bk_sops_ce", "--esb-root", esb_root)
+    refused(result, 1, f"{link} is a symbolic link; esbgen does not clone links")
+    assert snapshot_without_following(esb_root) == before
+    assert "SECRET" not in result.output + result.stderr
+    checked = run_esbgen("check", "sops", "--esb-root", esb_root)  # reading the tree does not follow it either
+    assert "broken.py" not in checked.output + checked.stderr and "evil" not in checked.output
+
+
+def snapshot_without_following(root: Path) -> dict[str, str]:
+    state = {}
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = [d for d in dirnames if d != ".esbgen"]
+        for name in dirnames + filenames:
+            path = Path(dirpath, name)
+            state[str(path.relative_to(root))] = os.readlink(path) if path.is_symlink() else (
+                "dir" if path.is_dir() else path.read_bytes().hex())
+    return state
+
+
+def test_a_source_system_that_is_a_link_is_not_a_system(esb_root, run_esbgen, outside):
+    os.symlink(outside, esb_root / "components/confapis/evil")
+    refused(run_esbgen("clone", "evil", "--as", "bk_evil", "--esb-root", esb_root), 1, "unknown source system 'evil'")
+
+
+@pytest.mark.parametrize("group", ["bk/apisv2", "confapis"])
+def test_a_target_that_is_a_link_is_never_replaced(esb_root, run_esbgen, outside, group):
+    os.symlink(outside, esb_root / "components" / group / "bk_sops_ce")
+    listing = sorted(p.name for p in outside.iterdir())
+    result = run_esbgen("clone", "sops", "--as", "bk_sops_ce", "--force", "--esb-root", esb_root)
+    refused(result, 1, f"components/{group}/bk_sops_ce is a symbolic link")
+    assert sorted(p.name for p in outside.iterdir()) == listing
+
+
+def test_a_state_folder_that_is_a_link_is_refused(esb_root, run_esbgen, outside):
+    os.symlink(outside, esb_root / ".esbgen")
+    before = snapshot(esb_root)
+    refused(run_esbgen("clone", "sops", "--as", "bk_sops_ce", "--esb-root", esb_root), 1, ".esbgen is not a folder")
+    assert snapshot(esb_root) == before
+    assert sorted(p.name for p in outside.iterdir()) == ["broken.py", "evil.yaml", "secret.md"]
+
+
+def billion_laughs(levels: int = 10) -> str:
+    """Nine aliases a level: expanded, the last one would be 9**levels strings."""
+    lines = ['  lol0: &l0 ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]']
+    for level in range(1, levels):
+        lines.append(f"  lol{level}: &l{level} [" + ", ".join([f"*l{level - 1}"] * 9) + "]")
+    return "\n".join(lines) + "\n"
+
+
+def test_a_yaml_bomb_is_never_expanded_and_is_cloned_byte_for_byte(esb_root, run_esbgen):
+    path = esb_root / SOPS_YAML
+    text = path.read_text(encoding="utf-8")
+    anchor = "  dest_http_method: GET\n"
+    bombed = text.replace(anchor, anchor + billion_laughs(), 1)
+    path.write_text(bombed, encoding="utf-8")
+    assert run_esbgen("check", "sops", "--esb-root", esb_root).exit_code == 0
+    result = run_esbgen("clone", "sops", "--as", "bk_sops_ce", "--esb-root", esb_root)
+    assert result.exit_code == 0, result.stderr
+    cloned = (esb_root / "components/confapis/bk_sops_ce/bk_sops_ce.yaml").read_text(encoding="utf-8")
+    assert billion_laughs() in cloned
+    assert cloned.replace("bk_sops_ce", "sops").replace("bk-sops-ce", "bk_sops") == bombed
+
+
+def test_both_yaml_readers_keep_aliases_as_references():
+    for bom in ("", "\ufeff"):  # libyaml, and ruamel.yaml (which reads files starting with a BOM)
+        document = compose(bom + "- name: x\n" + billion_laughs(12), "bomb.yaml")
+        last = document.value[0].value[-1][1]
+        assert last.value[0] is last.value[8]  # one node, referenced nine times
+
+
+def test_a_file_above_the_size_limit_is_refused_without_reading_it_all(esb_root, run_esbgen, monkeypatch):
+    monkeypatch.setenv("ESBGEN_MAX_YAML_BYTES", "1048576")
+    huge = esb_root / "components/confapis/itsm/huge.yaml"
+    with open(huge, "wb") as handle:
+        handle.truncate(8 * 1024**3)  # 8 GiB, sparse
+    before = snapshot_sizes(esb_root)
+    result = run_esbgen("check", "--esb-root", esb_root)
+    refused(result, 1, "components/confapis/itsm/huge.yaml: file is larger than 1 MiB; refusing to read it")
+    refused(run_esbgen("clone", "sops", "--as", "bk_sops_ce", "--esb-root", esb_root), 1, "larger than 1 MiB")
+    assert snapshot_sizes(esb_root) == before
+
+
+def snapshot_sizes(root: Path) -> dict[str, int]:
+    return {str(p.relative_to(root)): p.stat().st_size for p in root.rglob("*") if p.is_file() and ".esbgen" not in p.parts}
+
+
+def test_the_size_limit_is_the_same_for_the_source_itself(esb_root, run_esbgen, monkeypatch):
+    monkeypatch.setenv("ESBGEN_MAX_YAML_BYTES", "2048")
+    before = snapshot(esb_root)
+    refused(run_esbgen("clone", "sops", "--as", "bk_sops_ce", "--esb-root", esb_root), 1,
+            f"{SOPS_YAML}: file is larger than 2048 bytes; refusing to read it")
+    assert snapshot(esb_root) == before
+
+
+@pytest.mark.parametrize(
+    "damage, message",
+    [
+        (lambda t: t.replace("  name: start_task", "  name: " + "[" * 1200 + "]" * 1200, 1), "malformed YAML: nested too deeply"),
+        # deep enough to overflow a C parser's stack: must be an error, never a crash
+        (lambda t: t.replace("  name: start_task", "  name: " + "[" * 200_000 + "]" * 200_000, 1), "malformed YAML: nested too deeply"),
+        (lambda t: t.replace("查询模板列表", "查询\x00模板", 1), "sops.yaml:11: malformed YAML: unacceptable character #x0000"),
+        (lambda t: t.replace("  name: start_task", "  name: *nowhere", 1), "malformed YAML"),
+        (lambda t: t.replace("  name: start_task", "  name: &a [*a]", 1), "required field 'name' holds a list or mapping, not text"),
+    ],
+    ids=["deep nesting", "very deep nesting", "NUL byte", "unknown alias", "recursive alias"],
+)
+def test_malformed_yaml_is_one_clear_line(esb_root, run_esbgen, damage, message):
+    path = esb_root / SOPS_YAML
+    path.write_text(damage(path.read_text(encoding="utf-8")), encoding="utf-8")
+    before = snapshot(esb_root)
+    result = run_esbgen("clone", "sops", "--as", "bk_sops_ce", "--esb-root", esb_root)
+    refused(result, 1, message)
+    assert snapshot(esb_root) == before
+
+
+def test_a_yaml_file_that_is_not_utf8_is_refused(esb_root, run_esbgen):
+    path = esb_root / SOPS_YAML
+    path.write_bytes(path.read_bytes().replace("查询模板列表".encode(), "查询模板列表".encode("gbk"), 1))
+    refused(run_esbgen("clone", "sops", "--as", "bk_sops_ce", "--esb-root", esb_root), 1, f"{SOPS_YAML}: not UTF-8 text")
