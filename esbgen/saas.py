@@ -75,6 +75,55 @@ class SaasType:
         return f"<SaaS type {self.name}>"
 
 
+TEMPLATES = Path(__file__).resolve().parents[1] / "cookiecutters"
+
+
+class ConfapisProxy(SaasType):
+    """Any system whose channels are declared in YAML and proxied to a SaaS app."""
+
+    name = "confapis"
+    description = "a confapis system proxying to a SaaS app: app code from dest_paths, BK_<APP>_URL host"
+    specificity = 10
+    template = TEMPLATES / "confapis-system"
+
+    def recognizes(self, source: ComponentSet) -> bool:
+        return source.confapis_dir is not None
+
+
+class KnownAppProxy(ConfapisProxy):
+    """A confapis proxy of one official SaaS whose app code, host setting and component are known.
+
+    Its literals are rewritten even where the dest_paths do not show them (a component
+    that strips ``^/o/<app>``, a host setting read under another spelling).
+    """
+
+    app = ""  # e.g. "bk_sops"
+    host_setting = ""  # e.g. "BK_SOPS_URL"
+    component_class = ""  # e.g. "SopsComponent"
+    specificity = 20
+
+    def recognizes(self, source: ComponentSet) -> bool:
+        if source.confapis_dir is None:
+            return False
+        return any(c.class_name == self.component_class for c in source.components) or (
+            super().source_app_code(source) == self.app
+        )
+
+    def source_app_code(self, source: ComponentSet) -> str | None:
+        return super().source_app_code(source) or self.app
+
+    def host_settings(self, source: ComponentSet) -> list[str]:
+        names = super().host_settings(source)
+        return names if self.host_setting in names else [*names, self.host_setting]
+
+    def literal_rewrites(self, source: ComponentSet, target: CloneTarget, source_app: str | None) -> list[Rewrite]:
+        # host_settings() already names the known setting, so the generic rewrites cover it
+        rewrites = super().literal_rewrites(source, target, source_app)
+        if source_app != self.app:
+            rewrites.append(Rewrite(app_literal(self.app), "app_code", f"app path /o/{self.app}"))
+        return rewrites
+
+
 def all_saas_types() -> list[SaasType]:
     from esbgen.plugins import call_hook
 

@@ -18,9 +18,12 @@ REPO = PLUGIN.parents[1]
 def site(tmp_path_factory) -> Path:
     """The distribution installed (not just imported) into a folder of its own."""
     target = tmp_path_factory.mktemp("itsm-site")
+    # built from a copy, so that the build leaves nothing in the source tree
+    source = tmp_path_factory.mktemp("itsm-source") / "esbgen-itsm"
+    shutil.copytree(PLUGIN, source, ignore=shutil.ignore_patterns("build", "*.egg-info", "__pycache__", "tests"))
     subprocess.run(
         [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation",
-         "--target", str(target), str(PLUGIN)],
+         "--target", str(target), str(source)],
         check=True,
     )
     return target
