@@ -29,4 +29,4 @@ step "Running the same clone again changes nothing"
 $ESBGEN clone sops --as bk_sops_ce --esb-root "$DEMO"
 
 step "Done"
-echo "Look around in $DEMO/; 'esbgen undo --esb-root $DEMO' reverts the clone."
+echo "Look around in $DEMO/; '$ESBGEN undo --esb-root $DEMO' reverts the clone."
