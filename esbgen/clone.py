@@ -21,6 +21,7 @@ from esbgen.rules import (
     snake_case,
     validate_app_code,
     validate_new_system,
+    validate_one_line,
     validate_system_folder,
 )
 from esbgen.saas import APP_PATH_RE, SaasType, select_saas_type
@@ -170,8 +171,7 @@ def clone_target(source: ComponentSet, request: CloneRequest) -> CloneTarget:
 
     app_code = validate_app_code(request.app_code) if request.app_code is not None else default_app_code(request.new)
     label = request.label if request.label is not None else request.new.upper()
-    if not label.strip() or any(c in label for c in "\x00\r\n"):
-        raise UsageError("--label must be one line of text")
+    validate_one_line(label, "--label", blank_ok=False)
     target = CloneTarget(request.new, app_code, label, "")
     target.host_setting = call_hook("esbgen_host_setting", target=target, source=source)
     return target

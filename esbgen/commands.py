@@ -14,6 +14,7 @@ from typing import Any, Callable, Iterator
 
 from esbgen import registration as _registration  # also registers the journal's db_system handler
 from esbgen.errors import EsbgenError
+from esbgen.rules import validate_one_line
 
 Say = Callable[[str], None]
 
@@ -151,11 +152,8 @@ def register(root_option: str | None, name: str, say: Say, *, label: str | None 
     from esbgen.plan import Plan
 
     db.request_url(database)
-    for value, option in ((label, "--label"), (remark, "--remark")):
-        if value is not None and any(c in value for c in "\x00\r\n"):
-            from esbgen.errors import UsageError
-
-            raise UsageError(f"{option} must be one line of text")
+    validate_one_line(label, "--label")
+    validate_one_line(remark, "--remark")
     with writable_root(root_option, say, dry_run) as root:
         tree = load_tree(root)
         system = tree.systems.get(name) or next(
@@ -196,10 +194,7 @@ def clone(root_option: str | None, source: str, new: str, say: Say, *, app_code:
     from esbgen.clone import CloneRequest, plan_clone
 
     db.request_url(database)
-    if remark is not None and any(c in remark for c in "\x00\r\n"):
-        from esbgen.errors import UsageError
-
-        raise UsageError("--remark must be one line of text")
+    validate_one_line(remark, "--remark")
     request = CloneRequest(source, new, app_code, label, force, saas_type)
     with writable_root(root_option, say, dry_run) as root, scratch(root, dry_run) as work:
         outcome = plan_clone(root, request, work)
@@ -233,10 +228,7 @@ def new(root_option: str | None, name: str, app_code: str, say: Say, *, saas_typ
     from esbgen.newsystem import plan_new
 
     db.request_url(database)
-    if remark is not None and any(c in remark for c in "\x00\r\n"):
-        from esbgen.errors import UsageError
-
-        raise UsageError("--remark must be one line of text")
+    validate_one_line(remark, "--remark")
     with writable_root(root_option, say, dry_run) as root, scratch(root, dry_run) as work:
         outcome = plan_new(root, name, app_code, work, type_name=saas_type, label=label, force=force)
         plan = outcome.plan

@@ -11,8 +11,8 @@ from esbgen.domain import CloneTarget
 from esbgen.errors import EsbgenError, UsageError
 from esbgen.esbtree import load_tree
 from esbgen.plan import Plan
-from esbgen.rules import validate_app_code, validate_new_system
-from esbgen.saas import SaasType, all_saas_types
+from esbgen.rules import validate_app_code, validate_new_system, validate_one_line
+from esbgen.saas import SaasType, all_saas_types, saas_type_named
 from esbgen.template import render_with_defaults
 
 DEFAULT_TYPE = "confapis"
@@ -32,14 +32,12 @@ def component_class_name(system: str) -> str:
 
 
 def template_of(type_name: str | None) -> tuple[SaasType, Path]:
-    types = {t.name: t for t in all_saas_types()}
+    types = all_saas_types()
     name = type_name or DEFAULT_TYPE
-    saas_type = types.get(name)
-    if saas_type is None:
-        raise UsageError(f"unknown SaaS type {name!r} (known: {', '.join(sorted(types)) or 'none'})")
+    saas_type = saas_type_named(name, types)
     template = saas_type.template
     if template is None:
-        with_templates = sorted(n for n, t in types.items() if t.template is not None)
+        with_templates = sorted(t.name for t in types if t.template is not None)
         raise UsageError(f"SaaS type {name!r} ships no template for esbgen new (types with one: {', '.join(with_templates)})")
     if not (Path(template) / "cookiecutter.json").is_file():
         raise EsbgenError(f"the template of SaaS type {name!r} is missing: {template}")
@@ -52,8 +50,7 @@ def plan_new(root: Path, name: str, app_code: str, work: Path, *, type_name: str
 
     validate_new_system(name)
     validate_app_code(app_code)
-    if label is not None and (not label.strip() or any(c in label for c in "\x00\r\n")):
-        raise UsageError("--label must be one line of text")
+    validate_one_line(label, "--label", blank_ok=False)
     saas_type, template = template_of(type_name)
     tree = load_tree(root)
     target = CloneTarget(name, app_code, label if label is not None else name.upper(), "")

@@ -87,6 +87,13 @@ def validate_app_code(code: str) -> str:
     return code
 
 
+def validate_one_line(value: str | None, option: str, *, blank_ok: bool = True) -> str | None:
+    """Free text (a label, a remark) goes into conf.py and the database: one line, no NUL."""
+    if value is not None and (any(c in value for c in "\x00\r\n") or (not blank_ok and not value.strip())):
+        raise UsageError(f"{option} must be one line of text")
+    return value
+
+
 def default_app_code(system_folder: str) -> str:
     return system_folder.replace("_", "-")
 

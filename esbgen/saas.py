@@ -134,17 +134,21 @@ def all_saas_types() -> list[SaasType]:
     return list(types.values())
 
 
+def saas_type_named(name: str, types: list[SaasType] | None = None) -> SaasType:
+    """The type ``--type NAME`` asks for."""
+    types = all_saas_types() if types is None else types
+    for saas_type in types:
+        if saas_type.name == name:
+            return saas_type
+    known = ", ".join(sorted(t.name for t in types)) or "none"
+    raise UsageError(f"unknown SaaS type {name!r} (known: {known})")
+
+
 def select_saas_type(source: ComponentSet, forced: str | None = None) -> SaasType:
     """The most specific type that recognises the source, or the one named by ``--type``."""
-    from esbgen.plugins import call_hook
-
     types = all_saas_types()
     if forced:
-        for saas_type in types:
-            if saas_type.name == forced:
-                return saas_type
-        known = ", ".join(sorted(t.name for t in types)) or "none"
-        raise UsageError(f"unknown SaaS type {forced!r} (known: {known})")
+        return saas_type_named(forced, types)
     candidates = []
     for saas_type in types:
         try:
