@@ -15,7 +15,6 @@ files are copied by ``render`` itself, as ``_copy_without_render`` would.
 
 from __future__ import annotations
 
-import fnmatch
 import json
 import os
 import shutil
@@ -333,10 +332,6 @@ def render(template_dir: Path, values: dict[str, Any], output_dir: Path) -> Path
     if STATE_DIR in Path(output_dir).absolute().parts:  # staged for a real apply: start writing it to disk
         flush_soon(Path(output_dir))
     return output_dir
-
-
-def matches_copy_only(path: str, patterns: list[str]) -> bool:
-    return any(fnmatch.fnmatch(path, pattern) for pattern in patterns)
 
 
 def render_with_defaults(template_dir: Path, values: dict[str, Any], output_dir: Path) -> dict[str, Any]:
