@@ -8,9 +8,10 @@ from pathlib import Path
 import pytest
 
 hypothesis = pytest.importorskip("hypothesis")  # part of esbgen's [test] extra
-from hypothesis import given, settings  # noqa: E402
+from hypothesis import example, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
+from esbgen.errors import EsbgenError  # noqa: E402
 from esbgen_nginx.backends import parse_backend  # noqa: E402
 from esbgen_nginx.upstream import find_upstream, plan_edit  # noqa: E402
 
@@ -50,8 +51,16 @@ def upstream_file(draw):
     return text, server, old
 
 
+BACKSLASH_COMMENT = (
+    "upstream OPEN_PAAS {\nserver 10.0.0.1:1;#\\\n}\n",
+    "server 10.0.0.1:1;#\\",
+    "10.0.0.1:1",
+)
+
+
 @settings(max_examples=150, deadline=None)
 @given(upstream_file(), port)
+@example(BACKSLASH_COMMENT, 80)
 def test_only_the_address_changes(case, new_port):
     text, server, old = case
     new = f"192.168.7.9:{new_port}"
@@ -59,6 +68,12 @@ def test_only_the_address_changes(case, new_port):
         root = Path(tmp)
         (root / "nginx.conf").write_text("events {}\nhttp {\n    include paas.conf;\n}\n")
         (root / "paas.conf").write_bytes(text.encode())
+        if server.endswith("\\"):
+            # crossplane reads a backslash before a line end as joining the next line, where nginx
+            # sees a comment that simply ends: what it parsed is not the file, so no edit is offered
+            with pytest.raises(EsbgenError, match="cannot be mapped; edit it by hand"):
+                plan_edit(find_upstream(root / "nginx.conf", "OPEN_PAAS"), [parse_backend(new)])
+            return
         edit = plan_edit(find_upstream(root / "nginx.conf", "OPEN_PAAS"), [parse_backend(new)])
         expected = text.replace(server, server.replace(old, new, 1), 1)
         assert edit.after == expected.encode()
