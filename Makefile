@@ -19,8 +19,9 @@ system-packages:
 demo: $(STAMP)
 	bash scripts/demo.sh
 
+# CI draws the same property-test examples every run (a fixed seed); elsewhere they vary.
 test: $(STAMP) system-packages
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q $(if $(CI),--hypothesis-seed=0)
 
 bench: $(STAMP)
 	$(PY) -m pip install -q -e '.[bench]'
