@@ -2,23 +2,31 @@
 
 from __future__ import annotations
 
+import ast
 import filecmp
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from esbgen.confapis import dest_path_app_edit, read_text, scalar_inner
-from esbgen.domain import CUSTOM_CONF, Channel, CloneTarget, ComponentSet, EsbTree, PresetChannel
+from esbgen.domain import Channel, CloneTarget, ComponentSet, EsbTree, PresetChannel
 from esbgen.errors import EsbgenError, UsageError
 from esbgen.esbtree import load_tree
 from esbgen.plan import FileWrite, Plan, TreeAdd, relative_files
 from esbgen.pyedit import PythonRewrites, append_to_list, py_literal, python_edits
+from esbgen.layout import CUSTOM_CONF, ESB_CONF, settings_file
 from esbgen.rules import (
+    Problem,
     check_channel_fields,
     check_system,
     default_app_code,
-    snake_case,
+    follows_path_pattern,
+    normalised_path,
+    preset_name,
+    renamed_setting,
+    served_paths,
     validate_app_code,
     validate_new_system,
     validate_one_line,
@@ -73,26 +81,45 @@ def _source_files(folder: Path, label: Path) -> list[Path]:
 _scalar_inner = scalar_inner  # shared with retarget (esbgen.confapis)
 
 
+def clone_path(path: str, source: str, name: str | None) -> list[str | Var]:
+    """The clone's path for a source channel path, as parts with ``Var("system")``.
+
+    A standard path (``/v2/<source>/<name>/`` or ``/<source>/<name>/``, slashes as the ESB
+    normalises them) becomes the same form for the clone; any other path keeps its shape with
+    the source's segment renamed (``/devops/api/v1/getBuildInfo`` -> ``/<clone>/api/v1/getBuildInfo``).
+    """
+    if name and follows_path_pattern(source, name, normalised_path(path)):
+        return (["/v2/"] if path.lstrip("/").startswith("v2/") else ["/"]) + [Var("system"), f"/{name}/"]
+    segments = path.split("/")
+    for index, segment in enumerate(segments):
+        if segment == source:
+            return ["/".join(segments[:index]) + "/", Var("system"), "/" + "/".join(segments[index + 1:]) if index + 1 < len(segments) else ""]
+    raise EsbgenError(f"channel path {path!r} names no {source} segment; esbgen cannot place it under the clone")
+
+
 def yaml_edits(text: str, channels: list[Channel], source: ComponentSet, source_app: str | None) -> list[Edit]:
-    """Edits of one confapis file: path, comp_codename and dest_path of every entry, in place."""
+    """Edits of one confapis file: path, comp_codename and dest_path of every entry, in place.
+
+    An entry the ESB skips (a required field missing, a value out of its choices) and one
+    whose codename is no component of the source are carried over unchanged: the clone
+    serves exactly what the source serves, and the entry is reported as inherited.
+    """
     edits = []
     for channel in channels:
-        name = channel.name
-        start, inner = _scalar_inner(text, channel, "path")
-        edits.append(Edit(start, start + len(inner), ["/v2/", Var("system"), f"/{name}/"], "path"))
+        if check_channel_fields(channel):
+            continue
         start, inner = _scalar_inner(text, channel, "comp_codename")
         component = source.component_by_codename(inner)
         if component is None:
-            raise EsbgenError(
-                f"{channel.where}: comp_codename {inner!r} is no component of {source.name}; "
-                "the clone could not serve this channel"
-            )
-        prefix = component.codename[: -len(f"{(source.system_name or source.name).lower()}.{snake_case(component.class_name)}")]
-        edits.append(Edit(start, start + len(inner), [prefix, Var("system"), f".{snake_case(component.class_name)}"], "comp_codename"))
+            continue
+        name = channel.name
+        start_path, path = _scalar_inner(text, channel, "path")
+        edits.append(Edit(start_path, start_path + len(path), clone_path(path, source.name, name), "path"))
+        edits.append(Edit(start, start + len(inner), [component.prefix, Var("system"), f".{component.component_name}"], "comp_codename"))
         edit = dest_path_app_edit(text, channel, source_app)
         if edit is not None:
             edits.append(edit)
-    return edits
+    return sorted(edits, key=lambda e: e.start)
 
 
 def _renamed(name: str, source: str) -> list[str | Var]:
@@ -101,32 +128,41 @@ def _renamed(name: str, source: str) -> list[str | Var]:
     return [name]
 
 
+def setting_variables(names: list[str]) -> dict[str, str]:
+    """The template variable of each host setting: the main one is ``host_setting``."""
+    return {name: "host_setting" if index == 0 else f"host_setting_{index + 1}" for index, name in enumerate(names)}
+
+
 def build_template(tree: EsbTree, source: ComponentSet, saas_type: SaasType, target: CloneTarget,
                    source_app: str | None) -> tuple[TemplateSpec, dict[str, int]]:
     root = tree.root
     files: list[TemplateFile] = []
     counts: dict[str, int] = {}
-    rewrites = PythonRewrites(
-        assignments={"SYSTEM_NAME": "SYSTEM_NAME"},
-        strings=saas_type.literal_rewrites(source, target, source_app),
-        settings={name: "host_setting" for name in saas_type.host_settings(source)},
-        package=(("components", *source.python_dir.parts[1:]), "system"),
-    )
-    group = list(source.python_dir.parts[1:-1])  # e.g. ["bk", "apisv2"]
-    for path in _source_files(root / source.python_dir, source.python_dir):
-        relative = path.relative_to(root / source.python_dir)
-        item = TemplateFile(path, [*(p + "/" for p in group), Var("system"), "/" + str(relative)])
-        if path.suffix == ".py":
-            data = path.read_bytes()
-            label = str(source.python_dir / relative)
-            try:
-                data.decode("utf-8")
-            except UnicodeDecodeError:
-                raise EsbgenError(f"{label}: not UTF-8 text; esbgen edits UTF-8 Python files only") from None
-            text, edits = python_edits(data, label, rewrites)
-            if edits:
-                item.text, item.edits = text, edits
-        files.append(item)
+    settings = saas_type.host_settings(source)
+    variables = setting_variables(settings)
+    strings = saas_type.literal_rewrites(source, target, source_app, variables)
+    for folder in source.python_dirs:
+        rewrites = PythonRewrites(
+            assignments={"SYSTEM_NAME": "SYSTEM_NAME"},
+            strings=strings,
+            settings=variables,
+            package=(("components", *folder.parts[1:]), "system"),
+        )
+        group = list(folder.parts[1:-1])  # e.g. ["bk", "apisv2"]
+        for path in _source_files(root / folder, folder):
+            relative = path.relative_to(root / folder)
+            item = TemplateFile(path, [*(p + "/" for p in group), Var("system"), "/" + str(relative)])
+            label = str(folder / relative)
+            if path.suffix == ".py" and label not in {w.rsplit(":", 1)[0] for w in source.unreadable}:
+                data = path.read_bytes()
+                try:
+                    data.decode("utf-8")
+                except UnicodeDecodeError:
+                    raise EsbgenError(f"{label}: not UTF-8 text; esbgen edits UTF-8 Python files only") from None
+                text, edits = python_edits(data, label, rewrites)
+                if edits:
+                    item.text, item.edits = text, edits
+            files.append(item)
     if source.confapis_dir is not None:
         by_file: dict[Path, list[Channel]] = {}
         for channel in source.channels:
@@ -162,18 +198,30 @@ def template_defaults(target: CloneTarget) -> dict[str, Any]:
         if target.host_setting == default_host_setting(target.name)
         else target.host_setting
     )
+    for index, new_name in enumerate(list(target.renamed_settings.values())[1:], start=2):
+        defaults[f"host_setting_{index}"] = new_name
     defaults["_components"] = "components"
     return defaults
 
 
-def clone_target(source: ComponentSet, request: CloneRequest) -> CloneTarget:
+def clone_target(source: ComponentSet, request: CloneRequest, settings: list[str]) -> CloneTarget:
+    """The new system's names; ``settings`` are the source's host settings, the main one first."""
     from esbgen.plugins import call_hook
 
     app_code = validate_app_code(request.app_code) if request.app_code is not None else default_app_code(request.new)
     label = request.label if request.label is not None else request.new.upper()
     validate_one_line(label, "--label", blank_ok=False)
     target = CloneTarget(request.new, app_code, label, "")
-    target.host_setting = call_hook("esbgen_host_setting", target=target, source=source)
+    main = settings[0] if settings else None
+    target.host_setting = call_hook("esbgen_host_setting", target=target, source=source, old=main)
+    if not isinstance(target.host_setting, str) or not re.fullmatch(r"[A-Z][A-Z0-9_]*", target.host_setting):
+        raise EsbgenError(f"a plugin named the host setting {target.host_setting!r}; a setting name is upper-case letters, digits and '_'")
+    source_name = source.system_name or source.name.upper()
+    for name in settings:
+        target.renamed_settings[name] = target.host_setting if name == main else renamed_setting(name, source_name, target.system_name)
+    taken = list(target.renamed_settings.values())
+    if len(set(taken)) != len(taken):
+        raise EsbgenError(f"the clone's host settings would share a name ({', '.join(taken)}); choose another --as")
     return target
 
 
@@ -193,9 +241,10 @@ def registration_entry(target: CloneTarget, remark: str) -> dict[str, Any]:
     return {"name": target.system_name, "label": target.label, "remark": remark}
 
 
-def conf_changes(tree: EsbTree, target: CloneTarget, remark: str,
-                 presets: list[PresetChannel] = (), codename_prefix: str = "generic.v2.") -> tuple[FileWrite | None, list[str]]:
-    """Register the system in SYSTEMS of the custom conf module, and give it CHANNELS for presets."""
+def conf_changes(tree: EsbTree, target: CloneTarget, remark: str, source: ComponentSet | None = None,
+                 source_text: str = "") -> tuple[FileWrite | None, list[str], list[PresetChannel]]:
+    """Register the system in SYSTEMS of the custom conf module, and give it in CHANNELS every
+    channel its source declares in Python, each with its whole config (tuple form)."""
     path = tree.root / CUSTOM_CONF
     before = path.read_bytes() if path.is_file() else None
     text = before.decode("utf-8") if before is not None else CONF_HEADER
@@ -205,20 +254,111 @@ def conf_changes(tree: EsbTree, target: CloneTarget, remark: str,
     else:
         entry = registration_entry(target, remark)
         text = append_to_list(text, "SYSTEMS", [py_literal(entry)], str(CUSTOM_CONF))
-    existing = {channel.path for channel in tree.conf_channels}
-    new_channels = []
-    for preset in presets:
-        component_name = preset.codename.rsplit(".", 1)[1]
-        path_value = f"/v2/{target.name}/{component_name}/"
-        if path_value not in existing:
-            codename = f"{codename_prefix}{target.name}.{component_name}"
-            new_channels.append(py_literal((path_value, {"comp_codename": codename})))
+    existing = {(channel.path, channel.method) for channel in tree.conf_channels}
+    new_channels, carried = [], []
+    names_needed: set[str] = set()
+    for preset in source.preset_channels if source is not None else []:
+        component = source.component_by_codename(preset.codename)
+        if component is None:
+            continue  # the ESB serves nothing there; said as inherited by check
+        name = preset_name(preset, component)
+        path_value = "".join(p if isinstance(p, str) else target.name for p in clone_path(preset.path, source.name, name))
+        if (path_value, preset.method) in existing:
+            continue
+        existing.add((path_value, preset.method))
+        codename = f"{component.prefix}{target.name}.{component.component_name}"
+        new_channels.append(_preset_entry(preset, path_value, codename))
+        names_needed |= preset.names
+        carried.append(preset)
     if new_channels:
+        text = add_imports(text, names_needed, source_text, str(CUSTOM_CONF))
         text = append_to_list(text, "CHANNELS", new_channels, str(CUSTOM_CONF))
     after = text.encode("utf-8")
     if before is not None and after == before:
-        return None, said
-    return FileWrite(CUSTOM_CONF, before, after), said
+        return None, said, carried
+    return FileWrite(CUSTOM_CONF, before, after), said, carried
+
+
+def _preset_entry(preset: PresetChannel, path: str, codename: str) -> str:
+    """``(path, {config})`` for the clone: the source's config text, its codename replaced.
+
+    A dict-form entry (of which the ESB keeps path and codename) becomes a tuple with its codename.
+    """
+    if preset.form != "tuple" or preset.code is None or preset.codename_span is None:
+        return "(" + py_literal(path) + ", " + py_literal({"comp_codename": codename}) + ")"
+    start, end = preset.codename_span
+    quote = preset.code[start:end]
+    literal = quote[0] + codename + quote[-1] if quote[:1] in "'\"" and quote[-1:] == quote[:1] else py_literal(codename)
+    code = _dedent_continuation(preset.code[:start] + literal + preset.code[end:])
+    return "(" + py_literal(path) + ", " + code + ")"
+
+
+def _dedent_continuation(code: str) -> str:
+    """Lines after the first, moved left as a block so the entry sits at the list's indentation."""
+    lines = code.split("\n")
+    if len(lines) < 2:
+        return code
+    widths = [len(line) - len(line.lstrip(" ")) for line in lines[1:] if line.strip()]
+    shift = max(min(widths) - 4, 0) if widths else 0
+    if shift == 0 or any(line.strip() and not line.startswith(" " * shift) for line in lines[1:]):
+        return code
+    return "\n".join([lines[0]] + [line[shift:] for line in lines[1:]])
+
+
+def add_imports(text: str, names: set[str], source_text: str, label: str) -> str:
+    """The imports that bind ``names`` in esb_conf.py, added to the conf module where it lacks them.
+
+    A config builds its validators in code (``[APIGatewayAdapter(), AppAuthValidator()]``);
+    the clone's copy must find the same names.
+    """
+    if not names:
+        return text
+    source = ast.parse(source_text)
+    have = _bound_names(ast.parse(text))
+    lines = []
+    for statement in source.body:
+        if isinstance(statement, ast.ImportFrom) and statement.module and statement.level == 0:
+            wanted = [a for a in statement.names if (a.asname or a.name) in names and (a.asname or a.name) not in have]
+            if wanted:
+                lines.append(f"from {statement.module} import " + ", ".join(
+                    a.name if a.asname is None else f"{a.name} as {a.asname}" for a in wanted))
+                have |= {a.asname or a.name for a in wanted}
+        elif isinstance(statement, ast.Import):
+            for alias in statement.names:
+                bound = alias.asname or alias.name.split(".")[0]
+                if bound in names and bound not in have:
+                    lines.append(f"import {alias.name}" + (f" as {alias.asname}" if alias.asname else ""))
+                    have.add(bound)
+    missing = sorted(n for n in names - have if n not in BUILTIN_NAMES)
+    if missing:
+        raise EsbgenError(f"the source's channel configs use {', '.join(missing)}, which {ESB_CONF} does not import; "
+                          "esbgen cannot carry them over")
+    if not lines:
+        return text
+    newline = "\r\n" if "\r\n" in text else "\n"
+    module = ast.parse(text)
+    after_line = 0
+    for statement in module.body:
+        if isinstance(statement, (ast.Import, ast.ImportFrom)) or (
+            isinstance(statement, ast.Expr) and isinstance(statement.value, ast.Constant) and after_line == statement.lineno - 1
+        ):
+            after_line = statement.end_lineno
+    kept = text.split(newline)
+    block = lines if after_line else [*lines, ""]
+    return newline.join(kept[:after_line] + block + kept[after_line:])
+
+
+BUILTIN_NAMES = frozenset({"True", "False", "None", "dict", "list", "tuple", "set", "_"})
+
+
+def _bound_names(module: ast.Module) -> set[str]:
+    bound = set()
+    for statement in module.body:
+        if isinstance(statement, ast.ImportFrom):
+            bound |= {a.asname or a.name for a in statement.names}
+        elif isinstance(statement, ast.Import):
+            bound |= {a.asname or a.name.split(".")[0] for a in statement.names}
+    return bound
 
 
 CONF_HEADER = '''# -*- coding: utf-8 -*-
@@ -265,23 +405,17 @@ def design_clone(root: Path, request: CloneRequest) -> CloneDesign:
     if source is None:
         known = ", ".join(sorted(tree.systems)) or "none"
         raise EsbgenError(f"unknown source system {request.source!r} in {root} (systems: {known})")
-    if source.python_dir is None:
+    if not source.python_dirs:
         raise EsbgenError(f"{request.source} has no Python side (components/bk/apisv2/{request.source}); nothing to clone its components from")
-    if source.python_dir.parts[1:3] != ("bk", "apisv2"):
-        raise EsbgenError(f"{request.source} is a v1 system ({source.python_dir}); esbgen clones components/bk/apisv2 systems")
-    for channel in source.channels:
-        problems = check_channel_fields(channel)
-        if problems:
-            raise EsbgenError(f"source {problems[0]}")
-    for group in ("bk/apisv2", "confapis"):
-        occupied = root / "components" / group / request.new
+    for folder in [*source.python_dirs, *([source.confapis_dir] if source.confapis_dir else [])]:
+        occupied = root / folder.parent / request.new
         if occupied.is_symlink():
-            raise EsbgenError(f"components/{group}/{request.new} is a symbolic link; refusing to replace it")
+            raise EsbgenError(f"{folder.parent / request.new} is a symbolic link; refusing to replace it")
         if occupied.exists() and not occupied.is_dir():
-            raise EsbgenError(f"components/{group}/{request.new} exists and is not a folder")
+            raise EsbgenError(f"{folder.parent / request.new} exists and is not a folder")
     saas_type = select_saas_type(source, request.saas_type)
     source_app = saas_type.source_app_code(source)
-    target = clone_target(source, request)
+    target = clone_target(source, request, saas_type.host_settings(source))
     spec, counts = build_template(tree, source, saas_type, target, source_app)
     context: dict[str, Any] = {
         "system": target.name,
@@ -290,6 +424,8 @@ def design_clone(root: Path, request: CloneRequest) -> CloneDesign:
         "host_setting": target.host_setting,
         "_components": "components",
     }
+    for index, new_name in enumerate(list(target.renamed_settings.values())[1:], start=2):
+        context[f"host_setting_{index}"] = new_name
     call_hook("esbgen_clone_context", context=context, source=source, target=target)
     return CloneDesign(tree, source, saas_type, source_app, target, spec, counts, context)
 
@@ -303,22 +439,26 @@ def plan_clone(root: Path, request: CloneRequest, work: Path) -> CloneOutcome:
     output.mkdir()
     render(template_dir, design.context, output)
     plan = Plan(root, f"clone {request.source} as {request.new}")
-    validate_rendered(tree, output, request.new)
-    folders = [Path("components/bk/apisv2") / request.new]
-    if source.confapis_dir is not None:
-        folders.append(Path("components/confapis") / request.new)
-    add_rendered_folders(plan, output, folders, request.force)
     remark = f"Cloned from {source.system_name or source.name.upper()} by esbgen"
-    conf_write, said = conf_changes(tree, target, remark, source.preset_channels, source.codename_prefix)
+    esb_conf = root / ESB_CONF
+    source_text = esb_conf.read_bytes().decode("utf-8", errors="replace") if esb_conf.is_file() else ""
+    conf_write, said, carried = conf_changes(tree, target, remark, source, source_text)
+    inherited = validate_rendered(tree, output, request.new, source, conf_write)
+    folders = [folder.parent / request.new for folder in source.python_dirs]
+    if source.confapis_dir is not None:
+        folders.append(source.confapis_dir.parent / request.new)
+    add_rendered_folders(plan, output, folders, request.force)
     if conf_write is not None:
         plan.file_writes.append(conf_write)
     plan.unchanged.extend(said)
-    old_settings = design.saas_type.host_settings(source)
-    if old_settings and not plan.is_empty:
-        plan.notes.append(
-            f"define {target.host_setting} in configs/default.py (the host of app {target.app_code}); "
-            f"the clone reads it where {request.source} read {', '.join(old_settings)}"
-        )
+    if carried and not plan.is_empty:
+        plan.notes.append(f"{len(carried)} channel(s) that {request.source} declares in Python go to CHANNELS of {CUSTOM_CONF}, "
+                          "each with its whole config")
+    settings_path = settings_file(root)
+    if target.renamed_settings and not plan.is_empty:
+        pairs = ", ".join(f"{new} (where {request.source} reads {old})" for old, new in target.renamed_settings.items())
+        plan.notes.append(f"define in {settings_path}: {pairs}; each is the address of the clone's own backend "
+                          f"(app {target.app_code})")
     source_app = design.source_app
     if source_app is None and source.confapis_dir is not None:
         plan.notes.append(f"no /o/<app> dest_path in {request.source}: dest_paths are kept as they are")
@@ -327,6 +467,8 @@ def plan_clone(root: Path, request: CloneRequest, work: Path) -> CloneOutcome:
         match = APP_PATH_RE.match(dest) if isinstance(dest, str) else None
         if source_app and isinstance(dest, str) and (match is None or match.group(1) != source_app):
             plan.notes.append(f"{channel.where}: dest_path {dest!r} is not on app {source_app}; kept")
+    for problem in inherited:
+        plan.notes.append(f"inherited from {request.source}, as the ESB treats it there: {problem}")
     return CloneOutcome(plan, target, source, design.saas_type, source_app, design.context, design.spec, design.counts)
 
 
@@ -351,22 +493,35 @@ def add_rendered_folders(plan: Plan, output: Path, folders: list[Path], force: b
         )
 
 
-def validate_rendered(tree: EsbTree, output: Path, new: str) -> ComponentSet:
-    """Load the system rendered under ``output`` and hold it to the ESB's rules."""
-    staged_tree = load_tree(output)
+def validate_rendered(tree: EsbTree, output: Path, new: str, source: ComponentSet | None,
+                      conf_write: FileWrite | None = None) -> list[Problem]:
+    """Hold the clone rendered under ``output`` (with the conf module it gets) to the ESB's rules.
+
+    The same check as ``esbgen check``: a problem the source has too is inherited (reported,
+    the clone serves what the source serves); any other refuses the clone. Returns the inherited.
+    """
+    if conf_write is not None:
+        conf = output / CUSTOM_CONF
+        conf.parent.mkdir(parents=True, exist_ok=True)
+        conf.write_bytes(conf_write.after)
+    elif (tree.root / CUSTOM_CONF).is_file():
+        (output / CUSTOM_CONF).parent.mkdir(parents=True, exist_ok=True)
+        (output / CUSTOM_CONF).write_bytes((tree.root / CUSTOM_CONF).read_bytes())
+    staged_tree = load_tree(output, only={new})
+    staged_tree.generation = tree.generation
+    staged_tree.preset_channels = tree.preset_channels  # the ESB drops a confapis entry on a preset's path
     staged = staged_tree.systems.get(new)
     if staged is None:
         raise EsbgenError(f"the rendered template holds no system folder {new!r}; is a template or plugin wrong?")
-    _validate_staged(tree, staged_tree, staged, new)
-    return staged
+    found = check_system(staged_tree, staged)
+    known = {p.key(source.name, source.system_name) for p in check_system(tree, source)} if source is not None else set()
+    inherited = [p for p in found if p.key(new) in known]
+    problems = [str(p) for p in found if p.key(new) not in known]
+    taken = served_paths(tree, skip={new})
+    from esbgen.rules import served_channels
 
-
-def _validate_staged(tree: EsbTree, staged_tree: EsbTree, staged: ComponentSet, new: str) -> None:
-    """The ESB's rules, on the rendered clone, before anything is written."""
-    problems = [str(p) for p in check_system(staged_tree, staged)]
-    taken = tree.all_channel_paths()
-    for channel in staged.default_channels():
-        owners = [o for o in taken.get(channel.path or "", []) if o != new]
+    for channel in served_channels(staged_tree, staged)[0]:
+        owners = taken.get((channel.path, channel.method), [])
         if owners:
             problems.append(f"{channel.where}: path {channel.path} is already served by {', '.join(owners)}")
     if staged.system_name != new.upper():
@@ -374,3 +529,4 @@ def _validate_staged(tree: EsbTree, staged_tree: EsbTree, staged: ComponentSet, 
     if problems:
         shown = "; ".join(problems[:5]) + (f"; and {len(problems) - 5} more" if len(problems) > 5 else "")
         raise EsbgenError(f"the clone would break ESB rules, nothing was written: {shown}")
+    return inherited

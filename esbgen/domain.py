@@ -6,10 +6,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-# Folders of ``components/`` that hold Python components, with the codename prefix the ESB gives them.
+from esbgen.layout import CUSTOM_CONF
+
+# Folders of ``components/`` that hold Python components, with the codename prefix the ESB gives them
+# (the ``component_groups`` of its esb_conf.py). The v2 group comes first: it is a system's main side.
 COMPONENT_GROUPS = {
     "bk/apisv2": "generic.v2.",
     "bk/apis": "generic.",
+    "generic/templates": "generic.",
 }
 
 
@@ -62,15 +66,56 @@ class ComponentClass:
     module: Path  # relative to the ESB root
     line: int
     codename: str
+    alias: str | None = None  # a class-level ``name = "..."``, which the ESB prefers to the class name
+    python3: bool = True  # False: its module has Python 2 forms, which only the legacy ESB imports
+
+    @property
+    def component_name(self) -> str:
+        """The last part of the codename: the class name in snake case."""
+        return self.codename.rsplit(".", 1)[1]
+
+    @property
+    def prefix(self) -> str:
+        """``generic.v2.`` or ``generic.``: the codename before the system part."""
+        return "generic.v2." if self.codename.startswith("generic.v2.") else "generic."
 
 
 @dataclass
 class PresetChannel:
-    """A channel declared in Python (esb_conf.py preset channels or conf.py CHANNELS)."""
+    """A channel declared in Python: a preset of esb_conf.py, or an entry of conf.py CHANNELS.
+
+    ``form`` is ``"tuple"`` for ``(path, {config})``, whose whole config the ESB keeps,
+    or ``"dict"`` for ``{"path": ..., "comp_codename": ...}``, of which it keeps those two keys.
+    """
 
     path: str
     codename: str
     source: str  # the file it is declared in
+    line: int = 0
+    form: str = "tuple"
+    config: dict[str, Any] = field(default_factory=dict)  # the config's values that are literals
+    keys: tuple[str, ...] = ()  # every key of the config, literal or not
+    code: str | None = None  # the config's source text (tuple form)
+    codename_span: tuple[int, int] | None = None  # the codename literal, quotes included, inside ``code``
+    names: frozenset[str] = frozenset()  # the names the config's code uses (validators built in code)
+
+    @property
+    def method(self) -> str:
+        method = self.config.get("method")
+        return method if isinstance(method, str) else ""
+
+    @property
+    def comp_conf(self) -> dict[str, Any]:
+        conf = self.config.get("comp_conf")
+        return conf if isinstance(conf, dict) else {}
+
+    @property
+    def where(self) -> str:
+        return f"{self.source}:{self.line}" if self.line else self.source
+
+    @property
+    def is_public(self) -> bool:
+        return not (self.config.get("is_hidden") or self.config.get("is_deprecated"))
 
 
 @dataclass
@@ -79,7 +124,7 @@ class ComponentSet:
 
     name: str  # folder name
     system_name: str | None  # SYSTEM_NAME of toolkit/configs.py
-    python_dir: Path | None  # relative to the ESB root
+    python_dir: Path | None  # relative to the ESB root: the main Python side (bk/apisv2 if it has one)
     codename_prefix: str
     confapis_dir: Path | None
     components: list[ComponentClass] = field(default_factory=list)
@@ -87,10 +132,15 @@ class ComponentSet:
     yaml_files: list[Path] = field(default_factory=list)
     settings_read: list[str] = field(default_factory=list)  # names read from django settings
     preset_channels: list[PresetChannel] = field(default_factory=list)
+    python_dirs: list[Path] = field(default_factory=list)  # every Python side: bk/apisv2, bk/apis, generic/templates
+    side_names: dict[Path, str | None] = field(default_factory=dict)  # SYSTEM_NAME of each side's toolkit/configs.py
+    unreadable: list[str] = field(default_factory=list)  # Python files no parser reads (file:line)
 
     @property
     def kind(self) -> str:
-        return "confapis" if self.confapis_dir is not None else "python"
+        if self.confapis_dir is not None:
+            return "confapis"
+        return "python" if any(p.parts[1:3] == ("bk", "apisv2") for p in self.python_dirs) else "python-v1"
 
     def component_by_codename(self, codename: str) -> ComponentClass | None:
         for component in self.components:
@@ -120,6 +170,7 @@ class EsbTree:
     registered: dict[str, RegisteredSystem]
     conf_channels: list[PresetChannel]
     preset_channels: list[PresetChannel]
+    generation: str = "legacy"  # "legacy" (configs/default.py, Python 2.7) or "later" (conf/default.py, Python 3)
 
     @property
     def conf_path(self) -> Path:
@@ -144,11 +195,11 @@ class CloneTarget:
     name: str  # folder name, lower case
     app_code: str
     label: str
-    host_setting: str
+    host_setting: str  # the main one
+    renamed_settings: dict[str, str] = field(default_factory=dict)  # each host setting of the source -> the clone's
 
     @property
     def system_name(self) -> str:
         return self.name.upper()
 
 
-CUSTOM_CONF = Path("components/generic/apis/conf.py")

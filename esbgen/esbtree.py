@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import ast
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 from esbgen.confapis import channels_of
 from esbgen.domain import (
     COMPONENT_GROUPS,
-    CUSTOM_CONF,
     ComponentClass,
     ComponentSet,
     EsbTree,
@@ -17,10 +17,9 @@ from esbgen.domain import (
     RegisteredSystem,
 )
 from esbgen.errors import EsbgenError
+from esbgen.layout import CONFAPIS, CUSTOM_CONF, ESB_CONF, generation
 from esbgen.rules import NON_COMPONENT_DIRS, component_codename
 
-ESB_CONF = Path("components/esb_conf.py")
-CONFAPIS = Path("components/confapis")
 SKIPPED_NAMES = ("__pycache__",)
 
 
@@ -94,14 +93,6 @@ def settings_read(module: ast.Module) -> list[str]:
     return names
 
 
-def _is_component_class(node: ast.ClassDef) -> bool:
-    for base in node.bases:
-        name = base.attr if isinstance(base, ast.Attribute) else getattr(base, "id", "")
-        if name.endswith("Component"):
-            return True
-    return False
-
-
 def python_files(folder: Path) -> list[Path]:
     """Every .py file of a system folder, not following links out of it."""
     found = []
@@ -121,30 +112,149 @@ def is_component_module(relative: Path) -> bool:
     return not any(part in NON_COMPONENT_DIRS for part in relative.parts[:-1])
 
 
+@dataclass
+class ModuleFacts:
+    """What esbgen needs of one Python file of a system, however it was parsed."""
+
+    classes: list[tuple[str, list[str], int, str | None]]  # name, base names, line, class-level ``name``
+    strings: dict[str, str]  # module-level assignments of a string literal
+    settings: list[str]  # names read from django settings
+    python3: bool = True  # False: only a Python 2 grammar reads it (the legacy ESB runs it, the later cannot)
+
+
+def _class_alias(node: ast.ClassDef) -> str | None:
+    """A class-level ``name = "..."``: the ESB names the component's channels by it."""
+    for statement in node.body:
+        if isinstance(statement, ast.Assign) and any(isinstance(t, ast.Name) and t.id == "name" for t in statement.targets):
+            return string_constant(statement.value)
+    return None
+
+
+def _base_name(base: ast.expr) -> str:
+    return base.attr if isinstance(base, ast.Attribute) else getattr(base, "id", "")
+
+
+def _facts_of_ast(module: ast.Module) -> ModuleFacts:
+    classes = [
+        (node.name, [_base_name(b) for b in node.bases], node.lineno, _class_alias(node))
+        for node in module.body
+        if isinstance(node, ast.ClassDef)
+    ]
+    strings = {name: value for name, node in module_assignments(module).items() if (value := string_constant(node)) is not None}
+    return ModuleFacts(classes, strings, settings_read(module))
+
+
+def _facts_of_libcst(data: bytes) -> ModuleFacts | None:
+    """The same facts from libcst, whose grammar also takes the Python 2 forms legacy components use
+    (``except KeyError, e``); None when it cannot read the file either."""
+    import libcst as cst
+    from libcst.metadata import MetadataWrapper, PositionProvider
+
+    try:
+        wrapper = MetadataWrapper(cst.parse_module(data))
+    except Exception:  # noqa: BLE001 - any parser failure means: not readable
+        return None
+    positions = wrapper.resolve(PositionProvider)
+
+    def literal(node) -> str | None:
+        if isinstance(node, cst.SimpleString):
+            try:
+                value = ast.literal_eval(node.value)
+            except (ValueError, SyntaxError):
+                return None
+            return value if isinstance(value, str) else None
+        return None
+
+    def assigned(statement, target_name: str):
+        if isinstance(statement, cst.SimpleStatementLine):
+            for small in statement.body:
+                if isinstance(small, cst.Assign) and any(
+                    isinstance(t.target, cst.Name) and t.target.value == target_name for t in small.targets
+                ):
+                    return small.value
+        return None
+
+    classes, strings, settings = [], {}, []
+    for statement in wrapper.module.body:
+        if isinstance(statement, cst.ClassDef):
+            bases = [a.value.attr.value if isinstance(a.value, cst.Attribute) else getattr(a.value, "value", "") for a in statement.bases]
+            alias = next((literal(v) for v in (assigned(s, "name") for s in statement.body.body) if v is not None), None)
+            classes.append((statement.name.value, bases, positions[statement].start.line, alias))
+        elif isinstance(statement, cst.SimpleStatementLine):
+            for small in statement.body:
+                if isinstance(small, cst.Assign) and len(small.targets) == 1 and isinstance(small.targets[0].target, cst.Name):
+                    value = literal(small.value)
+                    if value is not None:
+                        strings[small.targets[0].target.value] = value
+
+    class Settings(cst.CSTVisitor):
+        def visit_Attribute(self, node) -> None:
+            if isinstance(node.value, cst.Name) and node.value.value == "settings":
+                settings.append(node.attr.value)
+
+        def visit_Call(self, node) -> None:
+            if isinstance(node.func, cst.Name) and node.func.value == "getattr" and len(node.args) >= 2:
+                first, second = node.args[0].value, literal(node.args[1].value)
+                if isinstance(first, cst.Name) and first.value == "settings" and second:
+                    settings.append(second)
+
+    wrapper.module.visit(Settings())
+    return ModuleFacts(classes, strings, settings, python3=False)
+
+
+def module_facts(path: Path, label: str, unreadable: list[str] | None = None) -> ModuleFacts | None:
+    """The facts of a Python file: Python 3's own parser first, then libcst for Python 2 forms.
+
+    A file neither reads is named in ``unreadable`` (the ESB cannot import it either) and
+    skipped; without that list it is refused.
+    """
+    data = path.read_bytes()
+    try:
+        return _facts_of_ast(ast.parse(data, filename=label))
+    except (SyntaxError, ValueError) as error:
+        facts = _facts_of_libcst(data)
+        if facts is not None:
+            return facts
+        if unreadable is None:
+            raise EsbgenError(f"{label}:{getattr(error, 'lineno', '?')}: Python syntax error: {getattr(error, 'msg', error)}") from None
+        unreadable.append(f"{label}:{getattr(error, 'lineno', '?')}")
+        return None
+
+
 def read_python_system(root: Path, folder: Path, prefix: str, system: ComponentSet) -> None:
+    """One Python side of a system: its SYSTEM_NAME, its component classes and the settings it reads."""
+    relative_folder = folder.relative_to(root)
     configs = folder / "toolkit" / "configs.py"
-    if configs.is_file() and system.system_name is None:
-        module = parse_python(configs, str(configs.relative_to(root)))
-        system.system_name = string_constant(module_assignments(module).get("SYSTEM_NAME"))
-    sys_name = system.system_name or folder.name.upper()
+    side_name = None
+    if configs.is_file():
+        facts = module_facts(configs, str(configs.relative_to(root)))
+        side_name = facts.strings.get("SYSTEM_NAME")
+    system.side_names[relative_folder] = side_name
+    if system.system_name is None:
+        system.system_name = side_name
+    sys_name = side_name or system.system_name or folder.name.upper()
     settings: list[str] = []
     for path in python_files(folder):
         relative = path.relative_to(folder)
         label = str(path.relative_to(root))
-        module = parse_python(path, label)
-        for name in settings_read(module):
+        facts = module_facts(path, label, system.unreadable)
+        if facts is None:
+            continue
+        for name in facts.settings:
             if name not in settings:
                 settings.append(name)
         if not is_component_module(relative):
             continue
-        for node in module.body:
-            if isinstance(node, ast.ClassDef) and _is_component_class(node):
+        for class_name, bases, line, alias in facts.classes:
+            if any(base.endswith("Component") for base in bases):
                 system.components.append(
                     ComponentClass(
-                        node.name,
+                        class_name,
                         path.relative_to(root),
-                        node.lineno,
-                        component_codename(prefix, sys_name, node.name),
+                        line,
+                        component_codename(prefix, sys_name, class_name),
+                        alias,
+                        facts.python3,
                     )
                 )
     system.settings_read.extend(name for name in settings if name not in system.settings_read)
@@ -162,24 +272,74 @@ def confapis_files(root: Path, folder: Path) -> list[tuple[Path, str | None]]:
     return files
 
 
-def _tuples_with_codename(module: ast.Module, source: str) -> list[PresetChannel]:
+def _literal_items(node: ast.Dict) -> tuple[dict, tuple[str, ...]]:
+    """The keys of a config dict, and the values among them that are literals."""
+    values: dict = {}
+    keys = []
+    for key, value in zip(node.keys, node.values):
+        name = string_constant(key)
+        if name is None:
+            continue
+        keys.append(name)
+        try:
+            values[name] = ast.literal_eval(value)
+        except (ValueError, TypeError, SyntaxError, RecursionError):
+            pass  # built in code (validators): kept as text
+    return values, tuple(keys)
+
+
+def _preset_of(node: ast.expr, text: str, source: str) -> PresetChannel | None:
+    """A channel entry in either form the ESB reads: ``(path, {config})`` or ``{"path":..., "comp_codename":...}``."""
+    if isinstance(node, ast.Tuple) and len(node.elts) == 2 and isinstance(node.elts[1], ast.Dict):
+        path = string_constant(node.elts[0])
+        options = node.elts[1]
+        config, keys = _literal_items(options)
+        codename = config.get("comp_codename")
+        if path is None or not isinstance(codename, str):
+            return None
+        code = ast.get_source_segment(text, options)
+        span = None
+        for key, value in zip(options.keys, options.values):
+            if string_constant(key) == "comp_codename":
+                segment = ast.get_source_segment(text, value) or ""
+                start = _relative_offset(code or "", options, value)
+                span = (start, start + len(segment))
+        names = frozenset(n.id for n in ast.walk(options) if isinstance(n, ast.Name))
+        return PresetChannel(path, codename, source, node.lineno, "tuple", config, keys, code, span, names)
+    if isinstance(node, ast.Dict):
+        config, keys = _literal_items(node)
+        path, codename = config.get("path"), config.get("comp_codename")
+        if isinstance(path, str) and isinstance(codename, str):
+            return PresetChannel(path, codename, source, node.lineno, "dict", {"comp_codename": codename}, keys)
+    return None
+
+
+def _relative_offset(code: str, outer: ast.expr, inner: ast.expr) -> int:
+    """Where ``inner`` starts inside ``code``, the source text of ``outer``."""
+    lines = code.split("\n")
+    line = inner.lineno - outer.lineno
+    head = sum(len(text) + 1 for text in lines[:line])
+    column_base = outer.col_offset if line == 0 else 0
+    line_bytes = lines[line].encode("utf-8")
+    return head + len(line_bytes[: inner.col_offset - column_base].decode("utf-8", errors="ignore"))
+
+
+def _preset_channels(module: ast.Module, text: str, source: str) -> list[PresetChannel]:
+    """The ``preset_channels`` lists of esb_conf.py's channel groups, in file order."""
     found = []
     for node in ast.walk(module):
-        if isinstance(node, ast.Tuple) and len(node.elts) >= 2 and isinstance(node.elts[1], ast.Dict):
-            path = string_constant(node.elts[0])
-            options = node.elts[1]
-            for key, value in zip(options.keys, options.values):
-                if string_constant(key) == "comp_codename" and path is not None:
-                    codename = string_constant(value)
-                    if codename:
-                        found.append(PresetChannel(path, codename, source))
-    return found
+        if isinstance(node, ast.Dict):
+            for key, value in zip(node.keys, node.values):
+                if string_constant(key) == "preset_channels" and isinstance(value, (ast.List, ast.Tuple)):
+                    found.extend(p for p in (_preset_of(e, text, source) for e in value.elts) if p is not None)
+    return sorted(found, key=lambda preset: preset.line)
 
 
 def read_custom_conf(root: Path) -> tuple[dict[str, RegisteredSystem], list[PresetChannel]]:
     path = root / CUSTOM_CONF
     if not path.is_file():
         return {}, []
+    data = path.read_bytes()
     module = parse_python(path, str(CUSTOM_CONF))
     assignments = module_assignments(module)
     registered: dict[str, RegisteredSystem] = {}
@@ -194,9 +354,9 @@ def read_custom_conf(root: Path) -> tuple[dict[str, RegisteredSystem], list[Pres
                 registered[entry["name"]] = RegisteredSystem(entry["name"], entry)
     channels_node = assignments.get("CHANNELS")
     channels = []
-    if channels_node is not None:
-        holder = ast.Module(body=[ast.Expr(channels_node)], type_ignores=[])
-        channels = _tuples_with_codename(holder, str(CUSTOM_CONF))
+    if isinstance(channels_node, (ast.List, ast.Tuple)):
+        text = data.decode("utf-8", errors="replace")
+        channels = [p for p in (_preset_of(e, text, str(CUSTOM_CONF)) for e in channels_node.elts) if p is not None]
     return registered, channels
 
 
@@ -224,6 +384,7 @@ def load_tree(root: Path, only: set[str] | None = None) -> EsbTree:
                 system = systems[name] = ComponentSet(
                     name, None, folder.relative_to(root), prefix, None
                 )
+            system.python_dirs.append(folder.relative_to(root))
             if wanted(name):
                 read_python_system(root, folder, prefix, system)
     for folder in _visible_dirs(root / CONFAPIS):
@@ -237,10 +398,13 @@ def load_tree(root: Path, only: set[str] | None = None) -> EsbTree:
                 system.yaml_files.append(relpath)
                 system.channels.extend(channels_of(root, relpath, run_mode))
     esb_conf = root / ESB_CONF
-    presets = _tuples_with_codename(parse_python(esb_conf, str(ESB_CONF)), str(ESB_CONF)) if esb_conf.is_file() else []
+    presets = []
+    if esb_conf.is_file():
+        text = esb_conf.read_bytes().decode("utf-8", errors="replace")
+        presets = _preset_channels(parse_python(esb_conf, str(ESB_CONF)), text, str(ESB_CONF))
     registered, conf_channels = read_custom_conf(root)
     for preset in presets + conf_channels:
         owner = _owner_of(preset.codename)
         if owner in systems:
             systems[owner].preset_channels.append(preset)
-    return EsbTree(root, systems, registered, conf_channels, presets)
+    return EsbTree(root, systems, registered, conf_channels, presets, generation(root))

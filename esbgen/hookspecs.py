@@ -34,11 +34,19 @@ def esbgen_saas_types() -> list[SaasType]:
 
 
 @hookspec(firstresult=True)
-def esbgen_host_setting(target: CloneTarget, source: ComponentSet | None) -> str | None:
-    """Return the name of the settings entry holding the new system's host (``source`` is None for ``new``).
+def esbgen_host_setting(target: CloneTarget, source: ComponentSet | None, old: str | None) -> str | None:
+    """Return the name of the settings entry holding the new system's host.
 
-    The first non-None answer wins; the built-in answer is
-    ``BK_<SYSTEM without BK_>_URL`` (``bk_sops_ce`` -> ``BK_SOPS_CE_URL``).
+    :param target: the system being made (``target.name``, ``target.system_name``, ``target.app_code``).
+    :param source: the system a clone is made from; None for ``esbgen new``.
+    :param old: the source's main host setting (the first one its code reads, e.g. ``BK_SOPS_URL``
+        or ``USERMGR_HOST``); None for ``esbgen new``. A source's further host settings are renamed
+        in their own style (``esbgen.rules.renamed_setting``); this hook names the main one.
+
+    The first non-None answer wins. The built-in answer is the old name with the source's
+    system name replaced by the clone's (``BK_SOPS_URL`` -> ``BK_SOPS_CE_URL``, ``HOST_CC_V3`` ->
+    ``HOST_CC_CE_V3``), and for ``new`` ``BK_<SYSTEM without BK_>_URL``.
+    The answer must be an upper-case setting name.
     """
 
 

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from esbgen.layout import settings_file
 from esbgen.clone import add_rendered_folders, conf_changes, validate_rendered
 from esbgen.domain import CloneTarget
 from esbgen.errors import EsbgenError, UsageError
@@ -54,7 +55,7 @@ def plan_new(root: Path, name: str, app_code: str, work: Path, *, type_name: str
     saas_type, template = template_of(type_name)
     tree = load_tree(root)
     target = CloneTarget(name, app_code, label if label is not None else name.upper(), "")
-    target.host_setting = call_hook("esbgen_host_setting", target=target, source=None)
+    target.host_setting = call_hook("esbgen_host_setting", target=target, source=None, old=None)
     values: dict[str, Any] = {
         "system": name,
         "SYSTEM_NAME": target.system_name,
@@ -68,14 +69,14 @@ def plan_new(root: Path, name: str, app_code: str, work: Path, *, type_name: str
     output = work / "output"
     output.mkdir(parents=True)
     rendered = render_with_defaults(template, values, output)
-    validate_rendered(tree, output, name)
+    conf_write, said, _ = conf_changes(tree, target, f"Created by esbgen new (SaaS type {saas_type.name})")
+    validate_rendered(tree, output, name, None, conf_write)
     plan = Plan(root, f"new system {name} (SaaS type {saas_type.name})")
     folders = [p for p in (Path("components/bk/apisv2") / name, Path("components/confapis") / name) if (output / p).is_dir()]
     add_rendered_folders(plan, output, folders, force)
-    conf_write, said = conf_changes(tree, target, f"Created by esbgen new (SaaS type {saas_type.name})")
     if conf_write is not None:
         plan.file_writes.append(conf_write)
     plan.unchanged.extend(said)
     if not plan.is_empty:
-        plan.notes.append(f"define {target.host_setting} in configs/default.py (the host of app {app_code})")
+        plan.notes.append(f"define {target.host_setting} in {settings_file(root)} (the host of app {app_code})")
     return NewOutcome(plan, target, saas_type, rendered)

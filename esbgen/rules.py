@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 from esbgen.errors import EsbgenError, UsageError
 
 if TYPE_CHECKING:
-    from esbgen.domain import Channel, ComponentSet, EsbTree
+    from esbgen.domain import Channel, ComponentClass, ComponentSet, EsbTree, PresetChannel
 
 SYSTEM_FOLDER_RE = re.compile(r"[a-z][a-z0-9_]{0,63}")
 APP_CODE_RE = re.compile(r"[a-z][a-z0-9_-]{0,31}")
@@ -35,8 +35,13 @@ OFFICIAL_SYSTEMS = frozenset(
     }
 )
 
-# Settings every system shares: a clone keeps them.
-SHARED_SETTINGS = frozenset({"PAAS_HOST", "BK_PAAS_HOST", "BK_PAAS_INNER_HOST", "HOST_BK_LOGIN"})
+# Settings of the platform's own entrance, shared by every app behind it: a clone of a system that
+# reaches its app through one of them (``/o/<app>/...`` on PAAS_HOST) keeps it and moves the app prefix.
+SHARED_SETTINGS = frozenset({"PAAS_HOST", "BK_PAAS_HOST", "BK_PAAS_INNER_HOST"})
+
+# Names of settings that hold a backend's address: ``BK_SOPS_URL``, ``USERMGR_HOST``, ``HOST_CC_V3``,
+# ``GSE_PROC_HOST`` with its ``GSE_PROC_PORT``, ``BK_BSCP_API_ADDR``.
+HOST_SETTING_RE = re.compile(r"^(HOST_[A-Z0-9_]+|[A-Z0-9_]*_(URL|HOST|ADDR|PORT))$")
 
 NON_COMPONENT_DIRS = frozenset({"toolkit", "apidoc", "apidocs"})
 
@@ -105,13 +110,46 @@ def default_host_setting(system_folder: str) -> str:
     return f"BK_{core}_URL"
 
 
+def renamed_setting(old: str, source_system: str, target_system: str) -> str:
+    """The clone's own name for a host setting of its source, in the source's naming style.
+
+    The source's SYSTEM_NAME (or that name without ``BK_``) inside the setting's name becomes
+    the clone's: ``BK_SOPS_URL`` -> ``BK_SOPS_CE_URL``, ``HOST_CC_V3`` -> ``HOST_CC_CE_V3``,
+    ``GSE_PROC_HOST`` -> ``GSE_CE_PROC_HOST``; a name without it is prefixed with the clone's:
+    ``USERMGR_HOST`` -> ``USERMANAGE_CE_USERMGR_HOST``.
+    """
+    source, target = source_system.upper(), target_system.upper()
+    candidates = [(source, target)]
+    if source.startswith("BK_"):
+        candidates.append((source[3:], target[3:] if target.startswith("BK_") else target))
+    for old_part, new_part in candidates:
+        match = re.search(rf"(?:^|(?<=_)){re.escape(old_part)}(?=_|$)", old)
+        if match:
+            replacement = new_part
+            if old[: match.start()].endswith("BK_") and replacement.startswith("BK_"):
+                replacement = replacement[3:]
+            return old[: match.start()] + replacement + old[match.end():]
+    return f"{target}_{old}"
+
+
 @dataclass(frozen=True)
 class Problem:
+    """Something the ESB would do silently to a system, with what it does (``message`` says it)."""
+
     where: str
     message: str
+    code: str = ""  # the kind: skipped-entry, no-doc, path, codename, duplicate, folder, collision
 
     def __str__(self) -> str:
         return f"{self.where}: {self.message}"
+
+    def key(self, system: str, system_name: str | None = None) -> tuple[str, str]:
+        """The problem with its system's names taken out: a clone's inherited problem has its source's key."""
+        names = {system.lower(), (system_name or system).lower()}
+        text = str(self) if self.code in ("skipped-entry", "no-doc", "duplicate") else self.message
+        for name in sorted(names, key=len, reverse=True):
+            text = re.sub(rf"(?<![A-Za-z0-9]){re.escape(name)}(?![A-Za-z0-9])", "{system}", text, flags=re.I)
+        return self.code, text
 
 
 def check_channel_fields(channel: Channel) -> list[Problem]:
@@ -120,19 +158,118 @@ def check_channel_fields(channel: Channel) -> list[Problem]:
     for key in REQUIRED_FIELDS:
         value = channel.get(key)
         if key in channel.nested:
-            problems.append(Problem(channel.where, f"required field {key!r} holds a list or mapping, not text"))
+            problems.append(Problem(channel.where, f"required field {key!r} holds a list or mapping, not text{SKIPS}", "skipped-entry"))
         elif value is None or (isinstance(value, str) and not value.strip()):
-            problems.append(Problem(channel.where, f"entry lacks required field {key!r}"))
+            problems.append(Problem(channel.where, f"entry lacks required field {key!r}{SKIPS}", "skipped-entry"))
     for key, choices in CHOICES.items():
         value = channel.get(key)
         if value is not None and value not in choices:
             problems.append(
-                Problem(channel.where, f"{key} {value!r} is not one of {', '.join(choices)}")
+                Problem(channel.where, f"{key} {value!r} is not one of {', '.join(choices)}{SKIPS}", "skipped-entry")
             )
     name = channel.name
     if isinstance(name, str) and name and not CHANNEL_NAME_RE.fullmatch(name):
-        problems.append(Problem(channel.where, f"name {name!r} is not a component name"))
+        problems.append(Problem(channel.where, f"name {name!r} is not a component name (no URL can reach it)", "path"))
     return problems
+
+
+SKIPS = " (the ESB logs it and skips the entry)"
+
+
+def normalised_path(path: str) -> str:
+    """A confapis path as the ESB stores it: one slash each side."""
+    return "/%s/" % path.strip("/")
+
+
+@dataclass
+class Served:
+    """A channel the ESB's sync makes a row of: path and method, the component, where it is declared."""
+
+    path: str
+    method: str
+    name: str
+    codename: str
+    component: ComponentClass | None
+    where: str
+    channel: Channel | None = None  # a confapis entry
+    preset: PresetChannel | None = None  # an esb_conf.py preset or a conf.py CHANNELS entry
+
+    @property
+    def origin(self) -> str:
+        return "confapis" if self.channel is not None else "esb_conf" if self.preset.source.endswith("esb_conf.py") else "conf"
+
+
+def preset_name(preset: PresetChannel, component: ComponentClass | None) -> str:
+    """The ESB's name of a Python-declared channel: its comp_conf ``name``, else the component's own."""
+    name = preset.comp_conf.get("name")
+    if isinstance(name, str) and name:
+        return name
+    if component is not None:
+        return component.alias or component.component_name
+    return preset.codename.rsplit(".", 1)[-1]
+
+
+def _legacy_skips(system: ComponentSet, path: str, name: str, hidden) -> bool:
+    """The legacy ESB's sync leaves out hidden channels and paths off the standard pattern (said by check)."""
+    return bool(hidden) or not follows_path_pattern((system.system_name or system.name).lower(), name, path)
+
+
+def importable(tree: EsbTree, component: ComponentClass | None) -> ComponentClass | None:
+    """The component, if the tree's ESB can import its module (the later ESB runs Python 3 only)."""
+    if component is not None and not component.python3 and tree.generation == "later":
+        return None
+    return component
+
+
+def served_channels(tree: EsbTree, system: ComponentSet) -> tuple[list[Served], list[Problem]]:
+    """What the ESB's sync makes of a system's channels, in its order: esb_conf.py presets, conf.py
+    CHANNELS, then confapis entries; and what it drops on the way, each as a Problem."""
+    served: list[Served] = []
+    dropped: list[Problem] = []
+    seen: dict[tuple[str, str], str] = {}
+    for preset in system.preset_channels:
+        if tree.generation == "legacy" and preset.config.get("is_hidden"):
+            continue  # the legacy ESB's sync leaves hidden channels out
+        component = importable(tree, system.component_by_codename(preset.codename))
+        if component is None:
+            dropped.append(Problem(preset.where, f"channel {preset.path} points at {preset.codename!r}, which is no "
+                                   f"component of {system.name} (the ESB logs it and skips the channel)", "codename"))
+            continue
+        name = preset_name(preset, component)
+        if tree.generation == "legacy" and _legacy_skips(system, preset.path, name, False):
+            continue
+        key = (preset.path, preset.method)
+        if key in seen:
+            dropped.append(Problem(preset.where, f"channel {preset.path} is declared again (first at {seen[key]}); "
+                                   "the ESB keeps one row for it", "duplicate"))
+            continue
+        seen[key] = preset.where
+        served.append(Served(preset.path, preset.method, name, preset.codename, component,
+                             preset.where, preset=preset))
+    esb_conf_paths = {preset.path for preset in tree.preset_channels}
+    for channel in system.default_channels():
+        if any(p.code == "skipped-entry" for p in check_channel_fields(channel)):
+            continue  # said by check_system
+        path = normalised_path(channel.path)
+        if tree.generation == "legacy" and channel.get("is_hidden") in ("true", "True", "yes"):
+            continue
+        if path in esb_conf_paths:
+            dropped.append(Problem(channel.where, f"path {path} is a preset channel of esb_conf.py (the ESB ignores this entry)", "duplicate"))
+            continue
+        key = (path, (channel.get("method") or "").upper())
+        if key in seen:
+            dropped.append(Problem(channel.where, f"duplicate path {channel.path!r} (first at {seen[key]}); the ESB ignores it", "duplicate"))
+            continue
+        seen[key] = channel.where
+        component = importable(tree, system.component_by_codename(channel.codename))
+        if component is None:
+            dropped.append(Problem(channel.where, f"comp_codename {channel.codename!r} resolves to no component of "
+                                   f"{system.name} (the ESB logs it and skips the entry)", "codename"))
+            continue
+        if tree.generation == "legacy" and _legacy_skips(system, path, channel.name, False):
+            continue
+        served.append(Served(path, key[1], channel.name, channel.codename, component, channel.where, channel=channel))
+    return served, dropped
 
 
 def follows_path_pattern(system_folder: str, name: str, path: str) -> bool:
@@ -158,58 +295,75 @@ def _doc_files(tree: EsbTree, system: ComponentSet) -> dict[str, set[str]]:
 
 
 def check_system(tree: EsbTree, system: ComponentSet) -> list[Problem]:
+    """Everything the ESB would do silently to this system's channels and docs."""
     problems: list[Problem] = []
-    if system.python_dir is not None:
-        if system.system_name is None:
-            problems.append(Problem(str(system.python_dir), "toolkit/configs.py has no SYSTEM_NAME"))
-        elif system.system_name.lower() != system.name:
+    for folder in system.python_dirs or ([system.python_dir] if system.python_dir else []):
+        side_name = system.side_names.get(folder, system.system_name)
+        if side_name is None:
+            problems.append(Problem(str(folder), "toolkit/configs.py has no SYSTEM_NAME (the ESB files its components under UNKNOWN)", "folder"))
+        elif side_name.lower() != system.name:
             problems.append(
                 Problem(
-                    str(system.python_dir),
-                    f"folder {system.name!r} does not equal SYSTEM_NAME.lower() {system.system_name.lower()!r}"
+                    str(folder),
+                    f"folder {system.name!r} does not equal SYSTEM_NAME.lower() {side_name.lower()!r}"
                     " (the ESB finds no docs for it)",
+                    "folder",
                 )
             )
-    seen: dict[tuple[str, str], Channel] = {}
+    for where in system.unreadable:
+        problems.append(Problem(where, "no Python parser reads this file (the ESB cannot import it)", "unreadable"))
+    if tree.generation == "later":
+        for component in system.components:
+            if not component.python3:
+                problems.append(Problem(f"{component.module}:{component.line}", f"{component.class_name} is written for "
+                                        "Python 2 (the later ESB cannot import it; its channels are skipped)", "python2"))
     docs = _doc_files(tree, system)
     for channel in system.channels:
-        problems.extend(check_channel_fields(channel))
-        path, name, codename = channel.path, channel.name, channel.codename
-        if isinstance(path, str) and isinstance(name, str) and not follows_path_pattern(system.name, name, path):
-            problems.append(
-                Problem(channel.where, f"path {path!r} is not /v2/{system.name}/{name}/ (the ESB skips or misplaces it)")
-            )
-        if isinstance(codename, str) and codename:
-            if system.component_by_codename(codename) is None:
-                problems.append(
-                    Problem(channel.where, f"comp_codename {codename!r} resolves to no component of {system.name}")
-                )
-        key = (path or "", (channel.get("method") or "").upper())
-        first = seen.get(key)
-        if first is not None and first.run_mode == channel.run_mode and path:
-            problems.append(Problem(channel.where, f"duplicate path {path!r} (first at {first.where}); the ESB ignores it"))
-        else:
-            seen.setdefault(key, channel)
+        flaws = check_channel_fields(channel)
+        problems.extend(flaws)
+        if channel.run_mode is not None or any(p.code == "skipped-entry" for p in flaws):
+            continue  # an override counts only where RUN_MODE names its folder; a skipped entry serves nothing  # an override replaces a default entry only when RUN_MODE names its folder
+        path, name = channel.path, channel.name
+        if isinstance(path, str) and isinstance(name, str) and path and not follows_path_pattern(system.name, name, normalised_path(path)):
+            problems.append(Problem(channel.where, f"path {path!r} is not /v2/{system.name}/{name}/{MISPLACED}", "path"))
         if system.confapis_dir is not None and isinstance(name, str) and name:
             for language in DOC_LANGUAGES:
                 if f"{name}.md" not in docs[language]:
                     problems.append(
-                        Problem(channel.where, f"no {language} apidoc for {name!r} (the ESB shows an empty doc)")
+                        Problem(channel.where, f"no {language} apidoc for {name!r} (the ESB shows an empty doc)", "no-doc")
                     )
-    for preset in system.preset_channels:
-        if system.component_by_codename(preset.codename) is None:
-            problems.append(
-                Problem(preset.source, f"channel {preset.path} points at {preset.codename!r}, which is no component of {system.name}")
-            )
+    served, dropped = served_channels(tree, system)
+    problems.extend(dropped)
+    for channel in served:
+        if channel.preset is None:
+            continue
+        if not follows_path_pattern(system.name, channel.name, channel.path):
+            problems.append(Problem(channel.where, f"path {channel.path!r} is not /v2/{system.name}/{channel.name}/ "
+                                    f"nor /{system.name}/{channel.name}/{MISPLACED}", "path"))
     return problems
+
+
+MISPLACED = " (the legacy ESB skips it, the later one serves it at that URL)"
+
+
+def served_paths(tree: EsbTree, skip: set[str] = frozenset()) -> dict[tuple[str, str], list[str]]:
+    """Every (path, method) the ESB serves, with the systems that serve it."""
+    owners: dict[tuple[str, str], list[str]] = {}
+    for name, system in tree.systems.items():
+        if name in skip:
+            continue
+        for channel in served_channels(tree, system)[0]:
+            owners.setdefault((channel.path, channel.method), []).append(name)
+    return owners
 
 
 def check_path_collisions(tree: EsbTree, systems: list[str] | None = None) -> list[Problem]:
     problems = []
-    for path, owners in sorted(tree.all_channel_paths().items()):
+    for (path, method), owners in sorted(served_paths(tree).items()):
         distinct = sorted(set(owners))
         if len(distinct) > 1 and (systems is None or set(distinct) & set(systems)):
-            problems.append(Problem(path, f"channel path declared by more than one place: {', '.join(distinct)}"))
+            problems.append(Problem(path, f"channel path{' (' + method + ')' if method else ''} served by more than one system: "
+                                    f"{', '.join(distinct)} (the ESB keeps one row, whose system depends on the order)", "collision"))
     return problems
 
 

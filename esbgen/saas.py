@@ -15,13 +15,12 @@ from typing import TYPE_CHECKING
 
 from esbgen.errors import EsbgenError, UsageError
 from esbgen.pyedit import Rewrite
-from esbgen.rules import SHARED_SETTINGS
+from esbgen.rules import HOST_SETTING_RE, SHARED_SETTINGS
 
 if TYPE_CHECKING:
     from esbgen.domain import CloneTarget, ComponentSet
 
 APP_PATH_RE = re.compile(r"^/o/([a-z][a-z0-9_-]*)(?:/|$)")
-HOST_SETTING_RE = re.compile(r"^(BK_[A-Z0-9_]+_(URL|HOST)|HOST_[A-Z0-9_]+)$")
 
 
 def app_literal(app_code: str) -> re.Pattern[str]:
@@ -58,15 +57,27 @@ class SaasType:
         return counts.most_common(1)[0][0]
 
     def host_settings(self, source: ComponentSet) -> list[str]:
-        """Settings naming the source app's own host; the clone gets one of its own."""
+        """Settings naming the source's own backend, in the order its code reads them; the clone
+        gets one of its own for each.
+
+        The platform's entrance (``PAAS_HOST`` ...) is shared by every app behind it, so it stays
+        where the source reaches an app through it (``/o/<app>/...``); a system whose backend is
+        the platform itself (bk_paas) has it as its own.
+        """
+        shared_stays = self.source_app_code(source) is not None
         return [
             name
             for name in source.settings_read
-            if name not in SHARED_SETTINGS and HOST_SETTING_RE.match(name)
+            if HOST_SETTING_RE.match(name) and not (shared_stays and name in SHARED_SETTINGS)
         ]
 
-    def literal_rewrites(self, source: ComponentSet, target: CloneTarget, source_app: str | None) -> list[Rewrite]:
-        rewrites = [Rewrite(setting_literal(name), "host_setting", f"host setting {name}") for name in self.host_settings(source)]
+    def literal_rewrites(self, source: ComponentSet, target: CloneTarget, source_app: str | None,
+                         setting_vars: dict[str, str] | None = None) -> list[Rewrite]:
+        """What changes in the source's strings: each host setting's name (to the variable
+        ``setting_vars`` gives it; ``host_setting`` by default) and the app's ``/o/<app>``."""
+        names = self.host_settings(source)
+        setting_vars = setting_vars or {name: "host_setting" for name in names}
+        rewrites = [Rewrite(setting_literal(name), setting_vars[name], f"host setting {name}") for name in names]
         if source_app:
             rewrites.append(Rewrite(app_literal(source_app), "app_code", f"app path /o/{source_app}"))
         return rewrites
@@ -114,11 +125,15 @@ class KnownAppProxy(ConfapisProxy):
 
     def host_settings(self, source: ComponentSet) -> list[str]:
         names = super().host_settings(source)
-        return names if self.host_setting in names else [*names, self.host_setting]
+        if self.host_setting in names or not source.settings_read:
+            return names
+        # a Python side that reads the setting under another spelling (the known one comes first)
+        return [self.host_setting, *names] if not names else names
 
-    def literal_rewrites(self, source: ComponentSet, target: CloneTarget, source_app: str | None) -> list[Rewrite]:
+    def literal_rewrites(self, source: ComponentSet, target: CloneTarget, source_app: str | None,
+                         setting_vars: dict[str, str] | None = None) -> list[Rewrite]:
         # host_settings() already names the known setting, so the generic rewrites cover it
-        rewrites = super().literal_rewrites(source, target, source_app)
+        rewrites = super().literal_rewrites(source, target, source_app, setting_vars)
         if source_app != self.app:
             rewrites.append(Rewrite(app_literal(self.app), "app_code", f"app path /o/{self.app}"))
         return rewrites

@@ -288,7 +288,6 @@ def _occupy_target(root: Path) -> None:
         (["sops", "--as", "bk_sops_ce", "--app-code", "Bad Code"], None, 2, "app code"),
         (["sops", "--as", "bk_sops_ce", "--app-code", "../x"], None, 2, "app code"),
         (["sops", "--as", "bk_sops_ce"], _break_yaml, 1, "components/confapis/sops/sops.yaml:45: malformed YAML: expected ',' or ']', but got ':' (while parsing a flow sequence at line 44)"),
-        (["sops", "--as", "bk_sops_ce"], _drop_dest_method, 1, "lacks required field 'dest_http_method'"),
         (["sops", "--as", "bk_sops_ce"], _occupy_target, 1, "is not a folder"),
         (["sops", "--as", "bk_sops_ce", "--type", "nosuch"], None, 2, "unknown SaaS type"),
     ],

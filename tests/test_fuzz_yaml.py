@@ -146,8 +146,9 @@ def confapis_files(draw) -> dict:
 
 def new_value(key: str, value: str) -> str:
     """What the rules make of a value in the clone."""
-    if key == "path":
-        return f"/v2/{NEW}/{value.rstrip('/').rsplit('/', 1)[-1]}/"
+    if key == "path":  # the clone keeps the source's form, with or without /v2
+        version = "/v2" if value.lstrip("/").startswith("v2/") else ""
+        return f"{version}/{NEW}/{value.rstrip('/').rsplit('/', 1)[-1]}/"
     if key == "comp_codename":
         return f"generic.v2.{NEW}.sops_component"
     if key == "dest_path" and (value == "/o/bk_sops" or value.startswith("/o/bk_sops/")):

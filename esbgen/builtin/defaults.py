@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from esbgen import hookimpl
 from esbgen.plan import PostStep
-from esbgen.rules import default_host_setting
+from esbgen.rules import default_host_setting, renamed_setting
 
 
 @hookimpl(trylast=True)
-def esbgen_host_setting(target, source):
-    return default_host_setting(target.name)
+def esbgen_host_setting(target, source, old):
+    if source is None or old is None:
+        return default_host_setting(target.name)
+    return renamed_setting(old, source.system_name or source.name, target.system_name)
 
 
 @hookimpl(trylast=True)
