@@ -413,6 +413,10 @@ def design_clone(root: Path, request: CloneRequest) -> CloneDesign:
             raise EsbgenError(f"{folder.parent / request.new} is a symbolic link; refusing to replace it")
         if occupied.exists() and not occupied.is_dir():
             raise EsbgenError(f"{folder.parent / request.new} exists and is not a folder")
+    for channel in source.channels:
+        malformed = [p for p in check_channel_fields(channel) if p.code == "malformed"]
+        if malformed:
+            raise EsbgenError(f"source {malformed[0]}; esbgen cannot say what the ESB makes of it")
     saas_type = select_saas_type(source, request.saas_type)
     source_app = saas_type.source_app_code(source)
     target = clone_target(source, request, saas_type.host_settings(source))
@@ -517,13 +521,18 @@ def validate_rendered(tree: EsbTree, output: Path, new: str, source: ComponentSe
     known = {p.key(source.name, source.system_name) for p in check_system(tree, source)} if source is not None else set()
     inherited = [p for p in found if p.key(new) in known]
     problems = [str(p) for p in found if p.key(new) not in known]
-    taken = served_paths(tree, skip={new})
+    taken: dict[str, list[str]] = {}
+    for (path, _method), owners in served_paths(tree, skip={new}).items():
+        taken.setdefault(path, []).extend(owners)
+    for preset in tree.preset_channels + tree.conf_channels:  # declared, even where the ESB would skip it
+        if preset.codename.split(".")[-2] != new and not taken.get(preset.path):
+            taken[preset.path] = [preset.source]
     from esbgen.rules import served_channels
 
     for channel in served_channels(staged_tree, staged)[0]:
-        owners = taken.get((channel.path, channel.method), [])
+        owners = taken.get(channel.path, [])
         if owners:
-            problems.append(f"{channel.where}: path {channel.path} is already served by {', '.join(owners)}")
+            problems.append(f"{channel.where}: path {channel.path} is already served by {', '.join(sorted(set(owners)))}")
     if staged.system_name != new.upper():
         problems.append(f"SYSTEM_NAME of the clone is {staged.system_name!r}, not {new.upper()!r}")
     if problems:

@@ -158,7 +158,7 @@ def check_channel_fields(channel: Channel) -> list[Problem]:
     for key in REQUIRED_FIELDS:
         value = channel.get(key)
         if key in channel.nested:
-            problems.append(Problem(channel.where, f"required field {key!r} holds a list or mapping, not text{SKIPS}", "skipped-entry"))
+            problems.append(Problem(channel.where, f"required field {key!r} holds a list or mapping, not text", "malformed"))
         elif value is None or (isinstance(value, str) and not value.strip()):
             problems.append(Problem(channel.where, f"entry lacks required field {key!r}{SKIPS}", "skipped-entry"))
     for key, choices in CHOICES.items():
