@@ -148,7 +148,7 @@ class Problem:
         names = {system.lower(), (system_name or system).lower()}
         text = str(self) if self.code in ("skipped-entry", "no-doc", "duplicate") else self.message
         for name in sorted(names, key=len, reverse=True):
-            text = re.sub(rf"(?<![A-Za-z0-9]){re.escape(name)}(?![A-Za-z0-9])", "{system}", text, flags=re.I)
+            text = re.sub(rf"(?<![A-Za-z0-9_]){re.escape(name)}(?![A-Za-z0-9_])", "{system}", text, flags=re.I)
         return self.code, text
 
 
