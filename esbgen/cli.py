@@ -139,15 +139,21 @@ def templatize(source, output, new, app_code, saas_type, esb_root):
 
 @cli.command()
 @click.argument("system")
-@click.option("--app-code", required=True, metavar="CODE", help="App the system's channels forward to from now on.")
+@click.option("--app-code", metavar="CODE", help="App the system's calls go to from now on.")
+@click.option("--to-source", is_flag=True,
+              help="Put back every file the recorded retargets of SYSTEM changed, as before the first one.")
+@click.option("--app-url", metavar="URL",
+              help="The new app's address: define its host setting with it in the settings file "
+                   "(systems that call a host of their own only).")
 @click.option("--type", "saas_type", metavar="TYPE", help="Force a SaaS type (see `esbgen plugins`).")
 @esb_root_option
 @dry_run_option
-def retarget(system, app_code, saas_type, esb_root, dry_run):
-    """Make SYSTEM forward to another app; its paths, codenames and host settings stay."""
+def retarget(system, app_code, to_source, app_url, saas_type, esb_root, dry_run):
+    """Make SYSTEM's calls reach another app; its paths and codenames stay."""
     from esbgen import commands
 
-    return commands.retarget(esb_root, system, app_code, say, dry_run=dry_run, saas_type=saas_type)
+    return commands.retarget(esb_root, system, app_code, say, dry_run=dry_run, saas_type=saas_type,
+                             to_source=to_source, app_url=app_url)
 
 
 @cli.command(name="sync-edition")

@@ -270,22 +270,35 @@ def templatize(root_option: str | None, source: str, output: str, say: Say, *, n
     return 0
 
 
-def retarget(root_option: str | None, system: str, app_code: str, say: Say, *, dry_run: bool = False,
-             saas_type: str | None = None, options: dict[str, Any] | None = None) -> int:
-    from esbgen.retarget import plan_retarget
+def retarget(root_option: str | None, system: str, app_code: str | None, say: Say, *, dry_run: bool = False,
+             saas_type: str | None = None, options: dict[str, Any] | None = None, to_source: bool = False,
+             app_url: str | None = None) -> int:
+    from esbgen.errors import UsageError
+    from esbgen.retarget import plan_retarget, plan_to_source
     from esbgen.rules import validate_app_code, validate_system_folder
 
     validate_system_folder(system, "system")
-    validate_app_code(app_code)
+    if to_source == (app_code is not None):
+        raise UsageError("give either --app-code CODE or --to-source")
+    if to_source and app_url is not None:
+        raise UsageError("--app-url goes with --app-code, not with --to-source")
+    if app_code is not None:
+        validate_app_code(app_code)
     with writable_root(root_option, say, dry_run) as root:
-        outcome = plan_retarget(root, system, app_code, saas_type)
+        outcome = plan_to_source(root, system) if to_source else plan_retarget(root, system, app_code, saas_type, app_url)
         plan = outcome.plan
         add_plugin_steps(plan, "retarget", options or {})
         if plan.is_empty and not dry_run:
-            say(f"Nothing to do: {system} already forwards to app {app_code}.")
+            if to_source:
+                say(f"Nothing to do: {'; '.join(plan.unchanged)}.")
+            else:
+                say(f"Nothing to do: {system} already forwards to app {app_code}.")
             return 0
 
         def summary() -> list[str]:
+            if to_source:
+                return [f"Retargeted {system} back to app {outcome.app_code}, its source:"
+                        f" {len(plan.file_writes)} files put back."]
             edits = ", ".join(f"{kind} x{count}" for kind, count in sorted(outcome.edits_by_kind.items()))
             return [
                 f"Retargeted {system} from app {outcome.current_app} to {app_code} (SaaS type {outcome.saas_type.name}):"

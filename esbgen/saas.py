@@ -65,6 +65,12 @@ class SaasType:
             if name not in SHARED_SETTINGS and HOST_SETTING_RE.match(name)
         ]
 
+    def app_host_setting(self, app_code: str) -> str:
+        """The host setting named after an app, for a system retargeted to it: ``bk-sops-ce`` -> ``BK_SOPS_CE_URL``."""
+        from esbgen.rules import default_host_setting
+
+        return default_host_setting(app_code.replace("-", "_"))
+
     def literal_rewrites(self, source: ComponentSet, target: CloneTarget, source_app: str | None) -> list[Rewrite]:
         rewrites = [Rewrite(setting_literal(name), "host_setting", f"host setting {name}") for name in self.host_settings(source)]
         if source_app:
@@ -115,6 +121,9 @@ class KnownAppProxy(ConfapisProxy):
     def host_settings(self, source: ComponentSet) -> list[str]:
         names = super().host_settings(source)
         return names if self.host_setting in names else [*names, self.host_setting]
+
+    def app_host_setting(self, app_code: str) -> str:
+        return self.host_setting if app_code == self.app else super().app_host_setting(app_code)
 
     def literal_rewrites(self, source: ComponentSet, target: CloneTarget, source_app: str | None) -> list[Rewrite]:
         # host_settings() already names the known setting, so the generic rewrites cover it
