@@ -309,18 +309,19 @@ def retarget(root_option: str | None, system: str, app_code: str | None, say: Sa
 
 
 def sync_edition(root_option: str | None, ce_option: str, say: Say, *, take: list[str] | tuple[str, ...] = (),
-                 dry_run: bool = False, options: dict[str, Any] | None = None) -> int:
-    from esbgen.edition import plan_sync_edition, same_root
+                 dry_run: bool = False, options: dict[str, Any] | None = None,
+                 take_files: list[str] | tuple[str, ...] = (), skip: list[str] | tuple[str, ...] = ()) -> int:
+    from esbgen.edition import plan_sync_edition, resolve_ce_root, same_root
     from esbgen.esbtree import resolve_root
 
     if not ce_option:
         from esbgen.errors import UsageError
 
         raise UsageError("--from needs the CE's ESB root")
-    ce_root = resolve_root(ce_option)
+    ce_root = resolve_ce_root(ce_option)
     same_root(resolve_root(root_option), ce_root)
     with writable_root(root_option, say, dry_run) as root, scratch(root, dry_run) as work:
-        outcome = plan_sync_edition(root, ce_root, work, list(take))
+        outcome = plan_sync_edition(root, ce_root, work, list(take), list(take_files), list(skip))
         plan = outcome.plan
         add_plugin_steps(plan, "sync-edition", options or {})
         if plan.is_empty and not dry_run:
