@@ -103,7 +103,7 @@ def plan_retarget(root: Path, system_name: str, app_code: str, saas_type_name: s
     routings = _routings(root, system, on_current)
     per_app = sorted({
         r.host_setting for r in routings.values()
-        if r.host_setting and r.host_setting not in SHARED_SETTINGS and r.strips_app(current)
+        if r.host_setting and r.host_setting not in SHARED_SETTINGS and r.takes_app_prefix(current)
     })
     if len(per_app) > 1:
         raise EsbgenError(

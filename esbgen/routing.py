@@ -60,6 +60,10 @@ class ComponentRouting:
         sample = f"/o/{app}/x/"
         return any(re.match(pattern, sample) for pattern, _ in self.strips)
 
+    def takes_app_prefix(self, app: str) -> bool:
+        """Whether the component takes an app prefix off the path: that app's, or another ``^/o/...``."""
+        return self.strips_app(app) or any(pattern.startswith("^/o/") for pattern, _ in self.strips)
+
 
 @dataclass(frozen=True)
 class SettingValue:

@@ -221,3 +221,22 @@ def test_to_source_without_a_recorded_retarget_and_bad_options(tmp_path: Path, r
     _one_line_refusal(run_esbgen("retarget", "sops", "--to-source", "--app-url", APP_URL, "--esb-root", root), 2)
     assert snapshot(root) == before
     assert (root / SOPS_YAML).read_bytes() == (FIXTURES / LEGACY / SOPS_YAML).read_bytes()
+
+
+def test_retarget_finishes_a_scenario_1_done_by_hand_on_the_later_esb(tmp_path: Path, run_esbgen) -> None:
+    # The procedure's scenario 1 by hand: every dest_path moved, nothing else. On the later ESB
+    # the component then takes nothing off and still calls the old app's host.
+    root = copy_fixture(tmp_path, LATER)
+    yaml_file = root / SOPS_YAML
+    yaml_file.write_bytes(yaml_file.read_bytes().replace(b"dest_path: /o/bk_sops/", f"dest_path: /o/{NEW_APP}/".encode()))
+    by_hand = yaml_file.read_bytes()
+    broken = call(root, "sops", "get_template_list", bk_biz_id="2")
+    assert (broken.host_setting, broken.path) == ("BK_SOPS_URL", f"/o/{NEW_APP}/apigw/get_template_list/2/")
+
+    result = run_esbgen("retarget", "sops", "--app-code", NEW_APP, "--app-url", APP_URL, "--esb-root", root)
+
+    assert result.exit_code == 0, result.stderr
+    where = call(root, "sops", "get_template_list", bk_biz_id="2")
+    assert (where.host_setting, where.host, where.path) == ("BK_SOPS_CE_URL", APP_URL, "/apigw/get_template_list/2/")
+    assert yaml_file.read_bytes() == by_hand  # the dest_paths were already right
+    assert (root / SOPS_COMPONENT).read_bytes().count(f'"^/o/{NEW_APP}"'.encode()) == 1
