@@ -139,28 +139,39 @@ def templatize(source, output, new, app_code, saas_type, esb_root):
 
 @cli.command()
 @click.argument("system")
-@click.option("--app-code", required=True, metavar="CODE", help="App the system's channels forward to from now on.")
+@click.option("--app-code", metavar="CODE", help="App the system's calls go to from now on.")
+@click.option("--to-source", is_flag=True,
+              help="Put back every file the recorded retargets of SYSTEM changed, as before the first one.")
+@click.option("--app-url", metavar="URL",
+              help="The new app's address: define its host setting with it in the settings file "
+                   "(systems that call a host of their own only).")
 @click.option("--type", "saas_type", metavar="TYPE", help="Force a SaaS type (see `esbgen plugins`).")
 @esb_root_option
 @dry_run_option
-def retarget(system, app_code, saas_type, esb_root, dry_run):
-    """Make SYSTEM forward to another app; its paths, codenames and host settings stay."""
+def retarget(system, app_code, to_source, app_url, saas_type, esb_root, dry_run):
+    """Make SYSTEM's calls reach another app; its paths and codenames stay."""
     from esbgen import commands
 
-    return commands.retarget(esb_root, system, app_code, say, dry_run=dry_run, saas_type=saas_type)
+    return commands.retarget(esb_root, system, app_code, say, dry_run=dry_run, saas_type=saas_type,
+                             to_source=to_source, app_url=app_url)
 
 
 @cli.command(name="sync-edition")
 @click.option("--from", "ce_root", required=True, metavar="CE_ROOT", help="ESB root of the Community Edition to take from.")
 @click.option("--take", multiple=True, metavar="NAME",
-              help="Take the CE's value of this configs/default.py setting even where the target's is kept (repeatable).")
+              help="Take the CE's value of this setting (configs/default.py or conf/default.py) even where the "
+                   "target's is kept: secrets, database, hosts, values that need review (repeatable).")
+@click.option("--take-file", "take_files", multiple=True, metavar="PATH",
+              help="Take the CE's file even though esbgen changed it in this tree, or it is this ESB's conf.py (repeatable).")
+@click.option("--skip", multiple=True, metavar="PATH",
+              help="Leave this file or folder of the CE out, the settings file included (repeatable).")
 @esb_root_option
 @dry_run_option
-def sync_edition(ce_root, take, esb_root, dry_run):
-    """Bring the CE's components/, lib/gse/ and configs/default.py settings into this ESB."""
+def sync_edition(ce_root, take, take_files, skip, esb_root, dry_run):
+    """Bring the CE's components/, lib/gse/ and settings into this ESB."""
     from esbgen import commands
 
-    return commands.sync_edition(esb_root, ce_root, say, take=take, dry_run=dry_run)
+    return commands.sync_edition(esb_root, ce_root, say, take=take, dry_run=dry_run, take_files=take_files, skip=skip)
 
 
 @cli.command()

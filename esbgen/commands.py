@@ -270,22 +270,35 @@ def templatize(root_option: str | None, source: str, output: str, say: Say, *, n
     return 0
 
 
-def retarget(root_option: str | None, system: str, app_code: str, say: Say, *, dry_run: bool = False,
-             saas_type: str | None = None, options: dict[str, Any] | None = None) -> int:
-    from esbgen.retarget import plan_retarget
+def retarget(root_option: str | None, system: str, app_code: str | None, say: Say, *, dry_run: bool = False,
+             saas_type: str | None = None, options: dict[str, Any] | None = None, to_source: bool = False,
+             app_url: str | None = None) -> int:
+    from esbgen.errors import UsageError
+    from esbgen.retarget import plan_retarget, plan_to_source
     from esbgen.rules import validate_app_code, validate_system_folder
 
     validate_system_folder(system, "system")
-    validate_app_code(app_code)
+    if to_source == (app_code is not None):
+        raise UsageError("give either --app-code CODE or --to-source")
+    if to_source and app_url is not None:
+        raise UsageError("--app-url goes with --app-code, not with --to-source")
+    if app_code is not None:
+        validate_app_code(app_code)
     with writable_root(root_option, say, dry_run) as root:
-        outcome = plan_retarget(root, system, app_code, saas_type)
+        outcome = plan_to_source(root, system) if to_source else plan_retarget(root, system, app_code, saas_type, app_url)
         plan = outcome.plan
         add_plugin_steps(plan, "retarget", options or {})
         if plan.is_empty and not dry_run:
-            say(f"Nothing to do: {system} already forwards to app {app_code}.")
+            if to_source:
+                say(f"Nothing to do: {'; '.join(plan.unchanged)}.")
+            else:
+                say(f"Nothing to do: {system} already forwards to app {app_code}.")
             return 0
 
         def summary() -> list[str]:
+            if to_source:
+                return [f"Retargeted {system} back to app {outcome.app_code}, its source:"
+                        f" {len(plan.file_writes)} files put back."]
             edits = ", ".join(f"{kind} x{count}" for kind, count in sorted(outcome.edits_by_kind.items()))
             return [
                 f"Retargeted {system} from app {outcome.current_app} to {app_code} (SaaS type {outcome.saas_type.name}):"
@@ -296,18 +309,19 @@ def retarget(root_option: str | None, system: str, app_code: str, say: Say, *, d
 
 
 def sync_edition(root_option: str | None, ce_option: str, say: Say, *, take: list[str] | tuple[str, ...] = (),
-                 dry_run: bool = False, options: dict[str, Any] | None = None) -> int:
-    from esbgen.edition import plan_sync_edition, same_root
+                 dry_run: bool = False, options: dict[str, Any] | None = None,
+                 take_files: list[str] | tuple[str, ...] = (), skip: list[str] | tuple[str, ...] = ()) -> int:
+    from esbgen.edition import plan_sync_edition, resolve_ce_root, same_root
     from esbgen.esbtree import resolve_root
 
     if not ce_option:
         from esbgen.errors import UsageError
 
         raise UsageError("--from needs the CE's ESB root")
-    ce_root = resolve_root(ce_option)
+    ce_root = resolve_ce_root(ce_option)
     same_root(resolve_root(root_option), ce_root)
     with writable_root(root_option, say, dry_run) as root, scratch(root, dry_run) as work:
-        outcome = plan_sync_edition(root, ce_root, work, list(take))
+        outcome = plan_sync_edition(root, ce_root, work, list(take), list(take_files), list(skip))
         plan = outcome.plan
         add_plugin_steps(plan, "sync-edition", options or {})
         if plan.is_empty and not dry_run:

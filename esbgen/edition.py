@@ -7,20 +7,39 @@ What comes over, and how (the granularity):
   moved into place by one rename; a new system is one such folder); in a
   folder both have, each file the target lacks or holds with other bytes is
   one ``FileWrite`` with its diff.  Files only the target has are never
-  touched, nor deleted.  ``components/generic/apis/conf.py`` (the custom
-  systems of *this* ESB) is the one file kept when it differs.
-* ``configs/default.py`` is merged by its top-level assignments (libcst): a
-  setting only the CE has is added after its CE neighbour; a setting that
-  differs takes the CE's value, except ``DATABASES`` and host settings,
-  which keep the target's (``--take NAME`` takes the CE's anyway).  Every
-  edit lands at the spans libcst reports in the target's own bytes, so its
-  comments, order, quoting and line ends stay.
+  touched, nor deleted.  Kept, and listed, when they differ:
+  ``components/generic/apis/conf.py`` (the custom systems of *this* ESB) and
+  every file esbgen itself changed in this tree (clone, retarget, an earlier
+  sync-edition: the journal says which); ``--take-file PATH`` takes the CE's
+  anyway.  ``--skip PATH`` leaves a file or folder out.
+* The settings file (``configs/default.py`` in the legacy ESB,
+  ``conf/default.py`` in the later one; ``esbgen.layout``) is merged by its
+  top-level assignments (libcst): a setting only the CE has is added after
+  its CE neighbour; a setting that differs takes the CE's value, except
+  ``DATABASES``, secrets and host settings, which keep the target's, and values
+  that are code rather than plain literals, which need review.  ``--take
+  NAME`` takes the CE's anyway.  Every edit lands at the spans libcst
+  reports in the target's own bytes, so its comments, order, quoting and line
+  ends stay.
+
+A secret is a setting whose name has a word among KEY, KEYS, TOKEN, SECRET,
+PASSWORD, PASSWD, PWD, PASS, SALT, CREDENTIAL(S), PRIVATE, or contains SECRET,
+TOKEN, PASSWORD or PASSWD (``SECRET_KEY``, ``ESB_TOKEN``, ``ENCRYPT_KEY``,
+``BK_APP_SECRET``), or whose value, on either side, is a mapping with such a
+key (``{'PASSWORD': ...}``).  A secret of the CE is never added nor taken
+without ``--take``, and its value is never shown.
 
 A host setting (kept when it differs) is one whose name has a word (between
 underscores) among HOST, HOSTS, URL, URLS, URI, DOMAIN, ADDR, ADDRESS, IP,
 PORT, ENDPOINT (``PAAS_HOST``, ``HOST_CC``, ``BK_SOPS_URL``, ``ALLOWED_HOSTS``),
 or whose value, on either side, holds a string that is a URL
 (``scheme://...``), an IPv4 address, ``localhost`` or ``name:port``.
+
+A plain literal is what ``ast.literal_eval`` reads (strings, numbers,
+``True``/``False``/``None``, and lists, tuples, sets and dicts of them).
+Anything else (``env.str(...)``, ``__import__(...)``, names, arithmetic) is
+code: it runs when the ESB starts, so it is listed as "needs review" and comes
+over only with ``--take``.
 """
 
 from __future__ import annotations
@@ -34,10 +53,10 @@ from pathlib import Path
 
 from esbgen.domain import CUSTOM_CONF
 from esbgen.errors import EsbgenError, UsageError
+from esbgen.layout import LEGACY_SETTINGS, SETTINGS_FILES, settings_file
 from esbgen.plan import FileWrite, Plan, TreeAdd
 
 SCOPES = (Path("components"), Path("lib/gse"))
-CONFIGS = Path("configs/default.py")
 KEPT_FILES = frozenset({CUSTOM_CONF})
 SKIPPED_DIRS = frozenset({"__pycache__"})
 SKIPPED_SUFFIXES = (".pyc", ".pyo")
@@ -51,9 +70,14 @@ HOST_VALUE_RE = re.compile(
     r"|[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*:\d{1,5}"  # name:port
 )
 SETTING_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+SECRET_WORDS = frozenset({
+    "KEY", "KEYS", "TOKEN", "TOKENS", "SECRET", "SECRETS", "PASSWORD", "PASSWORDS", "PASSWD", "PWD", "PASS",
+    "SALT", "CREDENTIAL", "CREDENTIALS", "PRIVATE",
+})
+SECRET_PARTS = ("SECRET", "TOKEN", "PASSWORD", "PASSWD")
 
 
-# --- configs/default.py ---------------------------------------------------------------------------
+# --- the settings file ---------------------------------------------------------------------------------
 
 
 @dataclass
@@ -230,19 +254,54 @@ def host_reason(name: str, *value_codes: str) -> str | None:
     return None
 
 
+def _secret_word(text: str) -> str | None:
+    upper = text.upper()
+    for word in re.split(r"[^A-Z0-9]+", upper):
+        if word in SECRET_WORDS:
+            return word
+    return next((part for part in SECRET_PARTS if part in upper), None)
+
+
+def secret_reason(name: str, *value_codes: str) -> str | None:
+    """Why a setting is a secret (never taken from the CE without --take), or None."""
+    word = _secret_word(name)
+    if word is not None:
+        return f"secret: {word} in its name"
+    for code in value_codes:
+        try:
+            tree = ast.parse("(\n" + code + "\n)", mode="eval")
+        except SyntaxError:
+            continue
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Dict):
+                for key in node.keys:
+                    if isinstance(key, ast.Constant) and isinstance(key.value, str) and _secret_word(key.value):
+                        return f"secret: it holds {key.value!r}"
+    return None
+
+
+def is_plain_literal(code: str) -> bool:
+    """Whether a value is data (``ast.literal_eval`` reads it) rather than code that runs."""
+    try:
+        ast.literal_eval(ast.parse("(\n" + code + "\n)", mode="eval").body)
+    except (SyntaxError, ValueError, TypeError, MemoryError, RecursionError):
+        return False
+    return True
+
+
 def _shown(code: str) -> str:
     one = code.strip()
     return one if "\n" not in one and len(one) <= 100 else "(a longer value)"
 
 
-def merge_settings(target_data: bytes, ce_data: bytes, take: list[str], label: str = str(CONFIGS),
+def merge_settings(target_data: bytes, ce_data: bytes, take: list[str], label: str = "configs/default.py",
                    ce_label: str = "the CE's configs/default.py") -> tuple[bytes, list[Decision], list[str]]:
     """The target's settings module with the CE's settings merged in; the decisions; other notes."""
     target = read_settings(target_data, label)
     ce = read_settings(ce_data, ce_label)
     for name in take:
         if name not in ce.assignments:
-            raise EsbgenError(f"--take {name}: not a top-level assignment of {ce_label}")
+            raise EsbgenError(f"--take {name}: not a top-level assignment of {ce_label} (--from)")
     ce_order = sorted(ce.assignments.values(), key=lambda a: a.index)
     decisions: list[Decision] = []
     notes: list[str] = []
@@ -252,6 +311,21 @@ def merge_settings(target_data: bytes, ce_data: bytes, take: list[str], label: s
         name = ce_setting.name
         mine = target.assignments.get(name)
         if mine is None:
+            if name not in take:
+                secret = secret_reason(name, ce_setting.value_code)
+                if secret is not None:
+                    decisions.append(Decision(
+                        name, "secret",
+                        f"only in the CE; not added ({secret}): define this ESB's own, or --take {name} adds the CE's",
+                    ))
+                    continue
+                if not is_plain_literal(ce_setting.value_code):
+                    decisions.append(Decision(
+                        name, "review",
+                        f"needs review: only in the CE, and its value is code, not a plain literal "
+                        f"({_shown(ce_setting.value_code)}); not added; --take {name} adds it",
+                    ))
+                    continue
             before = next(
                 (target.assignments[a.name] for a in reversed(ce_order[:position]) if a.name in target.assignments), None
             )
@@ -272,10 +346,22 @@ def merge_settings(target_data: bytes, ce_data: bytes, take: list[str], label: s
             if name in take:
                 decisions.append(Decision(name, "equal", f"--take {name}: the target's value is already the CE's"))
             continue
+        secret = secret_reason(name, mine.value_code, ce_setting.value_code)
+        plain = is_plain_literal(mine.value_code) and is_plain_literal(ce_setting.value_code)
         if name in take:
             action, reason = "take", "differs; the CE's value comes over (--take)"
         elif name in DATABASE_SETTINGS:
             action, reason = "keep", f"differs; the target's is kept (database settings); --take {name} takes the CE's"
+        elif secret is not None:
+            action, reason = "secret", f"differs; the target's is kept ({secret}); --take {name} takes the CE's"
+        elif not plain:
+            code = ce_setting.value_code if not is_plain_literal(ce_setting.value_code) else mine.value_code
+            whose = "the CE's" if code is ce_setting.value_code else "the target's"
+            action = "review"
+            reason = (
+                f"needs review: differs, and {whose} value is code, not a plain literal ({_shown(code)}); "
+                f"the target's is kept, the CE has {_shown(ce_setting.value_code)}; --take {name} takes the CE's"
+            )
         else:
             why = host_reason(name, mine.value_code, ce_setting.value_code)
             if why is not None:
@@ -323,8 +409,30 @@ def same_root(target: Path, ce_root: Path) -> None:
         raise UsageError(f"--from {ce_root} is the target ESB root itself; give the CE's ESB root")
 
 
-def _refuse_link(path: Path, label: str) -> None:
-    raise EsbgenError(f"{label} is a symbolic link; esbgen does not copy links (replace it by its files)")
+def resolve_ce_root(option: str) -> Path:
+    """The CE's ESB root given with ``--from``; refusals name ``--from``, not ``--esb-root``."""
+    root = Path(option).absolute()
+    if not root.is_dir():
+        raise EsbgenError(f"--from {root} is not a directory; give the CE's ESB root (where its manage.py is)")
+    components = root / "components"
+    if not components.is_dir() or not ((components / "bk").is_dir() or (components / "confapis").is_dir()):
+        raise EsbgenError(
+            f"--from {root} is not an ESB root (no components/bk or components/confapis); "
+            "give the CE's ESB root (where its manage.py is)"
+        )
+    return root
+
+
+class CeTreeError(EsbgenError):
+    """A problem found in the CE's tree: the message names ``--from``."""
+
+
+def _about_ce(ce_root: Path, message: str) -> CeTreeError:
+    return CeTreeError(f"--from {ce_root}: {message}")
+
+
+def _refuse_link(ce_root: Path, relative: Path) -> None:
+    raise _about_ce(ce_root, f"{relative} is a symbolic link; esbgen does not copy links (replace it by its files)")
 
 
 def ce_files(ce_root: Path) -> tuple[list[Path], list[str]]:
@@ -335,7 +443,7 @@ def ce_files(ce_root: Path) -> tuple[list[Path], list[str]]:
         for depth in range(1, len(scope.parts) + 1):
             part = Path(*scope.parts[:depth])
             if (ce_root / part).is_symlink():
-                _refuse_link(part, f"the CE's {part}")
+                _refuse_link(ce_root, part)
         top = ce_root / scope
         if not top.is_dir():
             notes.append(f"the CE has no {scope}/; nothing taken from it")
@@ -346,18 +454,18 @@ def ce_files(ce_root: Path) -> tuple[list[Path], list[str]]:
                 if name in SKIPPED_DIRS:
                     continue
                 if os.path.islink(os.path.join(dirpath, name)):
-                    _refuse_link(Path(dirpath, name).relative_to(ce_root), f"the CE's {Path(dirpath, name).relative_to(ce_root)}")
+                    _refuse_link(ce_root, Path(dirpath, name).relative_to(ce_root))
                 kept.append(name)
             dirnames[:] = kept
             for name in sorted(filenames):
                 path = Path(dirpath, name)
                 relative = path.relative_to(ce_root)
                 if path.is_symlink():
-                    _refuse_link(relative, f"the CE's {relative}")
+                    _refuse_link(ce_root, relative)
                 if name.endswith(SKIPPED_SUFFIXES):
                     continue
                 if not path.is_file():
-                    raise EsbgenError(f"the CE's {relative} is not a regular file; esbgen copies files only")
+                    raise _about_ce(ce_root, f"{relative} is not a regular file; esbgen copies files only")
                 found.append(relative)
     return sorted(found), notes
 
@@ -396,7 +504,22 @@ def _check_yaml(ce_root: Path, relative: Path) -> None:
 
     if relative.suffix == ".yaml" and relative.parts[:2] == ("components", "confapis"):
         label = str(ce_root / relative)
-        compose(read_text(ce_root / relative, label), label)
+        try:
+            compose(read_text(ce_root / relative, label), label)
+        except EsbgenError as error:
+            raise CeTreeError(f"--from: {error}") from None
+
+
+def _option_path(option: str, value: str) -> Path:
+    """A PATH given to --skip or --take-file: relative to the ESB root, inside it."""
+    path = Path(value)
+    if not value or path.is_absolute() or ".." in path.parts:
+        raise UsageError(f"{option} {value!r}: give a path relative to the ESB root, such as components/confapis/sops")
+    return Path(*path.parts)  # without "./" or a trailing "/"
+
+
+def _under(relative: Path, folder: Path) -> bool:
+    return relative.parts[: len(folder.parts)] == folder.parts
 
 
 @dataclass
@@ -404,41 +527,70 @@ class SyncOutcome:
     plan: Plan
     ce_root: Path
     decisions: list[Decision] = field(default_factory=list)
+    settings: Path = LEGACY_SETTINGS  # the target's settings file
+    held: list[Path] = field(default_factory=list)  # files esbgen changed here, kept from the CE
+    skipped: list[Path] = field(default_factory=list)
 
     def summary(self) -> str:
         plan = self.plan
         folders = len(plan.tree_adds)
-        configs = [w for w in plan.file_writes if w.path == CONFIGS]
-        counts = {action: sum(1 for d in self.decisions if d.action == action) for action in ("add", "take", "keep")}
-        settings = (
-            f"; {CONFIGS}: {counts['add']} added, {counts['take']} taken from the CE, {counts['keep']} kept"
-            if configs or counts["keep"] else ""
-        )
+        configs = [w for w in plan.file_writes if w.path == self.settings]
+        counts = {a: sum(1 for d in self.decisions if d.action == a) for a in ("add", "take", "keep", "secret", "review")}
+        settings = ""
+        if configs or any(counts[a] for a in ("keep", "secret", "review")):
+            settings = (
+                f"; {self.settings}: {counts['add']} added, {counts['take']} taken from the CE, {counts['keep']} kept"
+                + (f", {counts['secret']} secret(s) kept" if counts["secret"] else "")
+                + (f", {counts['review']} need review" if counts["review"] else "")
+            )
+        held = f"; {len(self.held)} file(s) esbgen changed here kept" if self.held else ""
         return (
             f"Synced from {self.ce_root}: {folders} folder(s) added ({len(plan.added_files())} files), "
-            f"{len(plan.file_writes) - len(configs)} file(s) written{settings}."
+            f"{len(plan.file_writes) - len(configs)} file(s) written{settings}{held}."
         )
 
 
-def plan_sync_edition(root: Path, ce_root: Path, work: Path, take: list[str]) -> SyncOutcome:
+def plan_sync_edition(root: Path, ce_root: Path, work: Path, take: list[str], take_files: list[str] | tuple = (),
+                      skip: list[str] | tuple = ()) -> SyncOutcome:
     """What the target needs from the CE; staged under ``work``; nothing in the tree changes."""
+    from esbgen.history import changed_by_esbgen, changed_paths
+
     same_root(root, ce_root)
     for name in take:
         if not SETTING_NAME_RE.fullmatch(name):
             raise UsageError(f"--take {name!r} is not a setting name")
+    skips = [_option_path("--skip", value) for value in skip]
+    takes = [_option_path("--take-file", value) for value in take_files]
     plan = Plan(root, f"sync-edition from {ce_root}")
-    outcome = SyncOutcome(plan, ce_root)
+    target_settings, ce_settings = _settings_files(root, ce_root)
+    outcome = SyncOutcome(plan, ce_root, settings=target_settings)
+    settings_skipped = any(_under(target_settings, s) or _under(ce_settings, s) for s in skips)
 
-    # configs/default.py first: a bad --take is refused before anything is staged.
-    configs_write, decisions, notes = _configs_change(root, ce_root, take)
+    # The settings file first: a bad --take is refused before anything is staged.
+    if settings_skipped:
+        configs_write, decisions, notes = None, [], [f"{target_settings} is left out (--skip); settings not merged"]
+        if take:
+            raise UsageError(f"--take {take[0]}: the settings file is left out with --skip")
+    else:
+        configs_write, decisions, notes = _configs_change(root, ce_root, take, target_settings, ce_settings)
     outcome.decisions = decisions
 
     files, scope_notes = ce_files(ce_root)
+    for option, given in (("--skip", skips), ("--take-file", takes)):
+        for path in given:
+            if not any(_under(f, path) for f in files) and not (option == "--skip" and settings_skipped
+                                                                and (path == target_settings or path == ce_settings)):
+                raise UsageError(f"{option} {path}: the CE (--from {ce_root}) has no such file or folder in "
+                                 f"{', '.join(str(s) + '/' for s in SCOPES)}" + (" or its settings file" if option == "--skip" else ""))
     plan.notes.extend(scope_notes)
+    esbgen_changed = changed_paths(root)
     folders: dict[Path, list[Path]] = {}
     writes: list[FileWrite] = []
     kept: list[str] = []
     for relative in files:
+        if any(_under(relative, s) for s in skips):
+            outcome.skipped.append(relative)
+            continue
         folder = _missing_folder(root, relative)
         if folder is not None:
             _check_yaml(ce_root, relative)
@@ -457,8 +609,17 @@ def plan_sync_edition(root: Path, ce_root: Path, work: Path, take: list[str]) ->
         before = target.read_bytes()
         if before == data:
             continue
-        if relative in KEPT_FILES:
+        taken = any(_under(relative, t) for t in takes)
+        if relative in KEPT_FILES and not taken:
             kept.append(_kept_conf_note(root, ce_root, relative))
+            continue
+        change = changed_by_esbgen(relative, esbgen_changed)
+        if change is not None and not taken:
+            outcome.held.append(relative)
+            kept.append(
+                f"{relative} differs from the CE's and esbgen changed it here (change {change.journal_id}: "
+                f"{change.title}): the target's is kept; --take-file {relative} takes the CE's"
+            )
             continue
         _check_yaml(ce_root, relative)
         writes.append(FileWrite(relative, before, data))
@@ -473,40 +634,64 @@ def plan_sync_edition(root: Path, ce_root: Path, work: Path, take: list[str]) ->
     if configs_write is not None:
         plan.file_writes.append(configs_write)
     plan.notes.extend(kept)
+    if outcome.skipped:
+        plan.notes.append(f"left out (--skip): {len(outcome.skipped)} file(s) of the CE under {', '.join(map(str, skips))}")
     for decision in decisions:
-        plan.notes.append(f"{CONFIGS} {decision.name}: {decision.reason}")
+        plan.notes.append(f"{target_settings} {decision.name}: {decision.reason}")
     plan.notes.extend(notes)
     if not plan.is_empty:
         plan.notes.append("files only the target has are kept; run `esbgen check` after applying")
     return outcome
 
 
-def _configs_change(root: Path, ce_root: Path, take: list[str]) -> tuple[FileWrite | None, list[Decision], list[str]]:
-    ce_path = ce_root / CONFIGS
-    target_path = root / CONFIGS
+def _settings_files(root: Path, ce_root: Path) -> tuple[Path, Path]:
+    """The target's settings file and the CE's (each tree's own generation; ``esbgen.layout``)."""
+    ce_settings = settings_file(ce_root)
+    has_own = any((root / name).is_file() or (root / name).is_symlink() for name in SETTINGS_FILES)
+    return (settings_file(root) if has_own else ce_settings), ce_settings
+
+
+def _configs_change(root: Path, ce_root: Path, take: list[str], target_rel: Path,
+                    ce_rel: Path) -> tuple[FileWrite | None, list[Decision], list[str]]:
+    ce_path = ce_root / ce_rel
+    target_path = root / target_rel
     if ce_path.is_symlink():
-        _refuse_link(CONFIGS, f"the CE's {CONFIGS}")
+        _refuse_link(ce_root, ce_rel)
     if target_path.is_symlink():
-        raise EsbgenError(f"{CONFIGS} is a symbolic link in the target; esbgen does not write through links")
+        raise EsbgenError(f"{target_rel} is a symbolic link in the target; esbgen does not write through links")
     if not ce_path.is_file():
+        names = " nor ".join(str(n) for n in SETTINGS_FILES)
         if take:
-            raise EsbgenError(f"--take {take[0]}: the CE has no {CONFIGS}")
-        return None, [], [f"the CE has no {CONFIGS}; settings not merged"]
+            raise CeTreeError(f"--take {take[0]}: the CE (--from {ce_root}) has neither {names}")
+        return None, [], [f"the CE has neither {names}; settings not merged"]
     ce_data = ce_path.read_bytes()
     ce_label = str(ce_path)
+    notes = []
+    if ce_rel != target_rel:
+        notes.append(
+            f"the CE's settings file is {ce_rel} (the other ESB generation's) and this ESB's is {target_rel}: "
+            "check every setting added from it"
+        )
     if not target_path.exists():
-        settings = read_settings(ce_data, ce_label)  # refuse a module that does not parse, and check --take
+        try:
+            settings = read_settings(ce_data, ce_label)  # refuse a module that does not parse, and check --take
+        except EsbgenError as error:
+            raise CeTreeError(f"--from: {error}") from None
         for name in take:
             if name not in settings.assignments:
-                raise EsbgenError(f"--take {name}: not a top-level assignment of {ce_label}")
+                raise CeTreeError(f"--take {name}: not a top-level assignment of {ce_label} (--from)")
         return (
-            FileWrite(CONFIGS, None, ce_data, ce_path.stat().st_mode & 0o7777),
+            FileWrite(target_rel, None, ce_data, ce_path.stat().st_mode & 0o7777),
             [],
-            [f"the target has no {CONFIGS}: the CE's comes over whole; check its DATABASES and hosts"],
+            notes + [f"the target has no {target_rel}: the CE's comes over whole; check its DATABASES, secrets and hosts"],
         )
     before = target_path.read_bytes()
-    after, decisions, notes = merge_settings(before, ce_data, take, str(CONFIGS), ce_label)
-    return (FileWrite(CONFIGS, before, after) if after != before else None), decisions, notes
+    try:
+        read_settings(ce_data, ce_label)
+    except EsbgenError as error:
+        raise CeTreeError(f"--from: {error}") from None
+    after, decisions, merge_notes = merge_settings(before, ce_data, take, str(target_rel), ce_label)
+    return (FileWrite(target_rel, before, after) if after != before else None), decisions, notes + merge_notes
 
 
 def _kept_conf_note(root: Path, ce_root: Path, relative: Path) -> str:
@@ -514,6 +699,7 @@ def _kept_conf_note(root: Path, ce_root: Path, relative: Path) -> str:
 
     note = (
         f"{relative} differs from the CE's: the target's is kept (it registers this ESB's own systems and channels)"
+        f"; --take-file {relative} takes the CE's"
     )
     try:
         mine, my_channels = read_custom_conf(root)

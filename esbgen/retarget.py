@@ -1,36 +1,51 @@
-"""``esbgen retarget``: an existing system's channels forward to another app (scenario 1 of part D).
+"""``esbgen retarget``: an existing system's calls go to another app (scenario 1 of part D).
 
-Only the app code moves: in every confapis file of the system (RUN_MODE
-folders included) the ``/o/<app>`` part of each dest_path on the current app,
-and in its Python files the app literals its SaaS type names (sops'
-``^/o/bk_sops``).  Paths, codenames, SYSTEM_NAME and host settings stay, so
-callers keep working.  The edits are the clone's own (``dest_path_app_edit``,
-``python_edits``), applied directly with ``rendered_text``.
+What has to move depends on how the system's component routes a call
+(``esbgen.routing`` reads it from the code):
+
+* whole path to a shared host (the legacy ESB's sops: ``PAAS_HOST`` +
+  ``/o/bk_sops/...``): the ``/o/<app>`` part of each dest_path is all there is.
+* prefix taken off, per-app host (the later ESB's sops: ``BK_SOPS_URL`` +
+  ``/apigw/...``): the host setting the component reads becomes one named after
+  the new app (``BK_SOPS_CE_URL``), to be defined in the tree's settings file
+  (``--app-url`` writes it).  The dest_path prefix and the pattern the
+  component takes off move with the app, so the two keep agreeing.
+
+Paths, codenames and SYSTEM_NAME stay, so callers keep working.  The edits are
+the clone's own (``dest_path_app_edit``, ``python_edits``), applied directly
+with ``rendered_text``.  ``--to-source`` puts back, byte for byte, every file
+the retargets of the system changed since the first one the journal records.
 """
 
 from __future__ import annotations
 
-import ast
+import hashlib
+import re
+import shutil
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from esbgen.confapis import compose, dest_path_app_edit, read_text
 from esbgen.domain import Channel, CloneTarget, ComponentSet
-from esbgen.errors import EsbgenError
+from esbgen.errors import EsbgenError, UsageError
 from esbgen.plan import FileWrite, Plan
 from esbgen.saas import APP_PATH_RE, SaasType
 
-CONFIGS = Path("configs/default.py")
+TITLE_RE = re.compile(r"^retarget (?P<system>\S+) from app (?P<old>\S+) to (?P<new>\S+)$")
+BACK_TITLE_RE = re.compile(r"^retarget (?P<system>\S+) back to app (?P<app>\S+), its source$")
+APP_URL_RE = re.compile(r"[a-z][a-z0-9+.-]*://[^\s'\"\\]+")
 
 
 @dataclass
 class RetargetOutcome:
     plan: Plan
     system: ComponentSet
-    saas_type: SaasType
-    current_app: str
+    saas_type: SaasType | None
+    current_app: str | None
     app_code: str
     edits_by_kind: dict[str, int] = field(default_factory=dict)
+    to_source: bool = False
 
 
 def _dest_app(channel: Channel) -> str | None:
@@ -39,37 +54,45 @@ def _dest_app(channel: Channel) -> str | None:
     return match.group(1) if match else None
 
 
-def _setting_values(root: Path, names: list[str]) -> dict[str, str]:
-    """Plain string values of ``names`` in configs/default.py, for the notes (unreadable: none)."""
-    path = root / CONFIGS
-    try:
-        module = ast.parse(path.read_bytes())
-    except (OSError, SyntaxError, ValueError):
-        return {}
-    values = {}
-    for statement in module.body:
-        if isinstance(statement, ast.Assign) and len(statement.targets) == 1 and isinstance(statement.targets[0], ast.Name):
-            name = statement.targets[0].id
-            if name in names and isinstance(statement.value, ast.Constant) and isinstance(statement.value.value, str):
-                values[name] = statement.value.value
-    return values
-
-
-def plan_retarget(root: Path, system_name: str, app_code: str, saas_type_name: str | None = None) -> RetargetOutcome:
-    """The plan that moves ``system_name``'s channels (and app literals) to ``app_code``; nothing changes."""
-    from esbgen.esbtree import load_tree, python_files
-    from esbgen.pyedit import PythonRewrites, python_edits
-    from esbgen.rules import validate_app_code, validate_system_folder
-    from esbgen.saas import select_saas_type
-    from esbgen.template import rendered_text
+def _load_system(root: Path, system_name: str) -> ComponentSet:
+    from esbgen.esbtree import load_tree
+    from esbgen.rules import validate_system_folder
 
     validate_system_folder(system_name, "system")
-    validate_app_code(app_code)
     tree = load_tree(root, only={system_name})
     system = tree.systems.get(system_name)
     if system is None:
         known = ", ".join(sorted(tree.systems)) or "none"
         raise EsbgenError(f"unknown system {system_name!r} in {root} (systems: {known})")
+    return system
+
+
+def _routings(root: Path, system: ComponentSet, channels: list[Channel]) -> dict:
+    """How the components serving ``channels`` route a call, by codename."""
+    from esbgen.routing import component_routing
+
+    found = {}
+    for channel in channels:
+        component = system.component_by_codename(channel.codename) if channel.codename else None
+        if component is not None and component.codename not in found:
+            found[component.codename] = component_routing(root, component)
+    return found
+
+
+def plan_retarget(root: Path, system_name: str, app_code: str, saas_type_name: str | None = None,
+                  app_url: str | None = None) -> RetargetOutcome:
+    """The plan that moves ``system_name``'s calls to app ``app_code``; nothing changes."""
+    from esbgen.esbtree import python_files
+    from esbgen.layout import settings_file
+    from esbgen.pyedit import PythonRewrites, Rewrite, python_edits
+    from esbgen.rules import SHARED_SETTINGS, validate_app_code
+    from esbgen.saas import select_saas_type, setting_literal
+    from esbgen.template import rendered_text
+
+    validate_app_code(app_code)
+    if app_url is not None and not APP_URL_RE.fullmatch(app_url):
+        raise UsageError(f"--app-url {app_url!r} is not an address like http://host[:port][/path]")
+    system = _load_system(root, system_name)
     saas_type = select_saas_type(system, saas_type_name)
     current = saas_type.source_app_code(system)
     on_current = [c for c in system.channels if current and _dest_app(c) == current]
@@ -77,7 +100,26 @@ def plan_retarget(root: Path, system_name: str, app_code: str, saas_type_name: s
         raise EsbgenError(
             f"no dest_path of {system_name} is on an app (/o/<app>/...); retarget has nothing to move"
         )
-    values = {"app_code": app_code}
+    routings = _routings(root, system, on_current)
+    per_app = sorted({
+        r.host_setting for r in routings.values()
+        if r.host_setting and r.host_setting not in SHARED_SETTINGS and r.takes_app_prefix(current)
+    })
+    if len(per_app) > 1:
+        raise EsbgenError(
+            f"{system_name}'s components call the hosts of {', '.join(per_app)} after taking /o/{current} off; "
+            "esbgen retargets one host setting per system: change them by hand"
+        )
+    old_host = per_app[0] if per_app else None
+    new_host = saas_type.app_host_setting(app_code) if old_host else None
+    relative_settings = settings_file(root)
+    if app_url is not None and old_host is None:
+        shown = ", ".join(sorted({r.host_setting for r in routings.values() if r.host_setting})) or "its host"
+        raise UsageError(
+            f"--app-url: {system_name} calls {shown} with the whole dest_path; it has no host setting of its own to set"
+        )
+
+    values = {"app_code": app_code, "host_setting": new_host or ""}
     plan = Plan(root, f"retarget {system_name} from app {current} to {app_code}")
     counts: dict[str, int] = {}
 
@@ -98,9 +140,13 @@ def plan_retarget(root: Path, system_name: str, app_code: str, saas_type_name: s
             plan.file_writes.append(FileWrite(relpath, before, after))
             counts["dest_path"] = counts.get("dest_path", 0) + len(edits)
 
-    target = CloneTarget(system.name, app_code, system.system_name or system.name.upper(), "")
-    # Only the app moves: rewrites of other variables (host settings...) are the clone's business.
+    target = CloneTarget(system.name, app_code, system.system_name or system.name.upper(), new_host or "")
+    # The app moves; of the host settings, only the one the calls go to after the prefix is taken off.
     rewrites = [r for r in saas_type.literal_rewrites(system, target, current) if r.var == "app_code"]
+    settings_rewrites: dict[str, str] = {}
+    if old_host and new_host != old_host:
+        rewrites.append(Rewrite(setting_literal(old_host), "host_setting", f"host setting {old_host}"))
+        settings_rewrites[old_host] = "host_setting"
     if system.python_dir is not None and rewrites:
         for path in python_files(root / system.python_dir):
             relpath = path.relative_to(root)
@@ -109,39 +155,232 @@ def plan_retarget(root: Path, system_name: str, app_code: str, saas_type_name: s
                 before.decode("utf-8")
             except UnicodeDecodeError:
                 raise EsbgenError(f"{relpath}: not UTF-8 text; esbgen edits UTF-8 Python files only") from None
-            text, edits = python_edits(before, str(relpath), PythonRewrites(strings=rewrites))
+            text, edits = python_edits(before, str(relpath), PythonRewrites(strings=rewrites, settings=settings_rewrites))
             after = rendered_text(text, edits, values).encode("utf-8")
             if after != before:
                 plan.file_writes.append(FileWrite(relpath, before, after))
                 for edit in edits:
                     counts[edit.note] = counts.get(edit.note, 0) + 1
 
+    if app_url is not None and new_host is not None:
+        write = define_setting(root, relative_settings, new_host, app_url, after=old_host)
+        if write is not None:
+            plan.file_writes.append(write)
+            counts["settings"] = 1
+
     for channel in system.channels:
         app = _dest_app(channel)
         if app != current and app != app_code:
             shown = channel.get("dest_path")
             plan.notes.append(f"{channel.where}: dest_path {shown!r} is not on app {current}; kept")
-    if current == app_code:
+    if plan.is_empty:
         plan.unchanged.append(f"{system_name} already forwards to app {app_code}")
-    host_settings = saas_type.host_settings(system)
-    if host_settings and not plan.is_empty:
-        plan.notes.extend(_host_notes(root, host_settings, current, app_code, plan))
+    else:
+        plan.notes.extend(_routing_notes(root, system, routings, current, app_code, old_host, new_host, app_url, plan))
     return RetargetOutcome(plan, system, saas_type, current, app_code, counts)
 
 
-def _host_notes(root: Path, names: list[str], current: str, app_code: str, plan: Plan) -> list[str]:
-    """Why the host setting stays: the copied app is served by the same app server, under /o/<new app>/."""
+def define_setting(root: Path, relative: Path, name: str, url: str, after: str | None = None) -> FileWrite | None:
+    """The settings file with ``name = 'url'`` added after the assignment of ``after`` (or at its end)."""
+    from esbgen.edition import _value_key, read_settings
+    from esbgen.pyedit import py_literal
+
+    path = root / relative
+    if path.is_symlink():
+        raise EsbgenError(f"{relative} is a symbolic link; esbgen does not write through links")
+    if not path.is_file():
+        raise EsbgenError(f"--app-url: this tree has no {relative}; define {name} there by hand")
+    data = path.read_bytes()
+    settings = read_settings(data, str(relative))
+    literal = py_literal(url)
+    existing = settings.assignments.get(name)
+    if existing is not None:
+        if existing.value_key == _value_key(literal):
+            return None
+        raise EsbgenError(
+            f"--app-url: {name} is already set in {relative} (to {existing.value_code.strip()}); change it there by hand"
+        )
+    anchor = settings.assignments.get(after) if after else None
+    offset = anchor.line_end if anchor is not None else len(data)
+    line = f"{name} = {literal}{settings.newline}"
+    if offset == len(data) and data and not data.endswith((b"\n", b"\r")):
+        line = settings.newline + line
+    return FileWrite(relative, data, data[:offset] + line.encode(settings.encoding) + data[offset:])
+
+
+# --- where the calls go, before and after ---------------------------------------------------------
+
+
+def _after_destinations(root: Path, system: ComponentSet, plan: Plan) -> dict[tuple[Path, int], object]:
+    """Where each channel's call goes once the plan is applied: its files, rewritten, read back."""
+    from esbgen.esbtree import load_tree, python_files
+    from esbgen.layout import settings_file
+    from esbgen.routing import destinations
+
+    writes = {w.path: w.after for w in plan.file_writes}
+    relatives = list(system.yaml_files) + [settings_file(root)]
+    if system.python_dir is not None:
+        relatives += [p.relative_to(root) for p in python_files(root / system.python_dir)]
+    scratch = Path(tempfile.mkdtemp(prefix="esbgen-route-"))
+    try:
+        for relative in relatives:
+            data = writes.get(relative)
+            if data is None:
+                if not (root / relative).is_file():
+                    continue
+                data = (root / relative).read_bytes()
+            (scratch / relative).parent.mkdir(parents=True, exist_ok=True)
+            (scratch / relative).write_bytes(data)
+        after = load_tree(scratch, only={system.name}).systems[system.name]
+        return {(d.channel.file, d.channel.line): d for d in destinations(scratch, after)}
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _routing_notes(root: Path, system: ComponentSet, routings: dict, current: str, app_code: str,
+                   old_host: str | None, new_host: str | None, app_url: str | None, plan: Plan) -> list[str]:
+    from esbgen.layout import settings_file
+    from esbgen.routing import destinations, settings_values
     from esbgen.saas import app_literal
 
-    known = _setting_values(root, names)
-    shown = ", ".join(f"{n} (= {known[n]!r})" if n in known else n for n in names)
-    python_moved = any(w.path.suffix == ".py" for w in plan.file_writes)
-    notes = [
-        f"host setting {shown} kept: the copied app is reached on the same host, under /o/{app_code}/"
-        + (f"; the prefix the component strips before calling it becomes ^/o/{app_code} (see the diff)" if python_moved else "")
-        + f"; if app {app_code} is served from another host, set it in {CONFIGS}"
-    ]
-    for name, value in known.items():
-        if app_literal(current).search(value):
-            notes.append(f"{CONFIGS}: {name} = {value!r} names app {current}; point it at app {app_code} by hand")
+    relative = settings_file(root)
+    values = settings_values(root)
+    name = system.name
+    notes: list[str] = []
+
+    def shown(setting: str) -> str:
+        value = values.get(setting)
+        if value is None:
+            return f"{setting} (not defined in {relative})"
+        return f"{setting} (= {value.value!r})" if value.value is not None else f"{setting} (= {value.code})"
+
+    if old_host and new_host and new_host != old_host:
+        notes.append(
+            f"{name} takes /o/<app> off the path and calls the host in {shown(old_host)}, the address of app {current}: "
+            f"it now calls {new_host}, the address of app {app_code}"
+        )
+        defined = values.get(new_host)
+        if app_url is not None:
+            notes.append(f"{relative}: {new_host} = {app_url!r} is added" + (f" after {old_host}" if old_host in values else ""))
+        elif defined is not None:
+            notes.append(f"{relative}: {shown(new_host)} is already defined; check it is the address of app {app_code}")
+        else:
+            old = values.get(old_host)
+            hint = ""
+            if old is not None and old.value is not None and app_literal(current).search(old.value):
+                suggested = app_literal(current).sub(f"/o/{app_code}", old.value)
+                hint = f"; {old_host} = {old.value!r} names app {current}, so {new_host} = {suggested!r} would name app {app_code}"
+            elif old is not None and old.value is None:
+                hint = f" ({old_host} there is {old.code})"
+            notes.append(
+                f"define {new_host} in {relative} (the address of app {app_code}) before restarting the ESB, "
+                f"or give its address with --app-url URL; until it is defined, calls to {name} have no host{hint}"
+            )
+    elif old_host:
+        notes.append(f"{name} takes /o/<app> off the path and calls the host in {shown(old_host)}; it stays")
+    else:
+        for setting in sorted({r.host_setting for r in routings.values() if r.host_setting}):
+            notes.append(
+                f"{name} calls {shown(setting)} with the whole dest_path: /o/{app_code}/ there reaches app {app_code}; "
+                f"{setting} stays"
+            )
+            value = values.get(setting)
+            if value is not None and value.value is not None and app_literal(current).search(value.value):
+                notes.append(f"{relative}: {setting} = {value.value!r} names app {current}; point it at app {app_code} by hand")
+        if not any(r.host_setting for r in routings.values()):
+            notes.append(f"esbgen cannot read from {name}'s component which host it calls: check that it reaches app {app_code}")
+
+    before = {(d.channel.file, d.channel.line): d for d in destinations(root, system)}
+    after = _after_destinations(root, system, plan)
+    for key, old_destination in before.items():
+        new_destination = after.get(key)
+        channel = old_destination.channel
+        if new_destination is None or channel.run_mode is not None or _dest_app(channel) != current:
+            continue
+        notes.append(
+            f"a call to /api/c/compapi{channel.path} goes to {old_destination.describe()}; "
+            f"after the change, to {new_destination.describe()}"
+        )
+        break
     return notes
+
+
+# --- back to the source ---------------------------------------------------------------------------
+
+
+def retarget_chain(root: Path, system_name: str) -> list:
+    """The applied retargets of ``system_name`` since its last ``--to-source``, oldest first."""
+    from esbgen.history import applied
+
+    chain: list = []
+    for journal in applied(root):
+        match = TITLE_RE.match(journal.title)
+        back = BACK_TITLE_RE.match(journal.title)
+        if match and match["system"] == system_name:
+            chain.append(journal)
+        elif back and back["system"] == system_name:
+            chain = []
+    return chain
+
+
+def plan_to_source(root: Path, system_name: str) -> RetargetOutcome:
+    """The plan that puts back every file the recorded retargets of the system changed; nothing changes."""
+    from esbgen.history import backup_bytes, file_ops
+
+    system = _load_system(root, system_name)
+    chain = retarget_chain(root, system_name)
+    if not chain:
+        plan = Plan(root, f"retarget {system_name} back to its source app")
+        plan.unchanged.append(f"no retarget of {system_name} is recorded in this tree's journal since its last --to-source")
+        return RetargetOutcome(plan, system, None, None, "", to_source=True)
+    source_app = TITLE_RE.match(chain[0].title)["old"]
+    current_app = TITLE_RE.match(chain[-1].title)["new"]
+    first: dict[Path, bytes] = {}
+    last: dict[Path, tuple[str, str]] = {}  # path -> (sha after the last retarget, its change)
+    for journal in chain:
+        for op in file_ops(journal):
+            relative = Path(op["path"])
+            if relative not in first:
+                before = backup_bytes(journal, op)
+                if before is None:
+                    raise EsbgenError(f"change {journal.id} created {relative}; take the system back with `esbgen undo`")
+                first[relative] = before
+            last[relative] = (op["after_sha"], journal.id)
+    plan = Plan(root, f"retarget {system_name} back to app {source_app}, its source")
+    for relative in sorted(first, key=str):
+        path = root / relative
+        if path.is_symlink():
+            raise EsbgenError(f"{relative} is a symbolic link; esbgen does not write through links")
+        current = path.read_bytes() if path.is_file() else None
+        sha, journal_id = last[relative]
+        if current is None or hashlib.sha256(current).hexdigest() != sha:
+            raise EsbgenError(
+                f"{relative} changed since change {journal_id}; put it back by hand, or use "
+                f"`esbgen retarget {system_name} --app-code {source_app}`; nothing was changed"
+            )
+        if current != first[relative]:
+            plan.file_writes.append(FileWrite(relative, current, first[relative]))
+    if plan.is_empty:
+        plan.unchanged.append(f"{system_name} is already as it was before change {chain[0].id}")
+    else:
+        plan.notes.append(
+            f"the {len(plan.file_writes)} file(s) the retargets of {system_name} changed are put back as they were "
+            f"before change {chain[0].id} ({chain[0].title})"
+        )
+        plan.notes.extend(_back_notes(root, system, plan))
+    return RetargetOutcome(plan, system, None, current_app, source_app, to_source=True)
+
+
+def _back_notes(root: Path, system: ComponentSet, plan: Plan) -> list[str]:
+    from esbgen.routing import destinations
+
+    before = {(d.channel.file, d.channel.line): d for d in destinations(root, system)}
+    after = _after_destinations(root, system, plan)
+    for key, old_destination in before.items():
+        new_destination = after.get(key)
+        if new_destination is not None and old_destination.channel.run_mode is None:
+            return [
+                f"a call to /api/c/compapi{old_destination.channel.path} goes to {old_destination.describe()}; "
+                f"after the change, to {new_destination.describe()}"
+            ]
+    return []

@@ -71,6 +71,12 @@ class SaasType:
             if HOST_SETTING_RE.match(name) and not (shared_stays and name in SHARED_SETTINGS)
         ]
 
+    def app_host_setting(self, app_code: str) -> str:
+        """The host setting named after an app, for a system retargeted to it: ``bk-sops-ce`` -> ``BK_SOPS_CE_URL``."""
+        from esbgen.rules import default_host_setting
+
+        return default_host_setting(app_code.replace("-", "_"))
+
     def literal_rewrites(self, source: ComponentSet, target: CloneTarget, source_app: str | None,
                          setting_vars: dict[str, str] | None = None) -> list[Rewrite]:
         """What changes in the source's strings: each host setting's name (to the variable
@@ -129,6 +135,9 @@ class KnownAppProxy(ConfapisProxy):
             return names
         # a Python side that reads the setting under another spelling (the known one comes first)
         return [self.host_setting, *names] if not names else names
+
+    def app_host_setting(self, app_code: str) -> str:
+        return self.host_setting if app_code == self.app else super().app_host_setting(app_code)
 
     def literal_rewrites(self, source: ComponentSet, target: CloneTarget, source_app: str | None,
                          setting_vars: dict[str, str] | None = None) -> list[Rewrite]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from conftest import FIXTURES, snapshot
+from routing_kit import call
 
 SOPS_YAML = "components/confapis/sops/sops.yaml"
 SOPS_PROD = "components/confapis/sops/prod/sops.yaml"
@@ -27,8 +28,8 @@ def _one_line_refusal(result, code: int = 1) -> None:
     assert "Traceback" not in result.stderr + result.output
 
 
-def test_retarget_sops_changes_only_the_app_code(esb_root: Path, run_esbgen) -> None:
-    original = {rel: (esb_root / rel).read_bytes() for rel in (SOPS_YAML, SOPS_PROD, SOPS_COMPONENT, SOPS_TOOLS)}
+def test_retarget_sops_moves_the_app_and_its_host_setting(esb_root: Path, run_esbgen) -> None:
+    original = {rel: (esb_root / rel).read_bytes() for rel in (SOPS_YAML, SOPS_PROD, SOPS_COMPONENT, SOPS_TOOLS, SOPS_CONFIGS)}
     before = snapshot(esb_root)
 
     result = run_esbgen("retarget", "sops", "--app-code", NEW_APP, "--esb-root", esb_root)
@@ -37,9 +38,9 @@ def test_retarget_sops_changes_only_the_app_code(esb_root: Path, run_esbgen) -> 
     assert _changed(before, snapshot(esb_root)) == set(original)
     for rel, old in original.items():
         new = (esb_root / rel).read_bytes()
-        # Putting the old app code back gives the original file byte for byte (CRLF file included):
-        # every other byte, comment, quote and line end stayed.
-        assert new.replace(NEW_APP.encode(), b"bk_sops") == old, rel
+        # Putting the old app code and host setting back gives the original file byte for byte (CRLF file
+        # included): every other byte, comment, quote and line end stayed.
+        assert new.replace(NEW_APP.encode(), b"bk_sops").replace(b"BK_SOPS_CE_URL", b"BK_SOPS_URL") == old, rel
         assert NEW_APP.encode() not in old
     sops_yaml = (esb_root / SOPS_YAML).read_bytes()
     prod_yaml = (esb_root / SOPS_PROD).read_bytes()
@@ -60,9 +61,13 @@ def test_retarget_sops_changes_only_the_app_code(esb_root: Path, run_esbgen) -> 
     assert "# the app server already routes /o/bk_sops/" in component  # a comment, not a literal: kept
     tools = (esb_root / SOPS_TOOLS).read_text(encoding="utf-8")
     assert f"/o/{NEW_APP}/taskflow/execute/" in tools and 'getattr(settings, "PAAS_HOST", "")' in tools
-    # The host setting stays (same host, new app): see the plan's note.
-    assert (esb_root / SOPS_CONFIGS).read_bytes() == (FIXTURES / "esb" / SOPS_CONFIGS).read_bytes()
-    assert "BK_SOPS_URL" in result.output and "kept" in result.output
+    # The component takes the prefix off and calls the app's own host: that host is now the new app's.
+    assert 'getattr(settings, "BK_SOPS_CE_URL", "")' in (esb_root / SOPS_CONFIGS).read_text(encoding="utf-8")
+    where = call(esb_root, "sops", "get_template_list", bk_biz_id="2")
+    assert (where.host_setting, where.method, where.path) == ("BK_SOPS_CE_URL", "GET", "/apigw/get_template_list/2/")
+    assert where.setting is None  # not defined yet: the plan says so
+    assert (esb_root / "configs/default.py").read_bytes() == (FIXTURES / "esb/configs/default.py").read_bytes()
+    assert "define BK_SOPS_CE_URL in configs/default.py (the address of app bk-sops-ce) before restarting the ESB" in result.output
     assert "Retargeted sops from app bk_sops to bk-sops-ce" in result.output
 
     check = run_esbgen("check", "--esb-root", esb_root)
@@ -114,22 +119,23 @@ def test_retarget_back_gives_the_original_tree(esb_root: Path, run_esbgen) -> No
     assert snapshot(esb_root) == pristine
 
 
-def test_retarget_itsm_moves_its_prefix_and_keeps_its_host_setting(esb_root: Path, run_esbgen) -> None:
-    old_yaml = (esb_root / ITSM_YAML).read_bytes()
-    old_component = (esb_root / ITSM_COMPONENT).read_bytes()
+def test_retarget_itsm_moves_its_prefix_and_its_host_setting(esb_root: Path, run_esbgen) -> None:
+    itsm_configs = "components/bk/apisv2/itsm/toolkit/configs.py"
+    old = {rel: (esb_root / rel).read_bytes() for rel in (ITSM_YAML, ITSM_COMPONENT, itsm_configs)}
     before = snapshot(esb_root)
 
     result = run_esbgen("retarget", "itsm", "--app-code", "itsm-next", "--esb-root", esb_root)
 
     assert result.exit_code == 0, result.stderr
-    assert _changed(before, snapshot(esb_root)) == {ITSM_YAML, ITSM_COMPONENT}
-    new_yaml = (esb_root / ITSM_YAML).read_bytes()
-    new_component = (esb_root / ITSM_COMPONENT).read_bytes()
-    assert new_yaml.replace(b"itsm-next", b"bk_itsm") == old_yaml
-    assert new_component.replace(b"itsm-next", b"bk_itsm") == old_component
-    assert new_yaml.count(b"/o/itsm-next/") == 5
-    assert b'r"^/o/itsm-next"' in new_component
-    assert b"BK_ITSM_URL" in (esb_root / "components/bk/apisv2/itsm/toolkit/configs.py").read_bytes()
+    assert _changed(before, snapshot(esb_root)) == set(old)
+    for rel, data in old.items():
+        new = (esb_root / rel).read_bytes()
+        assert new.replace(b"itsm-next", b"bk_itsm").replace(b"BK_ITSM_NEXT_URL", b"BK_ITSM_URL") == data, rel
+    assert (esb_root / ITSM_YAML).read_bytes().count(b"/o/itsm-next/") == 5
+    assert b'r"^/o/itsm-next"' in (esb_root / ITSM_COMPONENT).read_bytes()
+    where = call(esb_root, "itsm", "get_services")
+    assert (where.host_setting, where.path) == ("BK_ITSM_NEXT_URL", "/openapi/service/get_services/")
+    assert "define BK_ITSM_NEXT_URL in configs/default.py" in result.output
 
 
 def test_dest_path_on_another_app_is_kept_and_noted(esb_root: Path, run_esbgen) -> None:
@@ -201,5 +207,8 @@ def test_a_host_setting_naming_the_old_app_is_pointed_out(esb_root: Path, run_es
     result = run_esbgen("retarget", "sops", "--app-code", NEW_APP, "--esb-root", esb_root)
 
     assert result.exit_code == 0, result.stderr
-    assert configs.read_bytes() == edited  # settings are the operator's: pointed out, not edited
-    assert "BK_SOPS_URL = 'http://paas.service.consul:80/o/bk_sops' names app bk_sops; point it at app bk-sops-ce" in result.output
+    assert configs.read_bytes() == edited  # settings are the operator's: pointed out, not edited (no --app-url)
+    assert (
+        "BK_SOPS_URL = 'http://paas.service.consul:80/o/bk_sops' names app bk_sops, "
+        "so BK_SOPS_CE_URL = 'http://paas.service.consul:80/o/bk-sops-ce' would name app bk-sops-ce"
+    ) in result.output

@@ -1,0 +1,417 @@
+"""Where a call to a channel goes, read from the component's code and the settings file.
+
+The ESB forwards a channel's call with its component: the component picks a
+host (``host=...`` of its HTTP call, usually ``configs.host``, a ``SmartHost``
+built from a setting) and a path (the channel's ``dest_path`` with its
+``{vars}`` filled, maybe rewritten first).  Two shapes are in the field:
+
+* shared host, whole path (the legacy ESB's sops): the host is ``PAAS_HOST``
+  and the path is the whole ``dest_path``; ``/o/<app>/`` picks the app on the
+  platform's app server.
+* per-app host, stripped prefix (the later ESB's sops): the component takes
+  ``^/o/bk_sops`` off the path (``re.sub`` in ``_get_cleaned_path``) and calls
+  the host in ``BK_SOPS_URL``, the app's own address.
+
+Everything is read with ``ast``; nothing of the ESB is imported.  What the code
+does not show plainly (a host from a function call, a path built another way)
+is left out rather than guessed: ``host_settings`` is then empty, or
+``strips`` holds only the rewrites seen.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from esbgen.domain import Channel, ComponentClass, ComponentSet
+from esbgen.errors import EsbgenError
+
+MAX_DEPTH = 12  # how far names are followed (assignments, imports, methods)
+PATH_VAR_RE = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+@dataclass(frozen=True)
+class ComponentRouting:
+    """How one component forwards: the setting(s) its host comes from and the rewrites of the path."""
+
+    module: Path  # relative to the ESB root
+    class_name: str
+    host_settings: tuple[str, ...]  # settings the host is read from; the first is the production host
+    strips: tuple[tuple[str, str], ...]  # (pattern, replacement) of re.sub on the path, applied in order
+
+    @property
+    def host_setting(self) -> str | None:
+        return self.host_settings[0] if self.host_settings else None
+
+    @property
+    def whole_path(self) -> bool:
+        """Whether the component forwards the dest_path as it is (no prefix taken off)."""
+        return not self.strips
+
+    def forwarded_path(self, path: str) -> str:
+        for pattern, replacement in self.strips:
+            path = re.sub(pattern, replacement, path)
+        return path
+
+    def strips_app(self, app: str) -> bool:
+        """Whether the path rewrites take ``/o/<app>`` off a dest_path on that app."""
+        sample = f"/o/{app}/x/"
+        return any(re.match(pattern, sample) for pattern, _ in self.strips)
+
+    def takes_app_prefix(self, app: str) -> bool:
+        """Whether the component takes an app prefix off the path: that app's, or another ``^/o/...``."""
+        return self.strips_app(app) or any(pattern.startswith("^/o/") for pattern, _ in self.strips)
+
+
+@dataclass(frozen=True)
+class SettingValue:
+    name: str
+    value: str | None  # the plain string it is set to, if it is one
+    code: str  # the source of its value
+
+
+@dataclass(frozen=True)
+class Destination:
+    """Where a call to ``channel`` goes."""
+
+    channel: Channel
+    routing: ComponentRouting | None  # None: the codename resolves to no component of the system
+    method: str | None
+    path: str | None  # the path the component forwards ({vars} filled when given)
+    settings_file: Path
+    setting: SettingValue | None  # the host setting as the settings file defines it (None: not defined)
+
+    @property
+    def host_setting(self) -> str | None:
+        return self.routing.host_setting if self.routing else None
+
+    @property
+    def host(self) -> str | None:
+        return self.setting.value if self.setting else None
+
+    def describe(self) -> str:
+        """``GET http://host/apigw/x/2/ (BK_SOPS_URL)``; ``$NAME`` stands for a host whose value is not in the file."""
+        method, path, name = self.method or "?", self.path or "", self.host_setting
+        if name is None:
+            return f"{method} <a host not readable from the component>{path}"
+        if self.setting is None:
+            return f"{method} ${name}{path} ({name} is not defined in {self.settings_file})"
+        if self.setting.value is None:
+            return f"{method} ${name}{path} ({name} = {self.setting.code} in {self.settings_file})"
+        return f"{method} {self.setting.value.rstrip('/')}{path} ({name})"
+
+
+# --- the settings file ---------------------------------------------------------------------------
+
+
+def settings_values(root: Path, settings_file: Path | None = None) -> dict[str, SettingValue]:
+    """Top-level assignments of the tree's settings file (the last one of a name counts); unreadable: none."""
+    from esbgen.layout import settings_file as tree_settings_file
+
+    relative = settings_file or tree_settings_file(root)
+    try:
+        data = (root / relative).read_bytes()
+        module = ast.parse(data)
+        text = data.decode("utf-8")
+    except (OSError, SyntaxError, ValueError):
+        return {}
+    values: dict[str, SettingValue] = {}
+    for statement in module.body:
+        if isinstance(statement, ast.Assign):
+            targets, value = statement.targets, statement.value
+        elif isinstance(statement, ast.AnnAssign) and statement.value is not None:
+            targets, value = [statement.target], statement.value
+        else:
+            continue
+        code = ast.get_source_segment(text, value) or ""
+        plain = value.value if isinstance(value, ast.Constant) and isinstance(value.value, str) else None
+        for target in targets:
+            if isinstance(target, ast.Name):
+                values[target.id] = SettingValue(target.id, plain, code)
+    return values
+
+
+# --- reading the component -------------------------------------------------------------------------
+
+
+@dataclass
+class _Module:
+    path: Path  # absolute
+    tree: ast.Module
+    assignments: dict[str, ast.expr]
+    imports: dict[str, tuple[Path, str | None]]  # local name -> (module file, attribute or None for the module)
+
+
+def _assignments(body: list[ast.stmt]) -> dict[str, ast.expr]:
+    found: dict[str, ast.expr] = {}
+    for statement in body:
+        if isinstance(statement, ast.Assign):
+            for target in statement.targets:
+                if isinstance(target, ast.Name):
+                    found[target.id] = statement.value
+        elif isinstance(statement, ast.AnnAssign) and isinstance(statement.target, ast.Name) and statement.value:
+            found[statement.target.id] = statement.value
+    return found
+
+
+def _module_file(base: Path) -> Path | None:
+    for candidate in (base.with_suffix(".py"), base / "__init__.py"):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+class _Reader:
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.modules: dict[Path, _Module | None] = {}
+
+    def module(self, path: Path) -> _Module | None:
+        if path not in self.modules:
+            self.modules[path] = None
+            try:
+                tree = ast.parse(path.read_bytes(), filename=str(path))
+            except (OSError, SyntaxError, ValueError):
+                return None
+            self.modules[path] = _Module(path, tree, _assignments(tree.body), self._imports(path, tree))
+        return self.modules[path]
+
+    def _imports(self, path: Path, tree: ast.Module) -> dict[str, tuple[Path, str | None]]:
+        found: dict[str, tuple[Path, str | None]] = {}
+        for node in tree.body:
+            if not isinstance(node, ast.ImportFrom):
+                continue
+            if node.level:
+                base = path.parent
+                for _ in range(node.level - 1):
+                    base = base.parent
+            else:
+                base = self.root
+            if node.module:
+                base = base.joinpath(*node.module.split("."))
+            for alias in node.names:
+                local = alias.asname or alias.name
+                submodule = _module_file(base / alias.name)
+                if submodule is not None:
+                    found[local] = (submodule, None)
+                    continue
+                holder = _module_file(base)
+                if holder is not None:
+                    found[local] = (holder, alias.name)
+        return found
+
+    # -- values: which settings an expression reads ------------------------------------------------
+
+    def settings_of(self, expr: ast.expr | None, scope: "_Scope", depth: int = 0) -> list[str]:
+        if expr is None or depth > MAX_DEPTH:
+            return []
+        if isinstance(expr, ast.Call):
+            func = expr.func
+            if isinstance(func, ast.Name) and func.id == "getattr" and len(expr.args) >= 2 and _is_settings(expr.args[0]):
+                name = _string(expr.args[1])
+                return [name] if name else []
+            if (isinstance(func, ast.Name) and func.id == "SmartHost") or (
+                isinstance(func, ast.Attribute) and func.attr == "SmartHost"
+            ):
+                prod = next((k.value for k in expr.keywords if k.arg == "host_prod"), expr.args[0] if expr.args else None)
+                return self.settings_of(prod, scope, depth + 1)
+            return []
+        if isinstance(expr, ast.Attribute):
+            if _is_settings(expr.value):
+                return [expr.attr]
+            if isinstance(expr.value, ast.Name) and expr.value.id == "self":
+                return self.settings_of(scope.class_assignments.get(expr.attr), scope.at_class(), depth + 1)
+            if isinstance(expr.value, ast.Name):
+                target = scope.module.imports.get(expr.value.id)
+                if target is not None and target[1] is None:
+                    other = self.module(target[0])
+                    if other is not None:
+                        return self.settings_of(other.assignments.get(expr.attr), _Scope(other), depth + 1)
+            return []
+        if isinstance(expr, ast.Name):
+            value, inner = scope.lookup(expr.id, self)
+            return self.settings_of(value, inner, depth + 1) if value is not None else []
+        if isinstance(expr, ast.BoolOp):
+            return [name for value in expr.values for name in self.settings_of(value, scope, depth + 1)]
+        return []
+
+    def string_of(self, expr: ast.expr | None, scope: "_Scope", depth: int = 0) -> str | None:
+        if expr is None or depth > MAX_DEPTH:
+            return None
+        if isinstance(expr, ast.Name):
+            value, inner = scope.lookup(expr.id, self)
+            return self.string_of(value, inner, depth + 1)
+        return _string(expr)
+
+    # -- the path: which rewrites it goes through ---------------------------------------------------
+
+    def strips_of(self, expr: ast.expr | None, scope: "_Scope", depth: int = 0) -> list[tuple[str, str]]:
+        """re.sub rewrites the path expression applies, innermost first."""
+        if expr is None or depth > MAX_DEPTH:
+            return []
+        if isinstance(expr, ast.Call):
+            func = expr.func
+            if (
+                isinstance(func, ast.Attribute)
+                and func.attr == "sub"
+                and isinstance(func.value, ast.Name)
+                and func.value.id == "re"
+                and len(expr.args) >= 3
+            ):
+                pattern, replacement = self.string_of(expr.args[0], scope), self.string_of(expr.args[1], scope)
+                inner = self.strips_of(expr.args[2], scope, depth + 1)
+                return inner + ([(pattern, replacement)] if pattern is not None and replacement is not None else [])
+            if isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name) and func.value.id == "self":
+                method = scope.methods.get(func.attr)
+                if method is not None:
+                    returned = next((n.value for n in ast.walk(method) if isinstance(n, ast.Return) and n.value), None)
+                    params = [a.arg for a in method.args.args[1:]]
+                    bound = {name: (arg, scope) for name, arg in zip(params, expr.args)}
+                    return self.strips_of(returned, scope.in_function(method, bound), depth + 1)
+                return []
+            if isinstance(func, ast.Attribute) and func.attr == "format":
+                return self.strips_of(func.value, scope, depth + 1)
+            return []
+        if isinstance(expr, ast.Name):
+            if expr.id in scope.bound:
+                value, outer = scope.bound[expr.id]
+                return self.strips_of(value, outer, depth + 1)
+            value, inner = scope.lookup(expr.id, self, locals_only=True)
+            return self.strips_of(value, inner, depth + 1) if value is not None else []
+        return []
+
+
+@dataclass
+class _Scope:
+    module: _Module
+    cls: ast.ClassDef | None = None
+    function: ast.FunctionDef | None = None
+    bound: dict | None = None
+
+    def __post_init__(self) -> None:
+        self.bound = self.bound or {}
+
+    @property
+    def class_assignments(self) -> dict[str, ast.expr]:
+        return _assignments(self.cls.body) if self.cls is not None else {}
+
+    @property
+    def methods(self) -> dict[str, ast.FunctionDef]:
+        if self.cls is None:
+            return {}
+        return {n.name: n for n in self.cls.body if isinstance(n, ast.FunctionDef)}
+
+    def at_class(self) -> "_Scope":
+        return _Scope(self.module, self.cls)
+
+    def in_function(self, function: ast.FunctionDef, bound: dict) -> "_Scope":
+        return _Scope(self.module, self.cls, function, bound)
+
+    def lookup(self, name: str, reader: _Reader, locals_only: bool = False) -> tuple[ast.expr | None, "_Scope"]:
+        if self.function is not None:
+            local = None
+            for node in ast.walk(self.function):
+                if isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == name for t in node.targets):
+                    local = node.value
+            if local is not None:
+                return local, self
+        if locals_only:
+            return None, self
+        if name in self.module.assignments:
+            return self.module.assignments[name], _Scope(self.module)
+        target = self.module.imports.get(name)
+        if target is not None and target[1] is not None:
+            other = reader.module(target[0])
+            if other is not None:
+                return other.assignments.get(target[1]), _Scope(other)
+        return None, self
+
+
+def _is_settings(node: ast.expr) -> bool:
+    return isinstance(node, ast.Name) and node.id == "settings"
+
+
+def _string(node: ast.expr | None) -> str | None:
+    return node.value if isinstance(node, ast.Constant) and isinstance(node.value, str) else None
+
+
+def _parents(tree: ast.AST) -> dict[int, ast.AST]:
+    parents = {}
+    for node in ast.walk(tree):
+        for child in ast.iter_child_nodes(node):
+            parents[id(child)] = node
+    return parents
+
+
+def component_routing(root: Path, component: ComponentClass) -> ComponentRouting:
+    """How ``component`` forwards a call, read from its module (and the modules it imports)."""
+    reader = _Reader(root)
+    module = reader.module(root / component.module)
+    if module is None:
+        raise EsbgenError(f"{component.module}: cannot read it as Python")
+    cls = next(
+        (n for n in module.tree.body if isinstance(n, ast.ClassDef) and n.name == component.class_name), None
+    )
+    if cls is None:
+        raise EsbgenError(f"{component.module}: no class {component.class_name}")
+    parents = _parents(cls)
+    hosts: list[str] = []
+    strips: list[tuple[str, str]] = []
+    for call in (n for n in ast.walk(cls) if isinstance(n, ast.Call)):
+        keywords = {k.arg: k.value for k in call.keywords if k.arg}
+        if "host" not in keywords:
+            continue
+        function = None
+        node: ast.AST | None = call
+        while node is not None and function is None:
+            node = parents.get(id(node))
+            if isinstance(node, ast.FunctionDef):
+                function = node
+        scope = _Scope(module, cls, function)
+        for name in reader.settings_of(keywords["host"], scope):
+            if name not in hosts:
+                hosts.append(name)
+        for strip in reader.strips_of(keywords.get("path"), scope):
+            if strip not in strips:
+                strips.append(strip)
+    return ComponentRouting(component.module, component.class_name, tuple(hosts), tuple(strips))
+
+
+def fill_path(path: str, values: dict[str, str] | None) -> str:
+    """``{name}`` parts of a dest_path replaced by the values given (the others stay as they are)."""
+    if not values:
+        return path
+    return PATH_VAR_RE.sub(lambda m: str(values.get(m.group(1), m.group(0))), path)
+
+
+def destination(root: Path, system: ComponentSet, channel: Channel, path_vars: dict[str, str] | None = None,
+                settings: dict[str, SettingValue] | None = None,
+                routings: dict[str, ComponentRouting] | None = None) -> Destination:
+    """Where a call to ``channel`` goes: host setting, its value in the settings file, method and path."""
+    from esbgen.layout import settings_file
+
+    component = system.component_by_codename(channel.codename) if channel.codename else None
+    routing = None
+    if component is not None:
+        if routings is not None and component.codename in routings:
+            routing = routings[component.codename]
+        else:
+            routing = component_routing(root, component)
+            if routings is not None:
+                routings[component.codename] = routing
+    dest = channel.get("dest_path")
+    path = None
+    if isinstance(dest, str) and routing is not None:
+        path = routing.forwarded_path(fill_path(dest, path_vars))
+    values = settings if settings is not None else settings_values(root)
+    setting = values.get(routing.host_setting) if routing is not None and routing.host_setting else None
+    return Destination(channel, routing, channel.get("dest_http_method"), path, settings_file(root), setting)
+
+
+def destinations(root: Path, system: ComponentSet, path_vars: dict[str, str] | None = None) -> list[Destination]:
+    """Where a call to each channel of ``system`` goes (RUN_MODE channels included)."""
+    settings = settings_values(root)
+    routings: dict[str, ComponentRouting] = {}
+    return [destination(root, system, c, path_vars, settings, routings) for c in system.channels]
