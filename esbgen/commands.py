@@ -345,11 +345,16 @@ def check(root_option: str | None, systems: list[str], say: Say) -> int:
     for name in systems:
         validate_system_folder(name)
     tree = load_tree(root)
-    problems = [str(p) for p in check_tree(tree, systems or None)]
+    from esbgen.rules import inherited_split
+
+    found, inherited = inherited_split(tree, check_tree(tree, systems or None))
+    problems = [str(p) for p in found]
     for extra in call_hook("esbgen_check_tree", tree=tree):
         problems.extend(extra or [])
     for problem in problems:
         say(problem)
+    for source, problem in inherited:
+        say(f"inherited from {source} (the clone serves what its source serves): {problem}")
     checked = systems or sorted(tree.systems)
     if problems:
         say(f"{len(problems)} problem(s) in {len(checked)} system(s).")
@@ -360,7 +365,7 @@ def check(root_option: str | None, systems: list[str], say: Say) -> int:
 
 def list_systems(root_option: str | None, say: Say) -> int:
     from esbgen.esbtree import load_tree, resolve_root
-    from esbgen.rules import OFFICIAL_SYSTEMS
+    from esbgen.rules import OFFICIAL_SYSTEMS, served_channels
 
     root = resolve_root(root_option)
     _recover_pending(root, say)
@@ -374,7 +379,7 @@ def list_systems(root_option: str | None, say: Say) -> int:
             registered = "official"
         else:
             registered = "no"
-        channels = len(system.default_channels()) if system.confapis_dir else len(system.preset_channels)
+        channels = len(served_channels(tree, system)[0])
         rows.append((name, system.kind, str(channels), str(len(system.components)), registered))
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     for row in rows:

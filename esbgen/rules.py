@@ -377,3 +377,32 @@ def check_tree(tree: EsbTree, systems: list[str] | None = None) -> list[Problem]
         problems.extend(check_system(tree, system))
     problems.extend(check_path_collisions(tree, systems))
     return problems
+
+
+CLONED_FROM = re.compile(r"^Cloned from ([A-Z][A-Z0-9_]*) by esbgen")
+
+
+def clone_source(tree: EsbTree, system: ComponentSet) -> ComponentSet | None:
+    """The system a clone was made from, as its registration's remark records it."""
+    entry = tree.registered.get((system.system_name or system.name).upper())
+    remark = entry.fields.get("remark") if entry is not None else None
+    match = CLONED_FROM.match(remark) if isinstance(remark, str) else None
+    return tree.systems.get(match.group(1).lower()) if match else None
+
+
+def inherited_split(tree: EsbTree, problems: list[Problem]) -> tuple[list[Problem], list[tuple[str, Problem]]]:
+    """Problems a clone has because its source has them (the ESB treats both alike), apart from the rest."""
+    known: dict[str, tuple[str, set]] = {}
+    for name, system in tree.systems.items():
+        source = clone_source(tree, system)
+        if source is not None:
+            known[name] = (source.name, {p.key(source.name, source.system_name) for p in check_system(tree, source)})
+    own, inherited = [], []
+    for problem in problems:
+        for name, (source, keys) in known.items():
+            if (f"/{name}/" in problem.where or f"/{name}/" in problem.message or f".{name}." in problem.message) and problem.key(name) in keys:
+                inherited.append((source, problem))
+                break
+        else:
+            own.append(problem)
+    return own, inherited

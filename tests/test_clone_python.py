@@ -1,0 +1,96 @@
+"""Clones of Python-per-API systems, read back as the ESB reads them (fixtures/esb-later)."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from conftest import FIXTURES, snapshot
+from esbgen.esbtree import load_tree
+from esbgen.rules import served_channels
+
+
+@pytest.fixture
+def later_root(tmp_path: Path) -> Path:
+    root = tmp_path / "esb-later"
+    shutil.copytree(FIXTURES / "esb-later", root, symlinks=True)
+    return root
+
+
+def served(root: Path, system: str) -> dict[tuple[str, str], object]:
+    tree = load_tree(root)
+    return {(c.path, c.method): c for c in served_channels(tree, tree.systems[system])[0]}
+
+
+def renamed(path: str, old: str, new: str) -> str:
+    return path.replace(f"/{old}/", f"/{new}/", 1)
+
+
+def test_every_channel_of_a_generic_proxy_comes_over_with_its_whole_config(later_root, run_esbgen):
+    before = served(later_root, "umg")
+    result = run_esbgen("clone", "umg", "--as", "umg_ce", "--esb-root", later_root)
+    assert result.exit_code == 0, result.stderr
+    after = served(later_root, "umg_ce")
+    assert sorted(after) == sorted((renamed(p, "umg", "umg_ce"), m) for p, m in before)
+    for (path, method), source in before.items():
+        clone = after[(renamed(path, "umg", "umg_ce"), method)]
+        assert clone.name == source.name
+        assert clone.codename == source.codename.replace(".umg.", ".umg_ce.")
+        expected = {k: v for k, v in source.preset.config.items() if k != "comp_codename"}
+        assert {k: v for k, v in clone.preset.config.items() if k != "comp_codename"} == expected
+        assert [k for k in clone.preset.keys if k != "path"] == [k for k in source.preset.keys if k != "path"]  # validators too
+        assert clone.preset.is_public == source.preset.is_public
+    # one generic proxy still serves the proxied channels
+    proxies = {c.codename for c in after.values() if c.preset.comp_conf.get("dest_path")}
+    assert proxies == {"generic.v2.umg_ce.umg_component"}
+    conf = (later_root / "components/generic/apis/conf.py").read_text(encoding="utf-8")
+    assert "from esb.bkapp.validators import AppCodeWhiteListValidator, AppAuthValidator" in conf
+    assert "from esb.bkauth.validators import VerifiedUserRequiredValidator as UserRequired" in conf
+    compile(conf, "conf.py", "exec")
+
+
+def test_host_settings_of_each_style_become_the_clones_own(later_root, run_esbgen):
+    result = run_esbgen("clone", "umg", "--as", "umg_ce", "--esb-root", later_root)
+    assert result.exit_code == 0, result.stderr
+    v2 = (later_root / "components/bk/apisv2/umg_ce/toolkit/configs.py").read_text()
+    v1 = (later_root / "components/bk/apis/umg_ce/toolkit/configs.py").read_text()
+    assert 'getattr(settings, "UMG_CE_USERMGR_HOST", "")' in v2 and 'SYSTEM_NAME = "UMG_CE"' in v2
+    assert "settings.HOST_UMG_CE" in v1 and 'SYSTEM_NAME = "UMG_CE"' in v1
+    assert "define in conf/default.py: UMG_CE_USERMGR_HOST (where umg reads USERMGR_HOST), HOST_UMG_CE" in result.output
+    # the source's files are untouched and the docs are byte for byte the source's
+    for language in ("en", "zh_hans"):
+        doc = f"components/bk/apisv2/%s/apidocs/{language}/list_profiles.md"
+        assert (later_root / (doc % "umg_ce")).read_bytes() == (later_root / (doc % "umg")).read_bytes()
+
+
+def test_a_v1_only_system_with_python2_code_and_odd_paths_clones(later_root, run_esbgen):
+    result = run_esbgen("clone", "alarm", "--as", "alarm_ce", "--esb-root", later_root)
+    assert result.exit_code == 0, result.stderr
+    channels = served(later_root, "alarm_ce")
+    # the later ESB cannot import Python 2 code: the source serves nothing, and so does the clone
+    assert channels == {} == served(later_root, "alarm")
+    conf = (later_root / "components/generic/apis/conf.py").read_text(encoding="utf-8")
+    assert "'/alarm_ce/callback/{instance_id}/'" in conf
+    assert "except KeyError, e:" in (later_root / "components/bk/apis/alarm_ce/alarm_component.py").read_text()
+    assert "inherited from alarm" in result.output
+    assert run_esbgen("check", "alarm_ce", "--esb-root", later_root).exit_code == 0
+
+
+def test_the_clone_passes_check_and_a_repeat_changes_nothing(later_root, run_esbgen):
+    assert run_esbgen("clone", "umg", "--as", "umg_ce", "--esb-root", later_root).exit_code == 0
+    check = run_esbgen("check", "umg_ce", "--esb-root", later_root)
+    assert check.exit_code == 0, check.output
+    assert "inherited" in check.output  # the duplicate and the dict-form path the source has too
+    before = snapshot(later_root)
+    again = run_esbgen("clone", "umg", "--as", "umg_ce", "--esb-root", later_root)
+    assert again.exit_code == 0 and "Nothing to do" in again.output
+    assert snapshot(later_root) == before
+
+
+def test_list_counts_channels_as_the_esb_does(later_root, run_esbgen):
+    listing = run_esbgen("list", "--esb-root", later_root).output
+    rows = {line.split()[0]: line.split() for line in listing.splitlines()[1:]}
+    assert rows["umg"][2] == "5"  # 3 + the v1 channel + the dict-form entry; the duplicate counts once
+    assert rows["alarm"][2] == "0"
