@@ -140,7 +140,8 @@ def test_clone_passes_check(cloned, run_esbgen):
     assert result.exit_code == 0, result.output
     listing = run_esbgen("list", "--esb-root", root)
     row = next(line for line in listing.output.splitlines() if line.startswith("bk_sops_ce"))
-    assert row.split()[1:4] == ["confapis", "13", "1"] and "yes" in row
+    # 13 entries; the legacy ESB (configs/default.py) leaves the hidden one out of its sync
+    assert row.split()[1:4] == ["confapis", "12", "1"] and "yes" in row
 
 
 def test_second_run_changes_nothing(cloned, run_esbgen):
