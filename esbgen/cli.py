@@ -153,11 +153,12 @@ def retarget(system, app_code, saas_type, esb_root, dry_run):
 @cli.command(name="sync-edition")
 @click.option("--from", "ce_root", required=True, metavar="CE_ROOT", help="ESB root of the Community Edition to take from.")
 @click.option("--take", multiple=True, metavar="NAME",
-              help="Take the CE's value of this configs/default.py setting even where the target's is kept (repeatable).")
+              help="Take the CE's value of this setting (of configs/default.py, or conf/default.py in the later ESB) "
+                   "even where the target's is kept (repeatable).")
 @esb_root_option
 @dry_run_option
 def sync_edition(ce_root, take, esb_root, dry_run):
-    """Bring the CE's components/, lib/gse/ and configs/default.py settings into this ESB."""
+    """Bring the CE's components/, lib/gse/ and settings (configs/ or conf/default.py) into this ESB."""
     from esbgen import commands
 
     return commands.sync_edition(esb_root, ce_root, say, take=take, dry_run=dry_run)

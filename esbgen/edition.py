@@ -9,7 +9,8 @@ What comes over, and how (the granularity):
   one ``FileWrite`` with its diff.  Files only the target has are never
   touched, nor deleted.  ``components/generic/apis/conf.py`` (the custom
   systems of *this* ESB) is the one file kept when it differs.
-* ``configs/default.py`` is merged by its top-level assignments (libcst): a
+* the settings file (``configs/default.py`` in the legacy ESB, ``conf/default.py``
+  in the later one: each tree's own, see ``esbgen.layout``) is merged by its top-level assignments (libcst): a
   setting only the CE has is added after its CE neighbour; a setting that
   differs takes the CE's value, except ``DATABASES`` and host settings,
   which keep the target's (``--take NAME`` takes the CE's anyway).  Every
@@ -34,10 +35,11 @@ from pathlib import Path
 
 from esbgen.domain import CUSTOM_CONF
 from esbgen.errors import EsbgenError, UsageError
+from esbgen.layout import LEGACY_SETTINGS, settings_file
 from esbgen.plan import FileWrite, Plan, TreeAdd
 
 SCOPES = (Path("components"), Path("lib/gse"))
-CONFIGS = Path("configs/default.py")
+CONFIGS = LEGACY_SETTINGS  # the default name of the settings file; each tree's own comes from settings_file()
 KEPT_FILES = frozenset({CUSTOM_CONF})
 SKIPPED_DIRS = frozenset({"__pycache__"})
 SKIPPED_SUFFIXES = (".pyc", ".pyo")
@@ -53,7 +55,7 @@ HOST_VALUE_RE = re.compile(
 SETTING_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
-# --- configs/default.py ---------------------------------------------------------------------------
+# --- the settings file (configs/default.py or conf/default.py) ---------------------------------------------------------------------------
 
 
 @dataclass
@@ -236,7 +238,7 @@ def _shown(code: str) -> str:
 
 
 def merge_settings(target_data: bytes, ce_data: bytes, take: list[str], label: str = str(CONFIGS),
-                   ce_label: str = "the CE's configs/default.py") -> tuple[bytes, list[Decision], list[str]]:
+                   ce_label: str = f"the CE's {CONFIGS}") -> tuple[bytes, list[Decision], list[str]]:
     """The target's settings module with the CE's settings merged in; the decisions; other notes."""
     target = read_settings(target_data, label)
     ce = read_settings(ce_data, ce_label)
@@ -404,14 +406,15 @@ class SyncOutcome:
     plan: Plan
     ce_root: Path
     decisions: list[Decision] = field(default_factory=list)
+    settings: Path = CONFIGS  # the target's settings file
 
     def summary(self) -> str:
         plan = self.plan
         folders = len(plan.tree_adds)
-        configs = [w for w in plan.file_writes if w.path == CONFIGS]
+        configs = [w for w in plan.file_writes if w.path == self.settings]
         counts = {action: sum(1 for d in self.decisions if d.action == action) for action in ("add", "take", "keep")}
         settings = (
-            f"; {CONFIGS}: {counts['add']} added, {counts['take']} taken from the CE, {counts['keep']} kept"
+            f"; {self.settings}: {counts['add']} added, {counts['take']} taken from the CE, {counts['keep']} kept"
             if configs or counts["keep"] else ""
         )
         return (
@@ -429,9 +432,10 @@ def plan_sync_edition(root: Path, ce_root: Path, work: Path, take: list[str]) ->
     plan = Plan(root, f"sync-edition from {ce_root}")
     outcome = SyncOutcome(plan, ce_root)
 
-    # configs/default.py first: a bad --take is refused before anything is staged.
-    configs_write, decisions, notes = _configs_change(root, ce_root, take)
+    # The settings file first: a bad --take is refused before anything is staged.
+    configs_write, decisions, notes, target_settings = _configs_change(root, ce_root, take)
     outcome.decisions = decisions
+    outcome.settings = target_settings
 
     files, scope_notes = ce_files(ce_root)
     plan.notes.extend(scope_notes)
@@ -474,24 +478,30 @@ def plan_sync_edition(root: Path, ce_root: Path, work: Path, take: list[str]) ->
         plan.file_writes.append(configs_write)
     plan.notes.extend(kept)
     for decision in decisions:
-        plan.notes.append(f"{CONFIGS} {decision.name}: {decision.reason}")
+        plan.notes.append(f"{target_settings} {decision.name}: {decision.reason}")
     plan.notes.extend(notes)
     if not plan.is_empty:
         plan.notes.append("files only the target has are kept; run `esbgen check` after applying")
     return outcome
 
 
-def _configs_change(root: Path, ce_root: Path, take: list[str]) -> tuple[FileWrite | None, list[Decision], list[str]]:
-    ce_path = ce_root / CONFIGS
-    target_path = root / CONFIGS
+def _configs_change(root: Path, ce_root: Path, take: list[str]
+                    ) -> tuple[FileWrite | None, list[Decision], list[str], Path]:
+    """The merge of the CE's settings file into the target's, each the one its tree has (``esbgen.layout``)."""
+    ce_settings = settings_file(ce_root)
+    # A target with no settings file at all gets the CE's under the CE's name.
+    own = settings_file(root)
+    target_settings = own if (root / own).exists() or (root / own).is_symlink() else ce_settings
+    ce_path = ce_root / ce_settings
+    target_path = root / target_settings
     if ce_path.is_symlink():
-        _refuse_link(CONFIGS, f"the CE's {CONFIGS}")
+        _refuse_link(ce_settings, f"the CE's {ce_settings}")
     if target_path.is_symlink():
-        raise EsbgenError(f"{CONFIGS} is a symbolic link in the target; esbgen does not write through links")
+        raise EsbgenError(f"{target_settings} is a symbolic link in the target; esbgen does not write through links")
     if not ce_path.is_file():
         if take:
-            raise EsbgenError(f"--take {take[0]}: the CE has no {CONFIGS}")
-        return None, [], [f"the CE has no {CONFIGS}; settings not merged"]
+            raise EsbgenError(f"--take {take[0]}: the CE has no {ce_settings}")
+        return None, [], [f"the CE has no {ce_settings}; settings not merged"], target_settings
     ce_data = ce_path.read_bytes()
     ce_label = str(ce_path)
     if not target_path.exists():
@@ -500,13 +510,16 @@ def _configs_change(root: Path, ce_root: Path, take: list[str]) -> tuple[FileWri
             if name not in settings.assignments:
                 raise EsbgenError(f"--take {name}: not a top-level assignment of {ce_label}")
         return (
-            FileWrite(CONFIGS, None, ce_data, ce_path.stat().st_mode & 0o7777),
+            FileWrite(target_settings, None, ce_data, ce_path.stat().st_mode & 0o7777),
             [],
-            [f"the target has no {CONFIGS}: the CE's comes over whole; check its DATABASES and hosts"],
+            [f"the target has no {target_settings}: the CE's comes over whole; check its DATABASES and hosts"],
+            target_settings,
         )
     before = target_path.read_bytes()
-    after, decisions, notes = merge_settings(before, ce_data, take, str(CONFIGS), ce_label)
-    return (FileWrite(CONFIGS, before, after) if after != before else None), decisions, notes
+    after, decisions, notes = merge_settings(before, ce_data, take, str(target_settings), ce_label)
+    if ce_settings != target_settings:
+        notes.append(f"the CE keeps its settings in {ce_settings}, this ESB in {target_settings}: merged into {target_settings}")
+    return (FileWrite(target_settings, before, after) if after != before else None), decisions, notes, target_settings
 
 
 def _kept_conf_note(root: Path, ce_root: Path, relative: Path) -> str:

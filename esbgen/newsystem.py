@@ -10,6 +10,7 @@ from esbgen.clone import add_rendered_folders, conf_changes, validate_rendered
 from esbgen.domain import CloneTarget
 from esbgen.errors import EsbgenError, UsageError
 from esbgen.esbtree import load_tree
+from esbgen.layout import settings_file
 from esbgen.plan import Plan
 from esbgen.rules import validate_app_code, validate_new_system, validate_one_line
 from esbgen.saas import SaasType, all_saas_types, saas_type_named
@@ -77,5 +78,5 @@ def plan_new(root: Path, name: str, app_code: str, work: Path, *, type_name: str
         plan.file_writes.append(conf_write)
     plan.unchanged.extend(said)
     if not plan.is_empty:
-        plan.notes.append(f"define {target.host_setting} in configs/default.py (the host of app {app_code})")
+        plan.notes.append(f"define {target.host_setting} in {settings_file(root)} (the host of app {app_code})")
     return NewOutcome(plan, target, saas_type, rendered)

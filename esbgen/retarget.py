@@ -17,10 +17,9 @@ from pathlib import Path
 from esbgen.confapis import compose, dest_path_app_edit, read_text
 from esbgen.domain import Channel, CloneTarget, ComponentSet
 from esbgen.errors import EsbgenError
+from esbgen.layout import settings_file
 from esbgen.plan import FileWrite, Plan
 from esbgen.saas import APP_PATH_RE, SaasType
-
-CONFIGS = Path("configs/default.py")
 
 
 @dataclass
@@ -40,8 +39,8 @@ def _dest_app(channel: Channel) -> str | None:
 
 
 def _setting_values(root: Path, names: list[str]) -> dict[str, str]:
-    """Plain string values of ``names`` in configs/default.py, for the notes (unreadable: none)."""
-    path = root / CONFIGS
+    """Plain string values of ``names`` in the tree's settings file, for the notes (unreadable: none)."""
+    path = root / settings_file(root)
     try:
         module = ast.parse(path.read_bytes())
     except (OSError, SyntaxError, ValueError):
@@ -134,14 +133,15 @@ def _host_notes(root: Path, names: list[str], current: str, app_code: str, plan:
     from esbgen.saas import app_literal
 
     known = _setting_values(root, names)
+    settings = settings_file(root)
     shown = ", ".join(f"{n} (= {known[n]!r})" if n in known else n for n in names)
     python_moved = any(w.path.suffix == ".py" for w in plan.file_writes)
     notes = [
         f"host setting {shown} kept: the copied app is reached on the same host, under /o/{app_code}/"
         + (f"; the prefix the component strips before calling it becomes ^/o/{app_code} (see the diff)" if python_moved else "")
-        + f"; if app {app_code} is served from another host, set it in {CONFIGS}"
+        + f"; if app {app_code} is served from another host, set it in {settings}"
     ]
     for name, value in known.items():
         if app_literal(current).search(value):
-            notes.append(f"{CONFIGS}: {name} = {value!r} names app {current}; point it at app {app_code} by hand")
+            notes.append(f"{settings}: {name} = {value!r} names app {current}; point it at app {app_code} by hand")
     return notes
