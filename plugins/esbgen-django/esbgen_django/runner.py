@@ -33,9 +33,10 @@ ESB_PYTHON = "ESBGEN_ESB_PYTHON"
 MIN_ESBGEN = (0, 2, 0)
 PROG = "manage.py esbgen"
 INSTALL = (
-    "install esbgen %s or later in an environment of its own (Python 3.10+; `pipx install esbgen`, "
-    "or `python3 -m venv /opt/esbgen && /opt/esbgen/bin/pip install esbgen`) and name its command in "
-    "ESBGEN_EXECUTABLE (the environment, or a line in the ESB's settings)" % ".".join(str(n) for n in MIN_ESBGEN)
+    "install esbgen %s or later in an environment of its own (Python 3.10+: `pipx install /path/to/esbgen`, "
+    "which puts it on PATH, or `python3 -m venv /opt/esbgen && /opt/esbgen/bin/pip install /path/to/esbgen` "
+    "and ESBGEN_EXECUTABLE=/opt/esbgen/bin/esbgen in the environment or the ESB's settings)"
+    % ".".join(str(n) for n in MIN_ESBGEN)
 )
 DJANGO_GLOBAL_OPTIONS = ("--settings", "--pythonpath")
 VERSION_RE = re.compile(r"version (\d+)\.(\d+)\.(\d+)")
@@ -103,7 +104,7 @@ def check_version(path, how):
     version = tuple(int(part) for part in match.groups())
     if version < MIN_ESBGEN:
         raise Refusal("%s (%s) is esbgen %s; manage.py esbgen needs %s or later: upgrade it (`pipx upgrade esbgen`, "
-                      "or pip install -U esbgen in its environment)"
+                      "or pip install -U /path/to/esbgen in its environment)"
                       % (path, how, ".".join(str(n) for n in version), ".".join(str(n) for n in MIN_ESBGEN)))
     return version
 
