@@ -4,6 +4,9 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PLUGINS := $(wildcard plugins/esbgen-nginx)
 STAMP := $(VENV)/.esbgen-installed
+# The later ESB's Django (1.11.29) on this Python, for the tests of plugins/esbgen-django.
+DJANGO111 ?= .venv-django111
+DJANGO111_STAMP := $(DJANGO111)/.esbgen-ready
 
 .PHONY: demo test bench system-packages clean
 
@@ -13,6 +16,9 @@ $(STAMP): pyproject.toml $(wildcard plugins/*/pyproject.toml)
 	$(PY) -m pip install -q -e '.[test]' $(foreach p,$(PLUGINS),-e $(p))
 	touch $(STAMP)
 
+$(DJANGO111_STAMP): scripts/django111-venv.sh
+	bash scripts/django111-venv.sh $(DJANGO111)
+
 system-packages:
 	bash scripts/ensure-system-packages.sh
 
@@ -20,7 +26,7 @@ demo: $(STAMP)
 	bash scripts/demo.sh
 
 # CI draws the same property-test examples every run (a fixed seed); elsewhere they vary.
-test: $(STAMP) system-packages
+test: $(STAMP) $(DJANGO111_STAMP) system-packages
 	$(PY) -m pytest -q $(if $(CI),--hypothesis-seed=0)
 
 bench: $(STAMP)
@@ -28,4 +34,4 @@ bench: $(STAMP)
 	$(PY) benchmarks/run.py
 
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache
+	rm -rf $(VENV) $(DJANGO111) build *.egg-info .pytest_cache

@@ -6,7 +6,7 @@ are imported only by the commands that need them.
 
 import pluggy
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 hookimpl = pluggy.HookimplMarker("esbgen")
 

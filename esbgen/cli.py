@@ -44,7 +44,8 @@ def service_options(function):
         click.option("--sync", is_flag=True, help="Then run the ESB's `manage.py sync_data_at_deploy` (from the ESB root)."),
         click.option("--restart", is_flag=True, help="Then run `supervisorctl [-c CONF] restart PROGRAM`."),
         click.option("--esb-python", metavar="PATH",
-                     help="The ESB's Python for --sync (default: a virtualenv found for the ESB, else python)."),
+                     help="The ESB's Python for --sync (default: $ESBGEN_ESB_PYTHON, else a virtualenv found for "
+                          "the ESB, else python)."),
         click.option("--supervisor-conf", metavar="CONF", help="supervisord.conf for --restart."),
         click.option("--program", default="esb", show_default=True, metavar="NAME", help="Supervisor program to restart."),
         click.option("--supervisorctl", metavar="PATH",

@@ -30,7 +30,7 @@ def writable_root(root_option: str | None, say: Say, dry_run: bool) -> Iterator[
         recover_pending(root, say)  # the lock only when a killed run left a change to roll back
         yield root
         return
-    with locked(root):
+    with locked(root, create=False):
         recover(root, say)
         yield root
 
@@ -45,13 +45,20 @@ def _recover_pending(root: Path, say: Say) -> None:
 @contextmanager
 def scratch(root: Path, dry_run: bool) -> Iterator[Path]:
     """Where a plan is rendered: beside the tree for a real run (renames), else in /tmp."""
-    from esbgen.journal import work_dir
+    from esbgen.journal import drop_work_dir, work_dir
 
-    path = Path(tempfile.mkdtemp(prefix="esbgen-")) if dry_run else work_dir(root)
+    if dry_run:
+        path = Path(tempfile.mkdtemp(prefix="esbgen-"))
+        try:
+            yield path
+        finally:
+            shutil.rmtree(path, ignore_errors=True)
+        return
+    path = work_dir(root)
     try:
         yield path
     finally:
-        shutil.rmtree(path, ignore_errors=True)
+        drop_work_dir(path)
 
 
 def add_plugin_steps(plan, command: str, options: dict[str, Any]) -> None:
@@ -414,7 +421,7 @@ def undo(root_option: str | None, say: Say, *, list_only: bool = False, journal_
         for journal in history:
             say(f"{journal.id}  {journal.data.get('created_at', '?')}  {journal.state:<11}  {journal.data.get('title')}")
         return 0
-    with locked(root):
+    with locked(root, create=False):
         recover(root, say)
         journal = undo_change(root, journal_id)
     say(f"Undid change {journal.id}: {journal.data.get('title')}.")

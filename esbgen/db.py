@@ -9,11 +9,22 @@ Where the row of a system lives:
 * run as ``manage.py esbgen`` (the ESB's own Django project): the project's
   ``default`` database, unless a URL is given.
 
-The table is read and written through the project's own ``bkcore.ComponentSystem``
-model when the running project has it, else through esbgen's own unmanaged
-mapping of ``esb_component_system`` (kept in a private app registry, so it
-never appears among a project's models).  Columns are addressed by their
-database names, whatever the model calls its fields.
+The table has one of two shapes, found by reading its columns before any use:
+
+* the legacy ESB's (``ComponentSystem``): ``label``, ``remark``, timeouts ...;
+* the later ESB's (``System``): ``description``, ``comment``, ``board`` (esbgen's rows
+  are on board ``default``), ``maintainers``, timestamps, ``created_by``/``updated_by``.
+
+esbgen speaks of a row's ``label`` and ``remark`` (its options, its journal);
+on the later shape they are the ``description`` and ``comment`` columns.  A
+table of neither shape is refused in one line naming the columns it lacks.
+
+The table is read and written through the project's own model
+(``bkcore.ComponentSystem``, or ``bkcore.System`` on the later shape) when the
+running project has it, else through esbgen's own unmanaged mapping of
+``esb_component_system`` with exactly the known columns the table has (kept in
+a private app registry, so it never appears among a project's models).
+Columns are addressed by their database names, whatever the model calls its fields.
 
 Nothing here imports Django at module level: ``import esbgen.db`` stays cheap.
 """
@@ -36,8 +47,10 @@ ENV_URL = "ESBGEN_DATABASE_URL"
 DJANGO_PROJECT = "django-project"
 PASSWORD_MASK = "***"
 
-# Columns esbgen writes; the others keep the model's defaults.
+# What esbgen writes of a row (its names; the columns depend on the table's shape).
 WRITABLE_COLUMNS = ("label", "remark")
+BOARD = "default"  # the later ESB's board of the systems esbgen registers
+AUTHOR = "esbgen"  # created_by / updated_by of the later shape
 
 _requested_url: str | None = None
 _in_django_project = False
@@ -199,27 +212,16 @@ def install_pymysql() -> None:
     pymysql.install_as_MySQLdb()
 
 
-_MAPPING: Any = None
+def _now() -> Any:
+    from django.utils import timezone
+
+    return timezone.now()
 
 
-def mapping_model() -> Any:
-    """esbgen's own unmanaged model of ``esb_component_system``, in a private app registry."""
-    global _MAPPING
-    if _MAPPING is not None:
-        return _MAPPING
-    from django.apps.registry import Apps
+def _legacy_fields() -> dict[str, Any]:
     from django.db import models
 
-    class Meta:
-        app_label = "esbgen"
-        db_table = TABLE
-        managed = False
-        apps = Apps()
-
-    attrs = {
-        "__module__": __name__,
-        "Meta": Meta,
-        "id": models.AutoField(primary_key=True),
+    return {
         "name": models.CharField(max_length=64),
         "label": models.CharField(max_length=128, default=""),
         "component_admin": models.CharField(max_length=128, default=""),
@@ -231,8 +233,90 @@ def mapping_model() -> Any:
         "query_timeout": models.IntegerField(null=True),
         "doc_category_id": models.IntegerField(null=True),
     }
-    _MAPPING = type("ComponentSystem", (models.Model,), attrs)
-    return _MAPPING
+
+
+def _later_fields() -> dict[str, Any]:
+    from django.db import models
+
+    return {
+        "name": models.CharField(max_length=64),
+        "description": models.CharField(max_length=128, default=""),
+        "description_en": models.CharField(max_length=128, default=""),
+        "comment": models.TextField(default=""),
+        "comment_en": models.TextField(default=""),
+        "timeout": models.IntegerField(null=True),
+        "data_type": models.IntegerField(default=3),
+        "maintainers": models.CharField(max_length=1024, default=""),
+        "board": models.CharField(max_length=64, default=BOARD),
+        "created_time": models.DateTimeField(default=_now),
+        "updated_time": models.DateTimeField(default=_now),
+        "created_by": models.CharField(max_length=32, default=AUTHOR),
+        "updated_by": models.CharField(max_length=32, default=AUTHOR),
+    }
+
+
+@dataclass(frozen=True)
+class Shape:
+    """One shape of ``esb_component_system``: its columns, and where esbgen's label and remark go."""
+
+    name: str  # "legacy" or "later"
+    model_name: str  # the ESB's model of the table, in app bkcore
+    required: tuple[str, ...]  # the columns esbgen needs to find in the table
+    columns: dict[str, str]  # esbgen's name of a value -> its column
+    fields: Callable[[], dict[str, Any]]  # every known column, as Django fields
+    filters: tuple[tuple[str, Any], ...] = ()  # columns that pick esbgen's rows besides the name
+
+
+LEGACY = Shape("legacy", "ComponentSystem", ("name", "label", "remark"), {"label": "label", "remark": "remark"},
+               _legacy_fields)
+LATER = Shape("later", "System", ("name", "description", "comment", "board"),
+              {"label": "description", "remark": "comment"}, _later_fields, (("board", BOARD),))
+SHAPES = (LEGACY, LATER)
+
+
+def shape_of(columns: set[str] | list[str], shown: str = "the table") -> Shape:
+    """The shape a table with these columns has; refuses one of neither shape in one line."""
+    present = set(columns)
+    for shape in SHAPES:
+        if set(shape.required) <= present:
+            return shape
+    lacks = "; ".join(
+        f"the {shape.name} ESB's needs {', '.join(c for c in shape.required if c not in present)}" for shape in SHAPES
+    )
+    have = ", ".join(sorted(present)) or "none"
+    raise DatabaseProblem(f"{shown} has neither shape esbgen writes ({lacks}); its columns: {have}")
+
+
+_MAPPINGS: dict[tuple[str, tuple[str, ...]], Any] = {}
+
+
+def mapping_model(shape: Shape | None = None, columns: set[str] | None = None) -> Any:
+    """esbgen's own unmanaged model of ``esb_component_system``, in a private app registry.
+
+    With ``columns`` (the table's), only the known columns the table has are
+    mapped, so an insert names no column the table lacks.  Without: every
+    column of the shape (the legacy one by default).
+    """
+    shape = shape or LEGACY
+    from django.apps.registry import Apps
+    from django.db import models
+
+    known = shape.fields()
+    names = tuple(name for name in known if columns is None or name in columns)
+    key = (shape.name, names)
+    if key in _MAPPINGS:
+        return _MAPPINGS[key]
+
+    class Meta:
+        app_label = "esbgen"
+        db_table = TABLE
+        managed = False
+        apps = Apps()
+
+    attrs = {"__module__": __name__, "Meta": Meta, "id": models.AutoField(primary_key=True)}
+    attrs.update({name: known[name] for name in names})
+    _MAPPINGS[key] = type(shape.model_name, (models.Model,), attrs)
+    return _MAPPINGS[key]
 
 
 _PRIVATE_MODELS: dict[tuple[str, str], Any] = {}
@@ -259,14 +343,41 @@ def unmanaged_model(app_label: str, class_name: str, table: str, fields: Callabl
     return _PRIVATE_MODELS[key]
 
 
-def project_model() -> Any:
-    """The running project's ``bkcore.ComponentSystem``, else esbgen's mapping."""
+def project_model(shape: Shape | None = None, columns: set[str] | None = None) -> Any:
+    """The running project's model of the table (``bkcore.ComponentSystem``, or ``bkcore.System``
+    on the later shape), else esbgen's mapping."""
     from django.apps import apps
 
+    shape = shape or LEGACY
     try:
-        return apps.get_model("bkcore", "ComponentSystem")
+        model = apps.get_model("bkcore", shape.model_name)
     except LookupError:
-        return mapping_model()
+        return mapping_model(shape, columns)
+    if model._meta.db_table != TABLE or not set(shape.required) <= {f.column for f in model._meta.concrete_fields}:
+        return mapping_model(shape, columns)
+    return model
+
+
+def read_columns(alias: str) -> set[str]:
+    """The columns of ``esb_component_system`` on a connection; a missing table is a DatabaseProblem."""
+    from django.db import connections
+
+    connection = connections[alias]
+    with connection.cursor() as cursor:
+        if connection.vendor == "sqlite":
+            cursor.execute(f"PRAGMA table_info({connection.ops.quote_name(TABLE)})")
+            columns = {row[1] for row in cursor.fetchall()}
+        elif connection.vendor == "mysql":
+            cursor.execute(
+                "SELECT column_name FROM information_schema.columns WHERE table_schema = DATABASE() AND table_name = %s",
+                [TABLE],
+            )
+            columns = {row[0] for row in cursor.fetchall()}
+        else:
+            columns = {c.name for c in connection.introspection.get_table_description(cursor, TABLE)}
+    if not columns:
+        raise DatabaseProblem(f"the table does not exist: no table {TABLE}")
+    return columns
 
 
 # ---------------------------------------------------------------- a database in use
@@ -278,13 +389,36 @@ class DatabaseProblem(EsbgenError):
 
 @dataclass
 class Database:
-    """One connection alias and the model of the system table on it."""
+    """One connection alias, and (once read) the shape and model of the system table on it."""
 
     alias: str
     key: str  # what the journal records: the redacted URL, or "django-project"
     shown: str  # for messages
-    model: Any
     has_password: bool = False
+    use_project_model: bool = False
+    _shape: Shape | None = None
+    _model: Any = None
+
+    @property
+    def shape(self) -> Shape:
+        self._resolve()
+        return self._shape
+
+    @property
+    def model(self) -> Any:
+        self._resolve()
+        return self._model
+
+    def _resolve(self) -> None:
+        if self._shape is not None:
+            return
+        columns = read_columns(self.alias)
+        shape = shape_of(columns, "the table")
+        self._model = project_model(shape, columns) if self.use_project_model else mapping_model(shape, columns)
+        self._shape = shape
+
+    def _columns(self) -> set[str]:
+        return {model_field.column for model_field in self.model._meta.concrete_fields}
 
     def _attr(self, column: str) -> str:
         for model_field in self.model._meta.concrete_fields:
@@ -295,27 +429,53 @@ class Database:
     def _manager(self) -> Any:
         return self.model._base_manager.using(self.alias)
 
+    def _mine(self, system: str) -> dict[str, Any]:
+        """The lookup of esbgen's rows named ``system`` (on the later shape, on board ``default``)."""
+        lookup = {self._attr("name"): system}
+        lookup.update({self._attr(column): value for column, value in self.shape.filters})
+        return lookup
+
+    def _values(self, values: dict[str, Any]) -> dict[str, Any]:
+        return {self._attr(self.shape.columns[name]): value for name, value in values.items()}
+
     def objects(self, model: Any) -> Any:
         """The rows of another model's table (e.g. one from :func:`unmanaged_model`) on this connection."""
         return model._base_manager.using(self.alias)
 
     def rows(self, system: str, for_update: bool = False) -> list[dict[str, Any]]:
-        """The rows named ``system``, as {column: value} of the columns esbgen writes."""
-        columns = ("name", *WRITABLE_COLUMNS)
-        attrs = [self._attr(c) for c in columns]
-        query = self._manager().filter(**{self._attr("name"): system})
+        """The rows named ``system``, as {name: value} of what esbgen writes (``name``, ``label``, ``remark``)."""
+        names = ("name", *WRITABLE_COLUMNS)
+        attrs = [self._attr("name")] + [self._attr(self.shape.columns[n]) for n in WRITABLE_COLUMNS]
+        query = self._manager().filter(**self._mine(system))
         if for_update:
             query = query.select_for_update()
-        return [dict(zip(columns, values)) for values in query.order_by("pk").values_list(*attrs)]
+        return [dict(zip(names, values)) for values in query.order_by("pk").values_list(*attrs)]
+
+    def _stamps(self, created: bool) -> dict[str, Any]:
+        """Who and when, on a table that records them (the later shape)."""
+        present = self._columns()
+        stamps: dict[str, Any] = {}
+        for column, value in (("updated_by", AUTHOR), ("updated_time", _now())):
+            if column in present:
+                stamps[self._attr(column)] = value
+        if created:
+            for column, value in (("created_by", AUTHOR), ("created_time", stamps.get("updated_time") or _now())):
+                if column in present:
+                    stamps[self._attr(column)] = value
+        return stamps
 
     def insert(self, system: str, values: dict[str, Any]) -> None:
-        fields = {self._attr("name"): system}
-        fields.update({self._attr(column): value for column, value in values.items()})
+        fields = self._mine(system)
+        fields.update(self._values(values))
+        if self.shape is LATER:
+            fields.update(self._stamps(created=True))
         self._manager().create(**fields)
 
     def update(self, system: str, values: dict[str, Any]) -> int:
-        fields = {self._attr(column): value for column, value in values.items()}
-        return self._manager().filter(**{self._attr("name"): system}).update(**fields)
+        fields = self._values(values)
+        if self.shape is LATER:
+            fields.update(self._stamps(created=False))
+        return self._manager().filter(**self._mine(system)).update(**fields)
 
     def delete(self, system: str) -> int:
         """Delete the rows named ``system`` with plain SQL: no cascade through other tables.
@@ -329,9 +489,10 @@ class Database:
         quote = connection.ops.quote_name
         table = quote(self.model._meta.db_table)
         self._attr("name")  # the model maps the column
-        column = quote("name")
+        where = [("name", system), *self.shape.filters]
+        condition = " AND ".join(f"{quote(column)} = %s" for column, _ in where)
         with connection.cursor() as cursor:
-            cursor.execute(f"DELETE FROM {table} WHERE {column} = %s", [system])
+            cursor.execute(f"DELETE FROM {table} WHERE {condition}", [value for _, value in where])
             return cursor.rowcount
 
     @contextmanager
@@ -402,14 +563,12 @@ def open_database(url: str | None = None, *, readonly: bool = False, project: bo
     from django.db import DEFAULT_DB_ALIAS, connections
 
     if parsed is None:
-        model = project_model()
         settings_dict = connections[DEFAULT_DB_ALIAS].settings_dict
         shown = f"project database {_describe_settings(settings_dict)}"
-        yield Database(DEFAULT_DB_ALIAS, DJANGO_PROJECT, shown, model)
+        yield Database(DEFAULT_DB_ALIAS, DJANGO_PROJECT, shown, use_project_model=True)
         return
     from django.db.utils import load_backend
 
-    model = project_model() if in_django_project() else mapping_model()
     alias = f"esbgen-{uuid.uuid4().hex[:8]}"
     config = _alias_settings(parsed, readonly)
     settings_dict = connections.configure_settings({DEFAULT_DB_ALIAS: config})[DEFAULT_DB_ALIAS]
@@ -421,7 +580,7 @@ def open_database(url: str | None = None, *, readonly: bool = False, project: bo
         connection.features.minimum_database_version = None
     connections[alias] = connection
     try:
-        yield Database(alias, parsed.shown, parsed.shown, model, parsed.has_password)
+        yield Database(alias, parsed.shown, parsed.shown, parsed.has_password, use_project_model=in_django_project())
     finally:
         try:
             connection.close()

@@ -574,6 +574,7 @@ def plan_sync_edition(root: Path, ce_root: Path, work: Path, take: list[str], ta
     else:
         configs_write, decisions, notes = _configs_change(root, ce_root, take, target_settings, ce_settings)
     outcome.decisions = decisions
+    outcome.settings = target_settings
 
     files, scope_notes = ce_files(ce_root)
     for option, given in (("--skip", skips), ("--take-file", takes)):

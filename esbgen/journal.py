@@ -1,10 +1,12 @@
 """Applying plans atomically: a journal first, then renames; rollback, recovery and undo.
 
-Everything lives in ``<ESB root>/.esbgen/``: ``lock`` (one writer at a time,
-naming the run that holds it), ``journal/<id>/journal.json`` (the steps and
-their state), ``stage/`` (the new folders, moved into place by rename),
-``new/`` (the new bytes of modified files) and ``backup/`` (what a step
-replaced or modified).
+Everything lives in ``<ESB root>/.esbgen/``: ``lock`` (naming the run that
+holds the lock, an flock on the ESB root folder: one writer at a time),
+``journal/<id>/journal.json`` (the steps and their state), ``stage/`` (the new
+folders, moved into place by rename), ``new/`` (the new bytes of modified
+files), ``backup/`` (what a step replaced or modified) and ``tmp/`` (a run's
+scratch).  The folder appears with the first change that is applied; a run
+that is refused, changes nothing or only reads leaves no trace of itself.
 
 States of a change: ``prepared`` -> ``applying`` -> ``applied``; on a failure
 ``rolling-back`` -> ``rolled-back``; ``esbgen undo``: ``undoing`` -> ``undone``.
@@ -85,13 +87,26 @@ def state_dir(root: Path) -> Path:
 
 
 def work_dir(root: Path) -> Path:
-    """A scratch folder on the tree's file system, so staged output moves into place by rename."""
-    path = state_dir(root) / "tmp" / uuid.uuid4().hex[:12]
+    """A scratch folder on the tree's file system, so staged output moves into place by rename.
+
+    It lives in the state folder, which this creates if needed; a run that
+    holds the lock without recording a change removes what it created (see ``locked``).
+    """
+    path = ensure_state_dir(root) / "tmp" / uuid.uuid4().hex[:12]
     try:
         path.mkdir(parents=True)
     except OSError as error:
         raise EsbgenError(f"cannot make a scratch folder in {state_dir(root)}: {error.strerror or error}") from None
     return path
+
+
+def drop_work_dir(path: Path) -> None:
+    """Remove a scratch folder of ``work_dir``, and ``tmp/`` with it once it is empty."""
+    shutil.rmtree(path, ignore_errors=True)
+    try:
+        path.parent.rmdir()
+    except OSError:
+        pass
 
 
 def _sha(data: bytes) -> str:
@@ -177,53 +192,149 @@ def _state_dir_checked(root: Path) -> Path:
     return directory
 
 
-@contextmanager
-def locked(root: Path, timeout: float | None = None) -> Iterator[None]:
-    """One esbgen writer per ESB root: wait briefly for the lock, then refuse naming its holder."""
-    directory = _state_dir_checked(root)
-    wait = lock_timeout() if timeout is None else timeout
+@dataclass
+class _Held:
+    """The lock this process holds on one ESB root."""
+
+    root: Path
+    fd: int
+    tidy: bool  # remove the state folder on release if this run created it and recorded no change
+    created_state: bool = False
+    holder: Any = None  # the open lock file naming this run, once the state folder exists
+    depth: int = 1
+
+
+_HELD: dict[str, _Held] = {}
+
+
+def _held(root: Path) -> _Held | None:
+    return _HELD.get(os.path.realpath(root))
+
+
+def _write_holder(held: _Held) -> None:
+    """Name this run in ``.esbgen/lock`` for a run that waits (informational: the lock is on the root folder)."""
+    if held.holder is not None:
+        return
     try:
-        directory.mkdir(exist_ok=True)
-        handle = open(directory / "lock", "a+", encoding="utf-8")
+        handle = open(state_dir(held.root) / "lock", "a+", encoding="utf-8")
+    except OSError:
+        return
+    held.holder = handle
+    try:
+        handle.seek(0)
+        handle.truncate()
+        handle.write(_holder_line() + "\n")
+        handle.flush()
+    except OSError:
+        pass
+
+
+def ensure_state_dir(root: Path) -> Path:
+    """The state folder, created now if it is missing: only for a change that is about to be staged or applied."""
+    directory = _state_dir_checked(root)
+    held = _held(root)
+    if not directory.is_dir():
+        try:
+            directory.mkdir()
+        except FileExistsError:
+            _state_dir_checked(root)
+        except OSError as error:
+            raise EsbgenError(f"cannot make esbgen's state folder {directory}: {error.strerror or error}") from None
+        else:
+            if held is not None:
+                held.created_state = True
+    if held is not None:
+        _write_holder(held)
+    return directory
+
+
+def _recorded_any_change(root: Path) -> bool:
+    folder = state_dir(root) / "journal"
+    try:
+        return any(folder.iterdir())
+    except OSError:
+        return False
+
+
+def _open_root(root: Path) -> int:
+    try:
+        return os.open(root, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
     except OSError as error:
-        raise EsbgenError(f"cannot lock {root}: {error.strerror or error} ({directory})") from None
+        raise EsbgenError(f"cannot lock {root}: {error.strerror or error}") from None
+
+
+def _holder_of(root: Path) -> str:
+    try:
+        return (state_dir(root) / "lock").read_text(encoding="utf-8").strip() or "another esbgen run"
+    except (OSError, UnicodeDecodeError):
+        return "another esbgen run"
+
+
+@contextmanager
+def locked(root: Path, timeout: float | None = None, *, create: bool = True) -> Iterator[None]:
+    """One esbgen writer per ESB root: wait briefly for the lock, then refuse naming its holder.
+
+    The lock is an flock on the ESB root folder itself, so taking it writes
+    nothing.  ``.esbgen/lock`` names the run that holds it, once the state
+    folder exists.  ``create`` makes the state folder and that file at once;
+    without it (the commands), they appear only when a change is staged
+    (``work_dir``, ``prepare``), and a run that then records no change removes
+    the state folder it made before it lets go of the lock: a refused or
+    empty run leaves the tree as it found it.
+    """
+    _state_dir_checked(root)
+    held = _held(root)
+    if held is not None:  # this process holds it already (a nested use)
+        held.depth += 1
+        try:
+            if create:
+                ensure_state_dir(root)
+            yield
+        finally:
+            held.depth -= 1
+        return
+    wait = lock_timeout() if timeout is None else timeout
+    fd = _open_root(root)
     deadline = time.monotonic() + wait
-    acquired = False
     try:
         while True:
             try:
-                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                acquired = True
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
                 break
             except OSError as error:
                 if error.errno not in (errno.EAGAIN, errno.EACCES):
                     raise EsbgenError(f"cannot lock {root}: {error.strerror}") from None
                 if time.monotonic() >= deadline:
-                    handle.seek(0)
-                    holder = handle.read().strip() or "another esbgen run"
                     raise EsbgenError(
-                        f"{root} is locked by {holder}; waited {wait:g} s ($ESBGEN_LOCK_TIMEOUT): "
+                        f"{root} is locked by {_holder_of(root)}; waited {wait:g} s ($ESBGEN_LOCK_TIMEOUT): "
                         "try again when it has finished"
                     ) from None
                 time.sleep(0.05)
-        try:  # who holds it, for the message of a run that waits; informational only
-            handle.seek(0)
-            handle.truncate()
-            handle.write(_holder_line() + "\n")
-            handle.flush()
-        except OSError:
-            pass
+    except BaseException:
+        os.close(fd)
+        raise
+    held = _Held(root, fd, tidy=not create)
+    _HELD[os.path.realpath(root)] = held
+    try:
+        if create or state_dir(root).is_dir():
+            ensure_state_dir(root)
         yield
     finally:
-        if acquired:
-            try:
-                handle.seek(0)
-                handle.truncate()
-                handle.flush()
-            except OSError:
-                pass
-            fcntl.flock(handle, fcntl.LOCK_UN)
-        handle.close()
+        try:
+            if held.holder is not None:
+                try:
+                    held.holder.seek(0)
+                    held.holder.truncate()
+                    held.holder.flush()
+                except OSError:
+                    pass
+                held.holder.close()
+            if held.tidy and held.created_state and not _recorded_any_change(root):
+                shutil.rmtree(state_dir(root), ignore_errors=True)
+        finally:
+            _HELD.pop(os.path.realpath(root), None)
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            os.close(fd)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -275,7 +386,11 @@ def journals(root: Path) -> list[Journal]:
     folder = state_dir(root) / "journal"
     if not folder.is_dir():
         return []
-    found = [Journal.load(entry) for entry in folder.iterdir() if (entry / "journal.json").is_file()]
+    try:
+        entries = list(folder.iterdir())
+    except FileNotFoundError:  # a run that recorded nothing just removed its state folder
+        return []
+    found = [Journal.load(entry) for entry in entries if (entry / "journal.json").is_file()]
     found.sort(key=lambda j: (j.data.get("seq", 0), j.id))
     return found
 
@@ -445,7 +560,7 @@ def _sync_filesystem(path: Path) -> None:
 def prepare(plan: Plan, argv: list[str] | None = None) -> Journal:
     """Write the journal, the staged files and the backups; nothing in the tree changes yet."""
     root = plan.root
-    folder = _state_dir_checked(root) / "journal"
+    folder = ensure_state_dir(root) / "journal"
     folder.mkdir(parents=True, exist_ok=True)
     for step in plan.external:
         _handler(step.kind)  # refuse an unknown kind before anything is written
@@ -556,7 +671,7 @@ def apply(plan: Plan, argv: list[str] | None = None, after_files: Callable[[], N
     # Flushing the staged files to disk is most of what applying costs on a real disk (70 ms at
     # 2,000 channels, measured): it started when they were rendered (flush_soon), goes on while
     # prepare hashes and journals, and the last syncfs below only waits for what is left.
-    flusher = flush_soon(state_dir(root))
+    flusher = flush_soon(ensure_state_dir(root))
     try:
         journal = prepare(plan, argv)
     finally:
@@ -734,7 +849,7 @@ def recover_pending(root: Path, say: Callable[[str], None]) -> None:
     if not unfinished:
         return
     try:
-        with locked(root):
+        with locked(root, create=False):
             recover(root, say)
     except EsbgenError as error:
         raise EsbgenError(f"change {unfinished[0].describe()} is unfinished (being applied, or interrupted): {error}") from None

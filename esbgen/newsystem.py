@@ -11,6 +11,7 @@ from esbgen.clone import add_rendered_folders, conf_changes, validate_rendered
 from esbgen.domain import CloneTarget
 from esbgen.errors import EsbgenError, UsageError
 from esbgen.esbtree import load_tree
+from esbgen.layout import settings_file
 from esbgen.plan import Plan
 from esbgen.rules import validate_app_code, validate_new_system, validate_one_line
 from esbgen.saas import SaasType, all_saas_types, saas_type_named

@@ -46,7 +46,7 @@ def plan_registration(plan: Plan, system: str, *, label: str, remark: str, label
     for column, limit, value in (("name", 64, system), ("label", 128, label)):
         if len(value) > limit:
             raise UsageError(f"{column} {value!r} is longer than the {limit} characters of {db.TABLE}.{column}")
-    rows, database_key, shown, has_password = _read(system, dry_run)
+    rows, database_key, shown, has_password, shape = _read(system, dry_run)
     if len(rows) > 1:
         raise EsbgenError(
             f"{db.TABLE} in {shown} has {len(rows)} rows named {system}; esbgen keeps exactly one row "
@@ -57,14 +57,18 @@ def plan_registration(plan: Plan, system: str, *, label: str, remark: str, label
         "has_password": has_password,
         "shown": shown,
         "table": db.TABLE,
+        "shape": shape,
         "system": system,
     }
     if database_key == db.DJANGO_PROJECT:
         record["identity"] = db.project_identity()
+    # On the later ESB's table, esbgen's label and remark are its description and comment columns.
+    where = f"{shown}; the later ESB's table: label as description, remark as comment, board default" \
+        if shape == db.LATER.name else shown
     if not rows:
         record.update(action="insert", before=None, after=dict(wanted))
         plan.external.append(
-            ExternalStep(KIND, f"insert row {system} into {db.TABLE} ({shown}): label {label!r}, remark {remark!r}", record)
+            ExternalStep(KIND, f"insert row {system} into {db.TABLE} ({where}): label {label!r}, remark {remark!r}", record)
         )
         return True
     row = rows[0]
@@ -74,7 +78,7 @@ def plan_registration(plan: Plan, system: str, *, label: str, remark: str, label
         return True
     record.update(action="update", before={column: row[column] for column in changes}, after=changes)
     shown_changes = "; ".join(f"{column} {row[column]!r} -> {value!r}" for column, value in changes.items())
-    plan.external.append(ExternalStep(KIND, f"update row {system} in {db.TABLE} ({shown}): {shown_changes}", record))
+    plan.external.append(ExternalStep(KIND, f"update row {system} in {db.TABLE} ({where}): {shown_changes}", record))
     return True
 
 
@@ -89,18 +93,19 @@ def done_lines(plan: Plan) -> list[str]:
     return lines
 
 
-def _read(system: str, dry_run: bool) -> tuple[list[dict[str, Any]], str, str, bool]:
+def _read(system: str, dry_run: bool) -> tuple[list[dict[str, Any]], str, str, bool, str]:
     shown = db.describe_target() or "?"
+    hint = "; a dry run changes nothing but must read the table" if dry_run else ""
     try:
         with db.open_database(readonly=dry_run) as database:
             shown = database.shown
-            return database.rows(system), database.key, database.shown, database.has_password
+            rows = database.rows(system)
+            return rows, database.key, database.shown, database.has_password, database.shape.name
     except db.DatabaseProblem as problem:
-        raise EsbgenError(f"cannot read {db.TABLE}: {problem}") from None
+        raise EsbgenError(f"cannot read {db.TABLE} in {shown}: {problem}{hint}") from None
     except Exception as error:
         if not db.is_database_error(error):
             raise
-        hint = "; a dry run changes nothing but must read the table" if dry_run else ""
         raise EsbgenError(f"cannot read {db.TABLE} in {shown}: {db.explain(error)}{hint}") from None
 
 
@@ -158,6 +163,15 @@ class DbSystemHandler:
                         record["outcome"] = "refused"
                         raise EsbgenError(f"row {system} in {db.TABLE} changed while esbgen was working; nothing was changed")
                     database.update(system, record["after"])
+                # Read it back: some tables take a write without keeping it (SQLite's views answer an
+                # INSERT ... RETURNING without an error and without a row).
+                kept = database.rows(system)
+                if len(kept) != 1 or not _matches(kept[0], record["after"]):
+                    record["outcome"] = "refused"
+                    raise EsbgenError(
+                        f"cannot write row {system} to {db.TABLE} in {shown}: the database did not keep it "
+                        "(a view, or a trigger?); nothing was changed"
+                    )
                 # Past this point only the commit can fail, and then nobody knows whether it happened.
                 record["outcome"] = "written"
         except Exception as error:

@@ -8,6 +8,7 @@ instances from the ``esbgen_saas_types`` hook.
 
 from __future__ import annotations
 
+import importlib.resources
 import re
 from collections import Counter
 from pathlib import Path
@@ -92,7 +93,7 @@ class SaasType:
         return f"<SaaS type {self.name}>"
 
 
-TEMPLATES = Path(__file__).resolve().parents[1] / "cookiecutters"
+TEMPLATES = Path(str(importlib.resources.files("esbgen") / "cookiecutters"))  # package data (pyproject.toml)
 
 
 class ConfapisProxy(SaasType):

@@ -5,8 +5,9 @@ only in a dry run).
 
 The ESB's interpreter for ``--sync`` is the first of:
 
-1. ``--esb-python PATH``;
-2. run as ``manage.py esbgen``: the interpreter running the project (the ESB's own);
+1. ``--esb-python PATH``, else ``$ESBGEN_ESB_PYTHON`` (set by ``manage.py esbgen`` of
+   ``esbgen_django`` to the interpreter running the ESB);
+2. run as ``manage.py esbgen`` in-process: the interpreter running the project;
 3. a virtualenv in the ESB root: ``<root>/bin/python`` (the root is the virtualenv),
    ``<root>/.venv/bin/python``, ``<root>/venv/bin/python``;
 4. ``$WORKON_HOME/esb/bin/python`` (virtualenvwrapper's ``esb``);
@@ -35,6 +36,7 @@ from esbgen.plan import PostStep
 
 # BlueKing installs under /data/<install>/ by default; tests point this elsewhere.
 INSTALL_GLOB = "/data/*/.envs/esb/bin/python"
+ESB_PYTHON_ENV = "ESBGEN_ESB_PYTHON"
 PROGRAM_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.:-]*$")
 
 
@@ -86,6 +88,12 @@ def find_esb_python(root: Path, explicit: str | None = None) -> tuple[str, str]:
         if not _executable(path):
             raise UsageError(f"--esb-python {explicit} is not an executable file")
         return str(path), "--esb-python"
+    from_env = os.environ.get(ESB_PYTHON_ENV)
+    if from_env:
+        path = Path(from_env).expanduser()
+        if not _executable(path):
+            raise UsageError(f"${ESB_PYTHON_ENV} {from_env} is not an executable file")
+        return str(path), f"${ESB_PYTHON_ENV}, the interpreter running the ESB's manage.py"
     from esbgen import db
 
     if db.in_django_project():

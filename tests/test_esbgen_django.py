@@ -1,0 +1,336 @@
+"""``python manage.py esbgen`` inside an ESB-shaped Django project, through plugins/esbgen-django.
+
+The projects are real: a scratch copy of the sample ESB whose ``manage.py`` is a
+Django one, with settings and an app ``bkcore`` holding the ESB's model of
+``esb_component_system`` (the legacy ``ComponentSystem`` on a tree with
+``configs/``, the later ``System`` on a tree with ``conf/``).  They run on the
+later ESB's Django 1.11.29 in ``.venv-django111`` (made by ``make test``:
+scripts/django111-venv.sh), into which the distribution is installed with a
+plain ``pip install``; esbgen is the one of this test run, in its own
+environment.  The same runs on current Django, and the source is checked
+against the Python 2.7 and 3.6 grammars.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sqlite3
+import subprocess
+import sys
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from conftest import FIXTURES, REPO
+from conftest_services import WRITER, WRITER_PASSWORD
+from esb_schemas import LATER_MODELS, LATER_MYSQL, LEGACY_MODELS, LEGACY_MYSQL
+
+PLUGIN = REPO / "plugins" / "esbgen-django"
+DJANGO111 = Path(os.environ.get("ESBGEN_DJANGO111_VENV") or REPO / ".venv-django111")
+PY111 = DJANGO111 / "bin" / "python"
+ESBGEN = Path(sys.executable).parent / "esbgen"
+CLONE = ("esbgen", "clone", "sops", "--as", "bk_sops_ce")
+
+MANAGE = '''\
+#!/usr/bin/env python
+import os
+import sys
+
+if __name__ == "__main__":
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "esb_settings")
+    from django.core.management import execute_from_command_line
+
+    execute_from_command_line(sys.argv)
+'''
+
+SETTINGS = '''\
+import json
+import os
+
+{base_dir}
+SECRET_KEY = "esb-shaped test project"
+DEBUG = False
+USE_TZ = False
+INSTALLED_APPS = ["bkcore", "esbgen_django"]
+DATABASES = {{"default": json.loads(os.environ["ESB_TEST_DATABASE"])}}
+if os.environ.get("ESB_TEST_SETTING_EXECUTABLE"):
+    ESBGEN_EXECUTABLE = os.environ["ESB_TEST_SETTING_EXECUTABLE"]
+'''
+
+SYNC = '''\
+import json
+import os
+import sys
+
+from django.core.management.base import BaseCommand
+
+
+class Command(BaseCommand):
+    help = "Stands in for the ESB's sync_data_at_deploy: records which Python ran it, and where."
+
+    def handle(self, *args, **options):
+        with open(os.environ["ESB_TEST_SYNC_LOG"], "a") as log:
+            log.write(json.dumps({"python": sys.executable, "cwd": os.getcwd()}) + "\\n")
+        self.stdout.write("sync_data_at_deploy: done")
+'''
+
+
+def _run(*command, **kwargs) -> subprocess.CompletedProcess:
+    return subprocess.run([str(c) for c in command], capture_output=True, text=True, check=False, **kwargs)
+
+
+def _freeze() -> list[str]:
+    done = _run(PY111, "-m", "pip", "freeze", "--all")
+    assert done.returncode == 0, done.stderr
+    return sorted(line for line in done.stdout.splitlines() if line.strip())
+
+
+@pytest.fixture(scope="session")
+def django111(tmp_path_factory) -> dict[str, list[str]]:
+    """The Django 1.11 virtualenv with esbgen-django pip-installed into it; the package lists around the install."""
+    if not PY111.is_file() or not (DJANGO111 / ".esbgen-ready").is_file():
+        pytest.fail(f"{DJANGO111} is missing: `make test` makes it (bash scripts/django111-venv.sh)", pytrace=False)
+    _run(PY111, "-m", "pip", "uninstall", "-q", "-y", "esbgen-django")
+    before = _freeze()
+    source = tmp_path_factory.mktemp("esbgen-django-src") / "esbgen-django"
+    shutil.copytree(PLUGIN, source, ignore=shutil.ignore_patterns("build", "*.egg-info", "__pycache__"))
+    done = _run(PY111, "-m", "pip", "install", "-q", str(source))
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "deprecat" not in (done.stdout + done.stderr).lower(), done.stderr
+    return {"before": before, "after": _freeze()}
+
+
+@dataclass
+class Project:
+    root: Path
+    python: Path
+    env: dict[str, str]
+    rows: object  # () -> [(name, label-or-description)]
+    secret: str | None = None
+
+    def manage(self, *args: str, **extra: str) -> subprocess.CompletedProcess:
+        return _run(self.python, "manage.py", *args, cwd=self.root, env={**self.env, **extra})
+
+
+def make_project(tmp_path: Path, shape: str, python: Path, database: dict, *, extra_env: dict | None = None) -> Project:
+    """A scratch ESB root that is also its Django project; ``shape`` is "legacy" or "later"."""
+    root = tmp_path / f"esb-{shape}"
+    shutil.copytree(FIXTURES / "esb", root)
+    if shape == "later":
+        (root / "configs").rename(root / "conf")  # the later ESB's layout
+    (root / "manage.py").write_text(MANAGE)
+    # The legacy project names its BASE_DIR; the later one leaves esbgen to the folder of manage.py.
+    base_dir = "BASE_DIR = os.path.dirname(os.path.abspath(__file__))" if shape == "legacy" else ""
+    (root / "esb_settings.py").write_text(SETTINGS.format(base_dir=base_dir))
+    app = root / "bkcore"
+    (app / "management" / "commands").mkdir(parents=True)
+    for init in (app, app / "management", app / "management" / "commands"):
+        (init / "__init__.py").write_text("")
+    (app / "models.py").write_text(LEGACY_MODELS if shape == "legacy" else LATER_MODELS)
+    (app / "management" / "commands" / "sync_data_at_deploy.py").write_text(SYNC)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("ESBGEN_", "DJANGO_", "PYTHON", "VIRTUAL_ENV"))}
+    env.update(ESB_TEST_DATABASE=json.dumps(database), ESBGEN_EXECUTABLE=str(ESBGEN),
+               ESB_TEST_SYNC_LOG=str(tmp_path / "sync.jsonl"), **(extra_env or {}))
+    column = "label" if shape == "legacy" else "description"
+    if database["ENGINE"].endswith("sqlite3"):
+        done = _run(python, "manage.py", "migrate", "--run-syncdb", cwd=root, env=env)  # the ESB's own way
+        assert done.returncode == 0, done.stdout + done.stderr
+
+        def rows():
+            connection = sqlite3.connect(root / database["NAME"])
+            try:
+                return connection.execute(f"SELECT name, {column} FROM esb_component_system ORDER BY id").fetchall()
+            finally:
+                connection.close()
+        return Project(root, python, env, rows)
+    return Project(root, python, env, lambda: [], database.get("PASSWORD"))
+
+
+SQLITE = {"ENGINE": "django.db.backends.sqlite3", "NAME": "esb.sqlite3"}  # relative, as settings often have it
+
+
+@pytest.fixture
+def mariadb_database(request):
+    """A fresh MariaDB database per test, with the table of the given shape; the ESB's DATABASES entry for it."""
+    server = request.getfixturevalue("mariadb_server")
+
+    def make(shape: str) -> tuple[dict, object]:
+        name = f"esb_{uuid.uuid4().hex[:8]}"
+        server.sql(f"CREATE DATABASE {name} CHARACTER SET utf8mb4", database=None)
+        server.sql(f"GRANT SELECT, INSERT, UPDATE, DELETE ON `{name}`.* TO '{WRITER}'@'%'", database=None)
+        server.sql(LEGACY_MYSQL if shape == "legacy" else LATER_MYSQL, database=name)
+        column = "label" if shape == "legacy" else "description"
+        config = {"ENGINE": "django.db.backends.mysql", "NAME": name, "USER": WRITER, "PASSWORD": WRITER_PASSWORD,
+                  "HOST": "127.0.0.1", "PORT": str(server.port), "OPTIONS": {"charset": "utf8mb4"}}
+        return config, lambda: [tuple(r) for r in server.sql(f"SELECT name, {column} FROM esb_component_system "
+                                                              "ORDER BY id", database=name)]
+
+    return make
+
+
+def test_pip_install_changes_no_other_package_of_the_esbs_virtualenv(django111):
+    added = sorted(set(django111["after"]) - set(django111["before"]))
+    assert [line.split("==")[0].split(" @ ")[0] for line in added] == ["esbgen-django"], added
+    assert set(django111["before"]) <= set(django111["after"])
+    assert "Django==1.11.29" in django111["after"]
+
+
+@pytest.mark.parametrize("shape", ["legacy", "later"])
+@pytest.mark.parametrize("backend", ["sqlite", "mariadb"])
+def test_manage_py_esbgen_clone_twice_writes_the_clone_and_one_row_on_django_111(django111, shape, backend, tmp_path,
+                                                                                 mariadb_database):
+    if backend == "sqlite":
+        project = make_project(tmp_path, shape, PY111, SQLITE)
+    else:
+        config, rows = mariadb_database(shape)
+        project = make_project(tmp_path, shape, PY111, config)
+        project.rows = rows
+    first = project.manage(*CLONE)
+    assert first.returncode == 0, first.stdout + first.stderr
+    assert f"ESB root: {project.root}" in first.stdout
+    assert "Cloned sops as bk_sops_ce" in first.stdout
+    assert (project.root / "components/confapis/bk_sops_ce/bk_sops_ce.yaml").is_file()
+    assert project.rows() == [("BK_SOPS_CE", "BK_SOPS_CE")]
+
+    second = project.manage(*CLONE)
+    assert second.returncode == 0, second.stdout + second.stderr
+    assert "Nothing to do: bk_sops_ce is already this clone of sops, and registered." in second.stdout
+    assert project.rows() == [("BK_SOPS_CE", "BK_SOPS_CE")]
+
+    journal = next((project.root / ".esbgen/journal").glob("*/journal.json")).read_text()
+    if project.secret:
+        for text in (first.stdout, first.stderr, second.stdout, journal):
+            assert project.secret not in text and "s3cr%40t" not in text
+        assert '"has_password": true' in journal
+    undone = project.manage("esbgen", "undo")  # the password comes from the ESB's settings again
+    assert undone.returncode == 0, undone.stdout + undone.stderr
+    assert project.rows() == []
+    assert not (project.root / "components/confapis/bk_sops_ce").exists()
+
+
+def test_the_same_on_current_django(tmp_path):
+    project = make_project(tmp_path, "legacy", Path(sys.executable), SQLITE,
+                           extra_env={"PYTHONPATH": str(PLUGIN)})
+    import django
+
+    assert django.VERSION[0] >= 4
+    for expected in ("Cloned sops as bk_sops_ce", "Nothing to do"):
+        done = project.manage(*CLONE)
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert expected in done.stdout
+    assert project.rows() == [("BK_SOPS_CE", "BK_SOPS_CE")]
+
+
+def test_sync_runs_with_the_esbs_interpreter_from_the_esb_root(django111, tmp_path):
+    project = make_project(tmp_path, "later", PY111, SQLITE)
+    done = project.manage("esbgen", "register", "itsm", "--sync")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert f"Running: sync the ESB's data: {PY111} manage.py sync_data_at_deploy" in done.stdout
+    assert "sync_data_at_deploy: done" in done.stdout
+    assert [json.loads(line) for line in (tmp_path / "sync.jsonl").read_text().splitlines()] == [
+        {"python": str(PY111), "cwd": str(project.root)}
+    ]
+    assert project.rows() == [("ITSM", "ITSM")]
+
+
+def fake_esbgen(folder: Path, version: str = "0.2.0") -> Path:
+    """A stand-in esbgen that reports ``version`` and records its argv and environment."""
+    script = folder / "esbgen"
+    script.write_text(
+        f"#!{sys.executable}\n"
+        "import json, os, sys\n"
+        f"if sys.argv[1:] == ['--version']:\n    print('esbgen, version {version}'); sys.exit(0)\n"
+        "keys = ('ESBGEN_DATABASE_URL', 'ESBGEN_ESB_ROOT', 'ESBGEN_ESB_PYTHON')\n"
+        "with open(os.path.join(os.path.dirname(sys.argv[0]), 'calls.jsonl'), 'a') as log:\n"
+        "    log.write(json.dumps({'argv': sys.argv[1:], **{k: os.environ.get(k) for k in keys}}) + '\\n')\n"
+        "print('fake esbgen ran'); sys.stderr.write('fake esbgen warns\\n'); sys.exit(3)\n"
+    )
+    script.chmod(0o755)
+    return script
+
+
+def test_the_database_goes_in_the_environment_only_and_the_status_is_esbgens(django111, tmp_path, mariadb_database):
+    config, _ = mariadb_database("legacy")
+    project = make_project(tmp_path, "legacy", PY111, config)
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    fake = fake_esbgen(bin_dir)
+    done = project.manage("esbgen", "list", "--settings", "esb_settings", ESBGEN_EXECUTABLE=str(fake))
+    assert done.returncode == 3
+    assert done.stdout == "fake esbgen ran\n" and done.stderr == "fake esbgen warns\n"
+    call = json.loads((bin_dir / "calls.jsonl").read_text())
+    assert call["argv"] == ["list"]
+    assert call["ESBGEN_DATABASE_URL"] == (f"mysql://esbgen:s3cr%40t%3Apw%2F1@127.0.0.1:{config['PORT']}/"
+                                           f"{config['NAME']}?charset=utf8mb4")
+    assert call["ESBGEN_ESB_ROOT"] == str(project.root) and call["ESBGEN_ESB_PYTHON"] == str(PY111)
+
+
+def test_esbgen_is_found_by_the_environment_then_the_settings_then_path(django111, tmp_path):
+    project = make_project(tmp_path, "later", PY111, SQLITE)
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    fake = fake_esbgen(bin_dir)
+    env = {k: v for k, v in project.env.items() if k != "ESBGEN_EXECUTABLE"}
+    project.env = env
+    by_setting = project.manage("esbgen", "list", ESB_TEST_SETTING_EXECUTABLE=str(fake))
+    assert by_setting.returncode == 3 and by_setting.stdout == "fake esbgen ran\n"
+    by_path = project.manage("esbgen", "list", PATH=f"{bin_dir}{os.pathsep}{env['PATH']}")
+    assert by_path.returncode == 3 and by_path.stdout == "fake esbgen ran\n"
+    assert json.loads((bin_dir / "calls.jsonl").read_text().splitlines()[0])["ESBGEN_ESB_ROOT"] == str(project.root)
+    # The later project has no BASE_DIR: the root is the folder of manage.py. The real esbgen wins over PATH:
+    real = project.manage("esbgen", "list", ESBGEN_EXECUTABLE=str(ESBGEN), PATH=f"{bin_dir}{os.pathsep}{env['PATH']}")
+    assert real.returncode == 0 and "sops" in real.stdout
+
+
+def test_a_missing_or_too_old_esbgen_gets_one_line_saying_how_to_install_it(django111, tmp_path):
+    project = make_project(tmp_path, "legacy", PY111, SQLITE)
+    before = sorted(str(p.relative_to(project.root)) for p in project.root.rglob("*"))
+    empty = tmp_path / "empty-bin"
+    empty.mkdir()
+    env = {k: v for k, v in project.env.items() if k != "ESBGEN_EXECUTABLE"}
+    project.env = env
+    missing = project.manage("esbgen", "list", PATH=f"{empty}{os.pathsep}/usr/bin:/bin")
+    assert missing.returncode == 1 and missing.stdout == ""
+    assert missing.stderr.count("\n") == 1
+    assert missing.stderr.startswith("manage.py esbgen: error: esbgen is not installed where this ESB looks for it")
+    assert "install esbgen 0.2.0 or later" in missing.stderr and "pipx install /path/to/esbgen" in missing.stderr
+
+    named = project.manage("esbgen", "list", ESBGEN_EXECUTABLE=str(tmp_path / "nowhere" / "esbgen"))
+    assert named.returncode == 1 and named.stderr.count("\n") == 1
+    assert "$ESBGEN_EXECUTABLE names" in named.stderr and "which is not an executable file" in named.stderr
+
+    old_bin = tmp_path / "old"
+    old_bin.mkdir()
+    old = project.manage("esbgen", "list", ESBGEN_EXECUTABLE=str(fake_esbgen(old_bin, "0.1.0")))
+    assert old.returncode == 1 and old.stderr.count("\n") == 1
+    assert "is esbgen 0.1.0; manage.py esbgen needs 0.2.0 or later: upgrade it" in old.stderr
+    assert not (old_bin / "calls.jsonl").exists()
+    assert sorted(str(p.relative_to(project.root)) for p in project.root.rglob("*")) == before
+
+
+def test_usage_errors_and_help_come_from_esbgen(django111, tmp_path):
+    project = make_project(tmp_path, "legacy", PY111, SQLITE)
+    usage = project.manage("esbgen", "check", "nope!")
+    assert usage.returncode == 2, usage.stdout + usage.stderr
+    helped = project.manage("help", "esbgen")
+    assert helped.returncode == 0 and "Usage: esbgen [OPTIONS] COMMAND [ARGS]..." in helped.stdout
+
+
+def test_the_source_is_valid_python_27_and_36():
+    import parso
+
+    sources = sorted(PLUGIN.rglob("*.py"))
+    assert len(sources) >= 6
+    for version in ("2.7", "3.6"):
+        grammar = parso.load_grammar(version=version)
+        for path in sources:
+            errors = list(grammar.iter_errors(grammar.parse(path.read_text(encoding="utf-8"))))
+            assert errors == [], f"{path} is not valid Python {version}: " + "; ".join(
+                f"line {e.start_pos[0]}: {e.message}" for e in errors)
+    # The checker itself refuses what 2.7 lacks.
+    for bad in ('x = f"{1}"\n', "def f(*, a):\n    pass\n", "raise X from None\n", "a: int = 1\n"):
+        assert list(parso.load_grammar(version="2.7").iter_errors(parso.parse(bad, version="2.7")))
