@@ -670,8 +670,8 @@ def _configs_change(root: Path, ce_root: Path, take: list[str], target_rel: Path
     notes = []
     if ce_rel != target_rel:
         notes.append(
-            f"the CE's settings file is {ce_rel} (the other ESB generation's) and this ESB's is {target_rel}: "
-            "check every setting added from it"
+            f"the CE keeps its settings in {ce_rel}, this ESB in {target_rel}: merged into {target_rel} "
+            "(the other ESB generation's file: check every setting added from it)"
         )
     if not target_path.exists():
         try:

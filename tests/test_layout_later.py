@@ -49,8 +49,9 @@ def test_new_says_where_to_define_the_host_setting(later_root, run_esbgen):
 def test_retarget_reads_and_names_the_later_settings_file(later_root, run_esbgen):
     done = run_esbgen("retarget", "sops", "--app-code", "bk-sops-ce", "--esb-root", later_root, "--dry-run")
     assert done.exit_code == 0, done.stderr
-    assert "host setting BK_SOPS_URL (= 'http://paas.service.consul:80') kept" in done.output
-    assert "set it in conf/default.py" in done.output
+    # the component strips /o/<app> and calls BK_SOPS_URL: the retarget gives it the new app's own setting
+    assert "BK_SOPS_URL (= 'http://paas.service.consul:80')" in done.output
+    assert "define BK_SOPS_CE_URL in conf/default.py" in done.output
     assert "configs/default.py" not in done.output
 
 

@@ -304,7 +304,8 @@ def test_a_legacy_ce_is_merged_into_a_later_settings_file(tmp_path: Path, run_es
     out = result.output
     assert not (target / CONFIGS).exists()
     assert (
-        "the CE's settings file is configs/default.py (the other ESB generation's) and this ESB's is conf/default.py"
+        "the CE keeps its settings in configs/default.py, this ESB in conf/default.py: merged into conf/default.py "
+        "(the other ESB generation's file"
     ) in out
     after = (target / LATER_SETTINGS).read_bytes()
     # The CE-only plain settings are added; its secrets, database and hosts are not.
