@@ -89,7 +89,8 @@ def clone_path(path: str, source: str, name: str | None) -> list[str | Var]:
     the source's segment renamed (``/devops/api/v1/getBuildInfo`` -> ``/<clone>/api/v1/getBuildInfo``).
     """
     if name and follows_path_pattern(source, name, normalised_path(path)):
-        return (["/v2/"] if path.lstrip("/").startswith("v2/") else ["/"]) + [Var("system"), f"/{name}/"]
+        tail = f"/{name}/" if path.endswith("/") else f"/{name}"  # the ESB adds a missing slash itself
+        return (["/v2/"] if path.lstrip("/").startswith("v2/") else ["/"]) + [Var("system"), tail]
     segments = path.split("/")
     for index, segment in enumerate(segments):
         if segment == source:
@@ -119,7 +120,19 @@ def yaml_edits(text: str, channels: list[Channel], source: ComponentSet, source_
         edit = dest_path_app_edit(text, channel, source_app)
         if edit is not None:
             edits.append(edit)
-    return sorted(edits, key=lambda e: e.start)
+    return shared_once(edits, channels[0].file if channels else "")
+
+
+def shared_once(edits: list[Edit], label) -> list[Edit]:
+    """The edits in file order, each span once: a value under an anchor (``&base``) that several
+    entries merge is edited where it stands, once, if every entry asks the same of it."""
+    by_span: dict[tuple[int, int], Edit] = {}
+    for edit in edits:
+        first = by_span.setdefault((edit.start, edit.end), edit)
+        if first.parts != edit.parts:
+            raise EsbgenError(f"{label}: entries share one anchored {edit.note} but need different values in the clone; "
+                              "write it in each entry first")
+    return sorted(by_span.values(), key=lambda e: e.start)
 
 
 def _renamed(name: str, source: str) -> list[str | Var]:

@@ -120,10 +120,7 @@ def channels_of(root: Path, relpath: Path, run_mode: str | None = None) -> list[
         fields: dict = {}
         spans: dict[str, Span] = {}
         nested: set[str] = set()
-        for key_node, value_node in item.value:
-            if key_node.id != "scalar":
-                continue
-            key = key_node.value
+        for key, value_node in _entry_items(item):
             if value_node.id == "scalar":
                 fields[key] = None if value_node.tag.endswith(":null") else value_node.value
                 spans[key] = Span(
@@ -137,6 +134,30 @@ def channels_of(root: Path, relpath: Path, run_mode: str | None = None) -> list[
                 nested.add(key)
         channels.append(Channel(relpath, line, fields, spans, run_mode, frozenset(nested)))
     return channels
+
+
+def _entry_items(mapping, depth: int = 0) -> list:
+    """The (key, value node) pairs of an entry as the ESB's YAML loader sees them: merge keys
+    (``<<: *defaults``, or a list of them) give the keys the entry does not set itself, the
+    first merged mapping winning; an alias stands for its anchored node."""
+    own, merged = [], []
+    for key_node, value_node in mapping.value:
+        if key_node.id != "scalar":
+            continue
+        if key_node.tag.endswith(":merge") or (key_node.value == "<<" and not key_node.style):
+            sources = [value_node] if value_node.id == "mapping" else [
+                n for n in (value_node.value if value_node.id == "sequence" else []) if n.id == "mapping"]
+            if depth < 16:
+                for source in sources:
+                    merged.extend(_entry_items(source, depth + 1))
+            continue
+        own.append((key_node.value, value_node))
+    seen = {key for key, _ in own}
+    for key, value_node in merged:
+        if key not in seen:
+            own.append((key, value_node))
+            seen.add(key)
+    return own
 
 
 def scalar_inner(text: str, channel: Channel, key: str) -> tuple[int, str]:

@@ -94,3 +94,31 @@ def test_list_counts_channels_as_the_esb_does(later_root, run_esbgen):
     rows = {line.split()[0]: line.split() for line in listing.splitlines()[1:]}
     assert rows["umg"][2] == "5"  # 3 + the v1 channel + the dict-form entry; the duplicate counts once
     assert rows["alarm"][2] == "0"
+
+
+def test_what_the_esbs_yaml_loader_accepts_is_read_and_cloned_as_it_reads_it(esb_root, run_esbgen):
+    """Merge keys and anchors (PyYAML's safe_load takes them) and a path without its slash."""
+    yaml_file = esb_root / "components/confapis/sops/sops.yaml"
+    extra = (
+        "\n- &shared\n  path: /v2/sops/get_alpha/\n  name: get_alpha\n  label: Alpha\n"
+        "  comp_codename: generic.v2.sops.sops_component\n  dest_path: /o/bk_sops/apigw/get_alpha/\n"
+        "  dest_http_method: GET\n"
+        "- <<: *shared\n  path: /v2/sops/get_beta\n  name: get_beta\n  dest_path: /o/bk_sops/apigw/get_beta/\n"
+    )
+    yaml_file.write_bytes(yaml_file.read_bytes() + extra.encode("utf-8"))
+    for name in ("get_alpha", "get_beta"):
+        for language in ("en", "zh_hans"):
+            (esb_root / f"components/confapis/sops/apidocs/{language}/{name}.md").write_text(f"# {name}\n")
+    assert run_esbgen("check", "sops", "--esb-root", esb_root).exit_code == 0
+    source = served(esb_root, "sops")
+    assert ("/v2/sops/get_beta/", "") in source  # normalised, and its fields merged from the anchor
+    result = run_esbgen("clone", "sops", "--as", "bk_sops_ce", "--esb-root", esb_root)
+    assert result.exit_code == 0, result.stderr
+    clone = served(esb_root, "bk_sops_ce")
+    assert sorted(clone) == sorted((renamed(p, "sops", "bk_sops_ce"), m) for p, m in source)
+    beta = clone[("/v2/bk_sops_ce/get_beta/", "")]
+    assert beta.codename == "generic.v2.bk_sops_ce.sops_component" and beta.channel.get("label") == "Alpha"
+    text = (esb_root / "components/confapis/bk_sops_ce/bk_sops_ce.yaml").read_text(encoding="utf-8")
+    assert "  path: /v2/bk_sops_ce/get_beta\n" in text  # the source's spelling, renamed
+    assert text.count("comp_codename: generic.v2.bk_sops_ce.sops_component\n  dest_path: /o/bk-sops-ce/apigw/get_alpha/") == 1
+    assert run_esbgen("check", "bk_sops_ce", "--esb-root", esb_root).exit_code == 0
