@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import bisect
 import filecmp
 import os
 import re
@@ -460,7 +461,7 @@ def plan_clone(root: Path, request: CloneRequest, work: Path) -> CloneOutcome:
     esb_conf = root / ESB_CONF
     source_text = esb_conf.read_bytes().decode("utf-8", errors="replace") if esb_conf.is_file() else ""
     conf_write, said, carried = conf_changes(tree, target, remark, source, source_text)
-    inherited = validate_rendered(tree, output, request.new, source, conf_write)
+    inherited = validate_rendered(tree, output, request.new, source, conf_write, design)
     folders = [folder.parent / request.new for folder in source.python_dirs]
     if source.confapis_dir is not None:
         folders.append(source.confapis_dir.parent / request.new)
@@ -511,7 +512,7 @@ def add_rendered_folders(plan: Plan, output: Path, folders: list[Path], force: b
 
 
 def validate_rendered(tree: EsbTree, output: Path, new: str, source: ComponentSet | None,
-                      conf_write: FileWrite | None = None) -> list[Problem]:
+                      conf_write: FileWrite | None = None, design: CloneDesign | None = None) -> list[Problem]:
     """Hold the clone rendered under ``output`` (with the conf module it gets) to the ESB's rules.
 
     The same check as ``esbgen check``: a problem the source has too is inherited (reported,
@@ -524,7 +525,9 @@ def validate_rendered(tree: EsbTree, output: Path, new: str, source: ComponentSe
     elif (tree.root / CUSTOM_CONF).is_file():
         (output / CUSTOM_CONF).parent.mkdir(parents=True, exist_ok=True)
         (output / CUSTOM_CONF).write_bytes((tree.root / CUSTOM_CONF).read_bytes())
-    staged_tree = load_tree(output, only={new})
+    staged_tree = derived_clone(tree, output, new, design) if design is not None else None
+    if staged_tree is None:
+        staged_tree = load_tree(output, only={new})
     staged_tree.generation = tree.generation
     staged_tree.preset_channels = tree.preset_channels  # the ESB drops a confapis entry on a preset's path
     staged = staged_tree.systems.get(new)
@@ -552,3 +555,75 @@ def validate_rendered(tree: EsbTree, output: Path, new: str, source: ComponentSe
         shown = "; ".join(problems[:5]) + (f"; and {len(problems) - 5} more" if len(problems) > 5 else "")
         raise EsbgenError(f"the clone would break ESB rules, nothing was written: {shown}")
     return inherited
+
+
+def derived_clone(tree: EsbTree, output: Path, new: str, design: CloneDesign) -> EsbTree | None:
+    """The rendered clone as ``load_tree`` would read it, computed from the source and the edits.
+
+    Reading 4,000 rendered files and composing the YAML again costs as much as the clone
+    itself; what was rendered is known. Each edited file on disk is first compared with what
+    its edits give (a template or plugin that renders otherwise makes this None, and the
+    clone is read back from disk instead).
+    """
+    from dataclasses import replace
+
+    from esbgen.esbtree import read_custom_conf
+    from esbgen.template import rendered_text
+
+    source, target, context = design.source, design.target, design.context
+    if context.get("system") != new or context.get("SYSTEM_NAME") != target.system_name:
+        return None
+    values = {key: value for key, value in context.items() if isinstance(value, str)}
+    renamed_file: dict[Path, Path] = {}
+    edits_of: dict[Path, list[Edit]] = {}
+    for item in design.spec.files:
+        relative = Path("components") / "".join(values[p.name] if isinstance(p, Var) else p for p in item.target)
+        source_relative = item.source.relative_to(tree.root)
+        renamed_file[source_relative] = relative
+        if item.edits:
+            try:
+                written = (output / relative).read_bytes().decode("utf-8")
+            except (OSError, UnicodeDecodeError):
+                return None
+            if written != rendered_text(item.text or "", item.edits, values):
+                return None
+            edits_of[source_relative] = item.edits
+
+    def moved(path: Path) -> Path:
+        found = renamed_file.get(path)
+        if found is None:
+            raise KeyError(path)
+        return found
+
+    try:
+        staged = ComponentSet(new, target.system_name, moved_dir(source.python_dir, new), source.codename_prefix,
+                              moved_dir(source.confapis_dir, new))
+        staged.python_dirs = [moved_dir(p, new) for p in source.python_dirs]
+        staged.side_names = {moved_dir(p, new): target.system_name if name else None for p, name in source.side_names.items()}
+        staged.settings_read = [target.renamed_settings.get(n, n) for n in source.settings_read]
+        staged.unreadable = [str(moved(Path(w.rsplit(":", 1)[0]))) + ":" + w.rsplit(":", 1)[1] for w in source.unreadable]
+        staged.yaml_files = [moved(p) for p in source.yaml_files]
+        for component in source.components:
+            staged.components.append(replace(component, module=moved(component.module),
+                                             codename=f"{component.prefix}{new}.{component.component_name}"))
+        starts_of = {path: [e.start for e in edits] for path, edits in edits_of.items()}  # edits come sorted
+        for channel in source.channels:
+            edits = edits_of.get(channel.file, [])
+            starts = starts_of.get(channel.file, [])
+            fields = dict(channel.fields)
+            for key, span in channel.spans.items():
+                inner_start = span.start + (1 if span.style in ('"', "'") else 0)
+                first = bisect.bisect_left(starts, inner_start)
+                inside = [e for e in edits[first:bisect.bisect_right(starts, span.end)] if e.end <= span.end]
+                if inside and isinstance(fields.get(key), str):
+                    fields[key] = rendered_text(fields[key], [replace(e, start=e.start - inner_start, end=e.end - inner_start) for e in inside], values)
+            staged.channels.append(Channel(moved(channel.file), channel.line, fields, {}, channel.run_mode, channel.nested))
+    except KeyError:
+        return None
+    registered, conf_channels = read_custom_conf(output)
+    staged.preset_channels = [p for p in conf_channels if p.codename.split(".")[-2] == new]
+    return EsbTree(output, {new: staged}, registered, conf_channels, [], tree.generation)
+
+
+def moved_dir(folder: Path | None, new: str) -> Path | None:
+    return folder.parent / new if folder is not None else None

@@ -122,3 +122,36 @@ def test_what_the_esbs_yaml_loader_accepts_is_read_and_cloned_as_it_reads_it(esb
     assert "  path: /v2/bk_sops_ce/get_beta\n" in text  # the source's spelling, renamed
     assert text.count("comp_codename: generic.v2.bk_sops_ce.sops_component\n  dest_path: /o/bk-sops-ce/apigw/get_alpha/") == 1
     assert run_esbgen("check", "bk_sops_ce", "--esb-root", esb_root).exit_code == 0
+
+
+@pytest.mark.parametrize("fixture, source", [("esb", "sops"), ("esb", "cc"), ("esb-later", "umg"), ("esb-later", "alarm")])
+def test_the_clone_checked_before_writing_is_the_one_read_back(tmp_path, fixture, source):
+    """The pre-apply check works on the clone computed from the source; it must be what a reader finds."""
+    from esbgen.clone import CloneRequest, derived_clone, design_clone, conf_changes, validate_rendered
+    from esbgen.rules import check_system
+    from esbgen.template import render
+
+    root = tmp_path / "esb"
+    shutil.copytree(FIXTURES / fixture, root)
+    design = design_clone(root, CloneRequest(source, f"{source}_ce"))
+    work = tmp_path / "work"
+    template = design.spec.write(work / "template", link=True)
+    output = work / "output"
+    output.mkdir()
+    render(template, design.context, output)
+    conf_write, _, _ = conf_changes(design.tree, design.target, "r", design.source, (root / "components/esb_conf.py").read_text())
+    validate_rendered(design.tree, output, f"{source}_ce", design.source, conf_write, design)
+    derived = derived_clone(design.tree, output, f"{source}_ce", design)
+    assert derived is not None
+    loaded = load_tree(output, only={f"{source}_ce"})
+    loaded.generation = derived.generation = design.tree.generation
+    loaded.preset_channels = derived.preset_channels = design.tree.preset_channels
+    a, b = derived.systems[f"{source}_ce"], loaded.systems[f"{source}_ce"]
+    assert [str(p) for p in check_system(derived, a)] == [str(p) for p in check_system(loaded, b)]
+    served_a = [(c.path, c.method, c.name, c.codename, c.where) for c in served_channels(derived, a)[0]]
+    served_b = [(c.path, c.method, c.name, c.codename, c.where) for c in served_channels(loaded, b)[0]]
+    assert served_a == served_b
+    assert a.preset_channels or a.channels
+    assert [c.fields for c in a.channels] == [c.fields for c in b.channels]
+    assert sorted((c.codename, str(c.module)) for c in a.components) == sorted((c.codename, str(c.module)) for c in b.components)
+    assert sorted(a.settings_read) == sorted(b.settings_read) and a.side_names == b.side_names
