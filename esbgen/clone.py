@@ -12,13 +12,14 @@ from pathlib import Path
 from typing import Any
 
 from esbgen.confapis import dest_path_app_edit, read_text, scalar_inner
-from esbgen.domain import Channel, CloneTarget, ComponentSet, EsbTree, PresetChannel
+from esbgen.domain import COMPONENT_GROUPS, Channel, CloneTarget, ComponentSet, EsbTree, PresetChannel
 from esbgen.errors import EsbgenError, UsageError
 from esbgen.esbtree import load_tree
 from esbgen.plan import FileWrite, Plan, TreeAdd, relative_files
 from esbgen.pyedit import PythonRewrites, append_to_list, py_literal, python_edits
 from esbgen.layout import CUSTOM_CONF, ESB_CONF, settings_file
 from esbgen.rules import (
+    LABEL_MAX,
     Problem,
     check_channel_fields,
     check_system,
@@ -66,11 +67,22 @@ def _source_files(folder: Path, label: Path) -> list[Path]:
     found = []
     for dirpath, dirnames, filenames in os.walk(folder):
         for name in list(dirnames):
+            try:
+                name.encode("utf-8")
+            except UnicodeEncodeError:
+                shown = os.fsencode(name).decode("utf-8", errors="backslashreplace")
+                raise EsbgenError(f"{label / Path(dirpath).relative_to(folder) / shown}: the folder name is not UTF-8; rename it first") from None
             if os.path.islink(os.path.join(dirpath, name)):
                 raise EsbgenError(f"{label / Path(dirpath, name).relative_to(folder)} is a symbolic link; esbgen does not clone links")
         dirnames[:] = sorted(d for d in dirnames if d != "__pycache__")
         for filename in sorted(filenames):
             path = Path(dirpath, filename)
+            try:
+                filename.encode("utf-8")
+            except UnicodeEncodeError:
+                shown = os.fsencode(filename).decode("utf-8", errors="backslashreplace")
+                raise EsbgenError(f"{label / path.relative_to(folder).parent / shown}: the file name is not UTF-8; "
+                                  "rename it first (a clone cannot name it in its template)") from None
             if path.is_symlink():
                 raise EsbgenError(f"{label / path.relative_to(folder)} is a symbolic link; esbgen does not clone links")
             if filename.endswith(SKIPPED_FILES[1:]):
@@ -224,7 +236,7 @@ def clone_target(source: ComponentSet, request: CloneRequest, settings: list[str
 
     app_code = validate_app_code(request.app_code) if request.app_code is not None else default_app_code(request.new)
     label = request.label if request.label is not None else request.new.upper()
-    validate_one_line(label, "--label", blank_ok=False)
+    validate_one_line(label, "--label", blank_ok=False, limit=LABEL_MAX)
     target = CloneTarget(request.new, app_code, label, "")
     main = settings[0] if settings else None
     target.host_setting = call_hook("esbgen_host_setting", target=target, source=source, old=main)
@@ -419,6 +431,10 @@ def design_clone(root: Path, request: CloneRequest) -> CloneDesign:
     if source is None:
         known = ", ".join(sorted(tree.systems)) or "none"
         raise EsbgenError(f"unknown source system {request.source!r} in {root} (systems: {known})")
+    for group in (*COMPONENT_GROUPS, "confapis"):
+        if (root / "components" / group / request.source).is_symlink():
+            raise EsbgenError(f"components/{group}/{request.source} is a symbolic link; esbgen does not clone links "
+                              "(copy the folder it points at into place first)")
     if not source.python_dirs:
         raise EsbgenError(f"{request.source} has no Python side (components/bk/apisv2/{request.source}); nothing to clone its components from")
     for folder in [*source.python_dirs, *([source.confapis_dir] if source.confapis_dir else [])]:

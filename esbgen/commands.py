@@ -159,7 +159,7 @@ def register(root_option: str | None, name: str, say: Say, *, label: str | None 
     from esbgen.plan import Plan
 
     db.request_url(database)
-    validate_one_line(label, "--label")
+    validate_one_line(label, "--label", limit=LABEL_MAX)
     validate_one_line(remark, "--remark")
     with writable_root(root_option, say, dry_run) as root:
         tree = load_tree(root)
@@ -266,7 +266,12 @@ def templatize(root_option: str | None, source: str, output: str, say: Say, *, n
 
     root = resolve_root(root_option)
     _recover_pending(root, say)
-    destination = Path(output)
+    destination = Path(output).absolute()
+    if destination.exists() and not destination.is_dir():
+        raise EsbgenError(f"{output} exists and is not a folder; -o takes a folder for the template")
+    if destination == root / "components" or (root / "components") in destination.parents:
+        raise EsbgenError(f"{output} is inside the ESB's components/; the ESB would read the template as components. "
+                          "Write it elsewhere")
     if destination.exists() and any(destination.iterdir()):
         raise EsbgenError(f"{destination} exists and is not empty")
     design = design_clone(root, CloneRequest(source, new or f"{source}_clone", app_code, None, False, saas_type))

@@ -52,7 +52,7 @@ def plan_new(root: Path, name: str, app_code: str, work: Path, *, type_name: str
 
     validate_new_system(name)
     validate_app_code(app_code)
-    validate_one_line(label, "--label", blank_ok=False)
+    validate_one_line(label, "--label", blank_ok=False, limit=LABEL_MAX)
     saas_type, template = template_of(type_name)
     tree = load_tree(root)
     target = CloneTarget(name, app_code, label if label is not None else name.upper(), "")

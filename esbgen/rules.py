@@ -92,15 +92,25 @@ def validate_app_code(code: str) -> str:
     return code
 
 
-def validate_one_line(value: str | None, option: str, *, blank_ok: bool = True) -> str | None:
+# Column sizes of the ESB's tables (esb_component_system, the app tables) a value must fit.
+LABEL_MAX = 128
+APP_CODE_MAX = 32
+
+
+def validate_one_line(value: str | None, option: str, *, blank_ok: bool = True, limit: int | None = None) -> str | None:
     """Free text (a label, a remark) goes into conf.py and the database: one line, no NUL."""
     if value is not None and (any(c in value for c in "\x00\r\n") or (not blank_ok and not value.strip())):
         raise UsageError(f"{option} must be one line of text")
+    if value is not None and limit is not None and len(value) > limit:
+        raise UsageError(f"{option} is {len(value)} characters; the ESB's column holds {limit}")
     return value
 
 
 def default_app_code(system_folder: str) -> str:
-    return system_folder.replace("_", "-")
+    code = system_folder.replace("_", "-")
+    if len(code) > APP_CODE_MAX:
+        raise UsageError(f"the app code {code!r} made from the name is longer than {APP_CODE_MAX} characters; give --app-code")
+    return code
 
 
 def default_host_setting(system_folder: str) -> str:

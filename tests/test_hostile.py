@@ -200,3 +200,38 @@ def test_a_yaml_file_that_is_not_utf8_is_refused(esb_root, run_esbgen):
     path = esb_root / SOPS_YAML
     path.write_bytes(path.read_bytes().replace("查询模板列表".encode(), "查询模板列表".encode("gbk"), 1))
     refused(run_esbgen("clone", "sops", "--as", "bk_sops_ce", "--esb-root", esb_root), 1, f"{SOPS_YAML}: not UTF-8 text")
+
+
+def _non_utf8_doc(root: Path) -> None:
+    os.close(os.open(os.fsencode(root / SOPS_YAML.parent / "apidocs/en") + b"/\xff.md", os.O_CREAT | os.O_WRONLY))
+
+
+def _linked_source(root: Path) -> None:
+    real = root.parent / "itsm-elsewhere"
+    (root / "components/confapis/itsm").rename(real)
+    (root / "components/confapis/itsm").symlink_to(real)
+
+
+@pytest.mark.parametrize(
+    "args, prepare, code, message",
+    [
+        (["clone", "sops", "--as", "bk_sops_ce"], _non_utf8_doc, 1, "the file name is not UTF-8"),
+        (["clone", "itsm", "--as", "itsm_ce"], _linked_source, 1, "components/confapis/itsm is a symbolic link"),
+        (["clone", "sops", "--as", "bk_sops_ce_" + "x" * 30], None, 2, "longer than 32 characters; give --app-code"),
+        (["clone", "sops", "--as", "bk_sops_ce", "--label", "x" * 129], None, 2, "the ESB's column holds 128"),
+        (["templatize", "sops", "-o", "components/tpl"], None, 1, "inside the ESB's components/"),
+        (["templatize", "sops", "-o", "manage.py"], None, 1, "is not a folder"),
+    ],
+    ids=["non-UTF-8 name", "linked source folder", "defaulted app code too long", "label too long",
+         "template into components", "template onto a file"],
+)
+def test_hostile_inputs_are_one_line_and_leave_the_tree_as_it_was(esb_root, run_esbgen, monkeypatch, args, prepare, code, message):
+    if prepare:
+        prepare(esb_root)
+    monkeypatch.chdir(esb_root)
+    before = snapshot(esb_root)
+    result = run_esbgen(*args, "--esb-root", esb_root)
+    assert result.exit_code == code, result.output
+    assert message in result.stderr and "Traceback" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert snapshot(esb_root) == before
