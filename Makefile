@@ -4,6 +4,10 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PLUGINS := $(wildcard plugins/esbgen-nginx)
 STAMP := $(VENV)/.esbgen-installed
+# apigw-manager (and the Django it brings) in a virtualenv of its own: tests read export-apigw's output with it
+APIGW_VENV ?= .venv-apigw
+APIGW_MANAGER ?= apigw-manager[django]==5.0.3
+APIGW_STAMP := $(APIGW_VENV)/.apigw-manager-installed
 
 .PHONY: demo test bench system-packages clean
 
@@ -13,6 +17,11 @@ $(STAMP): pyproject.toml $(wildcard plugins/*/pyproject.toml)
 	$(PY) -m pip install -q -e '.[test]' $(foreach p,$(PLUGINS),-e $(p))
 	touch $(STAMP)
 
+$(APIGW_STAMP): Makefile
+	test -x $(APIGW_VENV)/bin/python || $(PYTHON) -m venv $(APIGW_VENV)
+	$(APIGW_VENV)/bin/python -m pip install -q '$(APIGW_MANAGER)'
+	touch $(APIGW_STAMP)
+
 system-packages:
 	bash scripts/ensure-system-packages.sh
 
@@ -20,12 +29,12 @@ demo: $(STAMP)
 	bash scripts/demo.sh
 
 # CI draws the same property-test examples every run (a fixed seed); elsewhere they vary.
-test: $(STAMP) system-packages
-	$(PY) -m pytest -q $(if $(CI),--hypothesis-seed=0)
+test: $(STAMP) $(APIGW_STAMP) system-packages
+	ESBGEN_APIGW_PYTHON=$(APIGW_VENV)/bin/python $(PY) -m pytest -q $(if $(CI),--hypothesis-seed=0)
 
 bench: $(STAMP)
 	$(PY) -m pip install -q -e '.[bench]'
 	$(PY) benchmarks/run.py
 
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache
+	rm -rf $(VENV) $(APIGW_VENV) build *.egg-info .pytest_cache
