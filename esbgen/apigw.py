@@ -320,8 +320,6 @@ def _backend_name(setting: str, taken) -> str:
 
 
 def _operation(root, system, served, settings, routings, destination, preset_destination) -> Operation:
-    from esbgen.rules import standard_path  # noqa: F401 - imported for symmetry with the rules module
-
     notes: list[str] = []
     unmapped = None
     preset = served.preset
@@ -660,7 +658,8 @@ def _migration(export: Export, doc_notes: list[str]) -> str:
         ".venv/bin/python manage.py migrate   # apigw-manager keeps release versions in a small local database",
     ]
     for command in COMMANDS:
-        flags = {"sync_apigw_resources": " -f resources.yaml"}.get(command, " -f definition.yaml")
+        flags = {"sync_apigw_resources": " -f resources.yaml",
+                 "create_version_and_release_apigw": f" -f definition.yaml -s {s}"}.get(command, " -f definition.yaml")
         lines.append(f".venv/bin/python manage.py {command} --gateway-name {g}{flags}")
     lines += [
         "```",
@@ -738,6 +737,7 @@ DATABASES = {{
 }}
 # apigw-manager renders definition.yaml and resources.yaml with Django's template engine
 TEMPLATES = [{{"BACKEND": "django.template.backends.django.DjangoTemplates"}}]
+DEFAULT_AUTO_FIELD = "django.db.models.AutoField"  # apigw-manager's table as it made it
 USE_TZ = True
 BK_APIGW_NAME = os.environ.get("BK_APIGW_NAME", "{gateway}")
 BK_APP_CODE = os.environ.get("BK_APP_CODE", "")

@@ -237,6 +237,7 @@ def test_migration_table_lists_every_url(exports, system):
         assert f"| `{row['esb_url']}` |" in migration and f"`{row['gateway_url']}`" in migration
     steps = [line.split()[2] for line in migration.splitlines() if line.startswith(".venv/bin/python manage.py sync")
              or line.startswith(".venv/bin/python manage.py create")]
+    assert f"create_version_and_release_apigw --gateway-name bk-{system} -f definition.yaml -s prod" in migration
     assert steps == ["sync_apigw_config", "sync_apigw_stage", "sync_apigw_resources", "sync_resource_docs_by_archive",
                      "create_version_and_release_apigw"]
 
