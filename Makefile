@@ -7,6 +7,10 @@ STAMP := $(VENV)/.esbgen-installed
 # The later ESB's Django (1.11.29) on this Python, for the tests of plugins/esbgen-django.
 DJANGO111 ?= .venv-django111
 DJANGO111_STAMP := $(DJANGO111)/.esbgen-ready
+# apigw-manager (and the Django it brings) in a virtualenv of its own: tests read export-apigw's output with it
+APIGW_VENV ?= .venv-apigw
+APIGW_MANAGER ?= apigw-manager[django]==5.0.3
+APIGW_STAMP := $(APIGW_VENV)/.apigw-manager-installed
 
 .PHONY: demo test bench system-packages clean
 
@@ -19,6 +23,11 @@ $(STAMP): pyproject.toml $(wildcard plugins/*/pyproject.toml)
 $(DJANGO111_STAMP): scripts/django111-venv.sh
 	bash scripts/django111-venv.sh $(DJANGO111)
 
+$(APIGW_STAMP): Makefile
+	test -x $(APIGW_VENV)/bin/python || $(PYTHON) -m venv $(APIGW_VENV)
+	$(APIGW_VENV)/bin/python -m pip install -q '$(APIGW_MANAGER)'
+	touch $(APIGW_STAMP)
+
 system-packages:
 	bash scripts/ensure-system-packages.sh
 
@@ -26,12 +35,12 @@ demo: $(STAMP)
 	bash scripts/demo.sh
 
 # CI draws the same property-test examples every run (a fixed seed); elsewhere they vary.
-test: $(STAMP) $(DJANGO111_STAMP) system-packages
-	$(PY) -m pytest -q $(if $(CI),--hypothesis-seed=0)
+test: $(STAMP) $(DJANGO111_STAMP) $(APIGW_STAMP) system-packages
+	ESBGEN_APIGW_PYTHON=$(APIGW_VENV)/bin/python $(PY) -m pytest -q $(if $(CI),--hypothesis-seed=0)
 
 bench: $(STAMP)
 	$(PY) -m pip install -q -e '.[bench]'
 	$(PY) benchmarks/run.py
 
 clean:
-	rm -rf $(VENV) $(DJANGO111) build *.egg-info .pytest_cache
+	rm -rf $(VENV) $(DJANGO111) $(APIGW_VENV) build *.egg-info .pytest_cache

@@ -185,6 +185,24 @@ def check(systems, esb_root):
     return commands.check(esb_root, list(systems), say)
 
 
+@cli.command(name="export-apigw")
+@click.argument("system")
+@click.option("-o", "--output", required=True, metavar="DIR", help="Folder for the gateway project (new, empty, or an earlier export of SYSTEM).")
+@click.option("--gateway", metavar="NAME", help="Gateway name (default: bk-SYSTEM, '_' as '-').")
+@click.option("--stage", metavar="NAME", help="Stage name (default: prod).")
+@click.option("--backend-host", metavar="URL", help="The backend's address (default: the system's host setting).")
+@click.option("--grant-app", "grant_apps", multiple=True, metavar="CODE", help="Grant this app the whole gateway (repeatable).")
+@click.option("--strict", is_flag=True, help="Refuse when a channel cannot be mapped to its backend automatically.")
+@esb_root_option
+@dry_run_option
+def export_apigw(system, output, gateway, stage, backend_host, grant_apps, strict, esb_root, dry_run):
+    """Write SYSTEM's channels as an API gateway project for apigw-manager (the ESB is not changed)."""
+    from esbgen import commands
+
+    return commands.export_apigw(esb_root, system, output, say, gateway=gateway, stage=stage, backend_host=backend_host,
+                                 grant_apps=grant_apps, strict=strict, dry_run=dry_run)
+
+
 @cli.command(name="list")
 @esb_root_option
 def list_(esb_root):

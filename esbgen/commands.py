@@ -375,6 +375,38 @@ def check(root_option: str | None, systems: list[str], say: Say) -> int:
     return 0
 
 
+def export_apigw(root_option: str | None, system: str, output: str, say: Say, *, gateway: str | None = None,
+                 stage: str | None = None, backend_host: str | None = None, grant_apps: tuple[str, ...] = (),
+                 strict: bool = False, dry_run: bool = False) -> int:
+    """Write a system as an API gateway project (esbgen.apigw); only DIR is written, never the ESB tree."""
+    from esbgen.apigw import build_export, check_output, write_export
+    from esbgen.esbtree import resolve_root
+
+    root = resolve_root(root_option)
+    _recover_pending(root, say)
+    export = build_export(root, system, gateway=gateway, stage=stage, backend_host=backend_host, grant_apps=tuple(grant_apps))
+    for line in export.warnings:
+        say(f"warning: {line}")
+    if strict and export.unmapped:
+        raise EsbgenError(f"--strict: {len(export.unmapped)} channel(s) of {system} cannot be mapped automatically: "
+                          + "; ".join(f"{op.esb_path} ({op.unmapped})" for op in export.unmapped))
+    replacing, _ = check_output(root, Path(output), system)
+    summary = (f"{len(export.operations)} resources ({len(export.unmapped)} needing a hand, see MIGRATION.md) "
+               f"for gateway {export.gateway}, stage {export.stage}")
+    if dry_run:
+        say(f"Would {'replace the export in' if replacing else 'write'} {output}: {summary}.")
+        for name, data in export.files.items():
+            say(f"  {name}  ({len(data)} bytes)")
+        say("Dry run: nothing was written.")
+        return 0
+    replaced, carried = write_export(export, Path(output))
+    say(f"{'Replaced the export in' if replaced else 'Wrote'} {output}: {summary}; {len(export.files)} files.")
+    if carried:
+        say(f"Kept from the earlier export: {', '.join(carried)}")
+    say(f"Next: the apigw-manager steps in {Path(output) / 'MIGRATION.md'}.")
+    return 0
+
+
 def list_systems(root_option: str | None, say: Say) -> int:
     from esbgen.esbtree import load_tree, resolve_root
     from esbgen.rules import OFFICIAL_SYSTEMS, served_channels

@@ -415,3 +415,19 @@ def destinations(root: Path, system: ComponentSet, path_vars: dict[str, str] | N
     settings = settings_values(root)
     routings: dict[str, ComponentRouting] = {}
     return [destination(root, system, c, path_vars, settings, routings) for c in system.channels]
+
+
+def preset_destination(root: Path, system: ComponentSet, preset, settings: dict[str, SettingValue] | None = None,
+                       routings: dict[str, ComponentRouting] | None = None) -> Destination:
+    """Where a call to a Python-declared channel goes: its ``comp_conf`` read as a confapis entry would be.
+
+    A generic proxy component (``ConfComponent``) takes ``dest_path`` and ``dest_http_method`` from the
+    channel's ``comp_conf``; without them, ``path`` and ``method`` of the result are None.
+    """
+    conf = preset.comp_conf
+    fields = {"comp_codename": preset.codename}
+    for key in ("dest_path", "dest_http_method"):
+        if isinstance(conf.get(key), str):
+            fields[key] = conf[key]
+    channel = Channel(Path(preset.source), preset.line, fields)
+    return destination(root, system, channel, settings=settings, routings=routings)
