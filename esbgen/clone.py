@@ -19,7 +19,6 @@ from esbgen.plan import FileWrite, Plan, TreeAdd, relative_files
 from esbgen.pyedit import PythonRewrites, append_to_list, py_literal, python_edits
 from esbgen.layout import CUSTOM_CONF, ESB_CONF, settings_file
 from esbgen.rules import (
-    LABEL_MAX,
     Problem,
     check_channel_fields,
     check_system,
@@ -32,6 +31,7 @@ from esbgen.rules import (
     validate_app_code,
     validate_new_system,
     validate_one_line,
+    validate_system_columns,
     validate_system_folder,
 )
 from esbgen.saas import APP_PATH_RE, SaasType, select_saas_type
@@ -236,7 +236,8 @@ def clone_target(source: ComponentSet, request: CloneRequest, settings: list[str
 
     app_code = validate_app_code(request.app_code) if request.app_code is not None else default_app_code(request.new)
     label = request.label if request.label is not None else request.new.upper()
-    validate_one_line(label, "--label", blank_ok=False, limit=LABEL_MAX)
+    validate_one_line(label, "--label", blank_ok=False)
+    validate_system_columns(label=label)
     target = CloneTarget(request.new, app_code, label, "")
     main = settings[0] if settings else None
     target.host_setting = call_hook("esbgen_host_setting", target=target, source=source, old=main)

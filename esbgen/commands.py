@@ -159,7 +159,7 @@ def register(root_option: str | None, name: str, say: Say, *, label: str | None 
     from esbgen.plan import Plan
 
     db.request_url(database)
-    validate_one_line(label, "--label", limit=LABEL_MAX)
+    validate_one_line(label, "--label")
     validate_one_line(remark, "--remark")
     with writable_root(root_option, say, dry_run) as root:
         tree = load_tree(root)

@@ -13,7 +13,7 @@ from esbgen.errors import EsbgenError, UsageError
 from esbgen.esbtree import load_tree
 from esbgen.layout import settings_file
 from esbgen.plan import Plan
-from esbgen.rules import validate_app_code, validate_new_system, validate_one_line
+from esbgen.rules import validate_app_code, validate_new_system, validate_one_line, validate_system_columns
 from esbgen.saas import SaasType, all_saas_types, saas_type_named
 from esbgen.template import render_with_defaults
 
@@ -52,7 +52,8 @@ def plan_new(root: Path, name: str, app_code: str, work: Path, *, type_name: str
 
     validate_new_system(name)
     validate_app_code(app_code)
-    validate_one_line(label, "--label", blank_ok=False, limit=LABEL_MAX)
+    validate_one_line(label, "--label", blank_ok=False)
+    validate_system_columns(label=label)
     saas_type, template = template_of(type_name)
     tree = load_tree(root)
     target = CloneTarget(name, app_code, label if label is not None else name.upper(), "")

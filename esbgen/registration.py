@@ -21,6 +21,7 @@ from typing import Any, Iterator
 from esbgen import db
 from esbgen.errors import EsbgenError, UsageError
 from esbgen.plan import ExternalStep, Plan
+from esbgen.rules import validate_system_columns
 
 KIND = "db_system"
 
@@ -43,9 +44,7 @@ def plan_registration(plan: Plan, system: str, *, label: str, remark: str, label
         return False
     wanted = {"label": label, "remark": remark}
     given = {"label": label_given, "remark": remark_given}
-    for column, limit, value in (("name", 64, system), ("label", 128, label)):
-        if len(value) > limit:
-            raise UsageError(f"{column} {value!r} is longer than the {limit} characters of {db.TABLE}.{column}")
+    validate_system_columns(name=system, label=label)
     rows, database_key, shown, has_password, shape = _read(system, dry_run)
     if len(rows) > 1:
         raise EsbgenError(

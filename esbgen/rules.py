@@ -92,18 +92,24 @@ def validate_app_code(code: str) -> str:
     return code
 
 
-# Column sizes of the ESB's tables (esb_component_system, the app tables) a value must fit.
-LABEL_MAX = 128
+# Column sizes of the ESB's tables a value must fit: esb_component_system's, and an app code's.
+SYSTEM_COLUMNS = {"name": 64, "label": 128}
 APP_CODE_MAX = 32
 
 
-def validate_one_line(value: str | None, option: str, *, blank_ok: bool = True, limit: int | None = None) -> str | None:
+def validate_one_line(value: str | None, option: str, *, blank_ok: bool = True) -> str | None:
     """Free text (a label, a remark) goes into conf.py and the database: one line, no NUL."""
     if value is not None and (any(c in value for c in "\x00\r\n") or (not blank_ok and not value.strip())):
         raise UsageError(f"{option} must be one line of text")
-    if value is not None and limit is not None and len(value) > limit:
-        raise UsageError(f"{option} is {len(value)} characters; the ESB's column holds {limit}")
     return value
+
+
+def validate_system_columns(**values: str | None) -> None:
+    """A system's name and label fit the ESB's columns, whether a database is given or the sync writes the row."""
+    for column, value in values.items():
+        limit = SYSTEM_COLUMNS[column]
+        if value is not None and len(value) > limit:
+            raise UsageError(f"{column} {value!r} is longer than the {limit} characters of esb_component_system.{column}")
 
 
 def default_app_code(system_folder: str) -> str:

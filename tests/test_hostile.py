@@ -218,7 +218,7 @@ def _linked_source(root: Path) -> None:
         (["clone", "sops", "--as", "bk_sops_ce"], _non_utf8_doc, 1, "the file name is not UTF-8"),
         (["clone", "itsm", "--as", "itsm_ce"], _linked_source, 1, "components/confapis/itsm is a symbolic link"),
         (["clone", "sops", "--as", "bk_sops_ce_" + "x" * 30], None, 2, "longer than 32 characters; give --app-code"),
-        (["clone", "sops", "--as", "bk_sops_ce", "--label", "x" * 129], None, 2, "the ESB's column holds 128"),
+        (["clone", "sops", "--as", "bk_sops_ce", "--label", "x" * 129], None, 2, "longer than the 128 characters of esb_component_system.label"),
         (["templatize", "sops", "-o", "components/tpl"], None, 1, "inside the ESB's components/"),
         (["templatize", "sops", "-o", "manage.py"], None, 1, "is not a folder"),
     ],
