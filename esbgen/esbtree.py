@@ -62,8 +62,13 @@ def string_constant(node: ast.AST | None) -> str | None:
 
 
 def module_assignments(module: ast.Module) -> dict[str, ast.expr]:
+    return assignments_in(module.body)
+
+
+def assignments_in(body: list[ast.stmt]) -> dict[str, ast.expr]:
+    """The names a block of statements assigns, with the value each gets last."""
     values = {}
-    for statement in module.body:
+    for statement in body:
         if isinstance(statement, ast.Assign):
             for target in statement.targets:
                 if isinstance(target, ast.Name):

@@ -27,6 +27,7 @@ from pathlib import Path
 
 from esbgen.domain import Channel, ComponentClass, ComponentSet
 from esbgen.errors import EsbgenError
+from esbgen.esbtree import assignments_in
 
 MAX_DEPTH = 12  # how far names are followed (assignments, imports, methods)
 PATH_VAR_RE = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
@@ -144,18 +145,6 @@ class _Module:
     imports: dict[str, tuple[Path, str | None]]  # local name -> (module file, attribute or None for the module)
 
 
-def _assignments(body: list[ast.stmt]) -> dict[str, ast.expr]:
-    found: dict[str, ast.expr] = {}
-    for statement in body:
-        if isinstance(statement, ast.Assign):
-            for target in statement.targets:
-                if isinstance(target, ast.Name):
-                    found[target.id] = statement.value
-        elif isinstance(statement, ast.AnnAssign) and isinstance(statement.target, ast.Name) and statement.value:
-            found[statement.target.id] = statement.value
-    return found
-
-
 def _module_file(base: Path) -> Path | None:
     for candidate in (base.with_suffix(".py"), base / "__init__.py"):
         if candidate.is_file():
@@ -175,7 +164,7 @@ class _Reader:
                 tree = ast.parse(path.read_bytes(), filename=str(path))
             except (OSError, SyntaxError, ValueError):
                 return None
-            self.modules[path] = _Module(path, tree, _assignments(tree.body), self._imports(path, tree))
+            self.modules[path] = _Module(path, tree, assignments_in(tree.body), self._imports(path, tree))
         return self.modules[path]
 
     def _imports(self, path: Path, tree: ast.Module) -> dict[str, tuple[Path, str | None]]:
@@ -295,7 +284,7 @@ class _Scope:
 
     @property
     def class_assignments(self) -> dict[str, ast.expr]:
-        return _assignments(self.cls.body) if self.cls is not None else {}
+        return assignments_in(self.cls.body) if self.cls is not None else {}
 
     @property
     def methods(self) -> dict[str, ast.FunctionDef]:

@@ -25,6 +25,19 @@ def snapshot(root: Path) -> dict[str, str]:
     return result
 
 
+def changed_paths(before: dict[str, str], after: dict[str, str]) -> set[str]:
+    """The paths whose entry differs between two snapshots."""
+    return {path for path in before.keys() | after.keys() if before.get(path) != after.get(path)}
+
+
+def assert_one_line_refusal(result, code: int = 1) -> None:
+    """What an operator sees of a refusal: one ``esbgen: error:`` line, that exit status, no traceback."""
+    assert result.exit_code == code, (result.output, result.stderr)
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("esbgen: error: "), result.stderr
+    assert "Traceback" not in result.stderr + result.output
+
+
 @pytest.fixture
 def esb_root(tmp_path: Path) -> Path:
     """A scratch copy of fixtures/esb, the sample ESB root."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from conftest import FIXTURES, snapshot
+from conftest import FIXTURES, assert_one_line_refusal, changed_paths, snapshot
 from routing_kit import call
 
 SOPS_YAML = "components/confapis/sops/sops.yaml"
@@ -17,17 +17,6 @@ ITSM_COMPONENT = "components/bk/apisv2/itsm/itsm_component.py"
 NEW_APP = "bk-sops-ce"
 
 
-def _changed(before: dict[str, str], after: dict[str, str]) -> set[str]:
-    return {path for path in before.keys() | after.keys() if before.get(path) != after.get(path)}
-
-
-def _one_line_refusal(result, code: int = 1) -> None:
-    assert result.exit_code == code, (result.output, result.stderr)
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("esbgen: error: "), result.stderr
-    assert "Traceback" not in result.stderr + result.output
-
-
 def test_retarget_sops_moves_the_app_and_its_host_setting(esb_root: Path, run_esbgen) -> None:
     original = {rel: (esb_root / rel).read_bytes() for rel in (SOPS_YAML, SOPS_PROD, SOPS_COMPONENT, SOPS_TOOLS, SOPS_CONFIGS)}
     before = snapshot(esb_root)
@@ -35,7 +24,7 @@ def test_retarget_sops_moves_the_app_and_its_host_setting(esb_root: Path, run_es
     result = run_esbgen("retarget", "sops", "--app-code", NEW_APP, "--esb-root", esb_root)
 
     assert result.exit_code == 0, result.stderr
-    assert _changed(before, snapshot(esb_root)) == set(original)
+    assert changed_paths(before, snapshot(esb_root)) == set(original)
     for rel, old in original.items():
         new = (esb_root / rel).read_bytes()
         # Putting the old app code and host setting back gives the original file byte for byte (CRLF file
@@ -127,7 +116,7 @@ def test_retarget_itsm_moves_its_prefix_and_its_host_setting(esb_root: Path, run
     result = run_esbgen("retarget", "itsm", "--app-code", "itsm-next", "--esb-root", esb_root)
 
     assert result.exit_code == 0, result.stderr
-    assert _changed(before, snapshot(esb_root)) == set(old)
+    assert changed_paths(before, snapshot(esb_root)) == set(old)
     for rel, data in old.items():
         new = (esb_root / rel).read_bytes()
         assert new.replace(b"itsm-next", b"bk_itsm").replace(b"BK_ITSM_NEXT_URL", b"BK_ITSM_URL") == data, rel
@@ -158,12 +147,12 @@ def test_dest_path_on_another_app_is_kept_and_noted(esb_root: Path, run_esbgen) 
 def test_refusals_leave_the_tree_untouched(esb_root: Path, run_esbgen) -> None:
     before = snapshot(esb_root)
 
-    _one_line_refusal(run_esbgen("retarget", "nosuch", "--app-code", "x", "--esb-root", esb_root))
-    _one_line_refusal(run_esbgen("retarget", "sops", "--app-code", "Bad App", "--esb-root", esb_root), 2)
-    _one_line_refusal(run_esbgen("retarget", "../sops", "--app-code", "x", "--esb-root", esb_root), 2)
+    assert_one_line_refusal(run_esbgen("retarget", "nosuch", "--app-code", "x", "--esb-root", esb_root))
+    assert_one_line_refusal(run_esbgen("retarget", "sops", "--app-code", "Bad App", "--esb-root", esb_root), 2)
+    assert_one_line_refusal(run_esbgen("retarget", "../sops", "--app-code", "x", "--esb-root", esb_root), 2)
     # cc is Python-per-API: no dest_path on any app to move.
     cc = run_esbgen("retarget", "cc", "--app-code", "x", "--esb-root", esb_root)
-    _one_line_refusal(cc)
+    assert_one_line_refusal(cc)
     assert "no dest_path of cc is on an app" in cc.stderr
     assert run_esbgen("retarget", "sops", "--esb-root", esb_root).exit_code == 2  # --app-code is required
 
@@ -177,7 +166,7 @@ def test_system_without_app_dest_paths_is_refused(esb_root: Path, run_esbgen) ->
 
     result = run_esbgen("retarget", "itsm", "--app-code", "x", "--esb-root", esb_root)
 
-    _one_line_refusal(result)
+    assert_one_line_refusal(result)
     assert "no dest_path of itsm is on an app" in result.stderr
     assert snapshot(esb_root) == before
 
@@ -191,7 +180,7 @@ def test_malformed_yaml_is_refused_with_file_and_line(esb_root: Path, run_esbgen
 
     result = run_esbgen("retarget", "sops", "--app-code", NEW_APP, "--esb-root", esb_root)
 
-    _one_line_refusal(result)
+    assert_one_line_refusal(result)
     assert f"{SOPS_PROD}:" in result.stderr and "malformed YAML" in result.stderr
     assert snapshot(esb_root) == before
 

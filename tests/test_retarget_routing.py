@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from conftest import FIXTURES, snapshot
+from conftest import FIXTURES, assert_one_line_refusal, changed_paths, snapshot
 from routing_kit import LATER, LEGACY, call, copy_fixture
 
 SOPS_YAML = "components/confapis/sops/sops.yaml"
@@ -17,17 +17,6 @@ SOPS_CONFIGS = "components/bk/apisv2/sops/toolkit/configs.py"
 LATER_SETTINGS = "conf/default.py"
 NEW_APP = "bk-sops-ce"
 APP_URL = "http://sops-ce.example.com:8080"
-
-
-def _changed(before: dict[str, str], after: dict[str, str]) -> set[str]:
-    return {path for path in before.keys() | after.keys() if before.get(path) != after.get(path)}
-
-
-def _one_line_refusal(result, code: int = 1) -> None:
-    assert result.exit_code == code, (result.output, result.stderr)
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("esbgen: error: "), result.stderr
-    assert "Traceback" not in result.stderr + result.output
 
 
 def test_legacy_retarget_moves_the_dest_path_and_the_call_reaches_the_new_app(tmp_path: Path, run_esbgen) -> None:
@@ -40,7 +29,7 @@ def test_legacy_retarget_moves_the_dest_path_and_the_call_reaches_the_new_app(tm
 
     assert result.exit_code == 0, result.stderr
     # The component calls the shared platform host with the whole path: only the dest_paths move.
-    assert _changed(pristine, snapshot(root)) == {SOPS_YAML}
+    assert changed_paths(pristine, snapshot(root)) == {SOPS_YAML}
     assert (root / SOPS_YAML).read_bytes().replace(NEW_APP.encode(), b"bk_sops") == old_yaml
     for name, path_vars, method, path in (
         ("get_template_list", {"bk_biz_id": "2"}, "GET", f"/o/{NEW_APP}/apigw/get_template_list/2/"),
@@ -76,7 +65,7 @@ def test_legacy_retarget_refuses_an_app_url(tmp_path: Path, run_esbgen) -> None:
 
     result = run_esbgen("retarget", "sops", "--app-code", NEW_APP, "--app-url", APP_URL, "--esb-root", root)
 
-    _one_line_refusal(result, 2)
+    assert_one_line_refusal(result, 2)
     assert "sops calls PAAS_HOST with the whole dest_path; it has no host setting of its own to set" in result.stderr
     assert snapshot(root) == before
 
@@ -91,7 +80,7 @@ def test_later_retarget_gives_the_system_the_new_apps_host(tmp_path: Path, run_e
     result = run_esbgen("retarget", "sops", "--app-code", NEW_APP, "--app-url", APP_URL, "--esb-root", root)
 
     assert result.exit_code == 0, result.stderr
-    assert _changed(pristine, snapshot(root)) == set(old)  # esb_conf.py and the docs stay
+    assert changed_paths(pristine, snapshot(root)) == set(old)  # esb_conf.py and the docs stay
     # The call reaches the new app's address with the path the source app had.
     for name, path_vars, method, path in (
         ("get_template_list", {"bk_biz_id": "2"}, "GET", "/apigw/get_template_list/2/"),
@@ -152,10 +141,10 @@ def test_app_url_does_not_overwrite_a_defined_setting(tmp_path: Path, run_esbgen
 
     result = run_esbgen("retarget", "sops", "--app-code", NEW_APP, "--app-url", APP_URL, "--esb-root", root)
 
-    _one_line_refusal(result)
+    assert_one_line_refusal(result)
     assert "--app-url: BK_SOPS_CE_URL is already set in conf/default.py (to 'http://elsewhere:80')" in result.stderr
     assert snapshot(root) == before
-    _one_line_refusal(run_esbgen("retarget", "sops", "--app-code", NEW_APP, "--app-url", "not a url", "--esb-root", root), 2)
+    assert_one_line_refusal(run_esbgen("retarget", "sops", "--app-code", NEW_APP, "--app-url", "not a url", "--esb-root", root), 2)
     assert snapshot(root) == before
 
     # Without --app-url the defined setting is used, and said.
@@ -202,7 +191,7 @@ def test_to_source_refuses_a_file_changed_since(tmp_path: Path, run_esbgen) -> N
 
     result = run_esbgen("retarget", "sops", "--to-source", "--esb-root", root)
 
-    _one_line_refusal(result)
+    assert_one_line_refusal(result)
     assert f"{SOPS_YAML} changed since change" in result.stderr
     assert "esbgen retarget sops --app-code bk_sops" in result.stderr
     assert snapshot(root) == before
@@ -216,9 +205,9 @@ def test_to_source_without_a_recorded_retarget_and_bad_options(tmp_path: Path, r
 
     assert result.exit_code == 0, result.stderr
     assert "Nothing to do: no retarget of sops is recorded in this tree's journal" in result.output
-    _one_line_refusal(run_esbgen("retarget", "sops", "--esb-root", root), 2)
-    _one_line_refusal(run_esbgen("retarget", "sops", "--to-source", "--app-code", NEW_APP, "--esb-root", root), 2)
-    _one_line_refusal(run_esbgen("retarget", "sops", "--to-source", "--app-url", APP_URL, "--esb-root", root), 2)
+    assert_one_line_refusal(run_esbgen("retarget", "sops", "--esb-root", root), 2)
+    assert_one_line_refusal(run_esbgen("retarget", "sops", "--to-source", "--app-code", NEW_APP, "--esb-root", root), 2)
+    assert_one_line_refusal(run_esbgen("retarget", "sops", "--to-source", "--app-url", APP_URL, "--esb-root", root), 2)
     assert snapshot(root) == before
     assert (root / SOPS_YAML).read_bytes() == (FIXTURES / LEGACY / SOPS_YAML).read_bytes()
 
