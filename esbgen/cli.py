@@ -268,7 +268,8 @@ def run(argv: Sequence[str] | None = None, prog_name: str = "esbgen", default_ma
         click.echo(f"{prog_name}: error: {error}", err=True)
         return error.exit_code
     except KeyboardInterrupt:
-        click.echo(f"{prog_name}: interrupted", err=True)
+        # an interrupt while applying is turned into Interrupted by the journal, after its rollback
+        click.echo(f"{prog_name}: error: interrupted before anything was applied: nothing was changed", err=True)
         return 130
     return result if isinstance(result, int) else 0
 

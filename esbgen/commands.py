@@ -80,10 +80,16 @@ def execute(plan, say: Say, dry_run: bool, summary: Callable[[], list[str]] | No
         say("Nothing to do: the tree is already as asked.")
         return 0
     journal = apply(plan, argv=journal_argv())
-    for line in summary() if summary else []:
-        say(line)
-    say(f"Applied as change {journal.id}; `esbgen undo` reverts it.")
-    return run_post_steps(plan, say)
+    try:
+        for line in summary() if summary else []:
+            say(line)
+        say(f"Applied as change {journal.id}; `esbgen undo` reverts it.")
+        return run_post_steps(plan, say)
+    except KeyboardInterrupt:
+        from esbgen.errors import Interrupted
+
+        raise Interrupted(f"interrupted after change {journal.id} was applied: it is kept (`esbgen undo` reverts it); "
+                          "the steps after it may not have run") from None
 
 
 def journal_argv() -> list[str]:

@@ -19,3 +19,9 @@ class PluginError(EsbgenError):
     def __init__(self, plugin: str, hook: str, error: BaseException):
         self.plugin, self.hook, self.error = plugin, hook, error
         super().__init__(f"plugin {plugin!r} failed in hook {hook}: {type(error).__name__}: {error}")
+
+
+class Interrupted(EsbgenError):
+    """Ctrl-C (SIGINT): the message says what state the tree is in; exit status 130, as a shell expects."""
+
+    exit_code = 130

@@ -28,6 +28,7 @@ import hashlib
 import json
 import os
 import shlex
+import signal
 import shutil
 import stat
 import sys
@@ -40,7 +41,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Iterator, Protocol
 
-from esbgen.errors import EsbgenError
+from esbgen.errors import EsbgenError, Interrupted
 from esbgen.fsutil import atomic_write_bytes, fsync_dir
 from esbgen.plan import Plan
 
@@ -136,9 +137,12 @@ def _exists(path: Path) -> bool:
 
 
 def _crash_point(name: str) -> None:
-    # Tests kill the process here (ESBGEN_CRASH_AT=<point>) to prove recovery.
+    # Tests kill the process here (ESBGEN_CRASH_AT=<point>) to prove recovery, or
+    # interrupt it as Ctrl-C would (ESBGEN_INTERRUPT_AT=<point>).
     if os.environ.get("ESBGEN_CRASH_AT") == name:
         os._exit(137)
+    if os.environ.get("ESBGEN_INTERRUPT_AT") == name:
+        os.kill(os.getpid(), signal.SIGINT)
 
 
 def _handler(kind: str) -> ExternalHandler:
@@ -706,6 +710,8 @@ def apply(plan: Plan, argv: list[str] | None = None, after_files: Callable[[], N
             ) from error
         if isinstance(error, EsbgenError):
             raise
+        if isinstance(error, KeyboardInterrupt):
+            raise Interrupted("interrupted while applying: the change was rolled back, the tree is as it was") from None
         if isinstance(error, Exception):
             raise EsbgenError(f"applying failed and was rolled back: {_reason(error)}") from error
         raise

@@ -17,6 +17,7 @@ the kill, too.
 
 from __future__ import annotations
 
+import os
 import random
 import shutil
 import signal
@@ -169,3 +170,19 @@ def test_kill_9_at_random_moments_never_leaves_a_half_change(kit, case, tmp_path
         assert again.returncode == 0, again.stderr
         assert snapshot(root) == kit["after"] and rows(db) == ROW
     assert sum(outcomes.values()) == 10
+
+
+@pytest.mark.parametrize("point", ["op-1", "ops-done"])
+def test_ctrl_c_while_applying_rolls_back_and_says_so(esb_root, point):
+    import subprocess
+    import sys
+
+    before = snapshot(esb_root)
+    env = {**os.environ, "ESBGEN_INTERRUPT_AT": point}
+    done = subprocess.run([sys.executable, "-m", "esbgen", "clone", "sops", "--as", "bk_sops_ce", "--esb-root", str(esb_root)],
+                          env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 130, done.stderr
+    assert done.stderr.strip().splitlines() == [
+        "esbgen: error: interrupted while applying: the change was rolled back, the tree is as it was"]
+    after = {path: value for path, value in snapshot(esb_root).items() if not path.startswith(".esbgen")}
+    assert after == {path: value for path, value in before.items() if not path.startswith(".esbgen")}
