@@ -82,7 +82,9 @@ def json_output(function):
                 collected.error, collected.exit_code = error, error.exit_code
                 click.echo(f"{context.find_root().info_name}: error: {error}", err=True)
         click.echo(collected.to_json())
-        return collected.exit_code
+        if collected.exit_code:
+            raise click.exceptions.Exit(collected.exit_code)
+        return 0
 
     return click.option("--json", "json_output", is_flag=True,
                         help="Print the outcome as one JSON object (plan, diffs, notes, error).")(wrapper)
@@ -263,14 +265,16 @@ def plugins():
 @click.option("--id", "journal_id", metavar="ID", help="Undo this change (default: the last one).")
 @click.option("--database", metavar="URL",
               help="URL (with password) of the database a change wrote a row to; esbgen's journal keeps no password.")
+@service_options
 @esb_root_option
 @click.option("--dry-run", is_flag=True, help="Say which change would be undone, after every check; change nothing.")
 @json_output
-def undo(list_only, journal_id, database, esb_root, dry_run):
-    """Revert the last change esbgen applied to this ESB root."""
+def undo(list_only, journal_id, database, esb_root, dry_run, services):
+    """Revert the last change esbgen applied to this ESB root (then --sync/--restart, if asked)."""
     from esbgen import commands
 
-    return commands.undo(esb_root, say, list_only=list_only, journal_id=journal_id, database=database, dry_run=dry_run)
+    return commands.undo(esb_root, say, list_only=list_only, journal_id=journal_id, database=database, dry_run=dry_run,
+                         services=services)
 
 
 _plugins_added = False

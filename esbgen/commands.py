@@ -448,15 +448,24 @@ def plugins(say: Say) -> int:
 
 
 def undo(root_option: str | None, say: Say, *, list_only: bool = False, journal_id: str | None = None,
-         database: str | None = None, dry_run: bool = False) -> int:
+         database: str | None = None, dry_run: bool = False, services=None) -> int:
     from esbgen import db, report
     from esbgen.esbtree import resolve_root
+    from esbgen.plan import Plan
+    from esbgen.services import service_steps
 
     db.request_url(database)
     from esbgen.journal import check_undo, journals, locked, recover
     from esbgen.journal import undo as undo_change
 
     root = resolve_root(root_option)
+    after = Plan(root, "after the undo")
+    if services is not None and (services.sync or services.restart):
+        if list_only:
+            from esbgen.errors import UsageError
+
+            raise UsageError("--list changes nothing: --sync/--restart go with an undo")
+        after.post_steps.extend(service_steps(root, services))
     if list_only:
         _recover_pending(root, say)
         history = journals(root)
@@ -471,11 +480,14 @@ def undo(root_option: str | None, say: Say, *, list_only: bool = False, journal_
         _recover_pending(root, say)
         journal = check_undo(root, journal_id)
         report.set(changed=True, undone=journal.id, dry_run=True)
-        say(f"Would undo change {journal.id}: {journal.data.get('title')}. Dry run: nothing was changed.")
+        say(f"Would undo change {journal.id}: {journal.data.get('title')}.")
+        for step in after.post_steps:
+            say(f"Then: {step.description}")
+        say("Dry run: nothing was changed.")
         return 0
     with locked(root):
         recover(root, say)
         journal = undo_change(root, journal_id)
     report.set(changed=True, undone=journal.id)
     say(f"Undid change {journal.id}: {journal.data.get('title')}.")
-    return 0
+    return run_post_steps(after, say, kept="The undo itself is done and kept")

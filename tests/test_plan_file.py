@@ -178,3 +178,22 @@ def test_json_names_the_error_class_and_keeps_the_exit_status(tmp_path, run_esbg
     report = as_json(check)
     assert check.exit_code == 1 and report["exit_code"] == 1 and report["ok"] is False and report["error"] is None
     assert report["messages"][-1].endswith("problem(s) in 1 system(s).")
+
+
+def test_undo_restarts_the_esb_when_asked(tmp_path, run_esbgen, supervisor):
+    root = copy_esb(tmp_path, "esb")
+    before = snapshot(root)
+    assert run_esbgen("clone", "sops", "--as", "bk_sops_ce", "--esb-root", root).exit_code == 0
+    started = supervisor.pid()
+    restart = ("--restart", "--supervisor-conf", supervisor.conf)
+
+    would = as_json(run_esbgen("undo", "--dry-run", *restart, "--esb-root", root, "--json"))
+    assert would["would_change"] is True and any(line.startswith("Then: restart the ESB") for line in would["messages"])
+    assert supervisor.pid() == started and snapshot(root) != before
+
+    done = as_json(run_esbgen("undo", *restart, "--esb-root", root, "--json"))
+    assert done["changed"] is True and done["steps_run"] == [f"restart the ESB: {supervisor.supervisorctl} -c "
+                                                             f"{supervisor.conf} restart esb"]
+    assert snapshot(root) == before
+    assert supervisor.pid() not in (None, started)
+    assert run_esbgen("undo", "--list", "--sync", "--esb-root", root).exit_code == 2
