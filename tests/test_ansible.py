@@ -144,3 +144,9 @@ def test_each_command_through_the_module(fleet):
     assert "components/confapis/bk_demo/bk_demo.yaml" in snapshot(host.root)
     assert {k: v for k, v in snapshot(host.root).items() if "bk_demo" not in k and not k.endswith("conf.py")} == \
         {k: v for k, v in before.items() if not k.endswith("conf.py")}  # the retarget was undone
+
+
+def test_the_readme_shows_the_playbook_the_tests_run():
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## A fleet of ESB hosts (Ansible)", 1)[1].split("\n## ", 1)[0]
+    assert "```yaml\n" + CLONE.read_text(encoding="utf-8") + "```\n" in section

@@ -6,6 +6,8 @@ import json
 import shutil
 from pathlib import Path
 
+import pytest
+
 from conftest import FIXTURES, snapshot
 
 
@@ -197,3 +199,15 @@ def test_undo_restarts_the_esb_when_asked(tmp_path, run_esbgen, supervisor):
     assert snapshot(root) == before
     assert supervisor.pid() not in (None, started)
     assert run_esbgen("undo", "--list", "--sync", "--esb-root", root).exit_code == 2
+
+
+@pytest.mark.django_db(transaction=True, databases=["default"])
+def test_plan_out_refuses_a_database_row(sqlite_db, tmp_path, run_esbgen):
+    root = copy_esb(tmp_path, "esb")
+    before = snapshot(root)
+    result = run_esbgen("clone", "sops", "--as", "bk_sops_ce", "--esb-root", root, "--database", sqlite_db.url,
+                        "--plan-out", tmp_path / "p.json")
+    assert result.exit_code == 2
+    assert "a plan file carries files only" in result.stderr and "register the system once for the fleet" in result.stderr
+    assert not (tmp_path / "p.json").exists() and snapshot(root) == before
+    assert sqlite_db.rows() == []
