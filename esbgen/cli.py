@@ -56,8 +56,46 @@ def service_options(function):
     return wrapper
 
 
+def plan_out_option(function):
+    return click.option(
+        "--plan-out", metavar="FILE",
+        help="Write the plan, with every byte it writes, to FILE and change nothing; "
+             "`esbgen apply-plan FILE` applies exactly it (on each ESB host).",
+    )(function)
+
+
+def json_output(function):
+    """--json: print one JSON object (esbgen.report) instead of the lines, errors included."""
+    import functools
+
+    @functools.wraps(function)
+    def wrapper(*args, json_output: bool, **kwargs):
+        if not json_output:
+            return function(*args, **kwargs)
+        from esbgen import report
+
+        context = click.get_current_context()
+        with report.collecting(context.info_name) as collected:
+            try:
+                result = function(*args, **kwargs)
+                collected.exit_code = result if isinstance(result, int) else 0
+            except EsbgenError as error:
+                collected.error, collected.exit_code = error, error.exit_code
+                click.echo(f"{context.find_root().info_name}: error: {error}", err=True)
+        click.echo(collected.to_json())
+        if collected.exit_code:
+            raise click.exceptions.Exit(collected.exit_code)
+        return 0
+
+    return click.option("--json", "json_output", is_flag=True,
+                        help="Print the outcome as one JSON object (plan, diffs, notes, error).")(wrapper)
+
+
 def say(text: str) -> None:
-    click.echo(text)
+    from esbgen import report
+
+    if not report.say(text):
+        click.echo(text)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -78,13 +116,15 @@ def cli() -> None:
 @service_options
 @esb_root_option
 @dry_run_option
-def clone(source, new, app_code, label, saas_type, force, esb_root, dry_run, remark, database, services):
+@plan_out_option
+@json_output
+def clone(source, new, app_code, label, saas_type, force, esb_root, dry_run, remark, database, services, plan_out):
     """Clone the component set SOURCE as a new system and register it."""
     from esbgen import commands
 
     return commands.clone(
         esb_root, source, new, say, app_code=app_code, label=label, dry_run=dry_run, force=force, saas_type=saas_type,
-        remark=remark, database=database, services=services,
+        remark=remark, database=database, services=services, plan_out=plan_out,
     )
 
 
@@ -96,6 +136,7 @@ def clone(source, new, app_code, label, saas_type, force, esb_root, dry_run, rem
 @service_options
 @esb_root_option
 @dry_run_option
+@json_output
 def register(name, label, remark, database, services, esb_root, dry_run):
     """Write the esb_component_system row of system NAME (exactly one row; only given fields change)."""
     from esbgen import commands
@@ -116,12 +157,14 @@ def register(name, label, remark, database, services, esb_root, dry_run):
 @service_options
 @esb_root_option
 @dry_run_option
-def new(name, app_code, saas_type, label, force, remark, database, services, esb_root, dry_run):
+@plan_out_option
+@json_output
+def new(name, app_code, saas_type, label, force, remark, database, services, esb_root, dry_run, plan_out):
     """Create a brand-new confapis system NAME from a SaaS type's cookiecutter template."""
     from esbgen import commands
 
     return commands.new(esb_root, name, app_code, say, saas_type=saas_type, label=label, dry_run=dry_run, force=force,
-                        remark=remark, database=database, services=services)
+                        remark=remark, database=database, services=services, plan_out=plan_out)
 
 
 @cli.command()
@@ -149,12 +192,27 @@ def templatize(source, output, new, app_code, saas_type, esb_root):
 @click.option("--type", "saas_type", metavar="TYPE", help="Force a SaaS type (see `esbgen plugins`).")
 @esb_root_option
 @dry_run_option
-def retarget(system, app_code, to_source, app_url, saas_type, esb_root, dry_run):
+@plan_out_option
+@json_output
+def retarget(system, app_code, to_source, app_url, saas_type, esb_root, dry_run, plan_out):
     """Make SYSTEM's calls reach another app; its paths and codenames stay."""
     from esbgen import commands
 
     return commands.retarget(esb_root, system, app_code, say, dry_run=dry_run, saas_type=saas_type,
-                             to_source=to_source, app_url=app_url)
+                             to_source=to_source, app_url=app_url, plan_out=plan_out)
+
+
+@cli.command(name="apply-plan")
+@click.argument("plan_file", metavar="FILE")
+@service_options
+@esb_root_option
+@dry_run_option
+@json_output
+def apply_plan(plan_file, services, esb_root, dry_run):
+    """Apply a plan made with --plan-out, byte for byte; refuse if this tree is not the one it was made for."""
+    from esbgen import commands
+
+    return commands.apply_plan(esb_root, plan_file, say, dry_run=dry_run, services=services)
 
 
 @cli.command(name="sync-edition")
@@ -178,6 +236,7 @@ def sync_edition(ce_root, take, take_files, skip, esb_root, dry_run):
 @cli.command()
 @click.argument("systems", nargs=-1)
 @esb_root_option
+@json_output
 def check(systems, esb_root):
     """Check systems (default: all) against the rules the ESB enforces; exit 1 on any problem."""
     from esbgen import commands
@@ -225,12 +284,16 @@ def plugins():
 @click.option("--id", "journal_id", metavar="ID", help="Undo this change (default: the last one).")
 @click.option("--database", metavar="URL",
               help="URL (with password) of the database a change wrote a row to; esbgen's journal keeps no password.")
+@service_options
 @esb_root_option
-def undo(list_only, journal_id, database, esb_root):
-    """Revert the last change esbgen applied to this ESB root."""
+@click.option("--dry-run", is_flag=True, help="Say which change would be undone, after every check; change nothing.")
+@json_output
+def undo(list_only, journal_id, database, esb_root, dry_run, services):
+    """Revert the last change esbgen applied to this ESB root (then --sync/--restart, if asked)."""
     from esbgen import commands
 
-    return commands.undo(esb_root, say, list_only=list_only, journal_id=journal_id, database=database)
+    return commands.undo(esb_root, say, list_only=list_only, journal_id=journal_id, database=database, dry_run=dry_run,
+                         services=services)
 
 
 _plugins_added = False

@@ -68,11 +68,21 @@ def add_plugin_steps(plan, command: str, options: dict[str, Any]) -> None:
         plan.post_steps.extend(steps or [])
 
 
-def execute(plan, say: Say, dry_run: bool, summary: Callable[[], list[str]] | None = None) -> int:
-    """Show a plan; apply it unless dry; run its post-steps; say honestly what happened."""
+def execute(plan, say: Say, dry_run: bool, summary: Callable[[], list[str]] | None = None,
+            plan_out: str | None = None) -> int:
+    """Show a plan; apply it unless dry (or written to ``plan_out``); run its post-steps; say honestly what happened."""
+    from esbgen import report
     from esbgen.journal import apply
 
     say(plan.describe())
+    report.planned(plan, dry_run)
+    if plan_out is not None:
+        from esbgen.planfile import write_plan
+
+        written = write_plan(plan, plan_out, journal_argv())
+        report.set(plan_out=str(written))
+        say(f"Wrote the plan to {written}: nothing was changed; `esbgen apply-plan {written}` applies it.")
+        return 0
     if dry_run:
         say("Dry run: nothing was changed.")
         return 0
@@ -80,6 +90,7 @@ def execute(plan, say: Say, dry_run: bool, summary: Callable[[], list[str]] | No
         say("Nothing to do: the tree is already as asked.")
         return 0
     journal = apply(plan, argv=journal_argv())
+    report.applied(journal.id)
     try:
         for line in summary() if summary else []:
             say(line)
@@ -90,6 +101,14 @@ def execute(plan, say: Say, dry_run: bool, summary: Callable[[], list[str]] | No
 
         raise Interrupted(f"interrupted after change {journal.id} was applied: it is kept (`esbgen undo` reverts it); "
                           "the steps after it may not have run") from None
+
+
+def check_plan_out(plan_out: str | None, services=None) -> None:
+    """--plan-out only plans: the services run where the plan is applied."""
+    from esbgen.errors import UsageError
+
+    if plan_out is not None and services is not None and (services.sync or services.restart):
+        raise UsageError("--plan-out writes the plan and changes nothing: give --sync/--restart to `esbgen apply-plan`")
 
 
 def journal_argv() -> list[str]:
@@ -105,6 +124,10 @@ def run_post_steps(plan, say: Say, kept: str = "The change itself is applied and
     """Run the runnable post-steps in order; on a failure show its output, say what is kept and what did not run."""
     import subprocess
 
+    from esbgen import report
+
+    if report.active() is not None and report.active().plan is None:
+        report.planned(plan)
     steps = [step for step in plan.post_steps if step.runnable]
     for index, step in enumerate(steps):
         say(f"Running: {step.description}")
@@ -140,6 +163,7 @@ def run_post_steps(plan, say: Say, kept: str = "The change itself is applied and
             if not_run:
                 say(f"Not run: {not_run}")
             raise
+        report.step_ran(step.description)
         if output:
             say(output)
     return 0
@@ -202,12 +226,14 @@ def register(root_option: str | None, name: str, say: Say, *, label: str | None 
 def clone(root_option: str | None, source: str, new: str, say: Say, *, app_code: str | None = None,
           label: str | None = None, dry_run: bool = False, force: bool = False, saas_type: str | None = None,
           options: dict[str, Any] | None = None, remark: str | None = None, database: str | None = None,
-          services=None) -> int:
+          services=None, plan_out: str | None = None) -> int:
     from esbgen import db
     from esbgen.clone import CloneRequest, plan_clone
 
     db.request_url(database)
     validate_one_line(remark, "--remark")
+    check_plan_out(plan_out, services)
+    dry_run = dry_run or plan_out is not None
     request = CloneRequest(source, new, app_code, label, force, saas_type)
     with writable_root(root_option, say, dry_run) as root, scratch(root, dry_run) as work:
         outcome = plan_clone(root, request, work)
@@ -231,17 +257,19 @@ def clone(root_option: str | None, source: str, new: str, say: Say, *, app_code:
                 f"SaaS type {outcome.saas_type.name}): {len(plan.added_files())} files written; edits: {edits or 'none'}."
             ] + _registration.done_lines(plan)
 
-        return execute(plan, say, dry_run, summary)
+        return execute(plan, say, dry_run, summary, plan_out)
 
 
 def new(root_option: str | None, name: str, app_code: str, say: Say, *, saas_type: str | None = None,
         label: str | None = None, dry_run: bool = False, force: bool = False, remark: str | None = None,
-        database: str | None = None, services=None) -> int:
+        database: str | None = None, services=None, plan_out: str | None = None) -> int:
     from esbgen import db
     from esbgen.newsystem import plan_new
 
     db.request_url(database)
     validate_one_line(remark, "--remark")
+    check_plan_out(plan_out, services)
+    dry_run = dry_run or plan_out is not None
     with writable_root(root_option, say, dry_run) as root, scratch(root, dry_run) as work:
         outcome = plan_new(root, name, app_code, work, type_name=saas_type, label=label, force=force)
         plan = outcome.plan
@@ -262,7 +290,7 @@ def new(root_option: str | None, name: str, app_code: str, say: Say, *, saas_typ
                 f"{outcome.saas_type.name}): {len(plan.added_files())} files written."
             ] + _registration.done_lines(plan)
 
-        return execute(plan, say, dry_run, summary)
+        return execute(plan, say, dry_run, summary, plan_out)
 
 
 def templatize(root_option: str | None, source: str, output: str, say: Say, *, new: str | None = None,
@@ -290,7 +318,7 @@ def templatize(root_option: str | None, source: str, output: str, say: Say, *, n
 
 def retarget(root_option: str | None, system: str, app_code: str | None, say: Say, *, dry_run: bool = False,
              saas_type: str | None = None, options: dict[str, Any] | None = None, to_source: bool = False,
-             app_url: str | None = None) -> int:
+             app_url: str | None = None, plan_out: str | None = None) -> int:
     from esbgen.errors import UsageError
     from esbgen.retarget import plan_retarget, plan_to_source
     from esbgen.rules import validate_app_code, validate_system_folder
@@ -302,6 +330,7 @@ def retarget(root_option: str | None, system: str, app_code: str | None, say: Sa
         raise UsageError("--app-url goes with --app-code, not with --to-source")
     if app_code is not None:
         validate_app_code(app_code)
+    dry_run = dry_run or plan_out is not None
     with writable_root(root_option, say, dry_run) as root:
         outcome = plan_to_source(root, system) if to_source else plan_retarget(root, system, app_code, saas_type, app_url)
         plan = outcome.plan
@@ -322,6 +351,28 @@ def retarget(root_option: str | None, system: str, app_code: str | None, say: Sa
                 f"Retargeted {system} from app {outcome.current_app} to {app_code} (SaaS type {outcome.saas_type.name}):"
                 f" {len(plan.file_writes)} files changed; edits: {edits or 'none'}."
             ]
+
+        return execute(plan, say, dry_run, summary, plan_out)
+
+
+def apply_plan(root_option: str | None, plan_file: str, say: Say, *, dry_run: bool = False, services=None) -> int:
+    """Apply a plan file (``--plan-out``) as it is, when this tree is the one it was made for (esbgen.planfile)."""
+    from esbgen.planfile import plan_from_file, read_plan
+    from esbgen.services import service_steps
+
+    data = read_plan(plan_file)
+    with writable_root(root_option, say, dry_run) as root, scratch(root, dry_run) as work:
+        plan = plan_from_file(data, root, work, plan_file)
+        plan.post_steps.extend(service_steps(root, services))
+        add_plugin_steps(plan, "apply-plan", services.plugin_options() if services else {})
+        if plan.is_empty and not dry_run:
+            say(plan.describe())
+            say("Nothing to do: the tree is already as the plan leaves it.")
+            return run_post_steps(plan, say, kept="Nothing was changed by this run")
+
+        def summary() -> list[str]:
+            return [f"Applied the plan {plan_file} ({data.get('title')}): {len(plan.added_files())} files added,"
+                    f" {len(plan.file_writes)} written."]
 
         return execute(plan, say, dry_run, summary)
 
@@ -447,15 +498,24 @@ def plugins(say: Say) -> int:
 
 
 def undo(root_option: str | None, say: Say, *, list_only: bool = False, journal_id: str | None = None,
-         database: str | None = None) -> int:
-    from esbgen import db
+         database: str | None = None, dry_run: bool = False, services=None) -> int:
+    from esbgen import db, report
     from esbgen.esbtree import resolve_root
+    from esbgen.plan import Plan
+    from esbgen.services import service_steps
 
     db.request_url(database)
-    from esbgen.journal import journals, locked, recover
+    from esbgen.journal import check_undo, journals, locked, recover
     from esbgen.journal import undo as undo_change
 
     root = resolve_root(root_option)
+    after = Plan(root, "after the undo")
+    if services is not None and (services.sync or services.restart):
+        if list_only:
+            from esbgen.errors import UsageError
+
+            raise UsageError("--list changes nothing: --sync/--restart go with an undo")
+        after.post_steps.extend(service_steps(root, services))
     if list_only:
         _recover_pending(root, say)
         history = journals(root)
@@ -463,9 +523,21 @@ def undo(root_option: str | None, say: Say, *, list_only: bool = False, journal_
             say("No change recorded.")
         for journal in history:
             say(f"{journal.id}  {journal.data.get('created_at', '?')}  {journal.state:<11}  {journal.data.get('title')}")
+        report.set(history=[{"id": j.id, "state": j.state, "title": j.title, "created_at": j.data.get("created_at")}
+                            for j in history])
+        return 0
+    if dry_run:
+        _recover_pending(root, say)
+        journal = check_undo(root, journal_id)
+        report.set(changed=True, undone=journal.id, dry_run=True)
+        say(f"Would undo change {journal.id}: {journal.data.get('title')}.")
+        for step in after.post_steps:
+            say(f"Then: {step.description}")
+        say("Dry run: nothing was changed.")
         return 0
     with locked(root, create=False):
         recover(root, say)
         journal = undo_change(root, journal_id)
+    report.set(changed=True, undone=journal.id)
     say(f"Undid change {journal.id}: {journal.data.get('title')}.")
-    return 0
+    return run_post_steps(after, say, kept="The undo itself is done and kept")

@@ -16,7 +16,7 @@ def esbgen_host_setting(target, source, old):
 
 @hookimpl(trylast=True)
 def esbgen_plan_steps(plan, command, options):
-    if command not in ("clone", "new", "retarget", "sync-edition", "register") or plan.is_empty:
+    if command not in ("clone", "new", "retarget", "sync-edition", "register", "apply-plan") or plan.is_empty:
         return None
     steps = []
     if not options.get("sync"):

@@ -12,6 +12,8 @@ from pathlib import Path
 
 import click
 
+from esbgen import report as outcome
+from esbgen.cli import json_output, say
 from esbgen.swap import SwapTarget, swap_targets
 
 from esbgen_nginx.backends import Backend, parse_backend
@@ -197,6 +199,7 @@ def kind_command(kind: str, targets: list[SwapTarget]) -> click.Command:
                   help="Check with an HTTP GET of PATH (status < 500) instead of a TCP connect.")
     @click.option("--connect-timeout", type=click.FloatRange(min=0, min_open=True), default=3.0,
                   show_default=True, metavar="SECONDS", help="Timeout of each backend check.")
+    @json_output
     def command(name, backends, upstream, nginx_server_root, nginx_ctl, nginx_prefix, dry_run,
                 skip_check, no_reload, check_path, connect_timeout, **activation):
         from esbgen_nginx.swapper import SwapRequest, swap
@@ -228,7 +231,8 @@ def kind_command(kind: str, targets: list[SwapTarget]) -> click.Command:
             )
         )
         for line in report.lines:
-            click.echo(line)
+            say(line)
+        outcome.set(changed=report.changed or report.would_change, dry_run=dry_run)
 
     if kind == ACTIVATE_KIND:
         command.params.extend(activate_options())

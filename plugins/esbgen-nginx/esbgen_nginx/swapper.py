@@ -63,6 +63,7 @@ class SwapRequest:
 class SwapReport:
     lines: list[str] = field(default_factory=list)
     changed: bool = False
+    would_change: bool = False  # a dry run found something to do
 
     def add(self, line: str) -> None:
         self.lines.append(line)
@@ -122,6 +123,7 @@ def swap(request: SwapRequest) -> SwapReport:
         report.add(unified_diff(edit.before, edit.after, label))
         rows = "; engine_servers not changed" if activation is not None else ""
         report.add(f"dry run: nothing written; nginx neither tested nor reloaded{rows}")
+        report.would_change = True
         return report
 
     pending = None
@@ -152,6 +154,7 @@ def _rows_only(request: SwapRequest, activation: "ActivationPlan", where: str, e
     report.lines.extend(activation.describe(request.dry_run))
     if request.dry_run:
         report.add("dry run: engine_servers not changed")
+        report.would_change = True
         return report
     pending = PendingActivation(activation, request.backends, edit.old_servers)
     pending.begin()

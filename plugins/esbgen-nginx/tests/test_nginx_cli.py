@@ -214,3 +214,24 @@ def test_targets_lists_every_target_with_its_upstream():
         "paasagent test: upstream PAAS_AGENT_TEST  (paasagent of the test environment (location /t/))",
     ]
     assert "web paas: upstream OPEN_PAAS" in result.stdout
+
+
+def test_json_says_whether_a_swap_would_change_did_change_or_is_as_asked(tree, nginx_bin, alive):
+    import json
+
+    before = tree.snapshot()
+    dry = swap(tree, nginx_bin, "web", "login", "--to", alive.address, "--dry-run", "--json")
+    assert dry.exit_code == 0, dry.stderr
+    report = json.loads(dry.stdout)
+    assert (report["changed"], report["would_change"], report["dry_run"]) == (False, True, True)
+    assert any(line.startswith("+++ b/conf.d/paas.conf") for line in report["messages"])
+    assert tree.snapshot() == before
+
+    done = json.loads(swap(tree, nginx_bin, "web", "login", "--to", alive.address, "--no-reload", "--json").stdout)
+    assert done["changed"] is True and done["ok"] is True
+    again = json.loads(swap(tree, nginx_bin, "web", "login", "--to", alive.address, "--no-reload", "--json").stdout)
+    assert again["changed"] is False and again["would_change"] is False
+
+    refused = swap(tree, nginx_bin, "web", "--upstream", "NO_SUCH", "--to", alive.address, "--json")
+    assert refused.exit_code == 1
+    assert json.loads(refused.stdout)["error"]["class"] == "EsbgenError"

@@ -1,0 +1,68 @@
+# -*- coding: utf-8 -*-
+# MIT License (see the esbgen repository)
+"""Action plugin of esbgen.esb.esbgen: plan files live on the controller.
+
+``plan`` (apply-plan) is copied from the controller into the task's temporary
+folder on the host; ``plan_out`` is written on the host's temporary folder and
+brought back to the controller path. Neither copy is a change of the host, so
+neither makes the task ``changed``. With ``remote_plan: true`` both are paths on
+the host and are left to the module.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import os
+import tempfile
+
+from ansible.errors import AnsibleActionFail
+from ansible.module_utils.parsing.convert_bool import boolean
+from ansible.plugins.action import ActionBase
+
+
+class ActionModule(ActionBase):
+
+    TRANSFERS_FILES = True
+
+    def run(self, tmp=None, task_vars=None):
+        task_vars = task_vars or {}
+        result = super(ActionModule, self).run(tmp, task_vars)
+        del tmp
+        args = self._task.args.copy()
+        remote = boolean(args.get("remote_plan", False), strict=False)
+        local_out = None
+        try:
+            tmpdir = self._connection._shell.tmpdir
+            if args.get("plan") and not remote:
+                source = self._find_needle("files", os.path.expanduser(args["plan"]))
+                remote_plan = self._connection._shell.join_path(tmpdir, "esbgen-plan.json")
+                self._transfer_file(source, remote_plan)
+                self._fixup_perms2((tmpdir, remote_plan), execute=False)
+                args["plan"] = remote_plan
+            if args.get("plan_out") and not remote:
+                local_out = os.path.abspath(os.path.expanduser(args["plan_out"]))
+                if not os.path.isdir(os.path.dirname(local_out)):
+                    raise AnsibleActionFail("plan_out: the folder of %s does not exist on the controller" % local_out)
+                args["plan_out"] = self._connection._shell.join_path(tmpdir, "esbgen-plan-out.json")
+                self._fixup_perms2((tmpdir,), execute=False)
+            result.update(self._execute_module(module_name="esbgen.esb.esbgen", module_args=args, task_vars=task_vars))
+            if local_out and not result.get("failed"):
+                self._fetch_plan(args["plan_out"], local_out)
+                result["plan_out"] = local_out
+            return result
+        finally:
+            self._remove_tmp_path(self._connection._shell.tmpdir)
+
+    def _fetch_plan(self, remote_path, local_path):
+        """Bring the plan to the controller, replacing any older one at once (never a half-written file)."""
+        handle, partial = tempfile.mkstemp(prefix=".esbgen-plan.", dir=os.path.dirname(local_path))
+        os.close(handle)
+        try:
+            self._connection.fetch_file(remote_path, partial)
+            os.chmod(partial, 0o644)
+            os.replace(partial, local_path)
+        except Exception as error:
+            if os.path.exists(partial):
+                os.unlink(partial)
+            raise AnsibleActionFail("fetching the plan %s from the host failed: %s" % (remote_path, error))

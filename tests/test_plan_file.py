@@ -1,0 +1,213 @@
+"""Plans made once (--plan-out), applied as they are (apply-plan), and --json output."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from conftest import FIXTURES, snapshot
+
+
+def copy_esb(tmp_path: Path, name: str) -> Path:
+    root = tmp_path / name
+    shutil.copytree(FIXTURES / "esb", root, symlinks=True)
+    return root
+
+
+def as_json(result) -> dict:
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1, result.output  # one object, nothing else on stdout
+    return json.loads(lines[0])
+
+
+def test_plan_out_changes_nothing_and_apply_plan_gives_the_bytes_of_a_clone(tmp_path, run_esbgen):
+    planned, direct, other = (copy_esb(tmp_path, name) for name in ("planned", "direct", "other"))
+    before = snapshot(planned)
+    plan_file = tmp_path / "clone.plan.json"
+
+    result = run_esbgen("clone", "sops", "--as", "bk_sops_ce", "--esb-root", planned, "--plan-out", plan_file)
+
+    assert result.exit_code == 0, result.stderr
+    assert f"Wrote the plan to {plan_file}" in result.output
+    assert snapshot(planned) == before
+    assert not (planned / ".esbgen").exists()
+    data = json.loads(plan_file.read_text())
+    assert data["format"] == "esbgen-plan" and data["title"] == "clone sops as bk_sops_ce"
+    assert "components/confapis/sops/sops.yaml" in data["basis"]
+
+    assert run_esbgen("clone", "sops", "--as", "bk_sops_ce", "--esb-root", direct).exit_code == 0
+    applied = run_esbgen("apply-plan", plan_file, "--esb-root", other)
+    assert applied.exit_code == 0, applied.stderr
+    assert "Applied as change" in applied.output
+    assert snapshot(other) == snapshot(direct)
+
+    again = run_esbgen("apply-plan", plan_file, "--esb-root", other)
+    assert again.exit_code == 0
+    assert "Nothing to do: the tree is already as the plan leaves it." in again.output
+
+    undone = run_esbgen("undo", "--esb-root", other)
+    assert undone.exit_code == 0, undone.stderr
+    assert snapshot(other) == before
+
+
+def test_apply_plan_refuses_a_tree_that_differs_and_changes_nothing(tmp_path, run_esbgen):
+    planned, host = copy_esb(tmp_path, "planned"), copy_esb(tmp_path, "host")
+    plan_file = tmp_path / "p.json"
+    assert run_esbgen("clone", "sops", "--as", "bk_sops_ce", "--esb-root", planned, "--plan-out", plan_file).exit_code == 0
+    occupied = host / "components/confapis/bk_sops_ce"
+    occupied.mkdir()
+    (occupied / "bk_sops_ce.yaml").write_text("[]\n")
+    with (host / "components/confapis/sops/sops.yaml").open("a") as handle:
+        handle.write("# edited on this host only\n")
+    before = snapshot(host)
+
+    result = run_esbgen("apply-plan", plan_file, "--esb-root", host)
+
+    assert result.exit_code == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1
+    assert lines[0].startswith("esbgen: error: this tree differs from the one the plan was made for")
+    assert "components/confapis/bk_sops_ce/ is there" in lines[0]
+    assert "bk_sops_ce.yaml" not in lines[0]  # the folder is named once, not each file in it
+    assert "components/confapis/sops/sops.yaml differs" in lines[0]
+    assert snapshot(host) == before
+
+
+def test_apply_plan_refuses_damaged_or_escaping_plans(tmp_path, run_esbgen):
+    planned, host = copy_esb(tmp_path, "planned"), copy_esb(tmp_path, "host")
+    plan_file = tmp_path / "p.json"
+    assert run_esbgen("clone", "sops", "--as", "bk_sops_ce", "--esb-root", planned, "--plan-out", plan_file).exit_code == 0
+    data = json.loads(plan_file.read_text())
+    before = snapshot(host)
+
+    data["adds"][0]["files"][0]["base64"] = "AAAA"
+    damaged = tmp_path / "damaged.json"
+    damaged.write_text(json.dumps(data))
+    result = run_esbgen("apply-plan", damaged, "--esb-root", host)
+    assert result.exit_code == 1
+    assert "is damaged (its sha256 differs)" in result.stderr
+
+    data["writes"][0]["path"] = "../outside.py"
+    escaping = tmp_path / "escaping.json"
+    escaping.write_text(json.dumps(data))
+    result = run_esbgen("apply-plan", escaping, "--esb-root", host)
+    assert result.exit_code == 2
+    assert "'../outside.py', which is not a path inside an ESB root" in result.stderr
+
+    (tmp_path / "not-a-plan.json").write_text("{}")
+    assert "is not a plan esbgen wrote" in run_esbgen("apply-plan", tmp_path / "not-a-plan.json", "--esb-root", host).stderr
+    assert snapshot(host) == before
+    assert not (host / "outside.py").exists() and not (tmp_path / "outside.py").exists()
+
+
+def test_plan_out_leaves_services_to_apply_plan(tmp_path, run_esbgen):
+    root = copy_esb(tmp_path, "esb")
+    result = run_esbgen("clone", "sops", "--as", "bk_sops_ce", "--esb-root", root, "--plan-out", tmp_path / "p.json",
+                        "--sync")
+    assert result.exit_code == 2
+    assert "give --sync/--restart to `esbgen apply-plan`" in result.stderr
+    assert not (tmp_path / "p.json").exists()
+
+
+def test_retarget_planned_once_applies_on_another_copy(tmp_path, run_esbgen):
+    planned, direct, other = (copy_esb(tmp_path, name) for name in ("planned", "direct", "other"))
+    plan_file = tmp_path / "retarget.json"
+    args = ("retarget", "sops", "--app-code", "bk-sops-ce", "--app-url", "http://sops-ce.local:8080")
+    assert run_esbgen(*args, "--esb-root", planned, "--plan-out", plan_file).exit_code == 0
+    assert run_esbgen(*args, "--esb-root", direct).exit_code == 0
+    result = run_esbgen("apply-plan", plan_file, "--esb-root", other, "--json")
+    assert result.exit_code == 0
+    report = as_json(result)
+    assert report["changed"] is True and report["journal_id"]
+    assert snapshot(other) == snapshot(direct)
+
+
+def test_json_reports_plan_diffs_and_change(tmp_path, run_esbgen):
+    root = copy_esb(tmp_path, "esb")
+    before = snapshot(root)
+
+    dry = as_json(run_esbgen("clone", "sops", "--as", "bk_sops_ce", "--esb-root", root, "--dry-run", "--json"))
+    assert snapshot(root) == before
+    assert dry["ok"] is True and dry["dry_run"] is True
+    assert dry["changed"] is False and dry["would_change"] is True
+    assert [add["path"] for add in dry["plan"]["adds"]] == ["components/bk/apisv2/bk_sops_ce", "components/confapis/bk_sops_ce"]
+    write = dry["plan"]["writes"][0]
+    assert write["path"] == "components/generic/apis/conf.py" and write["action"] == "modify"
+    assert "+    {'name': 'BK_SOPS_CE'" in write["diff"]
+    assert "'BK_SOPS_CE'" in write["after"] and "'BK_SOPS_CE'" not in write["before"]
+    assert any("BK_SOPS_CE_URL" in note for note in dry["notes"])
+
+    done = as_json(run_esbgen("clone", "sops", "--as", "bk_sops_ce", "--esb-root", root, "--json"))
+    assert done["changed"] is True and done["journal_id"] and done["error"] is None
+    assert any(line.startswith("Applied as change") for line in done["messages"])
+
+    again = as_json(run_esbgen("clone", "sops", "--as", "bk_sops_ce", "--esb-root", root, "--json"))
+    assert again["changed"] is False and again["journal_id"] is None and again["ok"] is True
+
+    history = as_json(run_esbgen("undo", "--list", "--esb-root", root, "--json"))["history"]
+    assert [(change["id"], change["state"]) for change in history] == [(done["journal_id"], "applied")]
+    would = as_json(run_esbgen("undo", "--id", done["journal_id"], "--dry-run", "--esb-root", root, "--json"))
+    assert (would["changed"], would["would_change"], would["undone"]) == (False, True, done["journal_id"])
+    assert snapshot(root) != before
+    undone = as_json(run_esbgen("undo", "--id", done["journal_id"], "--esb-root", root, "--json"))
+    assert undone["changed"] is True and snapshot(root) == before
+
+
+def test_json_names_the_error_class_and_keeps_the_exit_status(tmp_path, run_esbgen):
+    root = copy_esb(tmp_path, "esb")
+    assert run_esbgen("clone", "sops", "--as", "bk_sops_ce", "--esb-root", root).exit_code == 0
+    refused = run_esbgen("clone", "sops", "--as", "bk_sops_ce", "--app-code", "other-app", "--esb-root", root, "--json")
+    report = as_json(refused)
+    assert refused.exit_code == 1
+    assert report["ok"] is False and report["error"]["class"] == "EsbgenError"
+    assert "already exists and differs; use --force" in report["error"]["message"]
+    assert report["error"]["message"] in refused.stderr
+
+    official = run_esbgen("clone", "sops", "--as", "cc", "--esb-root", root, "--json")
+    assert official.exit_code == 2 and as_json(official)["error"]["class"] == "UsageError"
+
+    usage = run_esbgen("retarget", "sops", "--esb-root", root, "--json")
+    assert usage.exit_code == 2
+    assert as_json(usage)["error"] == {"class": "UsageError", "message": "give either --app-code CODE or --to-source"}
+
+    (root / "components/confapis/sops/sops.yaml").write_text(
+        "- path: /v2/sops/x/\n  name: x\n  label: x\n  comp_codename: generic.v2.sops.nothing\n"
+        "  dest_path: /o/bk_sops/x/\n  dest_http_method: GET\n")
+    check = run_esbgen("check", "sops", "--esb-root", root, "--json")
+    report = as_json(check)
+    assert check.exit_code == 1 and report["exit_code"] == 1 and report["ok"] is False and report["error"] is None
+    assert report["messages"][-1].endswith("problem(s) in 1 system(s).")
+
+
+def test_undo_restarts_the_esb_when_asked(tmp_path, run_esbgen, supervisor):
+    root = copy_esb(tmp_path, "esb")
+    before = snapshot(root)
+    assert run_esbgen("clone", "sops", "--as", "bk_sops_ce", "--esb-root", root).exit_code == 0
+    started = supervisor.pid()
+    restart = ("--restart", "--supervisor-conf", supervisor.conf)
+
+    would = as_json(run_esbgen("undo", "--dry-run", *restart, "--esb-root", root, "--json"))
+    assert would["would_change"] is True and any(line.startswith("Then: restart the ESB") for line in would["messages"])
+    assert supervisor.pid() == started and snapshot(root) != before
+
+    done = as_json(run_esbgen("undo", *restart, "--esb-root", root, "--json"))
+    assert done["changed"] is True and done["steps_run"] == [f"restart the ESB: {supervisor.supervisorctl} -c "
+                                                             f"{supervisor.conf} restart esb"]
+    assert snapshot(root) == before
+    assert supervisor.pid() not in (None, started)
+    assert run_esbgen("undo", "--list", "--sync", "--esb-root", root).exit_code == 2
+
+
+@pytest.mark.django_db(transaction=True, databases=["default"])
+def test_plan_out_refuses_a_database_row(sqlite_db, tmp_path, run_esbgen):
+    root = copy_esb(tmp_path, "esb")
+    before = snapshot(root)
+    result = run_esbgen("clone", "sops", "--as", "bk_sops_ce", "--esb-root", root, "--database", sqlite_db.url,
+                        "--plan-out", tmp_path / "p.json")
+    assert result.exit_code == 2
+    assert "a plan file carries files only" in result.stderr and "register the system once for the fleet" in result.stderr
+    assert not (tmp_path / "p.json").exists() and snapshot(root) == before
+    assert sqlite_db.rows() == []
