@@ -56,6 +56,27 @@ def service_options(function):
     return wrapper
 
 
+def sync_rows_options(function):
+    """--grant and --no-force-sync of clone and new; they ride on the ``services`` of service_options."""
+    import functools
+
+    @functools.wraps(function)
+    def wrapper(*args, grants, no_force_sync, services, **kwargs):
+        services.grants = tuple(grants)
+        services.no_force_sync = no_force_sync
+        return function(*args, services=services, **kwargs)
+
+    wrapper = click.option(
+        "--no-force-sync", "--no-force", "no_force_sync", is_flag=True,
+        help="With --sync: never run the ESB's sync with --force; esbgen then says which rows keep stale values.",
+    )(wrapper)
+    return click.option(
+        "--grant", "grants", multiple=True, metavar="APP_CODE",
+        help="With --sync and a database: give this app permission to the system's channels, as the ESB's "
+             "add_compperm_for_app does; undone with the change (repeatable).",
+    )(wrapper)
+
+
 def say(text: str) -> None:
     click.echo(text)
 
@@ -76,6 +97,7 @@ def cli() -> None:
 @click.option("--remark", metavar="TEXT", help="Remark of the system's database row (default: where it was cloned from).")
 @database_option
 @service_options
+@sync_rows_options
 @esb_root_option
 @dry_run_option
 def clone(source, new, app_code, label, saas_type, force, esb_root, dry_run, remark, database, services):
@@ -114,6 +136,7 @@ def register(name, label, remark, database, services, esb_root, dry_run):
 @click.option("--remark", metavar="TEXT", help="Remark of the system's database row.")
 @database_option
 @service_options
+@sync_rows_options
 @esb_root_option
 @dry_run_option
 def new(name, app_code, saas_type, label, force, remark, database, services, esb_root, dry_run):
@@ -208,11 +231,13 @@ def plugins():
 @click.option("--database", metavar="URL",
               help="URL (with password) of the database a change wrote a row to; esbgen's journal keeps no password.")
 @esb_root_option
-def undo(list_only, journal_id, database, esb_root):
+@dry_run_option
+def undo(list_only, journal_id, database, esb_root, dry_run):
     """Revert the last change esbgen applied to this ESB root."""
     from esbgen import commands
 
-    return commands.undo(esb_root, say, list_only=list_only, journal_id=journal_id, database=database)
+    return commands.undo(esb_root, say, list_only=list_only, journal_id=journal_id, database=database,
+                         dry_run=dry_run)
 
 
 _plugins_added = False

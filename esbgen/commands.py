@@ -80,6 +80,7 @@ def execute(plan, say: Say, dry_run: bool, summary: Callable[[], list[str]] | No
         say("Nothing to do: the tree is already as asked.")
         return 0
     journal = apply(plan, argv=journal_argv())
+    plan.applied_journal = journal  # post-steps that write rows record them in this change (esbgen.syncrows)
     for line in summary() if summary else []:
         say(line)
     say(f"Applied as change {journal.id}; `esbgen undo` reverts it.")
@@ -124,6 +125,7 @@ def run_post_steps(plan, say: Say, kept: str = "The change itself is applied and
                         f"{step.description} failed (exit {done.returncode}): {hint + ': ' if hint else ''}{last}"
                     )
         except EsbgenError as error:
+            output = output or getattr(step, "output", "")
             if output:
                 say("\n".join("    " + line for line in output.splitlines()))
             done_before = "; ".join(s.description for s in steps[:index])
@@ -140,14 +142,27 @@ def run_post_steps(plan, say: Say, kept: str = "The change itself is applied and
 
 
 def plan_row_and_services(plan, root: Path, system: str, *, label: str, remark: str, label_given: bool,
-                          remark_given: bool, dry_run: bool, services=None, required: bool = False) -> None:
-    """The system's esb_component_system row (esbgen.registration) and the sync/restart steps asked for."""
+                          remark_given: bool, dry_run: bool, services=None, required: bool = False,
+                          verify: bool = False) -> None:
+    """The system's esb_component_system row (esbgen.registration) and the sync/restart steps asked for.
+
+    ``verify`` (clone, new): with --sync and a database known, the sync is the verified one of
+    esbgen.syncrows (rows checked against the files, recorded for undo, --grant written).
+    """
     from esbgen.registration import plan_registration
     from esbgen.services import service_steps
 
     steps = service_steps(root, services)
-    plan_registration(plan, system, label=label, remark=remark, label_given=label_given, remark_given=remark_given,
-                      dry_run=dry_run, required=required)
+    known = plan_registration(plan, system, label=label, remark=remark, label_given=label_given,
+                              remark_given=remark_given, dry_run=dry_run, required=required)
+    if verify:
+        from esbgen import syncrows
+
+        verified = bool(services is not None and services.sync and known)
+        syncrows.check_options(services, verified)
+        if verified:
+            steps = [syncrows.verified_sync_step(plan, root, system, services) if step.command and
+                     step.command[-1] == "sync_data_at_deploy" else step for step in steps]
     plan.post_steps.extend(steps)
 
 
@@ -210,6 +225,7 @@ def clone(root_option: str | None, source: str, new: str, say: Say, *, app_code:
             plan, root, outcome.target.system_name, label=outcome.target.label,
             remark=remark if remark is not None else f"Cloned from {outcome.source.system_name or source.upper()} by esbgen",
             label_given=label is not None, remark_given=remark is not None, dry_run=dry_run, services=services,
+            verify=True,
         )
         if services is not None:
             options = {**(options or {}), **services.plugin_options()}
@@ -243,6 +259,7 @@ def new(root_option: str | None, name: str, app_code: str, say: Say, *, saas_typ
             plan, root, outcome.target.system_name, label=outcome.target.label,
             remark=remark if remark is not None else f"Created by esbgen new (SaaS type {outcome.saas_type.name})",
             label_given=label is not None, remark_given=remark is not None, dry_run=dry_run, services=services,
+            verify=True,
         )
         options = services.plugin_options() if services is not None else {}
         add_plugin_steps(plan, "new", {**options, "saas_type": outcome.saas_type.name, "new": name})
@@ -404,7 +421,7 @@ def plugins(say: Say) -> int:
 
 
 def undo(root_option: str | None, say: Say, *, list_only: bool = False, journal_id: str | None = None,
-         database: str | None = None) -> int:
+         database: str | None = None, dry_run: bool = False) -> int:
     from esbgen import db
     from esbgen.esbtree import resolve_root
 
@@ -420,6 +437,15 @@ def undo(root_option: str | None, say: Say, *, list_only: bool = False, journal_
             say("No change recorded.")
         for journal in history:
             say(f"{journal.id}  {journal.data.get('created_at', '?')}  {journal.state:<11}  {journal.data.get('title')}")
+        return 0
+    if dry_run:
+        from esbgen.journal import check_undo
+        from esbgen.undoplan import describe_undo
+
+        _recover_pending(root, say)
+        for line in describe_undo(check_undo(root, journal_id)):
+            say(line)
+        say("Dry run: nothing was changed.")
         return 0
     with locked(root, create=False):
         recover(root, say)

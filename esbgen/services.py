@@ -48,6 +48,8 @@ class ServiceOptions:
     supervisor_conf: str | None = None
     program: str = "esb"
     supervisorctl: str | None = None
+    grants: tuple[str, ...] = ()  # --grant APP_CODE of clone and new (esbgen.syncrows)
+    no_force_sync: bool = False  # --no-force-sync: never run the ESB's sync with --force
 
     def plugin_options(self) -> dict[str, object]:
         """What ``esbgen_plan_steps`` hooks see (the built-in reminders drop what is run)."""
