@@ -208,6 +208,23 @@ def check(systems, esb_root):
     return commands.check(esb_root, list(systems), say)
 
 
+@cli.command()
+@click.argument("system")
+@click.option("--live", metavar="URL", help="Then call one read-only channel through the ESB at URL.")
+@click.option("--app-code", metavar="CODE", help="With --live: the app that calls.")
+@click.option("--app-secret-env", metavar="VAR", help="With --live: the environment variable holding the app's secret.")
+@click.option("--channel", "channel_name", metavar="NAME", help="With --live: the read-only channel to call.")
+@click.option("--param", "params", multiple=True, metavar="NAME=VALUE",
+              help="With --live: a query parameter of the call (repeatable).")
+@esb_root_option
+def verify(system, live, app_code, app_secret_env, channel_name, params, esb_root):
+    """Show what serves each channel of SYSTEM and where its call goes; exit 1 on any problem."""
+    from esbgen.verify import verify as run_verify
+
+    return run_verify(esb_root, system, say, live=live, app_code=app_code, app_secret_env=app_secret_env,
+                      channel_name=channel_name, params=tuple(params))
+
+
 @cli.command(name="list")
 @esb_root_option
 def list_(esb_root):

@@ -166,6 +166,12 @@ def plan_row_and_services(plan, root: Path, system: str, *, label: str, remark: 
     plan.post_steps.extend(steps)
 
 
+def _verify_notes(root: Path, system: str, settings: list[str]) -> list[str]:
+    from esbgen.verify import closing_notes
+
+    return closing_notes(root, system, settings)
+
+
 def register(root_option: str | None, name: str, say: Say, *, label: str | None = None, remark: str | None = None,
              database: str | None = None, dry_run: bool = False, services=None) -> int:
     """Write (or update) the esb_component_system row of a system of the tree."""
@@ -239,7 +245,8 @@ def clone(root_option: str | None, source: str, new: str, say: Say, *, app_code:
             return [
                 f"Cloned {source} as {new} (SYSTEM_NAME {outcome.target.system_name}, app {outcome.target.app_code}, "
                 f"SaaS type {outcome.saas_type.name}): {len(plan.added_files())} files written; edits: {edits or 'none'}."
-            ] + _registration.done_lines(plan)
+            ] + _registration.done_lines(plan) + _verify_notes(root, new, list(outcome.target.renamed_settings.values())
+                                                               or [outcome.target.host_setting])
 
         return execute(plan, say, dry_run, summary)
 
@@ -271,7 +278,7 @@ def new(root_option: str | None, name: str, app_code: str, say: Say, *, saas_typ
             return [
                 f"Created {name} (SYSTEM_NAME {outcome.target.system_name}, app {app_code}, SaaS type "
                 f"{outcome.saas_type.name}): {len(plan.added_files())} files written."
-            ] + _registration.done_lines(plan)
+            ] + _registration.done_lines(plan) + _verify_notes(root, name, [outcome.target.host_setting])
 
         return execute(plan, say, dry_run, summary)
 
