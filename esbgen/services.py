@@ -86,7 +86,7 @@ def _executable(path: Path) -> bool:
 def find_esb_python(root: Path, explicit: str | None = None) -> tuple[str, str]:
     """The interpreter to run the ESB's manage.py with, and where it was found."""
     if explicit:
-        path = Path(explicit).expanduser()
+        path = Path(explicit).expanduser().absolute()  # the sync runs in the ESB root, not here
         if not _executable(path):
             raise UsageError(f"--esb-python {explicit} is not an executable file")
         return str(path), "--esb-python"

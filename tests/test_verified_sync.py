@@ -316,3 +316,25 @@ def test_grant_and_no_force_sync_need_a_verified_sync(esb_root, run_esbgen, monk
         assert result.exit_code == 2, result.output
         assert "goes with --sync and a database" in result.stderr
     assert not (esb_root / "components/confapis/bk_sops_ce").exists()
+
+
+def test_a_fresh_esbgen_process_undoes_the_synced_rows(sync_db, root, run_esbgen):
+    from conftest_services import run_cli
+
+    result = cloned(run_esbgen, root, sync_db, "--grant", "bk-monitor")
+    assert result.exit_code == 0, result.output + result.stderr
+    done = run_cli("undo", "--esb-root", root, "--database", sync_db.url)
+    assert done.returncode == 0, done.stderr
+    assert sync_db.rows(sync_db.permission_table) == []
+    assert [row["path"] for row in sync_db.rows("esb_channel") if row["path"].startswith("/v2/bk_sops_ce/")] == []
+
+
+def test_a_relative_esb_python_runs_in_the_esb_root(sync_db, root, run_esbgen, tmp_path, monkeypatch):
+    (tmp_path / "bin").mkdir()
+    wrapper = tmp_path / "bin" / "python"
+    wrapper.write_text(f'#!/bin/sh\nexec "{sys.executable}" "$@"\n')
+    wrapper.chmod(0o755)
+    monkeypatch.chdir(tmp_path)
+    result = run_esbgen(*CLONE, "--esb-root", root, "--database", sync_db.url, "--sync", "--esb-python", "bin/python")
+    assert result.exit_code == 0, result.output + result.stderr
+    assert f"{tmp_path / 'bin' / 'python'} manage.py sync_data_at_deploy" in result.output
