@@ -91,6 +91,27 @@ def json_output(function):
                         help="Print the outcome as one JSON object (plan, diffs, notes, error).")(wrapper)
 
 
+def sync_rows_options(function):
+    """--grant and --no-force-sync of clone and new; they ride on the ``services`` of service_options."""
+    import functools
+
+    @functools.wraps(function)
+    def wrapper(*args, grants, no_force_sync, services, **kwargs):
+        services.grants = tuple(grants)
+        services.no_force_sync = no_force_sync
+        return function(*args, services=services, **kwargs)
+
+    wrapper = click.option(
+        "--no-force-sync", "--no-force", "no_force_sync", is_flag=True,
+        help="With --sync: never run the ESB's sync with --force; esbgen then says which rows keep stale values.",
+    )(wrapper)
+    return click.option(
+        "--grant", "grants", multiple=True, metavar="APP_CODE",
+        help="With --sync and a database: give this app permission to the system's channels, as the ESB's "
+             "add_compperm_for_app does; undone with the change (repeatable).",
+    )(wrapper)
+
+
 def say(text: str) -> None:
     from esbgen import report
 
@@ -114,6 +135,7 @@ def cli() -> None:
 @click.option("--remark", metavar="TEXT", help="Remark of the system's database row (default: where it was cloned from).")
 @database_option
 @service_options
+@sync_rows_options
 @esb_root_option
 @dry_run_option
 @plan_out_option
@@ -155,6 +177,7 @@ def register(name, label, remark, database, services, esb_root, dry_run):
 @click.option("--remark", metavar="TEXT", help="Remark of the system's database row.")
 @database_option
 @service_options
+@sync_rows_options
 @esb_root_option
 @dry_run_option
 @plan_out_option
@@ -260,6 +283,23 @@ def export_apigw(system, output, gateway, stage, backend_host, grant_apps, stric
 
     return commands.export_apigw(esb_root, system, output, say, gateway=gateway, stage=stage, backend_host=backend_host,
                                  grant_apps=grant_apps, strict=strict, dry_run=dry_run)
+
+
+@cli.command()
+@click.argument("system")
+@click.option("--live", metavar="URL", help="Then call one read-only channel through the ESB at URL.")
+@click.option("--app-code", metavar="CODE", help="With --live: the app that calls.")
+@click.option("--app-secret-env", metavar="VAR", help="With --live: the environment variable holding the app's secret.")
+@click.option("--channel", "channel_name", metavar="NAME", help="With --live: the read-only channel to call.")
+@click.option("--param", "params", multiple=True, metavar="NAME=VALUE",
+              help="With --live: a query parameter of the call (repeatable).")
+@esb_root_option
+def verify(system, live, app_code, app_secret_env, channel_name, params, esb_root):
+    """Show what serves each channel of SYSTEM and where its call goes; exit 1 on any problem."""
+    from esbgen.verify import verify as run_verify
+
+    return run_verify(esb_root, system, say, live=live, app_code=app_code, app_secret_env=app_secret_env,
+                      channel_name=channel_name, params=tuple(params))
 
 
 @cli.command(name="list")

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 from esbgen import registration as _registration  # also registers the journal's db_system handler
+from esbgen import syncrows as _syncrows  # noqa: F401  (registers the db_synced_rows handler undo needs)
 from esbgen.errors import EsbgenError
 from esbgen.rules import validate_one_line
 
@@ -91,6 +92,7 @@ def execute(plan, say: Say, dry_run: bool, summary: Callable[[], list[str]] | No
         return 0
     journal = apply(plan, argv=journal_argv())
     report.applied(journal.id)
+    plan.applied_journal = journal  # post-steps that write rows record them in this change (esbgen.syncrows)
     try:
         for line in summary() if summary else []:
             say(line)
@@ -153,6 +155,7 @@ def run_post_steps(plan, say: Say, kept: str = "The change itself is applied and
                         f"{step.description} failed (exit {done.returncode}): {hint + ': ' if hint else ''}{last}"
                     )
         except EsbgenError as error:
+            output = output or getattr(step, "output", "")
             if output:
                 say("\n".join("    " + line for line in output.splitlines()))
             done_before = "; ".join(s.description for s in steps[:index])
@@ -170,15 +173,34 @@ def run_post_steps(plan, say: Say, kept: str = "The change itself is applied and
 
 
 def plan_row_and_services(plan, root: Path, system: str, *, label: str, remark: str, label_given: bool,
-                          remark_given: bool, dry_run: bool, services=None, required: bool = False) -> None:
-    """The system's esb_component_system row (esbgen.registration) and the sync/restart steps asked for."""
+                          remark_given: bool, dry_run: bool, services=None, required: bool = False,
+                          verify: bool = False) -> None:
+    """The system's esb_component_system row (esbgen.registration) and the sync/restart steps asked for.
+
+    ``verify`` (clone, new): with --sync and a database known, the sync is the verified one of
+    esbgen.syncrows (rows checked against the files, recorded for undo, --grant written).
+    """
     from esbgen.registration import plan_registration
     from esbgen.services import service_steps
 
     steps = service_steps(root, services)
-    plan_registration(plan, system, label=label, remark=remark, label_given=label_given, remark_given=remark_given,
-                      dry_run=dry_run, required=required)
+    known = plan_registration(plan, system, label=label, remark=remark, label_given=label_given,
+                              remark_given=remark_given, dry_run=dry_run, required=required)
+    if verify:
+        from esbgen import syncrows
+
+        verified = bool(services is not None and services.sync and known)
+        syncrows.check_options(services, verified)
+        if verified:
+            steps = [syncrows.verified_sync_step(plan, root, system, services) if step.command and
+                     step.command[-1] == "sync_data_at_deploy" else step for step in steps]
     plan.post_steps.extend(steps)
+
+
+def _verify_notes(root: Path, system: str, settings: list[str]) -> list[str]:
+    from esbgen.verify import closing_notes
+
+    return closing_notes(root, system, settings)
 
 
 def register(root_option: str | None, name: str, say: Say, *, label: str | None = None, remark: str | None = None,
@@ -242,6 +264,7 @@ def clone(root_option: str | None, source: str, new: str, say: Say, *, app_code:
             plan, root, outcome.target.system_name, label=outcome.target.label,
             remark=remark if remark is not None else f"Cloned from {outcome.source.system_name or source.upper()} by esbgen",
             label_given=label is not None, remark_given=remark is not None, dry_run=dry_run, services=services,
+            verify=True,
         )
         if services is not None:
             options = {**(options or {}), **services.plugin_options()}
@@ -255,7 +278,8 @@ def clone(root_option: str | None, source: str, new: str, say: Say, *, app_code:
             return [
                 f"Cloned {source} as {new} (SYSTEM_NAME {outcome.target.system_name}, app {outcome.target.app_code}, "
                 f"SaaS type {outcome.saas_type.name}): {len(plan.added_files())} files written; edits: {edits or 'none'}."
-            ] + _registration.done_lines(plan)
+            ] + _registration.done_lines(plan) + _verify_notes(root, new, list(outcome.target.renamed_settings.values())
+                                                               or [outcome.target.host_setting])
 
         return execute(plan, say, dry_run, summary, plan_out)
 
@@ -277,6 +301,7 @@ def new(root_option: str | None, name: str, app_code: str, say: Say, *, saas_typ
             plan, root, outcome.target.system_name, label=outcome.target.label,
             remark=remark if remark is not None else f"Created by esbgen new (SaaS type {outcome.saas_type.name})",
             label_given=label is not None, remark_given=remark is not None, dry_run=dry_run, services=services,
+            verify=True,
         )
         options = services.plugin_options() if services is not None else {}
         add_plugin_steps(plan, "new", {**options, "saas_type": outcome.saas_type.name, "new": name})
@@ -288,7 +313,7 @@ def new(root_option: str | None, name: str, app_code: str, say: Say, *, saas_typ
             return [
                 f"Created {name} (SYSTEM_NAME {outcome.target.system_name}, app {app_code}, SaaS type "
                 f"{outcome.saas_type.name}): {len(plan.added_files())} files written."
-            ] + _registration.done_lines(plan)
+            ] + _registration.done_lines(plan) + _verify_notes(root, name, [outcome.target.host_setting])
 
         return execute(plan, say, dry_run, summary, plan_out)
 
@@ -527,10 +552,13 @@ def undo(root_option: str | None, say: Say, *, list_only: bool = False, journal_
                             for j in history])
         return 0
     if dry_run:
+        from esbgen.undoplan import describe_undo
+
         _recover_pending(root, say)
         journal = check_undo(root, journal_id)
         report.set(changed=True, undone=journal.id, dry_run=True)
-        say(f"Would undo change {journal.id}: {journal.data.get('title')}.")
+        for line in describe_undo(journal):
+            say(line)
         for step in after.post_steps:
             say(f"Then: {step.description}")
         say("Dry run: nothing was changed.")

@@ -406,17 +406,20 @@ def destinations(root: Path, system: ComponentSet, path_vars: dict[str, str] | N
     return [destination(root, system, c, path_vars, settings, routings) for c in system.channels]
 
 
-def preset_destination(root: Path, system: ComponentSet, preset, settings: dict[str, SettingValue] | None = None,
-                       routings: dict[str, ComponentRouting] | None = None) -> Destination:
-    """Where a call to a Python-declared channel goes: its ``comp_conf`` read as a confapis entry would be.
+def preset_entry(preset) -> Channel:
+    """A Python-declared channel (an esb_conf.py preset, a conf.py CHANNELS tuple) as the entry its
+    ``comp_conf`` makes of it: path, codename, and the ``dest_path``/``dest_http_method`` its
+    generic component forwards by.  A component with its own code and no comp_conf has neither."""
+    fields = {"path": preset.path, "comp_codename": preset.codename}
+    for key in ("name", "dest_path", "dest_http_method"):
+        value = preset.comp_conf.get(key)
+        if isinstance(value, str):
+            fields[key] = value
+    return Channel(Path(preset.source), preset.line, fields)
 
-    A generic proxy component (``ConfComponent``) takes ``dest_path`` and ``dest_http_method`` from the
-    channel's ``comp_conf``; without them, ``path`` and ``method`` of the result are None.
-    """
-    conf = preset.comp_conf
-    fields = {"comp_codename": preset.codename}
-    for key in ("dest_path", "dest_http_method"):
-        if isinstance(conf.get(key), str):
-            fields[key] = conf[key]
-    channel = Channel(Path(preset.source), preset.line, fields)
-    return destination(root, system, channel, settings=settings, routings=routings)
+
+def preset_destination(root: Path, system: ComponentSet, preset, path_vars: dict[str, str] | None = None,
+                       settings: dict[str, SettingValue] | None = None,
+                       routings: dict[str, ComponentRouting] | None = None) -> Destination:
+    """Where a call to a Python-declared channel goes (``destination`` of its :func:`preset_entry`)."""
+    return destination(root, system, preset_entry(preset), path_vars, settings, routings)

@@ -48,6 +48,8 @@ class ServiceOptions:
     supervisor_conf: str | None = None
     program: str = "esb"
     supervisorctl: str | None = None
+    grants: tuple[str, ...] = ()  # --grant APP_CODE of clone and new (esbgen.syncrows)
+    no_force_sync: bool = False  # --no-force-sync: never run the ESB's sync with --force
 
     def plugin_options(self) -> dict[str, object]:
         """What ``esbgen_plan_steps`` hooks see (the built-in reminders drop what is run)."""
@@ -84,7 +86,7 @@ def _executable(path: Path) -> bool:
 def find_esb_python(root: Path, explicit: str | None = None) -> tuple[str, str]:
     """The interpreter to run the ESB's manage.py with, and where it was found."""
     if explicit:
-        path = Path(explicit).expanduser()
+        path = Path(explicit).expanduser().absolute()  # the sync runs in the ESB root, not here
         if not _executable(path):
             raise UsageError(f"--esb-python {explicit} is not an executable file")
         return str(path), "--esb-python"

@@ -1,0 +1,162 @@
+"""The ESB's channel tables beside ``esb_component_system``, in both generations, read with plain SQL.
+
+The legacy ESB (``ESBChannel`` of its ``bkcore``): ``esb_channel`` with ``component_system_id``,
+``component_name`` (the channel's name; ``name`` holds its label), ``is_hidden``, ``type`` (1 operate,
+2 query), ``timeout_time``, ``perm_level``; ``path`` is unique.  App permissions are rows of
+``esb_app_component_perm`` (``app_code``, ``component_id``, ``expires``, ``created_time``,
+``last_accessed_time``); api docs rows of ``esb_api_doc`` (``component_id``).
+
+The later ESB: ``esb_channel`` with ``system_id``, ``name``, ``permission_level``,
+``verified_user_required``, ``is_public``, ``timeout``, ``config`` (JSON), ``board``; unique on
+board, method and path.  Permissions: ``esb_app_component_permission`` (``bk_app_code``,
+``component_id``, ``expires``, ``board``, timestamps).  Rows that point at a channel:
+``esb_component_doc``, ``esb_channel_extend``; at a system: ``esb_system_doc_category``.
+
+Which generation a table is is read from its columns, never assumed.  Rows are plain dicts
+of column -> value, normalised so that they go into a journal as JSON and compare equal
+after a round trip (datetimes as ISO text).
+"""
+
+from __future__ import annotations
+
+import datetime
+import decimal
+from dataclasses import dataclass
+from typing import Any, Iterable
+
+from esbgen.db import TABLE as SYSTEM_TABLE
+from esbgen.db import DatabaseProblem
+
+CHANNEL_TABLE = "esb_channel"
+# Columns that every save stamps: a row that differs only there is the row esbgen left.
+VOLATILE = frozenset({"updated_time", "last_modified_time", "last_accessed_time"})
+PERMISSION_DAYS = 180  # add_compperm_for_app's expiry, both generations
+
+
+@dataclass(frozen=True)
+class ChannelShape:
+    """One generation's ``esb_channel`` and the tables around it."""
+
+    name: str  # "legacy" or "later"
+    system_column: str
+    name_column: str  # the channel's name (its component name)
+    by_method: bool  # whether the sync finds a row by path and method (else by path alone)
+    permission_table: str
+    permission_app: str
+    channel_dependents: tuple[str, ...]  # tables with a component_id pointing at a channel
+    system_dependents: tuple[str, ...]  # tables with a system_id pointing at a system
+    # Fields the sync writes on an existing row only with --force (the ESB's force_update_fields).
+    forced_channel: tuple[str, ...]
+    forced_system: tuple[str, ...]
+
+
+LEGACY = ChannelShape("legacy", "component_system_id", "component_name", False, "esb_app_component_perm", "app_code",
+                      ("esb_api_doc",), (), ("component_system_id", "type", "is_hidden", "timeout_time"),
+                      ("execute_timeout", "query_timeout"))
+LATER = ChannelShape("later", "system_id", "name", True, "esb_app_component_permission", "bk_app_code",
+                     ("esb_component_doc", "esb_channel_extend"), ("esb_system_doc_category",), ("system_id",), ())
+
+
+def connection(database) -> Any:
+    from django.db import connections
+
+    return connections[database.alias]
+
+
+def columns(database, table: str) -> list[str]:
+    """The columns of ``table`` in their order; [] when there is no such table."""
+    conn = connection(database)
+    with conn.cursor() as cursor:
+        if conn.vendor == "sqlite":
+            cursor.execute(f"PRAGMA table_info({conn.ops.quote_name(table)})")
+            return [row[1] for row in cursor.fetchall()]
+        cursor.execute(
+            "SELECT column_name FROM information_schema.columns WHERE table_schema = DATABASE() AND table_name = %s "
+            "ORDER BY ordinal_position", [table])
+        return [row[0] for row in cursor.fetchall()]
+
+
+def channel_shape(database) -> ChannelShape:
+    present = set(columns(database, CHANNEL_TABLE))
+    if not present:
+        raise DatabaseProblem(f"the table does not exist: no table {CHANNEL_TABLE}")
+    if "system_id" in present:
+        return LATER
+    if "component_system_id" in present:
+        return LEGACY
+    raise DatabaseProblem(f"{CHANNEL_TABLE} has neither system_id (the later ESB's) nor component_system_id "
+                          f"(the legacy ESB's); its columns: {', '.join(sorted(present))}")
+
+
+def normal(value: Any) -> Any:
+    if isinstance(value, datetime.datetime):
+        return value.replace(tzinfo=None).isoformat(sep=" ")
+    if isinstance(value, (datetime.date, datetime.time)):
+        return value.isoformat()
+    if isinstance(value, decimal.Decimal):
+        return str(value)
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return bytes(value).decode("utf-8", "replace")
+    if isinstance(value, bool):
+        return int(value)
+    return value
+
+
+def select(database, table: str, where: str, values: Iterable[Any]) -> list[dict[str, Any]]:
+    """Rows of ``table`` whose column ``where`` is one of ``values`` (none when ``values`` is empty)."""
+    values = list(dict.fromkeys(values))
+    if not values:
+        return []
+    conn = connection(database)
+    quote = conn.ops.quote_name
+    marks = ", ".join(["%s"] * len(values))
+    with conn.cursor() as cursor:
+        cursor.execute(f"SELECT * FROM {quote(table)} WHERE {quote(where)} IN ({marks}) ORDER BY id", values)
+        names = [column[0] for column in cursor.description]
+        return [{name: normal(value) for name, value in zip(names, row)} for row in cursor.fetchall()]
+
+
+def execute(database, sql: str, args: list[Any]) -> int:
+    with connection(database).cursor() as cursor:
+        cursor.execute(sql, args)
+        return cursor.rowcount
+
+
+def insert(database, table: str, values: dict[str, Any]) -> int:
+    conn = connection(database)
+    quote = conn.ops.quote_name
+    names = list(values)
+    with conn.cursor() as cursor:
+        cursor.execute(f"INSERT INTO {quote(table)} ({', '.join(quote(n) for n in names)}) "
+                       f"VALUES ({', '.join(['%s'] * len(names))})", [values[n] for n in names])
+        return cursor.lastrowid
+
+
+def update(database, table: str, row_id: Any, values: dict[str, Any]) -> int:
+    quote = connection(database).ops.quote_name
+    names = [n for n in values if n != "id"]
+    if not names:
+        return 0
+    return execute(database, f"UPDATE {quote(table)} SET {', '.join(f'{quote(n)} = %s' for n in names)} WHERE id = %s",
+                   [values[n] for n in names] + [row_id])
+
+
+def delete(database, table: str, row_id: Any) -> int:
+    quote = connection(database).ops.quote_name
+    return execute(database, f"DELETE FROM {quote(table)} WHERE id = %s", [row_id])
+
+
+def same(row: dict[str, Any] | None, other: dict[str, Any] | None) -> bool:
+    """Equal but for the columns every save stamps."""
+    if row is None or other is None:
+        return row is other
+    keys = (set(row) | set(other)) - VOLATILE
+    return all(row.get(key) == other.get(key) for key in keys)
+
+
+def now_text() -> str:
+    return datetime.datetime.now().isoformat(sep=" ")
+
+
+__all__ = ["SYSTEM_TABLE", "CHANNEL_TABLE", "ChannelShape", "LEGACY", "LATER", "channel_shape", "columns", "select",
+           "insert", "update", "delete", "same", "normal", "now_text", "PERMISSION_DAYS"]
