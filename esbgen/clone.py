@@ -22,11 +22,13 @@ from esbgen.rules import (
     Problem,
     check_channel_fields,
     check_system,
+    clone_remark,
     default_app_code,
     follows_path_pattern,
     normalised_path,
     preset_name,
     renamed_setting,
+    served_channels,
     served_paths,
     validate_app_code,
     validate_new_system,
@@ -474,7 +476,7 @@ def plan_clone(root: Path, request: CloneRequest, work: Path) -> CloneOutcome:
     output.mkdir()
     render(template_dir, design.context, output)
     plan = Plan(root, f"clone {request.source} as {request.new}")
-    remark = f"Cloned from {source.system_name or source.name.upper()} by esbgen"
+    remark = clone_remark(source)
     esb_conf = root / ESB_CONF
     source_text = esb_conf.read_bytes().decode("utf-8", errors="replace") if esb_conf.is_file() else ""
     conf_write, said, carried = conf_changes(tree, target, remark, source, source_text)
@@ -560,8 +562,6 @@ def validate_rendered(tree: EsbTree, output: Path, new: str, source: ComponentSe
     for preset in tree.preset_channels + tree.conf_channels:  # declared, even where the ESB would skip it
         if preset.codename.split(".")[-2] != new and not taken.get(preset.path):
             taken[preset.path] = [preset.source]
-    from esbgen.rules import served_channels
-
     for channel in served_channels(staged_tree, staged)[0]:
         owners = taken.get(channel.path, [])
         if owners:

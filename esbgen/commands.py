@@ -251,6 +251,7 @@ def clone(root_option: str | None, source: str, new: str, say: Say, *, app_code:
           services=None, plan_out: str | None = None) -> int:
     from esbgen import db
     from esbgen.clone import CloneRequest, plan_clone
+    from esbgen.rules import clone_remark
 
     db.request_url(database)
     validate_one_line(remark, "--remark")
@@ -262,7 +263,7 @@ def clone(root_option: str | None, source: str, new: str, say: Say, *, app_code:
         plan = outcome.plan
         plan_row_and_services(
             plan, root, outcome.target.system_name, label=outcome.target.label,
-            remark=remark if remark is not None else f"Cloned from {outcome.source.system_name or source.upper()} by esbgen",
+            remark=remark if remark is not None else clone_remark(outcome.source),
             label_given=label is not None, remark_given=remark is not None, dry_run=dry_run, services=services,
             verify=True,
         )
@@ -439,9 +440,7 @@ def check(root_option: str | None, systems: list[str], say: Say) -> int:
     for name in systems:
         validate_system_folder(name)
     tree = load_tree(root)
-    from esbgen.rules import inherited_split
-
-    found, inherited = inherited_split(tree, check_tree(tree, systems or None))
+    found, inherited = check_tree(tree, systems or None)
     problems = [str(p) for p in found]
     for extra in call_hook("esbgen_check_tree", tree=tree):
         problems.extend(extra or [])

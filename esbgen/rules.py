@@ -210,10 +210,6 @@ class Served:
     channel: Channel | None = None  # a confapis entry
     preset: PresetChannel | None = None  # an esb_conf.py preset or a conf.py CHANNELS entry
 
-    @property
-    def origin(self) -> str:
-        return "confapis" if self.channel is not None else "esb_conf" if self.preset.source.endswith("esb_conf.py") else "conf"
-
 
 def preset_name(preset: PresetChannel, component: ComponentClass | None) -> str:
     """The ESB's name of a Python-declared channel: its comp_conf ``name``, else the component's own."""
@@ -225,9 +221,9 @@ def preset_name(preset: PresetChannel, component: ComponentClass | None) -> str:
     return preset.codename.rsplit(".", 1)[-1]
 
 
-def _legacy_skips(system: ComponentSet, path: str, name: str, hidden) -> bool:
-    """The legacy ESB's sync leaves out hidden channels and paths off the standard pattern (said by check)."""
-    return bool(hidden) or not follows_path_pattern((system.system_name or system.name).lower(), name, path)
+def _legacy_skips(system: ComponentSet, path: str, name: str) -> bool:
+    """The legacy ESB's sync leaves out paths off the standard pattern (check says so)."""
+    return not follows_path_pattern((system.system_name or system.name).lower(), name, path)
 
 
 def importable(tree: EsbTree, component: ComponentClass | None) -> ComponentClass | None:
@@ -252,7 +248,7 @@ def served_channels(tree: EsbTree, system: ComponentSet) -> tuple[list[Served], 
                                    f"component of {system.name} (the ESB logs it and skips the channel)", "codename"))
             continue
         name = preset_name(preset, component)
-        if tree.generation == "legacy" and _legacy_skips(system, preset.path, name, False):
+        if tree.generation == "legacy" and _legacy_skips(system, preset.path, name):
             continue
         key = (preset.path, preset.method)
         if key in seen:
@@ -282,7 +278,7 @@ def served_channels(tree: EsbTree, system: ComponentSet) -> tuple[list[Served], 
             dropped.append(Problem(channel.where, f"comp_codename {channel.codename!r} resolves to no component of "
                                    f"{system.name} (the ESB logs it and skips the entry)", "codename"))
             continue
-        if tree.generation == "legacy" and _legacy_skips(system, path, channel.name, False):
+        if tree.generation == "legacy" and _legacy_skips(system, path, channel.name):
             continue
         served.append(Served(path, key[1], channel.name, channel.codename, component, channel.where, channel=channel))
     return served, dropped
@@ -383,19 +379,12 @@ def check_path_collisions(tree: EsbTree, systems: list[str] | None = None) -> li
     return problems
 
 
-def check_tree(tree: EsbTree, systems: list[str] | None = None) -> list[Problem]:
-    names = systems or sorted(tree.systems)
-    problems: list[Problem] = []
-    for name in names:
-        system = tree.systems.get(name)
-        if system is None:
-            raise EsbgenError(f"no system {name!r} in {tree.root}")
-        problems.extend(check_system(tree, system))
-    problems.extend(check_path_collisions(tree, systems))
-    return problems
-
-
 CLONED_FROM = re.compile(r"^Cloned from ([A-Z][A-Z0-9_]*) by esbgen")
+
+
+def clone_remark(source: ComponentSet) -> str:
+    """The remark a clone is registered with; ``clone_source`` reads its source back from it."""
+    return f"Cloned from {(source.system_name or source.name).upper()} by esbgen"
 
 
 def clone_source(tree: EsbTree, system: ComponentSet) -> ComponentSet | None:
@@ -406,19 +395,27 @@ def clone_source(tree: EsbTree, system: ComponentSet) -> ComponentSet | None:
     return tree.systems.get(match.group(1).lower()) if match else None
 
 
-def inherited_split(tree: EsbTree, problems: list[Problem]) -> tuple[list[Problem], list[tuple[str, Problem]]]:
-    """Problems a clone has because its source has them (the ESB treats both alike), apart from the rest."""
-    known: dict[str, tuple[str, set]] = {}
-    for name, system in tree.systems.items():
+def check_tree(tree: EsbTree, systems: list[str] | None = None) -> tuple[list[Problem], list[tuple[str, Problem]]]:
+    """Every problem of the systems (all by default) and their paths: (own, inherited).
+
+    Problems a clone has because its source has them are inherited and kept apart.
+
+    A clone is known by its registration's remark; its problem is inherited when the
+    source has the same one (``Problem.key``, the systems' names taken out).
+    """
+    own: list[Problem] = []
+    inherited: list[tuple[str, Problem]] = []
+    for name in systems or sorted(tree.systems):
+        system = tree.systems.get(name)
+        if system is None:
+            raise EsbgenError(f"no system {name!r} in {tree.root}")
+        problems = check_system(tree, system)
         source = clone_source(tree, system)
-        if source is not None:
-            known[name] = (source.name, {p.key(source.name, source.system_name) for p in check_system(tree, source)})
-    own, inherited = [], []
-    for problem in problems:
-        for name, (source, keys) in known.items():
-            if (f"/{name}/" in problem.where or f"/{name}/" in problem.message or f".{name}." in problem.message) and problem.key(name) in keys:
-                inherited.append((source, problem))
-                break
-        else:
-            own.append(problem)
+        known = {p.key(source.name, source.system_name) for p in check_system(tree, source)} if source else set()
+        for problem in problems:
+            if problem.key(name, system.system_name) in known:
+                inherited.append((source.name, problem))
+            else:
+                own.append(problem)
+    own.extend(check_path_collisions(tree, systems))
     return own, inherited
