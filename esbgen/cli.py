@@ -294,6 +294,7 @@ def export_apigw(system, output, gateway, stage, backend_host, grant_apps, stric
 @click.option("--param", "params", multiple=True, metavar="NAME=VALUE",
               help="With --live: a query parameter of the call (repeatable).")
 @esb_root_option
+@json_output
 def verify(system, live, app_code, app_secret_env, channel_name, params, esb_root):
     """Show what serves each channel of SYSTEM and where its call goes; exit 1 on any problem."""
     from esbgen.verify import verify as run_verify

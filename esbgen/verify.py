@@ -16,6 +16,10 @@ its host setting is undefined (its module cannot import it, or the host is empty
 ``--live URL --app-code CODE --app-secret-env VAR`` then calls one read-only channel (GET) through
 a running ESB (``URL/api/c/compapi/<path>``) with that app's credentials (the secret is read from
 the environment variable and never shown) and reports the answer.
+
+With ``--json`` the outcome object (esbgen.report) also has ``system``, ``channels`` (one object per
+channel served: method, path, codename, module, class, host_setting, defined, destination) and
+``problems`` (the problem lines, in the order they are printed); the exit status is the same.
 """
 
 from __future__ import annotations
@@ -58,6 +62,7 @@ def _component_of_other_system(tree, system, codename: str):
 
 def verify(root_option: str | None, name: str, say, *, live: str | None = None, app_code: str | None = None,
            app_secret_env: str | None = None, channel_name: str | None = None, params: tuple[str, ...] = ()) -> int:
+    from esbgen import report
     from esbgen.commands import _recover_pending
     from esbgen.esbtree import load_tree, resolve_root
     from esbgen.layout import settings_file
@@ -84,6 +89,7 @@ def verify(root_option: str | None, name: str, say, *, live: str | None = None, 
 
     undefined: dict[str, list[str]] = {}
     problems: list[str] = []
+    channels: list[dict] = []
     served, dropped = served_channels(tree, system)
     say(f"{system_name} ({system.name}): {len(served)} channel(s) served; host settings from {where}")
     for item in served:
@@ -112,6 +118,9 @@ def verify(root_option: str | None, name: str, say, *, live: str | None = None, 
         forwarded = dest.describe() if dest.path is not None else \
             f"{dest.method or '?'} (the component builds the path in its code)"
         say(f"  {head}: served by {serves}; {host}; a call goes to {forwarded}")
+        channels.append({"method": item.method, "path": item.path, "codename": item.codename,
+                         "module": Path(component.module).as_posix() if component.module else None, "class": component.class_name, "host_setting": setting,
+                         "defined": setting is not None and dest.setting is not None, "destination": forwarded})
     for entry in system.default_channels():
         if any(p.code == "skipped-entry" for p in check_channel_fields(entry)) or not entry.codename:
             continue
@@ -131,6 +140,7 @@ def verify(root_option: str | None, name: str, say, *, live: str | None = None, 
              "(the address of the system's backend), then restart the ESB"
              for setting, paths in undefined.items()]
     lines.extend(problems)
+    report.set(system=system.name, channels=channels, problems=list(lines))
     status = 0
     if lines:
         for line in lines:
@@ -218,11 +228,23 @@ def _live(url: str, served, system_name: str, app_code: str, secret_env: str, ch
         answer = None
     if not isinstance(answer, dict):
         say(f"Live: HTTP {status}, not a JSON object: {text[:200]!r}")
+        _add_problem(f"the ESB answered {chosen.path} with HTTP {status}, not a JSON object")
         return 1
     result, code, message = answer.get("result"), answer.get("code"), answer.get("message") or ""
     say(f"Live: HTTP {status}; result {json.dumps(result)}, code {code}, message {message!r}")
     if status == 200 and result is True:
         say(f"Live: {chosen.name} answered through the ESB.")
         return 0
-    say(f"problem: the ESB answered {chosen.path} with HTTP {status}, result {json.dumps(result)}: {message}")
+    line = f"the ESB answered {chosen.path} with HTTP {status}, result {json.dumps(result)}: {message}"
+    _add_problem(line)
+    say(f"problem: {line}")
     return 1
+
+
+def _add_problem(line: str) -> None:
+    """A problem found by the live call joins the ``--json`` problems."""
+    from esbgen import report
+
+    current = report.active()
+    if current is not None:
+        current.extra.setdefault("problems", []).append(line)

@@ -163,3 +163,41 @@ def test_the_clones_closing_notes_point_to_verify(esb_root, run_esbgen):
     new = run_esbgen("new", "bk_demo", "--app-code", "bk-demo", "--esb-root", esb_root)
     assert "`esbgen verify bk_demo` shows where each channel's call goes, and fails while BK_DEMO_URL is " \
            "undefined" in new.output
+
+
+def test_json_gives_the_channels_and_the_problems_with_the_same_exit_status(esb_root, run_esbgen, fake_esb,
+                                                                             monkeypatch):
+    assert run_esbgen(*CLONE, "--esb-root", esb_root).exit_code == 0
+    result = run_esbgen("verify", "bk_sops_ce", "--esb-root", esb_root, "--json")
+    assert result.exit_code == 1, result.output
+    data = json.loads(result.output)
+    assert (data["command"], data["ok"], data["exit_code"], data["changed"], data["error"]) == \
+        ("verify", False, 1, False, None)
+    assert data["system"] == "bk_sops_ce"
+    assert len(data["problems"]) == 1 and data["problems"][0].startswith(
+        "BK_SOPS_CE_URL is not defined in configs/default.py: 12 channel(s) of BK_SOPS_CE read it")
+    assert data["messages"][-1] == "1 problem(s) in BK_SOPS_CE."
+    assert len(data["channels"]) == 12
+    channel = next(c for c in data["channels"] if c["path"] == "/v2/bk_sops_ce/get_template_list/")
+    assert channel == {"method": "GET", "path": "/v2/bk_sops_ce/get_template_list/",
+                       "codename": "generic.v2.bk_sops_ce.sops_component",
+                       "module": "components/bk/apisv2/bk_sops_ce/sops_component.py", "class": "SopsComponent",
+                       "host_setting": "BK_SOPS_CE_URL", "defined": False,
+                       "destination": "GET $BK_SOPS_CE_URL/apigw/get_template_list/{bk_biz_id}/ "
+                                      "(BK_SOPS_CE_URL is not defined in configs/default.py)"}
+
+    define(esb_root, "BK_SOPS_CE_URL = 'http://sops-ce.service.consul:8080'")
+    fixed = json.loads(run_esbgen("verify", "bk_sops_ce", "--esb-root", esb_root, "--json").output)
+    assert (fixed["ok"], fixed["exit_code"], fixed["problems"]) == (True, 0, [])
+    assert all(channel["defined"] for channel in fixed["channels"])
+
+    monkeypatch.setenv("MONITOR_SECRET", "wrong")  # a live call the ESB refuses is a problem too
+    refused = run_esbgen("verify", "bk_sops_ce", "--esb-root", esb_root, "--json", "--live", fake_esb, "--app-code",
+                         "bk-monitor", "--app-secret-env", "MONITOR_SECRET", "--channel", "get_task_status")
+    assert refused.exit_code == 1
+    assert json.loads(refused.output)["problems"] == [
+        "the ESB answered /v2/bk_sops_ce/get_task_status/ with HTTP 200, result false: app authentication failed"]
+
+    missing = run_esbgen("verify", "nope", "--esb-root", esb_root, "--json")
+    assert missing.exit_code == 1
+    assert json.loads(missing.output)["error"]["class"] == "EsbgenError"
