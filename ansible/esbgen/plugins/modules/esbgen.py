@@ -10,7 +10,7 @@ __metaclass__ = type
 DOCUMENTATION = r"""
 ---
 module: esbgen
-short_description: Run an esbgen change (clone, new, retarget, register, swap, undo, apply-plan) on an ESB host
+short_description: Run an esbgen change (clone, new, retarget, register, swap, undo, apply-plan), or check or verify, on an ESB host
 description:
   - Runs the C(esbgen) installed on the host, with the same arguments as its command line, and
     reports what it did as Ansible does. esbgen shows its plan first, holds it to the ESB's rules and
@@ -18,7 +18,8 @@ description:
   - The esbgen command is O(executable), else C($ESBGEN_EXECUTABLE) in the host's environment, else
     C(esbgen) on the host's C(PATH), as the C(manage.py esbgen) shim finds it. The module needs
     nothing but Python on the host.
-  - I(changed) is false when the host is already as asked (esbgen's "Nothing to do").
+  - I(changed) is false when the host is already as asked (esbgen's "Nothing to do"), and always for
+    C(check) and C(verify), which change nothing.
   - When esbgen refuses, the task fails with esbgen's one line in I(msg) and its error class in
     I(error_class) (C(EsbgenError), C(UsageError), C(PluginError)).
   - O(plan) and O(plan_out) are files on the controller (the action plugin moves them), unless
@@ -29,9 +30,12 @@ options:
   command:
     description:
       - The esbgen command. C(check) changes nothing and fails when the ESB's rules find a problem.
+      - C(verify) O(name) changes nothing and fails when a channel of the system has a problem (its host
+        setting undefined in the settings file first); I(msg) has the problems, I(problems) lists them and
+        I(channels) says, per channel, what serves it, the host setting it reads and where its call goes.
     type: str
     required: true
-    choices: [clone, new, retarget, register, apply-plan, swap, undo, check]
+    choices: [clone, new, retarget, register, apply-plan, swap, undo, check, verify]
   esb_root:
     description: The ESB root on the host (C(--esb-root)); default esbgen's own (C($ESBGEN_ESB_ROOT), else the working directory).
     type: path
@@ -43,7 +47,7 @@ options:
     type: str
   name:
     description:
-      - C(new) and C(register) NAME; C(retarget) SYSTEM; for C(swap), the target's NAME (C(paas), C(prod) ...).
+      - C(new) and C(register) NAME; C(retarget) and C(verify) SYSTEM; for C(swap), the target's NAME (C(paas), C(prod) ...).
     type: str
   as:
     description: C(clone) C(--as NEW).
@@ -165,6 +169,12 @@ EXAMPLES = r"""
     id: "{{ esbgen_change.journal_id }}"
     esb_root: /data/bkce/open_paas/esb
 
+- name: Verify the clone on each host (fails while BK_SOPS_CE_URL is not defined in its settings file)
+  esbgen.esb.esbgen:
+    command: verify
+    name: bk_sops_ce
+    esb_root: /data/bkce/open_paas/esb
+
 - name: Point sops at another app, and restart the ESB
   esbgen.esb.esbgen:
     command: retarget
@@ -214,6 +224,18 @@ plan_out:
   description: Where the plan was written.
   returned: with O(plan_out)
   type: str
+problems:
+  description: For C(verify), its problem lines (empty when it passes).
+  returned: when a verify ran
+  type: list
+  elements: str
+channels:
+  description:
+    - For C(verify), one object per channel served (method, path, codename, module, class, host_setting,
+      defined, destination).
+  returned: when a verify ran
+  type: list
+  elements: dict
 cmd:
   description: The esbgen command line that ran (a database URL masked).
   returned: always
@@ -227,6 +249,7 @@ import os
 from ansible.module_utils.basic import AnsibleModule
 
 CHANGES = ("clone", "new", "retarget", "register", "apply-plan", "swap", "undo")
+READ_ONLY = ("check", "verify")
 PLANNING = ("clone", "new", "retarget")
 
 
@@ -267,7 +290,7 @@ def build_argv(module, executable):
     if command == "clone":
         required(module, "source", "as")
         argv += [p["source"], "--as", p["as"]]
-    elif command in ("new", "register", "retarget"):
+    elif command in ("new", "register", "retarget", "verify"):
         required(module, "name")
         argv.append(p["name"])
     elif command == "apply-plan":
@@ -282,7 +305,7 @@ def build_argv(module, executable):
             argv += ["--to", backend]
     elif command == "check":
         argv += list(p["systems"])
-    if command != "check":
+    if command not in READ_ONLY:
         for flag, key in (("--app-code", "app_code"), ("--app-url", "app_url"), ("--to-source", "to_source"),
                           ("--label", "label"), ("--remark", "remark"), ("--type", "type"), ("--force", "force"),
                           ("--database", "database"), ("--sync", "sync"), ("--restart", "restart"),
@@ -363,7 +386,7 @@ def already_undone(module, executable):
 def main():
     module = AnsibleModule(
         argument_spec=dict(
-            command=dict(type="str", required=True, choices=list(CHANGES) + ["check"]),
+            command=dict(type="str", required=True, choices=list(CHANGES) + list(READ_ONLY)),
             esb_root=dict(type="path"),
             executable=dict(type="path"),
             source=dict(type="str"),
@@ -417,11 +440,11 @@ def main():
         cmd=shown(argv, p["database"]),
         rc=rc,
     )
-    for key in ("undone", "plan_out", "history"):
+    for key in ("undone", "plan_out", "history", "problems", "channels"):
         if key in data:
             result[key] = data[key]
-    if p["plan_out"]:
-        result["changed"] = False  # a plan was written; the ESB is as it was
+    if p["plan_out"] or p["command"] in READ_ONLY:
+        result["changed"] = False  # a plan was written, or the tree only read; the ESB is as it was
     elif module.check_mode:
         result["changed"] = result["would_change"]
     if module._diff and plan:
@@ -431,7 +454,10 @@ def main():
         module.fail_json(msg=error["message"], error_class=error["class"], stderr=err, **result)
     if rc != 0:
         lines = data.get("messages") or ["exit %d" % rc]
-        module.fail_json(msg=lines[-1], error_class="EsbgenError", stderr=err, **result)
+        msg = lines[-1]
+        if data.get("problems"):  # verify: each problem, the undefined host settings first
+            msg = "%s: %s" % (lines[-1].rstrip("."), "; ".join(data["problems"]))
+        module.fail_json(msg=msg, error_class="EsbgenError", stderr=err, **result)
     module.exit_json(**result)
 
 
