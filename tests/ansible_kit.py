@@ -213,6 +213,16 @@ def make_hosts(base: Path, sshd: Sshd) -> list[Host]:
     return hosts
 
 
+# The clone's host setting, as an operator defines it on every host before the run: the same line
+# everywhere, since a plan fingerprints the settings file. Nothing listens there; verify reads files only.
+HOST_SETTING = 'BK_SOPS_CE_URL = "http://127.0.0.1:18013"'
+
+
+def define_host_setting(root: Path, line: str = HOST_SETTING) -> None:
+    path = root / "configs" / "default.py"
+    path.write_text(path.read_text() + line + "\n")
+
+
 def recap(output: str) -> dict[str, dict[str, int]]:
     """PLAY RECAP as numbers: {host: {"ok": .., "changed": .., "failed": .., ...}}."""
     found = {}

@@ -6,7 +6,8 @@ import shutil
 
 import pytest
 
-from ansible_kit import BIN, ESBGEN, PLAYBOOKS, Fleet, Sshd, install_collection, make_hosts, recap, task_results
+from ansible_kit import (BIN, ESBGEN, PLAYBOOKS, Fleet, Sshd, define_host_setting, install_collection, make_hosts,
+                         recap, task_results)
 from conftest import FIXTURES, REPO, snapshot
 
 NAMES = ["esb1", "esb2", "esb3"]
@@ -34,6 +35,8 @@ def fleet(fleet_base, tmp_path_factory):
     base = tmp_path_factory.mktemp("fleet")
     sync_log.write_text("")
     hosts = make_hosts(base, sshd)
+    for host in hosts:
+        define_host_setting(host.root)
     fleet = Fleet(base, hosts, sshd, collections, sync_log)
     try:
         yield fleet
@@ -67,6 +70,7 @@ def test_clone_lands_on_every_host_synced_once_restarted_and_repeats_as_no_chang
     after = state(fleet)
     direct = tmp_path / "direct"
     shutil.copytree(FIXTURES / "esb", direct)
+    define_host_setting(direct)
     assert run_esbgen("clone", "sops", "--as", "bk_sops_ce", "--esb-root", direct).exit_code == 0
     for name in NAMES:  # byte-identical on every host, and what the clone makes on one tree
         assert after[name] == snapshot(direct)
@@ -79,8 +83,9 @@ def test_clone_lands_on_every_host_synced_once_restarted_and_repeats_as_no_chang
     results = task_results(run.stdout)
     assert results["sync_data_at_deploy on one host"] == [("changed", "esb1")]
     assert results["Restart the ESB"] == [("changed", name) for name in NAMES]  # one play batch each, in order
-    assert results["Check the new system against the ESB's rules"] == [("ok", name) for name in NAMES]
-    assert run.stdout.count("PLAY [Restart and check each ESB host, one at a time]") == 3
+    assert results["Verify the new system (its channels, its host setting, where its calls go)"] == \
+        [("ok", name) for name in NAMES]
+    assert run.stdout.count("PLAY [Restart and verify each ESB host, one at a time]") == 3
 
     again = fleet.playbook(CLONE, esbgen_plan_file=plan_file, **ARGS)
     assert again.returncode == 0, again.stdout + again.stderr
