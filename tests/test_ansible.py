@@ -135,6 +135,26 @@ def test_a_restart_that_fails_on_the_last_host_undoes_the_whole_fleet(fleet):
     assert len(fleet.syncs()) == 1  # the sync had run; its rows stay, as the ESB's sync never deletes
 
 
+def test_a_fleet_without_the_host_setting_fails_verify_and_is_undone(fleet):
+    for host in fleet.hosts:  # the operator did not define BK_SOPS_CE_URL on the hosts
+        shutil.copyfile(FIXTURES / "esb/configs/default.py", host.root / "configs/default.py")
+    before, started = state(fleet), pids(fleet)
+
+    run = fleet.playbook(CLONE, esbgen_plan_file=fleet.base / "p.json", **ARGS)
+
+    assert run.returncode != 0, run.stdout
+    assert state(fleet) == before
+    output = run.stdout + run.stderr
+    assert "esb1: 1 problem(s) in BK_SOPS_CE: BK_SOPS_CE_URL is not defined in configs/default.py: 12 channel(s)" \
+        in " ".join(output.split())
+    assert "the change was undone on esb1, esb2, esb3" in output
+    results = task_results(run.stdout)
+    assert results["Restart the ESB"] == [("changed", "esb1")]  # verify failed there; esb2 and esb3 never restarted
+    now = pids(fleet)
+    assert now["esb1"] not in (None, started["esb1"])  # restarted with the clone, then again without it
+    assert (now["esb2"], now["esb3"]) == (started["esb2"], started["esb3"])
+
+
 def test_each_command_through_the_module(fleet):
     old = fleet.base / "old-esbgen"
     old.write_text("#!/bin/sh\necho 'Usage: esbgen check [OPTIONS] [SYSTEMS]...' >&2\n"
