@@ -45,7 +45,9 @@ def _sha(data: bytes) -> str:
 def _entry(path: Path) -> str | None:
     """What the basis says of one path: ``dir``, ``link:<target>``, the file's sha256, or None when absent."""
     if os.path.islink(path):
-        return "link:" + os.readlink(path)
+        # a linked file is what the ESB reads through the link: its bytes count as well as where it points
+        target = "link:" + os.readlink(path)
+        return target + ":" + _sha(path.read_bytes()) if path.is_file() else target
     if path.is_dir():
         return DIR
     if path.is_file():

@@ -211,3 +211,16 @@ def test_plan_out_refuses_a_database_row(sqlite_db, tmp_path, run_esbgen):
     assert "a plan file carries files only" in result.stderr and "register the system once for the fleet" in result.stderr
     assert not (tmp_path / "p.json").exists() and snapshot(root) == before
     assert sqlite_db.rows() == []
+
+
+def test_a_linked_settings_file_counts_with_its_bytes(tmp_path):
+    from esbgen.planfile import _entry
+
+    first, second = tmp_path / "a.py", tmp_path / "b.py"
+    first.write_text("X = 1\n")
+    second.write_text("X = 1\n")
+    link = tmp_path / "default.py"
+    link.symlink_to(first)
+    before = _entry(link)
+    first.write_text("X = 2\n")
+    assert _entry(link) != before  # the same link, other bytes behind it
