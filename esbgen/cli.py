@@ -119,7 +119,22 @@ def say(text: str) -> None:
         click.echo(text)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class EsbgenGroup(click.Group):
+    """The root group: plugins add their commands when a command is first looked up or listed.
+
+    ``--version`` is answered before that (an eager option), so it loads no plugin at all.
+    """
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        build_cli()
+        return super().get_command(ctx, cmd_name)
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        build_cli()
+        return super().list_commands(ctx)
+
+
+@click.group(cls=EsbgenGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="esbgen")
 def cli() -> None:
     """Clone, register and swap BlueKing ESB component systems, safely."""
@@ -345,8 +360,12 @@ def build_cli() -> click.Group:
     if not _plugins_added:
         from esbgen.plugins import call_hook
 
-        call_hook("esbgen_register_commands", cli=cli)
-        _plugins_added = True
+        _plugins_added = True  # first: a plugin's add_command must not look its commands up again
+        try:
+            call_hook("esbgen_register_commands", cli=cli)
+        except BaseException:
+            _plugins_added = False
+            raise
     return cli
 
 
@@ -356,7 +375,7 @@ def run(argv: Sequence[str] | None = None, prog_name: str = "esbgen", default_ma
     ``default_map`` (click's) gives option defaults per command, e.g. ``manage.py esbgen``'s ``--esb-root``.
     """
     try:
-        group = build_cli()
+        group = cli  # plugins add their commands when a command is looked up (EsbgenGroup)
         result = group.main(args=list(argv) if argv is not None else None, prog_name=prog_name, standalone_mode=False,
                             default_map=default_map)
     except click.exceptions.Exit as done:
