@@ -161,6 +161,9 @@ def setting_variables(names: list[str]) -> dict[str, str]:
 
 def build_template(tree: EsbTree, source: ComponentSet, saas_type: SaasType, target: CloneTarget,
                    source_app: str | None) -> tuple[TemplateSpec, dict[str, int]]:
+    from esbgen import progress
+
+    progress.phase("reading")
     root = tree.root
     files: list[TemplateFile] = []
     counts: dict[str, int] = {}
@@ -189,6 +192,7 @@ def build_template(tree: EsbTree, source: ComponentSet, saas_type: SaasType, tar
                 if edits:
                     item.text, item.edits = text, edits
             files.append(item)
+            progress.tick()
     if source.confapis_dir is not None:
         by_file: dict[Path, list[Channel]] = {}
         for channel in source.channels:
@@ -204,6 +208,7 @@ def build_template(tree: EsbTree, source: ComponentSet, saas_type: SaasType, tar
                 text = read_text(path, str(source.confapis_dir / relative))
                 item.text, item.edits = text, yaml_edits(text, channels, source, source_app)
             files.append(item)
+            progress.tick()
     for item in files:
         for edit in item.edits:
             counts[edit.note] = counts.get(edit.note, 0) + 1
@@ -520,6 +525,9 @@ def plan_clone(root: Path, request: CloneRequest, work: Path) -> CloneOutcome:
 
 def add_rendered_folders(plan: Plan, output: Path, folders: list[Path], force: bool) -> None:
     """Folders rendered under ``output`` go into the plan: added, replaced (--force) or already there."""
+    from esbgen import progress
+
+    progress.phase("checking")
     existing_differs = []
     for relative in folders:
         staged_folder = output / relative
@@ -547,6 +555,9 @@ def validate_rendered(tree: EsbTree, output: Path, new: str, source: ComponentSe
     The same check as ``esbgen check``: a problem the source has too is inherited (reported,
     the clone serves what the source serves); any other refuses the clone. Returns the inherited.
     """
+    from esbgen import progress
+
+    progress.phase("checking")
     if conf_write is not None:
         conf = output / CUSTOM_CONF
         conf.parent.mkdir(parents=True, exist_ok=True)

@@ -384,13 +384,17 @@ def check_path_collisions(tree: EsbTree, systems: list[str] | None = None) -> li
 
 
 def check_tree(tree: EsbTree, systems: list[str] | None = None) -> list[Problem]:
+    from esbgen import progress
+
     names = systems or sorted(tree.systems)
     problems: list[Problem] = []
+    progress.phase("checking", len(names))
     for name in names:
         system = tree.systems.get(name)
         if system is None:
             raise EsbgenError(f"no system {name!r} in {tree.root}")
         problems.extend(check_system(tree, system))
+        progress.tick()
     problems.extend(check_path_collisions(tree, systems))
     return problems
 
