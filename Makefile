@@ -38,9 +38,10 @@ demo: $(STAMP)
 test: $(STAMP) $(DJANGO111_STAMP) $(APIGW_STAMP) system-packages
 	ESBGEN_APIGW_PYTHON=$(APIGW_VENV)/bin/python $(PY) -m pytest -q $(if $(CI),--hypothesis-seed=0)
 
+# make bench BENCH_ARGS="--dir /dev/shm": measure on a RAM disk (any benchmarks/run.py option)
 bench: $(STAMP)
 	$(PY) -m pip install -q -e '.[bench]'
-	$(PY) benchmarks/run.py
+	$(PY) benchmarks/run.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) $(DJANGO111) $(APIGW_VENV) build *.egg-info .pytest_cache

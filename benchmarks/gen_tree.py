@@ -117,5 +117,44 @@ def make_root(dest: Path, channels: int) -> Path:
     return dest
 
 
+REAL_CHANNELS = 19
+REAL_SYSTEMS = 28
+
+
+def make_real_root(dest: Path) -> Path:
+    """A real-sized ESB root: ``sops`` with 19 channels among 28 systems (the fixture's 3 and 25 more).
+
+    Each added system ``bench_NN`` is a renamed copy of ``sops`` (both sides, its own paths,
+    codenames and host setting), so that reading the tree reads 28 systems of that size.
+    """
+    make_root(dest, REAL_CHANNELS)
+    components = dest / "components"
+    from esbgen.esbtree import load_tree
+
+    have = load_tree(dest).systems
+    for number in range(REAL_SYSTEMS - len(have)):
+        name = f"bench_{number:02d}"
+        for group in (components / "bk" / "apisv2", components / "confapis"):
+            for path in sorted((group / SOURCE).rglob("*")):
+                relative = path.relative_to(group / SOURCE)
+                target = group / name / str(relative).replace(f"{SOURCE}.yaml", f"{name}.yaml")
+                if path.is_dir():
+                    target.mkdir(parents=True, exist_ok=True)
+                    continue
+                target.parent.mkdir(parents=True, exist_ok=True)
+                if path.suffix in (".py", ".yaml"):
+                    text = path.read_text(encoding="utf-8")
+                    keep = f"{SOURCE}_component"  # the component (module and class) keeps its name
+                    text = text.replace(keep, "\0").replace("bk_sops", f"bk_{name}").replace("SOPS", name.upper())
+                    text = text.replace(SOURCE, name).replace("\0", keep)
+                    target.write_text(text, encoding="utf-8")
+                else:
+                    shutil.copyfile(path, target)
+    return dest
+
+
 if __name__ == "__main__":
-    make_root(Path(sys.argv[1]), int(sys.argv[2]))
+    if sys.argv[2] == "real":
+        make_real_root(Path(sys.argv[1]))
+    else:
+        make_root(Path(sys.argv[1]), int(sys.argv[2]))

@@ -37,7 +37,7 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 sys.path.insert(0, str(HERE))
 
-from gen_tree import SOURCE, make_root  # noqa: E402
+from gen_tree import REAL_CHANNELS, REAL_SYSTEMS, SOURCE, make_real_root, make_root  # noqa: E402
 from handmade import write_template  # noqa: E402
 
 OUT = HERE / "out"
@@ -146,7 +146,75 @@ def bench_size(base: Path, channels: int, reps: int, warmup: int = 1) -> dict:
     # The same round's two runs saw the same state of the disk: their ratio is the fairest comparison.
     row["ratio_paired_median"] = statistics.median(e / c for e, c in zip(runs["esbgen"], runs["cookiecutter"]))
     row["ratio_best"] = row["esbgen"]["best"] / row["cookiecutter"]["best"]
+    row["ratio_cp_paired_median"] = statistics.median(e / c for e, c in zip(runs["esbgen"], runs["cp"]))
     return row
+
+
+def paired(argvs: dict[str, list[str]], rounds: int, env: dict[str, str] | None = None,
+           prepare=None) -> dict[str, list[float]]:
+    """Wall seconds of each command, the order rotating each round; ``prepare(name, round)`` gives argv extras."""
+    names = list(argvs)
+    times: dict[str, list[float]] = {name: [] for name in names}
+    memory: dict[str, list[float]] = {name: [] for name in names}
+    for number in range(rounds):
+        order = names[number % len(names):] + names[:number % len(names)]
+        for name in order:
+            argv = argvs[name] + (prepare(name, number) if prepare else [])
+            seconds, mib, _, _ = timed(argv, env)
+            times[name].append(seconds)
+            memory[name].append(mib)
+    times.update({f"{name}:mib": memory[name] for name in names})
+    return times
+
+
+def bench_real(base: Path, rounds: int) -> dict:
+    """A real-sized clone (sops, 19 channels, in a tree of 28 systems) against ``esbgen --help``, paired."""
+    work = base / "real"
+    work.mkdir()
+    print(f"\nreal-sized: sops ({REAL_CHANNELS} channels) in a tree of {REAL_SYSTEMS} systems ...", flush=True)
+    source = make_real_root(work / "source")
+    env = {**os.environ, "HOME": str(work), "ESBGEN_LOCK_TIMEOUT": "60"}
+    env.pop("ESBGEN_ESB_ROOT", None)
+    for number in range(rounds + 1):
+        shutil.copytree(source, work / f"esbgen-{number}", symlinks=True)
+    os.sync()
+    time.sleep(1)
+    timed([bin_path("esbgen"), "clone", SOURCE, "--as", NEW, "--esb-root", str(work / f"esbgen-{rounds}")], env)  # warm-up
+    argvs = {"clone": [bin_path("esbgen"), "clone", SOURCE, "--as", NEW, "--esb-root"], "help": [bin_path("esbgen"), "--help"]}
+    times = paired(argvs, rounds, env, lambda name, number: [str(work / f"esbgen-{number}")] if name == "clone" else [])
+    shutil.rmtree(work, ignore_errors=True)
+    ratio = statistics.median(c / h for c, h in zip(times["clone"], times["help"]))
+    print(f"  clone {statistics.median(times['clone']):.3f} s, --help {statistics.median(times['help']):.3f} s, "
+          f"paired ratio {ratio:.2f}", flush=True)
+    return {
+        "channels": REAL_CHANNELS, "systems": REAL_SYSTEMS, "rounds": rounds,
+        "clone_median": statistics.median(times["clone"]), "help_median": statistics.median(times["help"]),
+        "clone_peak_mib": max(times["clone:mib"]), "ratio_paired_median": ratio,
+    }
+
+
+def bench_startup(rounds: int) -> dict:
+    """``esbgen --help`` and ``--version`` against a bare ``python -c pass`` (esbgen's own Python), paired."""
+    argvs = {"pass": [sys.executable, "-c", "pass"], "help": [bin_path("esbgen"), "--help"],
+             "version": [bin_path("esbgen"), "--version"]}
+    times = paired(argvs, rounds)
+    result = {"rounds": rounds}
+    for name in argvs:
+        result[f"{name}_median_ms"] = statistics.median(times[name]) * 1000
+        result[f"{name}_best_ms"] = min(times[name]) * 1000
+    for name in ("help", "version"):
+        result[f"{name}_ratio"] = statistics.median(x / p for x, p in zip(times[name], times["pass"]))
+    return result
+
+
+def disk_of(path: Path) -> str:
+    """The file system a path is on, as ``df`` names it (tmpfs is a RAM disk)."""
+    try:
+        out = subprocess.run(["df", "-T", str(path)], capture_output=True, text=True, check=True).stdout.splitlines()
+        device, kind = out[-1].split()[:2]
+        return f"{kind} ({device})" + (", a RAM disk" if kind in ("tmpfs", "ramfs") else "")
+    except (OSError, subprocess.CalledProcessError, IndexError, ValueError):
+        return "unknown"
 
 
 def per_channel(row: dict, what: str) -> float:
@@ -167,33 +235,83 @@ def bench_help(runs: int) -> dict:
 def table(results: dict) -> str:
     lines = [
         "| channels (files) | esbgen clone | plain cookiecutter | cp -r | esbgen / cookiecutter, paired "
-        "| user CPU esbgen / cookiecutter | esbgen per channel |",
-        "| --- | --- | --- | --- | --- | --- | --- |",
+        "| esbgen / cp -r, paired | user CPU esbgen / cookiecutter | esbgen per channel | peak RSS esbgen |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for row in results["sizes"]:
         cells = [f"{row['channels']:,} ({row['files']:,})"]
         for tool in TOOLS:
             cells.append(f"{row[tool]['median']:.2f} s (best {row[tool]['best']:.2f})")
         cells.append(f"{row['ratio_paired_median']:.2f} (best/best {row['ratio_best']:.2f})")
+        cells.append(f"{row['ratio_cp_paired_median']:.1f}")
         cells.append(f"{row['esbgen']['cpu_median']:.2f} s / {row['cookiecutter']['cpu_median']:.2f} s")
         cells.append(f"{row['esbgen']['median'] / row['channels'] * 1000:.2f} ms")
+        cells.append(f"{row['esbgen']['peak_mib']:.0f} MiB")
         lines.append("| " + " | ".join(cells) + " |")
-    help_ = results["help"]
+    startup, real = results["startup"], results.get("real")
     lines.append("")
     lines.append(
-        f"`esbgen --help`: {help_['best_ms']:.0f} ms best, {help_['median_ms']:.0f} ms median of {help_['runs']}. "
-        f"Medians (best) of {', '.join(str(r['rounds']) for r in results['sizes'])} paired rounds; "
-        f"{results['machine']['cpus']} CPUs, Python {results['machine']['python']}, {results['date']}."
+        f"Start-up, medians of {startup['rounds']} paired rounds: `python -c pass` {startup['pass_median_ms']:.0f} ms, "
+        f"`esbgen --help` {startup['help_median_ms']:.0f} ms ({startup['help_ratio']:.1f}x), "
+        f"`esbgen --version` {startup['version_median_ms']:.0f} ms ({startup['version_ratio']:.1f}x)."
     )
-    checks = results["checks"]
+    if real:
+        lines.append(
+            f"Real-sized clone (sops, {real['channels']} channels, in a tree of {real['systems']} systems), medians of "
+            f"{real['rounds']} paired rounds: {real['clone_median']:.2f} s, {real['ratio_paired_median']:.1f}x `esbgen --help` "
+            f"({real['help_median']:.2f} s); peak RSS {real['clone_peak_mib']:.0f} MiB."
+        )
     lines.append(
-        f"Targets: esbgen at most cookiecutter at 2,000 channels: {checks['at_most_cookiecutter_at_2000']}; "
-        f"linear (per-channel user CPU, and wall time beyond `cp -r`'s, at the largest size within 1.5x of "
-        f"2,000's): {checks['linear']}; "
-        f"`--help` under 150 ms: {checks['help_under_150ms']}. "
-        f"Same bytes as cookiecutter's output at every size: {checks['identical_output']}."
+        f"Medians (best) of {', '.join(str(r['rounds']) for r in results['sizes'])} paired rounds; "
+        f"disk: {results['machine']['disk']}; {results['machine']['cpus']} CPUs, Python {results['machine']['python']}, "
+        f"{results['date']}."
     )
+    lines.append("")
+    lines.append("| target | measured | met |")
+    lines.append("| --- | --- | --- |")
+    for name, measured, met in results["targets"]:
+        lines.append(f"| {name} | {measured} | {'yes' if met else ('n/a' if met is None else 'no')} |")
+    lines.append(f"\nSame bytes as cookiecutter's output at every size: {results['checks']['identical_output']}.")
     return "\n".join(lines)
+
+
+def targets(by_size: dict[int, dict], results: dict) -> list[tuple[str, str, bool | None]]:
+    """Each target of the benchmark: what it asks, what was measured, whether it is met (None: not measured)."""
+    rows = []
+
+    def size(n: int, what: str, measure, limit) -> None:
+        row = by_size.get(n)
+        if row is None:
+            rows.append((what, "not measured", None))
+            return
+        value, text = measure(row)
+        rows.append((what, text, limit(value)))
+
+    size(2000, "clone at 2,000 channels: at most 5x `cp -r`",
+         lambda r: (r["ratio_cp_paired_median"], f"{r['ratio_cp_paired_median']:.1f}x"), lambda v: v <= 5)
+    size(2000, "clone at 2,000 channels: faster than plain cookiecutter",
+         lambda r: (r["ratio_paired_median"], f"{r['ratio_paired_median']:.2f}x"), lambda v: v < 1)
+    size(20000, "clone at 20,000 channels: at most 3x `cp -r`",
+         lambda r: (r["ratio_cp_paired_median"], f"{r['ratio_cp_paired_median']:.1f}x"), lambda v: v <= 3)
+    linear = results["checks"]["linear"]
+    rows.append(("linear in between (per-channel user CPU and wall time beyond `cp -r`'s within 1.5x of 2,000's)",
+                 "see the table", linear))
+    size(20000, "peak RSS under 300 MiB at 20,000 channels",
+         lambda r: (r["esbgen"]["peak_mib"], f"{r['esbgen']['peak_mib']:.0f} MiB"), lambda v: v < 300)
+    if 2000 in by_size and 20000 in by_size and 200 in by_size:
+        low, mid, high = (by_size[n]["esbgen"]["peak_mib"] for n in (200, 2000, 20000))
+        slope_low, slope_high = (mid - low) / 1800, (high - mid) / 18000
+        rows.append(("peak RSS linear in channels (MiB per 1,000 channels, 200-2,000 vs 2,000-20,000)",
+                     f"{slope_low * 1000:.1f} vs {slope_high * 1000:.1f}", slope_high <= 1.5 * max(slope_low, 1e-9)))
+    real = results.get("real")
+    rows.append(("real-sized clone (sops in 28 systems): at most 3x `esbgen --help`",
+                 f"{real['ratio_paired_median']:.1f}x" if real else "not measured",
+                 real["ratio_paired_median"] <= 3 if real else None))
+    startup = results["startup"]
+    rows.append(("`esbgen --help`: at most 4x `python -c pass`", f"{startup['help_ratio']:.1f}x", startup["help_ratio"] <= 4))
+    rows.append(("`esbgen --version`: at most 4x `python -c pass`", f"{startup['version_ratio']:.1f}x",
+                 startup["version_ratio"] <= 4))
+    return rows
 
 
 def plot(results: dict, path: Path) -> None:
@@ -247,22 +365,29 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, help="rounds for every size (default: 5, 7 and 2)")
     parser.add_argument("--warmup", type=int, default=1, choices=(0, 1), help="an uncounted first round (default: 1)")
     parser.add_argument("--dir", help="where to generate the trees (default: a new folder in the temp dir)")
-    parser.add_argument("--help-runs", type=int, default=15)
+    parser.add_argument("--help-runs", type=int, default=15, help="paired rounds of python -c pass, --help and --version")
+    parser.add_argument("--real-rounds", type=int, default=9, help="paired rounds of the real-sized clone and --help")
     parser.add_argument("--no-readme", action="store_true", help="do not update the README table")
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
     base = Path(tempfile.mkdtemp(prefix="esbgen-bench-", dir=args.dir))
     OUT.mkdir(exist_ok=True)
+    disk = disk_of(base)
     try:
         rows = [bench_size(base, n, args.rounds or DEFAULT_REPS.get(n, 2), args.warmup) for n in sizes]
+        real = bench_real(base, args.real_rounds) if args.real_rounds else None
     finally:
         shutil.rmtree(base, ignore_errors=True)
     help_ = bench_help(args.help_runs)
+    startup = bench_startup(args.help_runs)
     results = {
         "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform(),
+                    "disk": disk},
         "sizes": rows,
         "help": help_,
+        "startup": startup,
+        "real": real,
     }
     by_size = {row["channels"]: row for row in rows}
     largest = max(by_size)
@@ -280,6 +405,7 @@ def main() -> int:
         "help_under_150ms": help_["best_ms"] < 150,
         "identical_output": all(row["identical_output"] for row in rows),
     }
+    results["targets"] = targets(by_size, results)
     (OUT / "results.json").write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
     text = table(results)
     print("\n" + text)

@@ -113,16 +113,37 @@ def sync_rows_options(function):
 
 
 def say(text: str) -> None:
-    from esbgen import report
+    from esbgen import progress, report
 
+    progress.clear()  # the progress line goes before anything is said
     if not report.say(text):
         click.echo(text)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class EsbgenGroup(click.Group):
+    """The root group: plugins add their commands when a command is first looked up or listed.
+
+    ``--version`` is answered before that (an eager option), so it loads no plugin at all.
+    """
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        build_cli()
+        return super().get_command(ctx, cmd_name)
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        build_cli()
+        return super().list_commands(ctx)
+
+
+@click.group(cls=EsbgenGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="esbgen")
-def cli() -> None:
+@click.option("-q", "--quiet", is_flag=True,
+              help="Show no progress (on a terminal, work over about a second shows its phase and count on stderr).")
+def cli(quiet: bool) -> None:
     """Clone, register and swap BlueKing ESB component systems, safely."""
+    from esbgen import progress
+
+    progress.set_quiet(quiet)
 
 
 @cli.command()
@@ -346,8 +367,12 @@ def build_cli() -> click.Group:
     if not _plugins_added:
         from esbgen.plugins import call_hook
 
-        call_hook("esbgen_register_commands", cli=cli)
-        _plugins_added = True
+        _plugins_added = True  # first: a plugin's add_command must not look its commands up again
+        try:
+            call_hook("esbgen_register_commands", cli=cli)
+        except BaseException:
+            _plugins_added = False
+            raise
     return cli
 
 
@@ -356,25 +381,34 @@ def run(argv: Sequence[str] | None = None, prog_name: str = "esbgen", default_ma
 
     ``default_map`` (click's) gives option defaults per command, e.g. ``manage.py esbgen``'s ``--esb-root``.
     """
+    from esbgen import progress
+
     try:
-        group = build_cli()
+        group = cli  # plugins add their commands when a command is looked up (EsbgenGroup)
         result = group.main(args=list(argv) if argv is not None else None, prog_name=prog_name, standalone_mode=False,
                             default_map=default_map)
     except click.exceptions.Exit as done:
+        progress.end()  # the progress line goes before the message
         return done.exit_code
     except click.ClickException as error:
+        progress.end()  # the progress line goes before the message
         error.show()
         return error.exit_code
     except click.exceptions.Abort:
+        progress.end()  # the progress line goes before the message
         click.echo("esbgen: aborted", err=True)
         return 1
     except EsbgenError as error:
+        progress.end()  # the progress line goes before the message
         click.echo(f"{prog_name}: error: {error}", err=True)
         return error.exit_code
     except KeyboardInterrupt:
+        progress.end()  # the progress line goes before the message
         # an interrupt while applying is turned into Interrupted by the journal, after its rollback
         click.echo(f"{prog_name}: error: interrupted before anything was applied: nothing was changed", err=True)
         return 130
+    finally:
+        progress.end()
     return result if isinstance(result, int) else 0
 
 

@@ -376,7 +376,10 @@ def _owner_of(codename: str) -> str | None:
 
 def load_tree(root: Path, only: set[str] | None = None) -> EsbTree:
     """Read the tree; with ``only``, read channels and components of those systems alone."""
+    from esbgen import progress
+
     systems: dict[str, ComponentSet] = {}
+    progress.phase("reading")
 
     def wanted(name: str) -> bool:
         return only is None or name in only
@@ -392,6 +395,7 @@ def load_tree(root: Path, only: set[str] | None = None) -> EsbTree:
             system.python_dirs.append(folder.relative_to(root))
             if wanted(name):
                 read_python_system(root, folder, prefix, system)
+                progress.tick()
     for folder in _visible_dirs(root / CONFAPIS):
         name = folder.name
         system = systems.get(name)
@@ -402,6 +406,7 @@ def load_tree(root: Path, only: set[str] | None = None) -> EsbTree:
             for relpath, run_mode in confapis_files(root, folder):
                 system.yaml_files.append(relpath)
                 system.channels.extend(channels_of(root, relpath, run_mode))
+                progress.tick()
     esb_conf = root / ESB_CONF
     presets = []
     if esb_conf.is_file():

@@ -42,6 +42,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator, Protocol
 
 from esbgen.errors import EsbgenError, Interrupted
+from esbgen import progress
 from esbgen.fsutil import atomic_write_bytes, fsync_dir
 from esbgen.plan import Plan
 
@@ -419,6 +420,7 @@ def tree_fingerprint(folder: Path) -> str:
                 subdirs.append(relative)
                 continue
             info = entry.stat(follow_symlinks=False)
+            progress.tick()
             if stat.S_ISLNK(info.st_mode):
                 kind, content = b"L", os.fsencode(os.readlink(entry.path))
             else:
@@ -676,6 +678,7 @@ def apply(plan: Plan, argv: list[str] | None = None, after_files: Callable[[], N
     # 2,000 channels, measured): it started when they were rendered (flush_soon), goes on while
     # prepare hashes and journals, and the last syncfs below only waits for what is left.
     flusher = flush_soon(ensure_state_dir(root))
+    progress.phase("applying", sum(len(add.files) for add in plan.tree_adds) or None)  # hashing the staged files
     try:
         journal = prepare(plan, argv)
     finally:
@@ -686,9 +689,11 @@ def apply(plan: Plan, argv: list[str] | None = None, after_files: Callable[[], N
         _crash_point("prepared")
         journal.set_state("applying")
         _crash_point("applying")
+        progress.phase("applying", len(journal.data["ops"]))
         for op in journal.data["ops"]:
             _apply_op(journal, root, op)
             done += 1
+            progress.tick()
             _crash_point(f"op-{done}")
         if after_files is not None:
             after_files()
@@ -898,6 +903,7 @@ def check_undo(root: Path, journal_id: str | None = None) -> Journal:
     later = [j for j in history if j.data.get("seq", 0) > journal.data.get("seq", 0) and j.state == "applied"]
     if later:
         raise EsbgenError(f"undo change {later[-1].describe()} first: it was applied after {journal.id}")
+    progress.phase("checking")  # the fingerprints read every file the change added
     for op in journal.data["ops"]:
         if op["op"] == "external":
             continue
@@ -924,6 +930,7 @@ def undo(root: Path, journal_id: str | None = None) -> Journal:
         raise EsbgenError(f"cannot undo change {journal.id}: {_reason(error)}; nothing was changed") from None
     _crash_point("undoing")
     ops = journal.data["ops"]
+    progress.phase("applying", len(ops))
     for count, index in enumerate(reversed(range(len(ops))), start=1):
         try:
             _revert_op(journal, root, index, ops[index], "undo")
@@ -936,6 +943,7 @@ def undo(root: Path, journal_id: str | None = None) -> Journal:
                 f"undo of change {journal.id} stopped at {where}: {error}; fix that and run any esbgen command "
                 "on this root: it finishes the undo first"
             ) from None
+        progress.tick()
         _crash_point(f"undo-op-{count}")
     try:
         journal.set_state("undone")

@@ -403,12 +403,17 @@ def check_tree(tree: EsbTree, systems: list[str] | None = None) -> tuple[list[Pr
     A clone is known by its registration's remark; its problem is inherited when the
     source has the same one (``Problem.key``, the systems' names taken out).
     """
+    from esbgen import progress
+
     own: list[Problem] = []
     inherited: list[tuple[str, Problem]] = []
-    for name in systems or sorted(tree.systems):
+    names = systems or sorted(tree.systems)
+    progress.phase("checking", len(names))
+    for name in names:
         system = tree.systems.get(name)
         if system is None:
             raise EsbgenError(f"no system {name!r} in {tree.root}")
+        progress.tick()
         problems = check_system(tree, system)
         source = clone_source(tree, system)
         known = {p.key(source.name, source.system_name) for p in check_system(tree, source)} if source else set()

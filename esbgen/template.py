@@ -250,8 +250,10 @@ def _text_parts(text: str, edits: list[Edit]) -> list[Any]:
 
 def _copy_verbatim(context: dict[str, Any], files: list[list[Any]], output_dir: Path) -> None:
     """Copy the private template's verbatim files to where cookiecutter would have copied them."""
+    from esbgen import progress
     from esbgen.journal import remember_written
 
+    progress.phase("rendering", len(files))
     top = os.path.join(output_dir, str(context["_components"]))
     checked: set[str] = set()
     for source, target in files:
@@ -265,6 +267,7 @@ def _copy_verbatim(context: dict[str, Any], files: list[list[Any]], output_dir: 
         elif name in ("", ".", ".."):
             raise EsbgenError(f"rendered path {relative!r} leaves the output folder")
         _copy_bytes(source, os.path.join(top, relative), remember_written)
+        progress.tick()
 
 
 def _copy_bytes(source: str, destination: str, remember=None) -> None:
@@ -312,6 +315,9 @@ def render(template_dir: Path, values: dict[str, Any], output_dir: Path) -> Path
     context_file = template_dir / "cookiecutter.json"
     defaults = json.loads(context_file.read_text(encoding="utf-8"))
     context = {"cookiecutter": {**defaults, **values}}
+    from esbgen import progress
+
+    progress.phase("rendering")
     try:
         generate_files(
             repo_dir=str(template_dir),

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from esbgen import hookimpl
-from esbgen.plan import PostStep
-from esbgen.rules import default_host_setting, renamed_setting
 
 
 @hookimpl(trylast=True)
 def esbgen_host_setting(target, source, old):
+    from esbgen.rules import default_host_setting, renamed_setting
+
     if source is None or old is None:
         return default_host_setting(target.name)
     return renamed_setting(old, source.system_name or source.name, target.system_name)
@@ -18,6 +18,8 @@ def esbgen_host_setting(target, source, old):
 def esbgen_plan_steps(plan, command, options):
     if command not in ("clone", "new", "retarget", "sync-edition", "register", "apply-plan") or plan.is_empty:
         return None
+    from esbgen.plan import PostStep
+
     steps = []
     if not options.get("sync"):
         steps.append(

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from esbgen import hookimpl
-from esbgen.saas import ConfapisProxy
 
 
 @hookimpl
 def esbgen_saas_types():
+    from esbgen.saas import ConfapisProxy  # here, not above: --help and --version never read a tree
+
     return [ConfapisProxy()]

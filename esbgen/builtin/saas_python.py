@@ -6,22 +6,30 @@ conf module, since esb_conf.py belongs to the ESB and is never edited.
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 from esbgen import hookimpl
-from esbgen.saas import SaasType
 
 
-class PythonSystem(SaasType):
-    name = "python"
-    description = "components written in Python, one class a file; channels from esb_conf.py or conf.py"
-    specificity = 5
+@lru_cache(maxsize=1)
+def python_system_type() -> type:
+    """The SaaS type's class, made when a command first asks for SaaS types (esbgen.saas is not cheap)."""
+    from esbgen.saas import SaasType
 
-    def recognizes(self, source) -> bool:
-        return source.confapis_dir is None and bool(source.components)
+    class PythonSystem(SaasType):
+        name = "python"
+        description = "components written in Python, one class a file; channels from esb_conf.py or conf.py"
+        specificity = 5
 
-    def source_app_code(self, source) -> str | None:
-        return None
+        def recognizes(self, source) -> bool:
+            return source.confapis_dir is None and bool(source.components)
+
+        def source_app_code(self, source) -> str | None:
+            return None
+
+    return PythonSystem
 
 
 @hookimpl
 def esbgen_saas_types():
-    return [PythonSystem()]
+    return [python_system_type()()]

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import http.client
 import ipaddress
-import socket
 import time
 from dataclasses import dataclass
 
@@ -89,6 +87,9 @@ class CheckResult:
 
 def check_backend(backend: Backend, timeout: float, path: str | None = None) -> CheckResult:
     """TCP connect, or an HTTP GET of ``path`` that must answer with a status below 500."""
+    import http.client  # here: the command line is built on every esbgen run, a check is rare
+    import socket
+
     started = time.monotonic()
     if path is None:
         try:
@@ -115,6 +116,9 @@ def check_backend(backend: Backend, timeout: float, path: str | None = None) -> 
 
 
 def _describe(error: BaseException, timeout: float) -> str:
+    import http.client
+    import socket
+
     if isinstance(error, ConnectionRefusedError):
         return "refused the connection (nothing listens there)"
     if isinstance(error, (socket.timeout, TimeoutError)):
