@@ -30,6 +30,13 @@ def changed_paths(before: dict[str, str], after: dict[str, str]) -> set[str]:
     return {path for path in before.keys() | after.keys() if before.get(path) != after.get(path)}
 
 
+def edit_once(path: Path, old: bytes, new: bytes) -> None:
+    """Replace text that stands exactly once in a file (a test's hand edit of a tree)."""
+    data = path.read_bytes()
+    assert data.count(old) == 1, old
+    path.write_bytes(data.replace(old, new))
+
+
 def assert_one_line_refusal(result, code: int = 1) -> None:
     """What an operator sees of a refusal: one ``esbgen: error:`` line, that exit status, no traceback."""
     assert result.exit_code == code, (result.output, result.stderr)

@@ -115,3 +115,12 @@ class System(models.Model):
         db_table = "esb_component_system"
         unique_together = ("board", "name")
 '''
+
+# The legacy table as SQLite holds it, for tests that need a database beside a scratch ESB.
+LEGACY_SQLITE = (
+    "CREATE TABLE esb_component_system (id integer PRIMARY KEY AUTOINCREMENT, name varchar(64) NOT NULL, "
+    "label varchar(128) NOT NULL, component_admin varchar(128) NOT NULL DEFAULT '', "
+    "interface_admin varchar(128) NOT NULL DEFAULT '', system_link varchar(1024) NOT NULL DEFAULT '', "
+    "belong_to varchar(128) NOT NULL DEFAULT '', remark text NOT NULL DEFAULT '', execute_timeout integer NULL, "
+    "query_timeout integer NULL, doc_category_id integer NULL)"
+)

@@ -17,14 +17,8 @@ from pathlib import Path
 import pytest
 
 from conftest import FIXTURES
+from esb_schemas import LEGACY_SQLITE
 
-LEGACY_TABLE = (
-    "CREATE TABLE esb_component_system (id integer PRIMARY KEY AUTOINCREMENT, name varchar(64) NOT NULL, "
-    "label varchar(128) NOT NULL, component_admin varchar(128) NOT NULL DEFAULT '', "
-    "interface_admin varchar(128) NOT NULL DEFAULT '', system_link varchar(1024) NOT NULL DEFAULT '', "
-    "belong_to varchar(128) NOT NULL DEFAULT '', remark text NOT NULL DEFAULT '', execute_timeout integer NULL, "
-    "query_timeout integer NULL, doc_category_id integer NULL)"
-)
 
 
 def entries(root: Path) -> dict[str, tuple]:
@@ -62,7 +56,7 @@ def root(request, tmp_path, run_esbgen) -> Path:
 def database(tmp_path) -> Path:
     path = tmp_path / "esb.sqlite3"
     connection = sqlite3.connect(path)
-    connection.execute(LEGACY_TABLE)
+    connection.execute(LEGACY_SQLITE)
     connection.commit()
     connection.close()
     return path

@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from conftest import FIXTURES, snapshot
+from conftest import FIXTURES, assert_one_line_refusal, edit_once, snapshot
 
 CONFIGS = "configs/default.py"
 CONF = "components/generic/apis/conf.py"
@@ -24,19 +24,6 @@ def _files(root: Path, *scopes: str) -> dict[str, bytes]:
                 path = Path(dirpath, name)
                 found[str(path.relative_to(root))] = path.read_bytes()
     return found
-
-
-def _edit(path: Path, old: bytes, new: bytes) -> None:
-    data = path.read_bytes()
-    assert data.count(old) == 1, old
-    path.write_bytes(data.replace(old, new))
-
-
-def _one_line_refusal(result, code: int = 1) -> None:
-    assert result.exit_code == code, (result.output, result.stderr)
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("esbgen: error: "), result.stderr
-    assert "Traceback" not in result.stderr + result.output
 
 
 def _sync(run_esbgen, target: Path, ce: Path, *extra: str):
@@ -124,12 +111,12 @@ def test_repeat_is_a_noop_and_undo_restores_bytes(esb_root: Path, ce_root: Path,
 def test_settings_merge_rules(esb_root: Path, ce_root: Path, run_esbgen) -> None:
     target_cfg, ce_cfg = esb_root / CONFIGS, ce_root / CONFIGS
     # Settings both have, written differently on each side.
-    _edit(target_cfg, b"LOG_LEVEL = 'INFO'\n", b"LOG_LEVEL = 'INFO'\n\nDOCS_LINK = 'https://docs.example.com/esb/'\n\nLOCAL_ONLY = True  # mine\n")
-    _edit(ce_cfg, b"LOG_LEVEL = 'INFO'\n", b'LOG_LEVEL = "WARNING"  # CE\n\nDOCS_LINK = \'https://docs-ce.example.com/esb/\'\n\nimport os\n')
-    _edit(ce_cfg, b"DEFAULT_TIMEOUT = 30", b"DEFAULT_TIMEOUT = 60")
-    _edit(ce_cfg, b"HOST_JOB = 'http://job.service.consul:80'", b"HOST_JOB = 'http://job-ce.service.consul:8080'")
-    _edit(ce_cfg, b"TIME_ZONE = 'Asia/Shanghai'", b'TIME_ZONE = "Asia/Shanghai"  # same value')
-    _edit(ce_cfg, DEBUG_COMMENT, b"ESB_FIRST = 1\n\n" + DEBUG_COMMENT)  # CE-only, before every shared setting
+    edit_once(target_cfg, b"LOG_LEVEL = 'INFO'\n", b"LOG_LEVEL = 'INFO'\n\nDOCS_LINK = 'https://docs.example.com/esb/'\n\nLOCAL_ONLY = True  # mine\n")
+    edit_once(ce_cfg, b"LOG_LEVEL = 'INFO'\n", b'LOG_LEVEL = "WARNING"  # CE\n\nDOCS_LINK = \'https://docs-ce.example.com/esb/\'\n\nimport os\n')
+    edit_once(ce_cfg, b"DEFAULT_TIMEOUT = 30", b"DEFAULT_TIMEOUT = 60")
+    edit_once(ce_cfg, b"HOST_JOB = 'http://job.service.consul:80'", b"HOST_JOB = 'http://job-ce.service.consul:8080'")
+    edit_once(ce_cfg, b"TIME_ZONE = 'Asia/Shanghai'", b'TIME_ZONE = "Asia/Shanghai"  # same value')
+    edit_once(ce_cfg, DEBUG_COMMENT, b"ESB_FIRST = 1\n\n" + DEBUG_COMMENT)  # CE-only, before every shared setting
     original = target_cfg.read_bytes()
 
     result = _sync(run_esbgen, esb_root, ce_root)
@@ -190,7 +177,7 @@ def test_crlf_settings_file_stays_crlf(esb_root: Path, ce_root: Path, run_esbgen
 
 
 def test_custom_conf_of_the_target_is_kept(esb_root: Path, ce_root: Path, run_esbgen) -> None:
-    _edit(ce_root / CONF, b"    {\n        'name': 'HELLO',", b"    {'name': 'CE_EXTRA', 'label': 'CE extra'},\n    {\n        'name': 'HELLO',")
+    edit_once(ce_root / CONF, b"    {\n        'name': 'HELLO',", b"    {'name': 'CE_EXTRA', 'label': 'CE extra'},\n    {\n        'name': 'HELLO',")
     original = (esb_root / CONF).read_bytes()
 
     result = _sync(run_esbgen, esb_root, ce_root)
@@ -225,15 +212,15 @@ def test_refusals_leave_both_trees_untouched(esb_root: Path, ce_root: Path, tmp_
     not_esb.mkdir()
 
     result = _sync(run_esbgen, esb_root, not_esb)
-    _one_line_refusal(result)
+    assert_one_line_refusal(result)
     assert "is not an ESB root" in result.stderr
     result = _sync(run_esbgen, esb_root, esb_root)
-    _one_line_refusal(result, 2)
+    assert_one_line_refusal(result, 2)
     assert "is the target ESB root itself" in result.stderr
     result = _sync(run_esbgen, esb_root, ce_root, "--take", "NOT_A_SETTING")
-    _one_line_refusal(result)
+    assert_one_line_refusal(result)
     assert "--take NOT_A_SETTING: not a top-level assignment of" in result.stderr
-    _one_line_refusal(_sync(run_esbgen, esb_root, ce_root, "--take", "not-a-name"), 2)
+    assert_one_line_refusal(_sync(run_esbgen, esb_root, ce_root, "--take", "not-a-name"), 2)
 
     assert snapshot(esb_root) == before and snapshot(ce_root) == ce_before
 
@@ -245,12 +232,12 @@ def test_links_in_the_ce_are_refused(esb_root: Path, ce_root: Path, run_esbgen) 
 
     result = _sync(run_esbgen, esb_root, ce_root)
 
-    _one_line_refusal(result)
+    assert_one_line_refusal(result)
     assert "components/bk/apisv2/nodeman/linked.py is a symbolic link" in result.stderr
     link.unlink()
     (ce_root / "lib/gse/vendored").symlink_to(ce_root / "components")
     result = _sync(run_esbgen, esb_root, ce_root)
-    _one_line_refusal(result)
+    assert_one_line_refusal(result)
     assert "lib/gse/vendored is a symbolic link" in result.stderr
     assert snapshot(esb_root) == before
 
@@ -264,15 +251,15 @@ def test_malformed_yaml_and_python_are_refused_with_file_and_line(esb_root: Path
 
     result = _sync(run_esbgen, esb_root, ce_root)
 
-    _one_line_refusal(result)
+    assert_one_line_refusal(result)
     assert f"{yaml_file}:" in result.stderr and "malformed YAML" in result.stderr
     assert snapshot(esb_root) == before
 
     yaml_file.write_bytes((FIXTURES / "esb-ce/components/confapis/nodeman/nodeman.yaml").read_bytes())
-    _edit(esb_root / CONFIGS, b"DEBUG = False\n", b"DEBUG = (False\n")
+    edit_once(esb_root / CONFIGS, b"DEBUG = False\n", b"DEBUG = (False\n")
     before = snapshot(esb_root)
     result = _sync(run_esbgen, esb_root, ce_root)
-    _one_line_refusal(result)
+    assert_one_line_refusal(result)
     assert f"{CONFIGS}:" in result.stderr and "Python syntax error" in result.stderr
     assert snapshot(esb_root) == before
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from conftest import FIXTURES, snapshot
+from conftest import FIXTURES, assert_one_line_refusal, edit_once, snapshot
 from routing_kit import LATER, LEGACY, call, copy_fixture
 
 CONFIGS = "configs/default.py"
@@ -27,19 +27,6 @@ CE_SECRET_VALUES = ("ce-secret-key", "ce-esb-token-0001", "Y2UtZW5jcnlwdC1rZXkt"
                     "ce-cache-pass")
 
 
-def _edit(path: Path, old: bytes, new: bytes) -> None:
-    data = path.read_bytes()
-    assert data.count(old) == 1, old
-    path.write_bytes(data.replace(old, new))
-
-
-def _one_line_refusal(result, code: int = 1) -> None:
-    assert result.exit_code == code, (result.output, result.stderr)
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("esbgen: error: "), result.stderr
-    assert "Traceback" not in result.stderr + result.output
-
-
 def _sync(run_esbgen, target: Path, ce: Path, *extra: str):
     return run_esbgen("sync-edition", "--from", ce, "--esb-root", target, *extra)
 
@@ -49,7 +36,7 @@ def _sync(run_esbgen, target: Path, ce: Path, *extra: str):
 
 def test_secrets_of_the_ce_are_never_taken_without_take(esb_root: Path, ce_root: Path, run_esbgen) -> None:
     ce_cfg = ce_root / CONFIGS
-    _edit(ce_cfg, b"SECRET_KEY = 'esbgen-fixture-not-a-real-secret'", b"SECRET_KEY = 'ce-secret-key'")
+    edit_once(ce_cfg, b"SECRET_KEY = 'esbgen-fixture-not-a-real-secret'", b"SECRET_KEY = 'ce-secret-key'")
     ce_cfg.write_bytes(ce_cfg.read_bytes() + CE_SECRETS)
     original = (esb_root / CONFIGS).read_bytes()
 
@@ -85,9 +72,9 @@ def test_secrets_of_the_ce_are_never_taken_without_take(esb_root: Path, ce_root:
 def test_secrets_are_kept_in_the_later_settings_file(tmp_path: Path, run_esbgen) -> None:
     target = copy_fixture(tmp_path, LATER)
     ce = copy_fixture(tmp_path, LATER, "ce")
-    _edit(ce / LATER_SETTINGS, b'ESB_TOKEN = env.str("ESB_TOKEN")', b'ESB_TOKEN = "ce-esb-token-0001"')
-    _edit(ce / LATER_SETTINGS, b'ENCRYPT_KEY = env.str("ENCRYPT_KEY")', b'ENCRYPT_KEY = env.str("CE_ENCRYPT_KEY")')
-    _edit(ce / LATER_SETTINGS, b'SECRET_KEY = env.str("SECRET_KEY", BK_APP_SECRET)', b'SECRET_KEY = "ce-secret-key"')
+    edit_once(ce / LATER_SETTINGS, b'ESB_TOKEN = env.str("ESB_TOKEN")', b'ESB_TOKEN = "ce-esb-token-0001"')
+    edit_once(ce / LATER_SETTINGS, b'ENCRYPT_KEY = env.str("ENCRYPT_KEY")', b'ENCRYPT_KEY = env.str("CE_ENCRYPT_KEY")')
+    edit_once(ce / LATER_SETTINGS, b'SECRET_KEY = env.str("SECRET_KEY", BK_APP_SECRET)', b'SECRET_KEY = "ce-secret-key"')
     original = (target / LATER_SETTINGS).read_bytes()
 
     result = _sync(run_esbgen, target, ce)
@@ -106,8 +93,8 @@ def test_secrets_are_kept_in_the_later_settings_file(tmp_path: Path, run_esbgen)
 
 def test_values_that_are_code_need_review(esb_root: Path, ce_root: Path, run_esbgen) -> None:
     ce_cfg = ce_root / CONFIGS
-    _edit(ce_cfg, b"DEFAULT_TIMEOUT = 30", b"DEFAULT_TIMEOUT = int(__import__('os').environ.get('ESB_TIMEOUT', '60'))")
-    _edit(ce_cfg, b"LOG_LEVEL = 'INFO'", b"LOG_LEVEL = 'WARNING'\n\nLOG_DIR = __import__('os').path.join('/data', 'logs')")
+    edit_once(ce_cfg, b"DEFAULT_TIMEOUT = 30", b"DEFAULT_TIMEOUT = int(__import__('os').environ.get('ESB_TIMEOUT', '60'))")
+    edit_once(ce_cfg, b"LOG_LEVEL = 'INFO'", b"LOG_LEVEL = 'WARNING'\n\nLOG_DIR = __import__('os').path.join('/data', 'logs')")
     original = (esb_root / CONFIGS).read_bytes()
 
     result = _sync(run_esbgen, esb_root, ce_root, "--dry-run")
@@ -140,8 +127,8 @@ def test_values_that_are_code_need_review(esb_root: Path, ce_root: Path, run_esb
 def test_code_on_the_targets_side_is_not_replaced_by_a_literal(tmp_path: Path, run_esbgen) -> None:
     target = copy_fixture(tmp_path, LATER)
     ce = copy_fixture(tmp_path, LATER, "ce")
-    _edit(ce / LATER_SETTINGS, b'DEBUG = env.bool("DEBUG", False)', b"DEBUG = True")
-    _edit(ce / LATER_SETTINGS, b"DEFAULT_TIMEOUT = 30\n", b'DEFAULT_TIMEOUT = 30\n\nBK_NODEMAN_URL = env.str("BK_NODEMAN_URL", "")\n\nPAGE_SIZE = 20\n')
+    edit_once(ce / LATER_SETTINGS, b'DEBUG = env.bool("DEBUG", False)', b"DEBUG = True")
+    edit_once(ce / LATER_SETTINGS, b"DEFAULT_TIMEOUT = 30\n", b'DEFAULT_TIMEOUT = 30\n\nBK_NODEMAN_URL = env.str("BK_NODEMAN_URL", "")\n\nPAGE_SIZE = 20\n')
     original = (target / LATER_SETTINGS).read_bytes()
 
     result = _sync(run_esbgen, target, ce)
@@ -211,7 +198,7 @@ def test_files_of_a_clone_and_of_an_earlier_sync_are_kept(esb_root: Path, ce_roo
 def test_an_undone_change_no_longer_protects_its_files(esb_root: Path, ce_root: Path, run_esbgen) -> None:
     assert run_esbgen("retarget", "sops", "--app-code", "bk-sops-ce", "--esb-root", esb_root).exit_code == 0
     assert run_esbgen("undo", "--esb-root", esb_root).exit_code == 0
-    _edit(ce_root / SOPS_YAML, b"label_en: Query templates list   \n", b"label_en: Query the templates\n")
+    edit_once(ce_root / SOPS_YAML, b"label_en: Query templates list   \n", b"label_en: Query the templates\n")
 
     result = _sync(run_esbgen, esb_root, ce_root)
 
@@ -243,12 +230,12 @@ def test_skip_and_take_file_refuse_paths_the_ce_does_not_have(esb_root: Path, ce
     before = snapshot(esb_root)
 
     result = _sync(run_esbgen, esb_root, ce_root, "--skip", "components/confapis/nosuch")
-    _one_line_refusal(result, 2)
+    assert_one_line_refusal(result, 2)
     assert f"--skip components/confapis/nosuch: the CE (--from {ce_root}) has no such file or folder" in result.stderr
-    _one_line_refusal(_sync(run_esbgen, esb_root, ce_root, "--take-file", "components/nosuch.py"), 2)
-    _one_line_refusal(_sync(run_esbgen, esb_root, ce_root, "--skip", "/etc/passwd"), 2)
-    _one_line_refusal(_sync(run_esbgen, esb_root, ce_root, "--skip", "../esb-ce/components"), 2)
-    _one_line_refusal(_sync(run_esbgen, esb_root, ce_root, "--skip", CONFIGS, "--take", "DATABASES"), 2)
+    assert_one_line_refusal(_sync(run_esbgen, esb_root, ce_root, "--take-file", "components/nosuch.py"), 2)
+    assert_one_line_refusal(_sync(run_esbgen, esb_root, ce_root, "--skip", "/etc/passwd"), 2)
+    assert_one_line_refusal(_sync(run_esbgen, esb_root, ce_root, "--skip", "../esb-ce/components"), 2)
+    assert_one_line_refusal(_sync(run_esbgen, esb_root, ce_root, "--skip", CONFIGS, "--take", "DATABASES"), 2)
 
     assert snapshot(esb_root) == before
 
@@ -263,29 +250,29 @@ def test_errors_about_the_ce_tree_name_from(esb_root: Path, ce_root: Path, tmp_p
 
     for ce in (not_esb, tmp_path / "missing"):
         result = _sync(run_esbgen, esb_root, ce)
-        _one_line_refusal(result)
+        assert_one_line_refusal(result)
         assert f"--from {ce} is not" in result.stderr and "--esb-root" not in result.stderr
 
     (ce_root / "components/bk/apisv2/nodeman/linked.py").symlink_to("nodeman_component.py")
     result = _sync(run_esbgen, esb_root, ce_root)
-    _one_line_refusal(result)
+    assert_one_line_refusal(result)
     assert f"--from {ce_root}: components/bk/apisv2/nodeman/linked.py is a symbolic link" in result.stderr
     (ce_root / "components/bk/apisv2/nodeman/linked.py").unlink()
 
-    _edit(ce_root / CONFIGS, b"DEBUG = False\n", b"DEBUG = (False\n")
+    edit_once(ce_root / CONFIGS, b"DEBUG = False\n", b"DEBUG = (False\n")
     result = _sync(run_esbgen, esb_root, ce_root)
-    _one_line_refusal(result)
+    assert_one_line_refusal(result)
     assert f"--from: {ce_root / CONFIGS}:" in result.stderr and "Python syntax error" in result.stderr
-    _edit(ce_root / CONFIGS, b"DEBUG = (False\n", b"DEBUG = False\n")
+    edit_once(ce_root / CONFIGS, b"DEBUG = (False\n", b"DEBUG = False\n")
 
     yaml_file = ce_root / "components/confapis/nodeman/nodeman.yaml"
     yaml_file.write_bytes(b"- path: [unclosed\n")
     result = _sync(run_esbgen, esb_root, ce_root)
-    _one_line_refusal(result)
+    assert_one_line_refusal(result)
     assert f"--from: {yaml_file}:2: malformed YAML" in result.stderr
 
     result = _sync(run_esbgen, esb_root, ce_root, "--take", "NOT_A_SETTING")
-    _one_line_refusal(result)
+    assert_one_line_refusal(result)
     assert f"--take NOT_A_SETTING: not a top-level assignment of {ce_root / CONFIGS} (--from)" in result.stderr
     assert snapshot(esb_root) == before
 

@@ -20,18 +20,12 @@ from pathlib import Path
 import pytest
 
 from conftest import FIXTURES, REPO
+from esb_schemas import LEGACY_SQLITE
 
 BUILD = REPO / "build" / "wheel-test"
 VENV = BUILD / "venv"
 SOURCES = ("esbgen", "plugins/esbgen-nginx/esbgen_nginx", "pyproject.toml", "plugins/esbgen-nginx/pyproject.toml",
            "README.md", "plugins/esbgen-nginx/README.md")
-LEGACY_TABLE = (
-    "CREATE TABLE esb_component_system (id integer PRIMARY KEY AUTOINCREMENT, name varchar(64) NOT NULL, "
-    "label varchar(128) NOT NULL, component_admin varchar(128) NOT NULL DEFAULT '', "
-    "interface_admin varchar(128) NOT NULL DEFAULT '', system_link varchar(1024) NOT NULL DEFAULT '', "
-    "belong_to varchar(128) NOT NULL DEFAULT '', remark text NOT NULL DEFAULT '', execute_timeout integer NULL, "
-    "query_timeout integer NULL, doc_category_id integer NULL)"
-)
 
 
 def _stamp() -> str:
@@ -93,7 +87,7 @@ def place(tmp_path) -> dict[str, Path]:
     shutil.copytree(FIXTURES / "esb-ce", ce)
     database = tmp_path / "esb.sqlite3"
     connection = sqlite3.connect(database)
-    connection.execute(LEGACY_TABLE)
+    connection.execute(LEGACY_SQLITE)
     connection.commit()
     connection.close()
     elsewhere = tmp_path / "elsewhere"
