@@ -155,3 +155,34 @@ def test_the_clone_checked_before_writing_is_the_one_read_back(tmp_path, fixture
     assert [c.fields for c in a.channels] == [c.fields for c in b.channels]
     assert sorted((c.codename, str(c.module)) for c in a.components) == sorted((c.codename, str(c.module)) for c in b.components)
     assert sorted(a.settings_read) == sorted(b.settings_read) and a.side_names == b.side_names
+
+
+def test_flaws_the_esb_tolerates_are_carried_over_and_reported_as_inherited(esb_root, run_esbgen):
+    """An entry without dest_http_method, one without name, a channel without its zh_hans doc (cc.yaml's and job's shapes)."""
+    yaml_file = esb_root / "components/confapis/sops/sops.yaml"
+    text = yaml_file.read_text(encoding="utf-8")
+    head, tail = text.split("- path: /v2/sops/start_task/", 1)
+    tail = tail.replace("  dest_http_method: POST\n", "", 1)
+    text = head + "- path: /v2/sops/start_task/" + tail
+    head, tail = text.split("- path: /v2/sops/operate_task/", 1)
+    tail = tail.replace("  name: operate_task\n", "", 1)
+    yaml_file.write_text(head + "- path: /v2/sops/operate_task/" + tail, encoding="utf-8")
+    (esb_root / "components/confapis/sops/apidocs/zh_hans/get_task_status.md").unlink()
+    source = served(esb_root, "sops")
+    assert ("/v2/sops/start_task/", "POST") not in source and not any("operate_task" in p for p, _ in source)
+
+    result = run_esbgen("clone", "sops", "--as", "bk_sops_ce", "--esb-root", esb_root)
+    assert result.exit_code == 0, result.stderr
+    inherited = [line for line in result.output.splitlines() if "inherited from sops" in line]
+    assert any("lacks required field 'dest_http_method'" in line for line in inherited)
+    assert any("lacks required field 'name'" in line for line in inherited)
+    assert any("no zh_hans apidoc for 'get_task_status'" in line for line in inherited)
+    clone = served(esb_root, "bk_sops_ce")
+    assert sorted(clone) == sorted((renamed(p, "sops", "bk_sops_ce"), m) for p, m in source)
+    # the skipped entries stand in the clone as they stand in the source
+    cloned_text = (esb_root / "components/confapis/bk_sops_ce/bk_sops_ce.yaml").read_text(encoding="utf-8")
+    assert "- path: /v2/sops/start_task/" in cloned_text and "- path: /v2/sops/operate_task/" in cloned_text
+    check = run_esbgen("check", "bk_sops_ce", "--esb-root", esb_root)
+    assert check.exit_code == 0, check.output
+    assert check.output.count("inherited from sops") == 3
+    assert run_esbgen("check", "sops", "--esb-root", esb_root).exit_code == 1  # the source's own problems fail its check
