@@ -305,12 +305,13 @@ def conf_changes(tree: EsbTree, target: CloneTarget, remark: str, source: Compon
     for preset in source.preset_channels if source is not None else []:
         component = source.component_by_codename(preset.codename)
         if component is None:
-            continue  # the ESB serves nothing there; said as inherited by check
+            continue  # the ESB serves nothing there, and so the clone serves nothing there either
         name = preset_name(preset, component)
         path_value = "".join(p if isinstance(p, str) else target.name for p in clone_path(preset.path, source.name, name))
         if (path_value, preset.method) in existing:
-            continue
-        existing.add((path_value, preset.method))
+            continue  # already in CHANNELS: a repeat of this clone
+        # a path the source declares twice is declared twice here too: the ESB's sync, which creates
+        # the row from the first and updates it from the second, makes the same row of both
         codename = f"{component.prefix}{target.name}.{component.component_name}"
         new_channels.append(_preset_entry(preset, path_value, codename))
         names_needed |= preset.names

@@ -162,7 +162,9 @@ class Problem:
     def key(self, system: str, system_name: str | None = None) -> tuple[str, str]:
         """The problem with its system's names taken out: a clone's inherited problem has its source's key."""
         names = {system.lower(), (system_name or system).lower()}
-        text = str(self) if self.code in ("skipped-entry", "no-doc", "duplicate") else self.message
+        # an entry without a name is told apart by where it stands (a clone keeps its file's lines);
+        # a duplicate by its path, wherever the two declarations stand
+        text = str(self) if self.code in ("skipped-entry", "no-doc") else re.sub(r" \(first at [^)]*\)", "", self.message)
         for name in sorted(names, key=len, reverse=True):
             text = re.sub(rf"(?<![A-Za-z0-9_]){re.escape(name)}(?![A-Za-z0-9_])", "{system}", text, flags=re.I)
         return self.code, text
