@@ -154,7 +154,8 @@ class Problem:
 
     where: str
     message: str
-    code: str = ""  # the kind: skipped-entry, no-doc, path, codename, duplicate, folder, collision
+    code: str = ""  # the kind: skipped-entry, malformed, no-doc, path, codename, duplicate, folder, collision,
+    #                unreadable, python2
 
     def __str__(self) -> str:
         return f"{self.where}: {self.message}"
