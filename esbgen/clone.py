@@ -93,9 +93,6 @@ def _source_files(folder: Path, label: Path) -> list[Path]:
     return found
 
 
-_scalar_inner = scalar_inner  # shared with retarget (esbgen.confapis)
-
-
 def clone_path(path: str, source: str, name: str | None) -> list[str | Var]:
     """The clone's path for a source channel path, as parts with ``Var("system")``.
 
@@ -124,12 +121,12 @@ def yaml_edits(text: str, channels: list[Channel], source: ComponentSet, source_
     for channel in channels:
         if check_channel_fields(channel):
             continue
-        start, inner = _scalar_inner(text, channel, "comp_codename")
+        start, inner = scalar_inner(text, channel, "comp_codename")
         component = source.component_by_codename(inner)
         if component is None:
             continue
         name = channel.name
-        start_path, path = _scalar_inner(text, channel, "path")
+        start_path, path = scalar_inner(text, channel, "path")
         edits.append(Edit(start_path, start_path + len(path), clone_path(path, source.name, name), "path"))
         edits.append(Edit(start, start + len(inner), [component.prefix, Var("system"), f".{component.component_name}"], "comp_codename"))
         edit = dest_path_app_edit(text, channel, source_app)
