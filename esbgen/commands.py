@@ -99,10 +99,10 @@ def execute(plan, say: Say, dry_run: bool, summary: Callable[[], list[str]] | No
         say(f"Applied as change {journal.id}; `esbgen undo` reverts it.")
         return run_post_steps(plan, say)
     except KeyboardInterrupt:
-        from esbgen.errors import Interrupted
+        from esbgen.errors import APPLIED, Interrupted
 
         raise Interrupted(f"interrupted after change {journal.id} was applied: it is kept (`esbgen undo` reverts it); "
-                          "the steps after it may not have run") from None
+                          "the steps after it may not have run", APPLIED) from None
 
 
 def check_plan_out(plan_out: str | None, services=None) -> None:

@@ -1,13 +1,44 @@
-"""Errors an operator sees as one line, never as a traceback."""
+"""Errors an operator sees as one line, never as a traceback, typed by what happened to the tree.
+
+A caller (the CLI, ``manage.py esbgen``, the Ansible module, a script) tells the outcomes apart
+by class, not by reading the message:
+
+- ``Refused``: nothing was changed (bad input, a rule the plan breaks, a lock held, ...);
+- ``RolledBack``: a change was started, failed, and everything it had done was put back;
+- ``RollbackIncomplete``: a change failed and could not all be put back; the message names what
+  is left, and the journal keeps it so that the next run (or ``esbgen undo``) finishes the job;
+- ``StepFailed``: the change is applied and kept; a step after it (sync, restart) failed;
+- ``Interrupted``: Ctrl-C or SIGTERM; ``tree_state`` says which of the above it amounts to.
+
+``EsbgenError`` is their common base: ``except EsbgenError`` still catches every one of them.
+"""
+
+from __future__ import annotations
+
+UNCHANGED = "unchanged"
+ROLLED_BACK = "rolled back"
+ROLLBACK_INCOMPLETE = "rollback incomplete"
+APPLIED = "applied"
 
 
 class EsbgenError(Exception):
-    """A refusal or failure explained to the operator; exit status 1."""
+    """Base of every error esbgen explains to the operator; exit status 1.
+
+    Raised as such, it is a refusal: code that cannot tell yet raises the base class, and the
+    runner, which knows whether anything was applied, reports the state.
+    """
 
     exit_code = 1
+    tree_state = UNCHANGED
 
 
-class UsageError(EsbgenError):
+class Refused(EsbgenError):
+    """Refused before anything was changed: the tree, the database and nginx are as they were."""
+
+    tree_state = UNCHANGED
+
+
+class UsageError(Refused):
     """The command line itself is wrong; exit status 2."""
 
     exit_code = 2
@@ -21,7 +52,29 @@ class PluginError(EsbgenError):
         super().__init__(f"plugin {plugin!r} failed in hook {hook}: {type(error).__name__}: {error}")
 
 
+class RolledBack(EsbgenError):
+    """A change failed part-way and every step it had done was reverted."""
+
+    tree_state = ROLLED_BACK
+
+
+class RollbackIncomplete(EsbgenError):
+    """A change failed and some of its steps could not be reverted; the journal keeps them."""
+
+    tree_state = ROLLBACK_INCOMPLETE
+
+
+class StepFailed(EsbgenError):
+    """The change itself is applied and kept; a step run after it failed."""
+
+    tree_state = APPLIED
+
+
 class Interrupted(EsbgenError):
-    """Ctrl-C (SIGINT): the message says what state the tree is in; exit status 130, as a shell expects."""
+    """Ctrl-C (SIGINT) or SIGTERM: the message says what state the tree is in; exit status 130."""
 
     exit_code = 130
+
+    def __init__(self, message: str, tree_state: str = UNCHANGED):
+        super().__init__(message)
+        self.tree_state = tree_state

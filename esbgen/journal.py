@@ -41,7 +41,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Iterator, Protocol
 
-from esbgen.errors import EsbgenError, Interrupted
+from esbgen.errors import ROLLED_BACK, EsbgenError, Interrupted
 from esbgen import progress
 from esbgen.fsutil import atomic_write_bytes, fsync_dir
 from esbgen.plan import Plan
@@ -716,7 +716,8 @@ def apply(plan: Plan, argv: list[str] | None = None, after_files: Callable[[], N
         if isinstance(error, EsbgenError):
             raise
         if isinstance(error, KeyboardInterrupt):
-            raise Interrupted("interrupted while applying: the change was rolled back, the tree is as it was") from None
+            raise Interrupted("interrupted while applying: the change was rolled back, the tree is as it was",
+                              ROLLED_BACK) from None
         if isinstance(error, Exception):
             raise EsbgenError(f"applying failed and was rolled back: {_reason(error)}") from error
         raise
