@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import sys
-from typing import Sequence
+from contextlib import contextmanager
+from typing import Iterator, Sequence
 
 import click
 
@@ -383,6 +384,34 @@ def run(argv: Sequence[str] | None = None, prog_name: str = "esbgen", default_ma
     """
     from esbgen import progress
 
+    with _sigterm_as_interrupt():
+        return _run(argv, prog_name, default_map, progress)
+
+
+@contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    """SIGTERM (systemd, a fleet's timeout, kill) unwinds the run as Ctrl-C does: a change being applied is
+    rolled back and the run says so, instead of dying between two steps."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def terminated(signum, frame):
+        from esbgen.errors import Terminated
+
+        raise Terminated()
+
+    previous = signal.signal(signal.SIGTERM, terminated)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _run(argv, prog_name: str, default_map: dict | None, progress) -> int:
     try:
         group = cli  # plugins add their commands when a command is looked up (EsbgenGroup)
         result = group.main(args=list(argv) if argv is not None else None, prog_name=prog_name, standalone_mode=False,
@@ -402,11 +431,15 @@ def run(argv: Sequence[str] | None = None, prog_name: str = "esbgen", default_ma
         progress.end()  # the progress line goes before the message
         click.echo(f"{prog_name}: error: {error}", err=True)
         return error.exit_code
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as interrupt:
+        from esbgen.errors import signal_name
+
         progress.end()  # the progress line goes before the message
         # an interrupt while applying is turned into Interrupted by the journal, after its rollback
-        click.echo(f"{prog_name}: error: interrupted before anything was applied: nothing was changed", err=True)
-        return 130
+        name = signal_name(interrupt)
+        click.echo(f"{prog_name}: error: interrupted ({name}) before anything was applied: nothing was changed",
+                   err=True)
+        return 143 if name == "SIGTERM" else 130
     finally:
         progress.end()
     return result if isinstance(result, int) else 0

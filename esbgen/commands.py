@@ -12,8 +12,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
-from esbgen import registration as _registration  # also registers the journal's db_system handler
-from esbgen import syncrows as _syncrows  # noqa: F401  (registers the db_synced_rows handler undo needs)
+from esbgen import registration as _registration
 from esbgen.errors import EsbgenError
 from esbgen.rules import validate_one_line
 

@@ -3,7 +3,7 @@
 The row is an external step of kind ``db_system`` in the plan, so the journal
 applies it in the same unit as the file changes: a failing row rolls the
 files back, a failing later step (or a killed run, or ``esbgen undo``) calls
-``rollback``, which deletes a row this change created or restores the old
+``revert``, which deletes a row this change created or restores the old
 values of one it updated, and only when the row is still as esbgen left it.
 
 The journal record holds what rollback needs and no secret: the database as a
@@ -143,10 +143,12 @@ def _database_for(record: dict[str, Any]) -> Iterator[db.Database]:
         yield database
 
 
-class DbSystemHandler:
-    """Applies and reverts a ``db_system`` step; see the module's description."""
+class DbSystemKind:
+    """The step kind ``db_system`` (declared by the built-in plugin ``db``); see the module's description."""
 
-    def apply(self, record: dict[str, Any], root: Path) -> None:
+    kind = KIND
+
+    def apply(self, record: dict[str, Any], ctx: Any) -> None:
         system, action = record["system"], record["action"]
         shown = record.get("shown", record["database"])
         try:
@@ -185,7 +187,20 @@ class DbSystemHandler:
             raise
         record["outcome"] = "applied"
 
-    def rollback(self, record: dict[str, Any], root: Path) -> None:
+    def verify(self, record: dict[str, Any], ctx: Any) -> bool:
+        try:
+            with _database_for(record) as database:
+                rows = database.rows(record["system"])
+        except EsbgenError:
+            raise
+        except Exception as error:
+            if db.is_database_error(error):
+                raise EsbgenError(f"cannot read row {record['system']} in {db.TABLE} "
+                                  f"({record.get('shown', record['database'])}): {db.explain(error)}") from None
+            raise
+        return len(rows) == 1 and _matches(rows[0], record["after"])
+
+    def revert(self, record: dict[str, Any], ctx: Any) -> None:
         if record.get("outcome") in ("refused", "failed"):
             return  # this process saw the step change nothing
         system, action = record["system"], record["action"]
@@ -213,11 +228,3 @@ class DbSystemHandler:
                 raise EsbgenError(f"cannot revert row {system} in {db.TABLE} ({shown}): {db.explain(error)}") from None
             raise
 
-
-def register_handler() -> None:
-    from esbgen.journal import EXTERNAL_HANDLERS
-
-    EXTERNAL_HANDLERS.setdefault(KIND, DbSystemHandler())
-
-
-register_handler()

@@ -183,6 +183,6 @@ def test_ctrl_c_while_applying_rolls_back_and_says_so(esb_root, point):
                           env=env, capture_output=True, text=True, timeout=120)
     assert done.returncode == 130, done.stderr
     assert done.stderr.strip().splitlines() == [
-        "esbgen: error: interrupted while applying: the change was rolled back, the tree is as it was"]
+        "esbgen: error: interrupted (SIGINT) while applying: the change was rolled back, the tree is as it was"]
     after = {path: value for path, value in snapshot(esb_root).items() if not path.startswith(".esbgen")}
     assert after == {path: value for path, value in before.items() if not path.startswith(".esbgen")}
