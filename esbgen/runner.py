@@ -105,7 +105,7 @@ class Operation:
     command: str = ""
     writes: bool = True
     scratch: bool = True  # make_plan renders files (a scratch folder is made for it)
-    plan_out: bool = False  # the command takes --plan-out
+    kept: str = "The change itself is applied and kept"  # said when a post-step fails after the apply
 
     def check(self, ctx: Context) -> None:
         """Refuse bad arguments before the lock is taken or anything is read (raise Refused/UsageError)."""
@@ -133,7 +133,8 @@ class Operation:
     def is_empty(self, plan: Plan) -> bool:
         return plan.is_empty
 
-    def describe(self, ctx: Context, plan: Plan) -> str:
+    def describe(self, ctx: Context, plan: Plan) -> str | None:
+        """The plan as printed before it is applied, and by a dry run (None: nothing to print)."""
         return plan.describe()
 
     def apply(self, ctx: Context, plan: Plan):
@@ -141,6 +142,12 @@ class Operation:
         from esbgen.journal import apply
 
         return apply(plan, argv=journal_argv(), context=ctx)
+
+    def recorded(self, journal) -> None:
+        """Say in --json which change this run applied."""
+        from esbgen import report
+
+        report.applied(journal.id)
 
     def applied_line(self, journal) -> str:
         return f"Applied as change {journal.id}; `esbgen undo` reverts it."
@@ -152,19 +159,24 @@ class Operation:
 
 def run(operation: Operation, ctx: Context) -> int:
     """Run one command; see the module's description. Returns the exit status."""
-    operation.check(ctx)
-    if not operation.writes:
-        recover_pending(operation.store(ctx), ctx)
-        return operation.read(ctx)
-    if ctx.plan_out is not None:
-        if ctx.sync or ctx.restart:
-            raise UsageError("--plan-out writes the plan and changes nothing: give --sync/--restart to "
-                             "`esbgen apply-plan`")
-        ctx.dry_run = True
-    with _writable(operation.store(ctx), ctx), _scratch(operation, ctx) as work:
-        plan = operation.make_plan(ctx, work)
-        add_plugin_steps(plan, operation, ctx)
-        return _carry_out(operation, ctx, plan)
+    try:
+        operation.check(ctx)
+        if not operation.writes:
+            recover_pending(operation.store(ctx), ctx)
+            return operation.read(ctx)
+        if ctx.plan_out is not None:
+            if ctx.sync or ctx.restart:
+                raise UsageError("--plan-out writes the plan and changes nothing: give --sync/--restart to "
+                                 "`esbgen apply-plan`")
+            ctx.dry_run = True
+        with _writable(operation.store(ctx), ctx), _scratch(operation, ctx) as work:
+            plan = operation.make_plan(ctx, work)
+            add_plugin_steps(plan, operation, ctx)
+            return _carry_out(operation, ctx, plan)
+    except EsbgenError as error:
+        if type(error) is EsbgenError:  # the applying part types its own: what is left came before any change
+            raise Refused(str(error)) from error
+        raise
 
 
 def _carry_out(operation: Operation, ctx: Context, plan: Plan) -> int:
@@ -175,14 +187,14 @@ def _carry_out(operation: Operation, ctx: Context, plan: Plan) -> int:
     if ctx.plan_out is not None:
         from esbgen.planfile import write_plan
 
-        say(operation.describe(ctx, plan))
+        _show(operation, ctx, plan)
         report.planned(plan, True)
         written = write_plan(plan, ctx.plan_out, journal_argv())
         report.set(plan_out=str(written))
         say(f"Wrote the plan to {written}: nothing was changed; `esbgen apply-plan {written}` applies it.")
         return 0
     if ctx.dry_run:
-        say(operation.describe(ctx, plan))
+        _show(operation, ctx, plan)
         report.planned(plan, True)
         say("Dry run: nothing was changed.")
         return 0
@@ -190,18 +202,28 @@ def _carry_out(operation: Operation, ctx: Context, plan: Plan) -> int:
     if empty:
         say(f"Nothing to do: {operation.nothing_to_do(plan)}.")
         return run_post_steps(plan, say, kept="Nothing was changed by this run", tree_state=UNCHANGED)
-    say(operation.describe(ctx, plan))
+    _show(operation, ctx, plan)
     journal = _apply(operation, ctx, plan)
-    report.applied(journal.id)
+    operation.recorded(journal)
     plan.applied_journal = journal  # post-steps that write rows record them in this change (esbgen.syncrows)
     try:
         for line in operation.summary(plan):
             say(line)
         say(operation.applied_line(journal))
-        return run_post_steps(plan, say)
+        return run_post_steps(plan, say, kept=operation.kept)
+    except EsbgenError as error:
+        if type(error) is EsbgenError:
+            raise StepFailed(f"{error} (change {journal.id} is applied and kept)", APPLIED) from error
+        raise
     except KeyboardInterrupt:
         raise Interrupted(f"interrupted after change {journal.id} was applied: it is kept (`esbgen undo` reverts "
                           "it); the steps after it may not have run", APPLIED) from None
+
+
+def _show(operation: Operation, ctx: Context, plan: Plan) -> None:
+    text = operation.describe(ctx, plan)
+    if text is not None:
+        ctx.say(text)
 
 
 def _apply(operation: Operation, ctx: Context, plan: Plan):
