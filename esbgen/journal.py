@@ -48,7 +48,7 @@ import threading
 import time
 import uuid
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Iterator
@@ -392,6 +392,7 @@ def locked(root: Path, timeout: float | None = None, *, create: bool = True) -> 
 class Journal:
     path: Path  # the journal folder
     data: dict[str, Any]
+    run: Any = field(default=None, compare=False, repr=False)  # the run's context (esbgen.runner.Context), never saved
 
     @property
     def id(self) -> str:
@@ -681,7 +682,7 @@ def _prepare_into(plan: Plan, path: Path, journal_id: str, seq: int, argv: list[
 
 
 def _context(journal: Journal, root: Path) -> StepContext:
-    return StepContext(root, journal.path, journal.id, journal.save, _crash_point)
+    return StepContext(root, journal.path, journal.id, journal.save, _crash_point, journal.run)
 
 
 class _TreeStep:
@@ -818,8 +819,11 @@ def _where(op: dict[str, Any]) -> str:
 # Apply
 
 
-def apply(plan: Plan, argv: list[str] | None = None, after_files: Callable[[], None] | None = None) -> Journal:
-    """Apply a plan: all of it, or (on any failure, SIGINT and SIGTERM included) none of it."""
+def apply(plan: Plan, argv: list[str] | None = None, after_files: Callable[[], None] | None = None,
+          context: Any = None) -> Journal:
+    """Apply a plan: all of it, or (on any failure, SIGINT and SIGTERM included) none of it.
+
+    ``context`` is the run's (``esbgen.runner.Context``), handed to step kinds as ``StepContext.run``."""
     root = plan.root
     # Flushing the staged files to disk is most of what applying costs on a real disk (70 ms at
     # 2,000 channels, measured): it started when they were rendered (flush_soon), goes on while
@@ -830,6 +834,7 @@ def apply(plan: Plan, argv: list[str] | None = None, after_files: Callable[[], N
         journal = prepare(plan, argv)
     finally:
         flusher.join()
+    journal.run = context
     done = 0
     try:
         _sync_filesystem(journal.path)  # what prepare wrote meanwhile; the staged files are on disk before any rename
@@ -940,13 +945,13 @@ def _revert(journal: Journal, root: Path, mode: str, upto: int | None = None,
     return reverted, problems
 
 
-def recover(root: Path, say: Callable[[str], None]) -> None:
+def recover(root: Path, say: Callable[[str], None], context: Any = None) -> None:
     """Before anything else (under the lock): roll back an interrupted change, finish an interrupted undo.
 
     A signal meanwhile waits until the recovery is done, then stops the run before its own work."""
     with _signals_wait() as came:
         try:
-            recovered = _recover(root, say)
+            recovered = _recover(root, say, context)
         except OSError as error:
             raise EsbgenError(f"recovering {root} failed: {_reason(error)}; nothing else was done") from None
     if came:
@@ -955,7 +960,7 @@ def recover(root: Path, say: Callable[[str], None]) -> None:
                           ROLLED_BACK if recovered else APPLIED, signal_name(came[0]))
 
 
-def _recover(root: Path, say: Callable[[str], None]) -> str:
+def _recover(root: Path, say: Callable[[str], None], context: Any = None) -> str:
     done = []
     folder = state_dir(root) / "journal"
     if folder.is_dir():
@@ -964,6 +969,7 @@ def _recover(root: Path, say: Callable[[str], None]) -> str:
                 # Killed before its journal was written: the tree was not touched yet.
                 shutil.rmtree(entry, ignore_errors=True)
         for journal in journals(root):
+            journal.run = context
             if journal.state in ("prepared", "applying", "rolling-back"):
                 _, problems = _revert(journal, root, "rollback")
                 if problems:
@@ -1006,14 +1012,14 @@ def pending(root: Path) -> list[Journal]:
     return [j for j in journals(root) if j.state in UNFINISHED]
 
 
-def recover_pending(root: Path, say: Callable[[str], None]) -> None:
+def recover_pending(root: Path, say: Callable[[str], None], context: Any = None) -> None:
     """For commands that only read the tree: recover first when (and only when) a change is unfinished."""
     unfinished = pending(root)
     if not unfinished:
         return
     try:
         with locked(root, create=False):
-            recover(root, say)
+            recover(root, say, context)
     except EsbgenError as error:
         raise EsbgenError(f"change {unfinished[0].describe()} is unfinished (being applied, or interrupted): {error}") from None
 
@@ -1037,12 +1043,13 @@ def _pick(history: list[Journal], journal_id: str | None) -> Journal:
     return done[-1]
 
 
-def check_undo(root: Path, journal_id: str | None = None) -> Journal:
+def check_undo(root: Path, journal_id: str | None = None, context: Any = None) -> Journal:
     """The change ``esbgen undo`` would revert, after every check; refuses with one clear line."""
     history = journals(root)
     if not history:
         raise Refused(f"nothing to undo: no change recorded in {state_dir(root)}")
     journal = _pick(history, journal_id)
+    journal.run = context
     if journal.state == "undone":
         earlier = [j for j in history if j.state == "applied" and j.data.get("seq", 0) < journal.data.get("seq", 0)]
         hint = f"; to undo the change before it, use --id {earlier[-1].id}" if earlier and journal_id is None else ""
@@ -1061,13 +1068,13 @@ def check_undo(root: Path, journal_id: str | None = None) -> Journal:
     return journal
 
 
-def undo(root: Path, journal_id: str | None = None) -> Journal:
+def undo(root: Path, journal_id: str | None = None, context: Any = None) -> Journal:
     """Revert an applied change exactly (bytes, modes, rows); refuse when anything moved on since.
 
     Everything undo needs on disk is made before the first step (the journal's new state, the folder that
     takes what leaves the tree), and files go back by rename: a full disk refuses the undo up front, it
     never stops one half-way."""
-    journal = check_undo(root, journal_id)
+    journal = check_undo(root, journal_id, context)
     try:
         (journal.path / "undone").mkdir(exist_ok=True)
         journal.set_state("undoing")

@@ -48,6 +48,7 @@ class StepContext:
     journal_id: str
     save: Callable[[], None]  # write the journal (with every record) to disk now
     crash_point: Callable[[str], None]  # the tests' kill points (ESBGEN_CRASH_AT / ESBGEN_INTERRUPT_AT)
+    run: Any = None  # the run applying or reverting (esbgen.runner.Context): its database, never the journal's
 
     def checkpoint(self, name: str) -> None:
         """Record what the step did so far, then pass the kill point ``name``."""

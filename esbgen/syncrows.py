@@ -303,16 +303,16 @@ class VerifiedSync(PostStep):
     output: str = ""
 
 
-def verified_sync_step(plan: Plan, root: Path, system_name: str, services) -> PostStep:
+def verified_sync_step(plan: Plan, root: Path, system_name: str, services, target: db.Target) -> PostStep:
     from esbgen.services import find_esb_python
 
     if not (root / "manage.py").is_file():
         raise EsbgenError(f"{root} has no manage.py; cannot run sync_data_at_deploy there")
-    python, how = find_esb_python(root, services.esb_python)
+    python, how = find_esb_python(root, services.esb_python, target.in_django)
     sync = [python, "manage.py", "sync_data_at_deploy"]
     forced = [python, "manage.py", "sync_system_and_channel_data", "--force"]
     grants = list(dict.fromkeys(services.grants or ()))
-    where = db.describe_target() or "the database"
+    where = target.describe() or "the database"
     description = (f"sync the ESB's data: {shlex.join(sync)} (in {root}; Python: {how}), "
                    f"{'never with --force' if services.no_force_sync else 'with --force where rows need it'}, "
                    f"then verify {system_name}'s channel rows in {where}"
@@ -323,7 +323,7 @@ def verified_sync_step(plan: Plan, root: Path, system_name: str, services) -> Po
         from esbgen.esbtree import load_tree
 
         tree = load_tree(root)
-        with db.open_database() as database:
+        with target.open() as database:
             shape = esbrows.channel_shape(database)
             items = planned(tree, system_name, shape)
             paths = [item["path"] for item in items]
@@ -347,7 +347,7 @@ def verified_sync_step(plan: Plan, root: Path, system_name: str, services) -> Po
                     lines.append(output)
         except EsbgenError as error:
             failure = error
-        with db.open_database() as database:
+        with target.open() as database:
             if failure is None and grants:
                 try:
                     with database.atomic():
@@ -442,12 +442,12 @@ class SyncedRowsKind:
 
     def verify(self, record: dict[str, Any], ctx: Any) -> bool:
         """The rows are as the sync left them; else refuse naming those that are not."""
-        from esbgen.registration import _database_for
+        from esbgen.registration import _database_for, run_target
 
         shown = record.get("shown", record["database"])
         problems = []
         try:
-            with _database_for(record) as database:
+            with _database_for(record, run_target(ctx)) as database:
                 for table, pairs in record.get("changed", {}).items():
                     for pair in pairs:
                         if not esbrows.same(_current(database, table, pair["after"]["id"]), pair["after"]):
@@ -468,11 +468,11 @@ class SyncedRowsKind:
         return True
 
     def revert(self, record: dict[str, Any], ctx: Any) -> None:
-        from esbgen.registration import _database_for
+        from esbgen.registration import _database_for, run_target
 
         shown = record.get("shown", record["database"])
         try:
-            with _database_for(record) as database, database.atomic():
+            with _database_for(record, run_target(ctx)) as database, database.atomic():
                 problems = []
                 for table, pairs in record.get("changed", {}).items():
                     for pair in pairs:

@@ -63,8 +63,8 @@ def _component_of_other_system(tree, system, codename: str):
 def verify(root_option: str | None, name: str, say, *, live: str | None = None, app_code: str | None = None,
            app_secret_env: str | None = None, channel_name: str | None = None, params: tuple[str, ...] = ()) -> int:
     from esbgen import report
-    from esbgen.commands import _recover_pending
     from esbgen.esbtree import load_tree, resolve_root
+    from esbgen.journal import recover_pending
     from esbgen.layout import settings_file
     from esbgen.routing import ComponentRouting, destination, preset_destination, settings_values
     from esbgen.rules import check_channel_fields, clone_source, served_channels, validate_system_folder
@@ -75,7 +75,7 @@ def verify(root_option: str | None, name: str, say, *, live: str | None = None, 
     if live is not None and not (app_code and app_secret_env):
         raise UsageError("--live needs --app-code CODE and --app-secret-env VAR (the variable holding the app's secret)")
     root = resolve_root(root_option)
-    _recover_pending(root, say)
+    recover_pending(root, say)
     tree = load_tree(root)
     system = tree.systems.get(name)
     if system is None:

@@ -56,11 +56,9 @@ def without_django_options(argv: list[str]) -> list[str]:
 
 
 def run_esbgen(argv: list[str], prog_name: str) -> int:
-    from esbgen import db
     from esbgen.cli import build_cli, run
 
-    db.enter_django_project()
-    return run(argv, prog_name=prog_name, default_map=esb_root_defaults(build_cli()))
+    return run(argv, prog_name=prog_name, default_map=esb_root_defaults(build_cli()), in_django=True)
 
 
 class Command(BaseCommand):
