@@ -381,17 +381,29 @@ def plugins():
 @cli.command()
 @click.option("--list", "list_only", is_flag=True, help="Show the recorded changes.")
 @click.option("--id", "journal_id", metavar="ID", help="Undo this change (default: the last one).")
+@click.option("--swap", "swap", is_flag=True,
+              help="Undo a swap (or with --list, list them): the changes recorded in the host's state folder "
+                   "($ESBGEN_STATE_DIR, default /var/lib/esbgen) instead of the ESB root's.")
 @click.option("--database", metavar="URL",
               help="URL (with password) of the database a change wrote a row to; esbgen's journal keeps no password.")
 @service_options
 @esb_root_option
 @click.option("--dry-run", is_flag=True, help="Say which change would be undone, after every check; change nothing.")
 @json_output
-def undo(list_only, journal_id, database, esb_root, dry_run, services):
-    """Revert the last change esbgen applied to this ESB root (then --sync/--restart, if asked)."""
+def undo(list_only, journal_id, swap, database, esb_root, dry_run, services):
+    """Revert the last change esbgen applied to this ESB root (then --sync/--restart, if asked).
+
+    With --swap, revert the last swap instead (`esbgen undo --swap`, `--swap --id ID`, `--swap --list`):
+    the nginx file goes back byte for byte, nginx is tested and reloaded, and the engine_servers rows of
+    --activate go back; it refuses if the file or the rows changed since.
+    """
     from esbgen.commands import Undo, UndoList
 
-    return run_operation(UndoList() if list_only else Undo(journal_id),
+    if swap and esb_root is not None:
+        raise click.UsageError("--swap undoes a swap, which belongs to no ESB root: drop --esb-root")
+    if swap and services is not None and (services.sync or services.restart):
+        raise click.UsageError("--sync/--restart go with the undo of an ESB change, not with --swap")
+    return run_operation(UndoList(swap=swap) if list_only else Undo(journal_id, swap=swap),
                          run_context(esb_root, database=database, dry_run=dry_run, services=services))
 
 

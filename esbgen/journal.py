@@ -56,7 +56,7 @@ from typing import Any, Callable, Iterator
 from esbgen.errors import APPLIED, ROLLED_BACK, EsbgenError, Interrupted, Refused, RollbackIncomplete, RolledBack
 from esbgen.errors import Terminated, signal_name
 from esbgen import progress
-from esbgen.fsutil import atomic_write_bytes, fsync_dir
+from esbgen.fsutil import atomic_write_bytes, fsync_dir, remove_stray_temps
 from esbgen.plan import Plan
 from esbgen.steps import StepContext, step_kind
 
@@ -550,21 +550,6 @@ def _remove_created_dirs(root: Path, op: dict[str, Any]) -> None:
             pass
 
 
-def _remove_stray_temps(target: Path) -> None:
-    """Half-written files atomic_write_bytes leaves when killed (``.<name>.*.esbgen-tmp``)."""
-    real = Path(os.path.realpath(target))
-    try:
-        names = os.listdir(real.parent)
-    except OSError:
-        return
-    for name in names:
-        if name.startswith(f".{real.name}.") and name.endswith(".esbgen-tmp"):
-            try:
-                os.unlink(real.parent / name)
-            except FileNotFoundError:
-                pass
-
-
 def flush_soon(path: Path) -> threading.Thread:
     """Start writing the file system of ``path`` to disk in the background (syncfs releases the GIL)."""
     thread = threading.Thread(target=_sync_filesystem, args=(path,), name="esbgen-sync", daemon=True)
@@ -730,7 +715,7 @@ class _FileStep:
 
     def revert(self, journal: Journal, root: Path, index: int, op: dict[str, Any], mode: str) -> None:
         target = root / op["path"]
-        _remove_stray_temps(target)
+        remove_stray_temps(target)
         current = _file_sha(target)
         if current != op["before_sha"]:
             if current != op["after_sha"]:

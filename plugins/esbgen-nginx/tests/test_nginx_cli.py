@@ -133,7 +133,7 @@ def test_a_repeated_swap_is_a_no_op(tree, nginx_bin, alive):
     again = run_esbgen(["swap", "web", "login", "--to", alive.address,
                         "--nginx-server-root", str(tree.root), "--nginx-ctl", "/nonexistent/nginx"])
     assert again.exit_code == 0, again.stderr
-    assert "already points at" in again.stdout and "nothing to do" in again.stdout
+    assert "already points at" in again.stdout and "Nothing to do" in again.stdout
     assert tree.snapshot() == edited
 
 
@@ -234,4 +234,4 @@ def test_json_says_whether_a_swap_would_change_did_change_or_is_as_asked(tree, n
 
     refused = swap(tree, nginx_bin, "web", "--upstream", "NO_SUCH", "--to", alive.address, "--json")
     assert refused.exit_code == 1
-    assert json.loads(refused.stdout)["error"]["class"] == "EsbgenError"
+    assert json.loads(refused.stdout)["error"]["class"] == "Refused"
