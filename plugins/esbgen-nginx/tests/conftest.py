@@ -60,6 +60,6 @@ def host_state_dir(tmp_path, monkeypatch):
 def nginx_bin() -> str:
     found = nginx_binary()
     if found is None:
-        pytest.fail("nginx is not installed: run `bash scripts/ensure-system-packages.sh` (nginx-light)")
+        pytest.fail("nginx is not installed: run `bash scripts/ensure-system-packages.sh` (nginx-extras)")
     return found
 
