@@ -375,7 +375,10 @@ def locked(root: Path, timeout: float | None = None, *, create: bool = True) -> 
                     held.holder.flush()
                 except OSError:
                     pass
-                held.holder.close()
+                try:
+                    held.holder.close()
+                except OSError:  # a full disk refuses even the holder line's flush: the lock goes anyway
+                    pass
             if held.tidy and held.created_state and not _recorded_any_change(root):
                 shutil.rmtree(state_dir(root), ignore_errors=True)
         finally:
