@@ -116,7 +116,7 @@ def test_every_command_gives_plugins_the_same_option_keys(esb_root, ce_root, tmp
         "sops", "bk_sops_ce", "BK_SOPS_CE", "bk-sops-ce", "sops")
     assert seen["register"][-1]["system"] == "ITSM" and seen["register"][-1]["source"] is None
     assert seen["apply-plan"][-1]["plan_file"] == str(tmp_path / "new.plan.json")
-    assert seen["retarget"][-1]["app_code"] == "bk-sops-ce" and seen["retarget"][-1]["system"] == "sops"
+    assert seen["retarget"][-1]["app_code"] == "bk-sops-ce" and seen["retarget"][-1]["system"] == "SOPS"
 
 
 def failing_python(folder: Path) -> Path:
