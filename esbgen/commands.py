@@ -242,9 +242,9 @@ class Retarget(Operation):
         ]
 
     def plugin_values(self, plan: Plan) -> dict[str, Any]:
-        saas_type = getattr(self.outcome, "saas_type", None)
-        return {"system": self.system, "app_code": self.app_code or getattr(self.outcome, "app_code", None),
-                "saas_type": saas_type.name if saas_type is not None else None}
+        outcome = self.outcome
+        return {"system": (outcome.system.system_name or outcome.system.name).upper(), "app_code": outcome.app_code or None,
+                "saas_type": outcome.saas_type.name if outcome.saas_type is not None else None}
 
 
 @dataclass

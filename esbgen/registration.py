@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from esbgen import db
-from esbgen.errors import EsbgenError, UsageError
+from esbgen.errors import EsbgenError, Refused, UsageError
 from esbgen.plan import ExternalStep, Plan
 from esbgen.rules import validate_system_columns
 
@@ -48,7 +48,7 @@ def plan_registration(plan: Plan, target: db.Target, system: str, *, label: str,
     validate_system_columns(name=system, label=label)
     rows, database_key, shown, has_password, shape = _read(target, system, dry_run)
     if len(rows) > 1:
-        raise EsbgenError(
+        raise Refused(
             f"{db.TABLE} in {shown} has {len(rows)} rows named {system}; esbgen keeps exactly one row "
             "per system: remove the extra rows by hand first"
         )
@@ -102,11 +102,11 @@ def _read(target: db.Target, system: str, dry_run: bool) -> tuple[list[dict[str,
             rows = database.rows(system)
             return rows, database.key, database.shown, database.has_password, database.shape.name
     except db.DatabaseProblem as problem:
-        raise EsbgenError(f"cannot read {db.TABLE} in {shown}: {problem}{hint}") from None
+        raise Refused(f"cannot read {db.TABLE} in {shown}: {problem}{hint}") from None
     except Exception as error:
         if not db.is_database_error(error):
             raise
-        raise EsbgenError(f"cannot read {db.TABLE} in {shown}: {db.explain(error)}{hint}") from None
+        raise Refused(f"cannot read {db.TABLE} in {shown}: {db.explain(error)}{hint}") from None
 
 
 def _matches(row: dict[str, Any], values: dict[str, Any] | None) -> bool:

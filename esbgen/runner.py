@@ -22,6 +22,7 @@ after the change is kept, ``Interrupted`` with its ``tree_state``.
 
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
 from contextlib import contextmanager
@@ -54,8 +55,8 @@ class Context:
     current directory) the first time it is needed, so a command that needs no ESB root (a swap)
     never resolves one. ``database_url`` is ``--database``, else ``$ESBGEN_DATABASE_URL``.
     ``in_django``: run as ``manage.py esbgen`` in-process (its project's database and Python).
-    ``services`` are ``--sync``/``--restart`` and their programs; ``options`` what a command adds
-    for plugins.
+    ``services`` are ``--sync``/``--restart`` and their programs; ``options`` the base of the
+    ``options`` plugins get (``plugin_options`` sets every key of OPTION_KEYS over it).
     """
 
     root_option: str | None = None
@@ -72,7 +73,6 @@ class Context:
              **fields: Any) -> "Context":
         """A context with the database URL resolved: ``database``, else ``$ESBGEN_DATABASE_URL``."""
         from esbgen.db import ENV_URL
-        import os
 
         return cls(root_option, database or os.environ.get(ENV_URL) or None, in_django, **fields)
 

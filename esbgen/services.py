@@ -31,7 +31,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from esbgen.errors import EsbgenError, UsageError
+from esbgen.errors import EsbgenError, Refused, UsageError
 from esbgen.plan import PostStep
 
 # BlueKing installs under /data/<install>/ by default; tests point this elsewhere.
@@ -115,7 +115,7 @@ def find_esb_python(root: Path, explicit: str | None = None, in_django: bool = F
     if on_path:
         return on_path, "python on PATH"
     looked = ", ".join(str(path) for path, _ in candidates)
-    raise EsbgenError(f"no Python for the ESB found (looked at {looked} and PATH); give --esb-python PATH")
+    raise Refused(f"no Python for the ESB found (looked at {looked} and PATH); give --esb-python PATH")
 
 
 def find_supervisorctl(explicit: str | None = None) -> str:
@@ -130,12 +130,12 @@ def find_supervisorctl(explicit: str | None = None) -> str:
     on_path = shutil.which("supervisorctl")
     if on_path:
         return on_path
-    raise EsbgenError("no supervisorctl found beside esbgen's Python or on PATH; give --supervisorctl PATH")
+    raise Refused("no supervisorctl found beside esbgen's Python or on PATH; give --supervisorctl PATH")
 
 
 def sync_step(root: Path, options: ServiceOptions, in_django: bool = False) -> PostStep:
     if not (root / "manage.py").is_file():
-        raise EsbgenError(f"{root} has no manage.py; cannot run sync_data_at_deploy there")
+        raise Refused(f"{root} has no manage.py; cannot run sync_data_at_deploy there")
     python, how = find_esb_python(root, options.esb_python, in_django)
     command = [python, "manage.py", "sync_data_at_deploy"]
     return ServiceStep(f"sync the ESB's data: {shlex.join(command)} (in {root}; Python: {how})", command=command, cwd=root)

@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from esbgen import db, esbrows
-from esbgen.errors import EsbgenError, UsageError
+from esbgen.errors import EsbgenError, Refused, UsageError
 from esbgen.plan import ExternalStep, Plan, PostStep
 
 KIND = "db_synced_rows"
@@ -307,7 +307,7 @@ def verified_sync_step(plan: Plan, root: Path, system_name: str, services, targe
     from esbgen.services import find_esb_python
 
     if not (root / "manage.py").is_file():
-        raise EsbgenError(f"{root} has no manage.py; cannot run sync_data_at_deploy there")
+        raise Refused(f"{root} has no manage.py; cannot run sync_data_at_deploy there")
     python, how = find_esb_python(root, services.esb_python, target.in_django)
     sync = [python, "manage.py", "sync_data_at_deploy"]
     forced = [python, "manage.py", "sync_system_and_channel_data", "--force"]
