@@ -100,8 +100,10 @@ def esbgen_step_kinds() -> list[StepKind]:
         the current run's options).
     :param ctx: an ``esbgen.steps.StepContext``: ``root`` (where the change's relative paths start:
         the ESB root, or the host state folder of a swap), ``journal_dir`` and ``journal_id`` (the
-        change's folder and id), and ``checkpoint(name)``, which writes the record to the journal
-        and passes the tests' kill point ``name``.
+        change's folder and id), ``run`` (the run applying or reverting: ``esbgen.runner.Context``,
+        whose ``database`` has the credentials the record must not keep; None outside a command),
+        and ``checkpoint(name)``, which writes the record to the journal and passes the tests' kill
+        point ``name``.
 
     - ``apply(record, ctx)`` makes the change. Raise to have the whole change rolled back
       (``esbgen.errors.EsbgenError`` for a one-line reason).

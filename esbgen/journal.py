@@ -80,7 +80,7 @@ CRASH_POINTS = (
     "rollback-op-N",  # N steps reverted (by a failing run or by recovery)
     "undoing",  # state undoing; nothing reverted yet
     "undo-op-N",  # N steps undone
-    # and any point an external step kind names through StepContext.checkpoint (nginx-written, ...)
+    # and the points external step kinds pass through StepContext.checkpoint (a swap: swap-written, ...)
 )
 
 

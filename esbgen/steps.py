@@ -36,7 +36,11 @@ class StepKind(Protocol):
         """
 
     def verify(self, record: dict[str, Any], ctx: "StepContext") -> bool:
-        """Is the change applied and still as ``apply`` left it? ``esbgen undo`` refuses when it is not."""
+        """Is the change applied and still as ``apply`` left it? ``esbgen undo`` refuses when it is not.
+
+        A kind may also have ``describe_revert(record) -> list[str]``: what ``revert`` does, for
+        ``esbgen undo --dry-run``.
+        """
 
 
 @dataclass

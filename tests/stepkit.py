@@ -19,7 +19,8 @@ def _provider(kinds):
 
 @pytest.fixture
 def provide_kinds():
-    """``provide_kinds(kind, ...)`` registers a plugin answering esbgen_step_kinds with them until the test ends."""
+    """``provide_kinds(kind, ...)`` registers a plugin answering esbgen_step_kinds with them until the test ends
+    (it returns the plugin, for a test that unregisters it sooner)."""
     from esbgen.plugins import get_plugin_manager
 
     pm = get_plugin_manager()
@@ -29,6 +30,7 @@ def provide_kinds():
         provider = _provider(kinds)
         pm.register(provider, name=f"test-step-kinds-{len(providers)}-{id(provider)}")
         providers.append(provider)
+        return provider
 
     yield provide
     for provider in providers:

@@ -418,3 +418,20 @@ def test_hashes_remembered_while_copying_are_never_stale(tmp_path, monkeypatch):
         _copy_bytes(str(source / name), str(copy / name), jr.remember_written)
     (copy / "a.md").write_bytes(b"{{ common_args_DESC }}")  # same size, written right after
     assert jr.tree_fingerprint(copy) != remembered
+
+
+def test_a_journal_whose_kind_no_plugin_provides_is_refused_naming_the_kind(esb_root, tmp_path, provide_kinds):
+    from esbgen.plugins import get_plugin_manager
+
+    handler = Rows(tmp_path / "rows.json")
+    provider = provide_kinds(handler)
+    jr.apply(a_plan(esb_root, tmp_path / "s", external=True), argv=["test"])
+    after = full_state(esb_root)
+    get_plugin_manager().unregister(provider)  # as ESBGEN_DISABLE_PLUGINS, or an uninstalled plugin, would
+    with pytest.raises(EsbgenError) as refused:
+        jr.undo(esb_root)
+    assert str(refused.value).endswith(
+        "has a step of kind 'test_rows', which no loaded plugin provides: install the plugin that provides it, "
+        "or take it out of ESBGEN_DISABLE_PLUGINS; nothing was changed")
+    assert full_state(esb_root) == after and handler.rows() == {"NEWSYS": "{{ 7*7 }}"}
+    assert [j.state for j in jr.journals(esb_root)] == ["applied"]

@@ -211,10 +211,22 @@ class SwapOperation(Operation):
         lines = [*planned.lines]
         if planned.diff:
             lines.append(planned.diff)
+        lines.append("steps, as one change (any failure puts back what was done):")
+        lines.extend(f"  {number}. {step}" for number, step in enumerate(self._steps(plan), start=1))
+        if planned.diff:
             lines.append(f"dry run: nothing written; nginx neither tested nor reloaded{rows}")
         else:
             lines.append("dry run: engine_servers not changed")
         return "\n".join(lines)
+
+    def _steps(self, plan: Plan) -> list[str]:
+        planned, steps = self.planned, []
+        if planned.nginx is not None:
+            steps += [f"write {planned.target}", f"test: {' '.join(planned.nginx.command('-t'))}"]
+            if self.request.reload:
+                steps.append(f"reload: {' '.join(planned.nginx.reload_argv())}")
+        steps += [step.description + ": written and committed" for step in plan.external if step.kind == ROWS_KIND]
+        return steps
 
     def apply(self, ctx: Context, plan: Plan):
         from esbgen.journal import apply, journals

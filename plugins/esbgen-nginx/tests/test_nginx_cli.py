@@ -90,6 +90,10 @@ def test_dry_run_prints_the_diff_and_changes_nothing(tree, nginx_bin, alive):
     assert "\n-" + PAAS_LINE.decode() + "\n" in out
     assert "\n+" + PAAS_LINE.decode().replace("127.0.0.1:8001", alive.address) + "\n" in out
     assert "dry run: nothing written" in out
+    steps = out.split("steps, as one change (any failure puts back what was done):\n", 1)[1].splitlines()[:3]
+    assert steps[0] == f"  1. write {tree.paas}"
+    assert steps[1].startswith("  2. test: ") and steps[1].endswith(f"-c {tree.main} -t")
+    assert steps[2].startswith("  3. reload: ") and steps[2].endswith(f"-c {tree.main} -s reload")
     assert tree.snapshot() == before
 
 

@@ -35,9 +35,10 @@ def live(tmp_path_factory, nginx_bin):
 @pytest.fixture
 def site(live):
     assert live.nginx.process.poll() is None, live.nginx.error_log()
-    assert live.routes() == PROBES
+    assert routes_become(live, PROBES) == PROBES
     yield live
     live.restore()
+    routes_become(live, PROBES)
 
 
 def servers(db):
@@ -73,10 +74,11 @@ def edited(site) -> bytes:
 
 
 def routes_become(site, expected: dict, seconds: float = 10.0) -> dict:
-    """What nginx serves once the workers of its last reload took over (bounded wait)."""
+    """What nginx serves once the workers of its last reload took over and the old ones are gone (bounded
+    wait: the test nginx runs one worker, so two mean a reload is still under way)."""
     deadline = time.monotonic() + seconds
     now = site.routes()
-    while now != expected and time.monotonic() < deadline:
+    while (now != expected or len(site.nginx.workers()) != 1) and time.monotonic() < deadline:
         time.sleep(0.05)
         now = site.routes()
     return now
@@ -219,3 +221,14 @@ def test_no_state_folder_for_a_dry_run(tmp_path, nginx_bin, host_state_dir):
     finally:
         backend.stop()
     assert not host_state_dir.exists()
+
+
+def test_undo_without_the_plugin_names_the_kind_it_needs(site, host_state_dir):
+    assert site.swap("paasagent", "test", "--to", site.backends["agent_new"].address).exit_code == 0
+    refused = esbgen("undo", "--swap", ESBGEN_DISABLE_PLUGINS="nginx")
+    assert refused.returncode == 1
+    (line,) = refused.stderr.splitlines()
+    assert "has a step of kind 'nginx_config', which no loaded plugin provides" in line
+    assert "ESBGEN_DISABLE_PLUGINS" in line
+    assert site.tree.snapshot()["conf.d/paas.conf"] == edited(site)
+    assert journal_states(host_state_dir) == ["applied"]
