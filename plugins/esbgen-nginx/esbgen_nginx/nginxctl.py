@@ -73,10 +73,9 @@ class Nginx:
     def resolve(self) -> "Nginx":
         """Refuse early, before any file is touched, when the binary cannot be found."""
         found = shutil.which(self.ctl)
-        if found is None and self.ctl == "nginx" and OPENRESTY_BINARY.exists():
-            found = str(OPENRESTY_BINARY)  # an OpenResty machine: its binary is not named nginx
-        if found is None and self.ctl == "openresty" and OPENRESTY_BINARY.exists():
-            found = str(OPENRESTY_BINARY)
+        if found is None and self.ctl in ("nginx", "openresty"):
+            # an OpenResty machine: its binary is openresty, on PATH or where its installer puts it
+            found = shutil.which("openresty") or (str(OPENRESTY_BINARY) if OPENRESTY_BINARY.exists() else None)
         if found is None:
             raise EsbgenError(f"cannot find the nginx binary {self.ctl!r} (see --nginx-ctl)")
         if self.reload_command and shutil.which(self.reload_command[0]) is None:

@@ -197,3 +197,16 @@ def test_lua_the_parser_cannot_follow_is_refused_never_mangled(tmp_path, nginx_b
     line = one_error_line(result)
     assert reason in line and "edit the upstream by hand" in line, line
     assert tree.snapshot() == before and not host_state_dir.exists()
+
+
+def test_without_an_nginx_on_path_the_openresty_binary_on_path_serves(tmp_path, nginx_bin, backends, monkeypatch):
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    (bindir / "openresty").symlink_to(nginx_bin)
+    tree = routed_tree(tmp_path / "nginx", backends)
+    monkeypatch.setenv("PATH", str(bindir))
+    result = run_esbgen(["swap", "web", "paas", "--to", backends["paas_new"].address, "--no-reload",
+                         "--nginx-server-root", str(tree.root), "--nginx-prefix", str(tree.prefix)])
+    assert result.exit_code == 0, result.stderr
+    assert f"nginx: {bindir / 'openresty'} -p {tree.prefix} -c {tree.main}" in result.stdout
+    assert "nginx -t: ok" in result.stdout

@@ -232,3 +232,16 @@ def test_undo_without_the_plugin_names_the_kind_it_needs(site, host_state_dir):
     assert "ESBGEN_DISABLE_PLUGINS" in line
     assert site.tree.snapshot()["conf.d/paas.conf"] == edited(site)
     assert journal_states(host_state_dir) == ["applied"]
+
+
+def test_one_swap_at_a_time_on_a_host(site, host_state_dir):
+    """The host's state folder is locked as an ESB root is: a second swap waits, then refuses naming the holder."""
+    from esbgen import journal
+
+    with journal.locked(journal.host_store()):
+        waited = esbgen("swap", "paasagent", "test", "--to", site.backends["agent_new"].address,
+                        *site.tree.options(site.bin), ESBGEN_LOCK_TIMEOUT="0.3")
+    assert waited.returncode == 1
+    (line,) = waited.stderr.splitlines()
+    assert f"{host_state_dir} is locked by esbgen pid {os.getpid()}" in line
+    assert site.tree.snapshot() == site.pristine
