@@ -18,7 +18,7 @@ from esbgen import syncrows as _syncrows  # noqa: F401  (registers the db_synced
 from esbgen.errors import EsbgenError, Refused, RollbackIncomplete, UsageError
 from esbgen.plan import Plan
 from esbgen.rules import validate_one_line
-from esbgen.runner import Context, Operation, recover_pending
+from esbgen.runner import Context, Operation
 
 
 def plan_row_and_services(ctx: Context, plan: Plan, system: str, *, label: str, remark: str, label_given: bool,
@@ -539,4 +539,4 @@ def plugins(say) -> int:
 
 
 __all__ = ["ApplyPlan", "Check", "Clone", "ExportApigw", "ListSystems", "New", "Register", "Retarget", "SyncEdition",
-           "Templatize", "Undo", "UndoList", "plan_row_and_services", "plugins", "recover_pending"]
+           "Templatize", "Undo", "UndoList", "plan_row_and_services", "plugins"]
