@@ -355,10 +355,10 @@ def export_apigw(system, output, gateway, stage, backend_host, grant_apps, stric
 @json_output
 def verify(system, live, app_code, app_secret_env, channel_name, params, esb_root):
     """Show what serves each channel of SYSTEM and where its call goes; exit 1 on any problem."""
-    from esbgen.verify import verify as run_verify
+    from esbgen.commands import Verify
 
-    return run_verify(esb_root, system, say, live=live, app_code=app_code, app_secret_env=app_secret_env,
-                      channel_name=channel_name, params=tuple(params))
+    return run_operation(Verify(system, live, app_code, app_secret_env, channel_name, tuple(params)),
+                         run_context(esb_root))
 
 
 @cli.command(name="list")

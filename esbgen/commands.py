@@ -17,7 +17,7 @@ from esbgen import registration as _registration
 from esbgen.errors import EsbgenError, Refused, RollbackIncomplete, UsageError
 from esbgen.plan import Plan
 from esbgen.rules import validate_one_line
-from esbgen.runner import Context, Operation, recover_pending
+from esbgen.runner import Context, Operation
 
 
 def plan_row_and_services(ctx: Context, plan: Plan, system: str, *, label: str, remark: str, label_given: bool,
@@ -516,6 +516,31 @@ class ExportApigw(Operation):
 
 
 @dataclass
+class Verify(Operation):
+    """``esbgen verify`` (esbgen.verify): what serves each channel and where its call goes; --live calls one."""
+
+    system: str
+    live: str | None = None
+    app_code: str | None = None
+    app_secret_env: str | None = None
+    channel_name: str | None = None
+    params: tuple[str, ...] = ()
+    command = "verify"
+    writes = False
+
+    def check(self, ctx: Context) -> None:
+        from esbgen.verify import check_arguments
+
+        check_arguments(self.system, self.live, self.app_code, self.app_secret_env, self.channel_name, self.params)
+
+    def read(self, ctx: Context) -> int:
+        from esbgen.verify import verify
+
+        return verify(ctx.root, self.system, ctx.say, live=self.live, app_code=self.app_code,
+                      app_secret_env=self.app_secret_env, channel_name=self.channel_name, params=self.params)
+
+
+@dataclass
 class ListSystems(Operation):
     command = "list"
     writes = False
@@ -553,4 +578,4 @@ def plugins(say) -> int:
 
 
 __all__ = ["ApplyPlan", "Check", "Clone", "ExportApigw", "ListSystems", "New", "Register", "Retarget", "SyncEdition",
-           "Templatize", "Undo", "UndoList", "plan_row_and_services", "plugins", "recover_pending"]
+           "Templatize", "Undo", "UndoList", "Verify", "plan_row_and_services", "plugins"]

@@ -58,7 +58,11 @@ def esbgen_clone_context(context: dict[str, Any], source: ComponentSet | None, t
 
 @hookspec
 def esbgen_plan_steps(plan: Plan, command: str, options: dict[str, Any]) -> list[PostStep] | None:
-    """Return steps to add to a plan after its file changes (sync, restart, reminders)."""
+    """Return steps to add to a plan after its file changes (sync, restart, reminders).
+
+    Called once per run with the complete plan; ``options`` has the keys of
+    ``esbgen.runner.OPTION_KEYS`` for every command (docs/plugins.md, "Options every hook gets").
+    """
 
 
 @hookspec

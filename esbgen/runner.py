@@ -11,8 +11,9 @@ summary. ``run`` does the rest, the same way for every command:
 3. ``esbgen_plan_steps`` is called once, with the options of ``plugin_options`` (the same keys
    for every command, see docs/plugins.md);
 4. ``--plan-out`` writes the plan and stops; a dry run prints it and stops;
-5. an empty plan is one rule: one line (``Nothing to do: ...``), then the runnable post-steps,
-   which the operator asked for and which still make sense (a sync, a restart), exit 0;
+5. an empty plan is one rule: one line (``Nothing to do: ...``) and the plan's notes, then the
+   runnable post-steps, which the operator asked for and which still make sense (a sync, a
+   restart), exit 0;
 6. otherwise the plan is printed, applied through the journal, summarised, and its post-steps run.
 
 Every failure leaves as a typed error of ``esbgen.errors``: ``Refused`` before any change,
@@ -201,6 +202,8 @@ def _carry_out(operation: Operation, ctx: Context, plan: Plan) -> int:
     report.planned(plan, False)
     if empty:
         say(f"Nothing to do: {operation.nothing_to_do(plan)}.")
+        for note in plan.notes:  # what was decided, and why, holds for an empty plan too (a kept secret)
+            say(f"Note: {note}")
         return run_post_steps(plan, say, kept="Nothing was changed by this run", tree_state=UNCHANGED)
     _show(operation, ctx, plan)
     journal = _apply(operation, ctx, plan)

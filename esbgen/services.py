@@ -31,7 +31,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from esbgen.errors import EsbgenError, Refused, UsageError
+from esbgen.errors import Refused, UsageError
 from esbgen.plan import PostStep
 
 # BlueKing installs under /data/<install>/ by default; tests point this elsewhere.

@@ -80,8 +80,10 @@ def test_an_empty_plan_is_one_line_then_the_steps_that_run_for_every_command(esb
         again = run_esbgen(*args, "--esb-root", esb_root)
         assert again.exit_code == 0, (command, again.stderr)
         lines = again.output.splitlines()
-        # One line says it, nothing of a plan is printed, and the step that runs still runs.
-        assert lines == [expected[command], f"Running: say hello after {command}", f"hello after {command}"], command
+        # One line says it, then the plan's notes, nothing else of a plan; the step that runs still runs.
+        assert lines[0] == expected[command], command
+        assert all(line.startswith("Note: ") for line in lines[1:-2]), command
+        assert lines[-2:] == [f"Running: say hello after {command}", f"hello after {command}"], command
         assert again.stderr == ""
         assert snapshot(esb_root) == before and journal_count(esb_root) == changes, command
 
@@ -221,3 +223,43 @@ def test_the_runner_is_all_a_command_needs(esb_root, run_esbgen):
     assert said == ["Nothing to do: NOTE.txt is already written."]
     assert run_esbgen("undo", "--esb-root", esb_root).exit_code == 0
     assert not (esb_root / "NOTE.txt").exists()
+
+
+class StuckRow:
+    """An external step whose database refuses the write and then the revert, as a dropped connection does."""
+
+    def apply(self, record, root):
+        raise RuntimeError("the connection dropped")
+
+    def rollback(self, record, root):
+        raise RuntimeError("the connection is still down")
+
+
+class AddsStuckRow:
+    @hookimpl
+    def esbgen_plan_steps(self, plan, command, options):
+        if command == "clone" and not plan.is_empty:
+            from esbgen.plan import ExternalStep
+
+            plan.external.append(ExternalStep("test_stuck_row", "write a row that cannot be written", {}))
+        return []
+
+
+def test_json_says_when_a_rollback_is_incomplete(esb_root, run_esbgen, monkeypatch):
+    from esbgen.journal import EXTERNAL_HANDLERS
+
+    monkeypatch.setitem(EXTERNAL_HANDLERS, "test_stuck_row", StuckRow())
+    pm = get_plugin_manager()
+    plugin = pm.register(AddsStuckRow(), name="adds-stuck-row")
+    try:
+        failed = run_esbgen(*CLONE, "--esb-root", esb_root, "--json")
+    finally:
+        pm.unregister(name=plugin)
+    report = as_json(failed)
+    assert failed.exit_code == 1
+    assert report["error"]["class"] == "RollbackIncomplete" and report["tree_state"] == "rollback incomplete"
+    assert "the connection is still down" in report["error"]["message"]
+    # The files went back; the row is what is left, and the journal names it.
+    assert not (esb_root / "components/confapis/bk_sops_ce").exists()
+    journal = json.loads(next((esb_root / ".esbgen/journal").glob("*/journal.json")).read_text())
+    assert journal["rollback_problems"] and journal["state"] == "rolled-back"
