@@ -12,12 +12,12 @@ from pathlib import Path
 from typing import Any
 
 from esbgen.confapis import dest_path_app_edit, read_text, scalar_inner
-from esbgen.domain import COMPONENT_GROUPS, Channel, CloneTarget, ComponentSet, EsbTree, PresetChannel
+from esbgen.domain import Channel, CloneTarget, ComponentSet, EsbTree, PresetChannel
 from esbgen.errors import EsbgenError, UsageError
 from esbgen.esbtree import load_tree
 from esbgen.plan import FileWrite, Plan, TreeAdd, relative_names
 from esbgen.pyedit import PythonRewrites, append_to_list, py_literal, python_edits
-from esbgen.layout import CUSTOM_CONF, ESB_CONF, settings_file
+from esbgen.layout import APISV2, COMPONENTS, CONFAPIS_GROUP, CUSTOM_CONF, ESB_CONF, settings_file, system_folders
 from esbgen.rules import (
     Problem,
     check_channel_fields,
@@ -25,11 +25,13 @@ from esbgen.rules import (
     clone_remark,
     default_app_code,
     follows_path_pattern,
+    is_v2_path,
     normalised_path,
     preset_name,
     renamed_setting,
     served_channels,
     served_paths,
+    standard_path_parts,
     validate_app_code,
     validate_new_system,
     validate_one_line,
@@ -101,8 +103,8 @@ def clone_path(path: str, source: str, name: str | None) -> list[str | Var]:
     the source's segment renamed (``/devops/api/v1/getBuildInfo`` -> ``/<clone>/api/v1/getBuildInfo``).
     """
     if name and follows_path_pattern(source, name, normalised_path(path)):
-        tail = f"/{name}/" if path.endswith("/") else f"/{name}"  # the ESB adds a missing slash itself
-        return (["/v2/"] if path.lstrip("/").startswith("v2/") else ["/"]) + [Var("system"), tail]
+        # the ESB adds a missing last slash itself, so the clone leaves it missing too
+        return standard_path_parts(Var("system"), name, v2=is_v2_path(path), last_slash=path.endswith("/"))
     segments = path.split("/")
     for index, segment in enumerate(segments):
         if segment == source:
@@ -174,12 +176,12 @@ def build_template(tree: EsbTree, source: ComponentSet, saas_type: SaasType, tar
             assignments={"SYSTEM_NAME": "SYSTEM_NAME"},
             strings=strings,
             settings=variables,
-            package=(("components", *folder.parts[1:]), "system"),
+            package=(folder.parts, "system"),
         )
-        group = list(folder.parts[1:-1])  # e.g. ["bk", "apisv2"]
+        group = folder.parent.relative_to(COMPONENTS).as_posix()  # e.g. "bk/apisv2"
         for path in _source_files(root / folder, folder):
             relative = path.relative_to(root / folder)
-            item = TemplateFile(path, [*(p + "/" for p in group), Var("system"), "/" + str(relative)])
+            item = TemplateFile(path, [group + "/", Var("system"), "/" + str(relative)])
             label = str(folder / relative)
             if path.suffix == ".py" and label not in {w.rsplit(":", 1)[0] for w in source.unreadable}:
                 data = path.read_bytes()
@@ -198,7 +200,7 @@ def build_template(tree: EsbTree, source: ComponentSet, saas_type: SaasType, tar
             by_file.setdefault(channel.file, []).append(channel)
         for path in _source_files(root / source.confapis_dir, source.confapis_dir):
             relative = path.relative_to(root / source.confapis_dir)
-            parts: list[str | Var] = ["confapis/", Var("system"), "/"]
+            parts: list[str | Var] = [CONFAPIS_GROUP + "/", Var("system"), "/"]
             if len(relative.parts) > 1:
                 parts.append(str(relative.parent) + "/")
             item = TemplateFile(path, parts + (_renamed(relative.name, source.name) if path.suffix == ".yaml" else [relative.name]))
@@ -230,7 +232,7 @@ def template_defaults(target: CloneTarget) -> dict[str, Any]:
     )
     for index, new_name in enumerate(list(target.renamed_settings.values())[1:], start=2):
         defaults[f"host_setting_{index}"] = new_name
-    defaults["_components"] = "components"
+    defaults["_components"] = str(COMPONENTS)
     return defaults
 
 
@@ -448,12 +450,12 @@ def design_clone(root: Path, request: CloneRequest) -> CloneDesign:
     if source is None:
         known = ", ".join(sorted(tree.systems)) or "none"
         raise EsbgenError(f"unknown source system {request.source!r} in {root} (systems: {known})")
-    for group in (*COMPONENT_GROUPS, "confapis"):
-        if (root / "components" / group / request.source).is_symlink():
-            raise EsbgenError(f"components/{group}/{request.source} is a symbolic link; esbgen does not clone links "
+    for folder in system_folders(request.source):
+        if (root / folder).is_symlink():
+            raise EsbgenError(f"{folder} is a symbolic link; esbgen does not clone links "
                               "(copy the folder it points at into place first)")
     if not source.python_dirs:
-        raise EsbgenError(f"{request.source} has no Python side (components/bk/apisv2/{request.source}); nothing to clone its components from")
+        raise EsbgenError(f"{request.source} has no Python side ({APISV2 / request.source}); nothing to clone its components from")
     for folder in [*source.python_dirs, *([source.confapis_dir] if source.confapis_dir else [])]:
         occupied = root / folder.parent / request.new
         if occupied.is_symlink():
@@ -473,7 +475,7 @@ def design_clone(root: Path, request: CloneRequest) -> CloneDesign:
         "SYSTEM_NAME": target.system_name,
         "app_code": target.app_code,
         "host_setting": target.host_setting,
-        "_components": "components",
+        "_components": str(COMPONENTS),
     }
     for index, new_name in enumerate(list(target.renamed_settings.values())[1:], start=2):
         context[f"host_setting_{index}"] = new_name
@@ -615,7 +617,7 @@ def derived_clone(tree: EsbTree, output: Path, new: str, design: CloneDesign) ->
     renamed_file: dict[Path, Path] = {}
     edits_of: dict[Path, list[Edit]] = {}
     for item in design.spec.files:
-        relative = Path("components") / "".join(values[p.name] if isinstance(p, Var) else p for p in item.target)
+        relative = COMPONENTS / "".join(values[p.name] if isinstance(p, Var) else p for p in item.target)
         source_relative = item.source.relative_to(tree.root)
         renamed_file[source_relative] = relative
         if item.edits:

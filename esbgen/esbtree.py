@@ -17,7 +17,7 @@ from esbgen.domain import (
     RegisteredSystem,
 )
 from esbgen.errors import EsbgenError
-from esbgen.layout import CONFAPIS, CUSTOM_CONF, ESB_CONF, generation
+from esbgen.layout import APIDOCS, COMPONENTS, CONFAPIS, CUSTOM_CONF, ESB_CONF, SYSTEM_CONFIGS, generation, is_esb_root, not_a_root_reason
 from esbgen.rules import NON_COMPONENT_DIRS, component_codename
 
 SKIPPED_NAMES = ("__pycache__",)
@@ -29,12 +29,8 @@ def resolve_root(explicit: str | os.PathLike | None) -> Path:
     root = Path(raw).absolute()
     if not root.is_dir():
         raise EsbgenError(f"{root} is not a directory")
-    components = root / "components"
-    if not components.is_dir() or not ((components / "bk").is_dir() or (components / "confapis").is_dir()):
-        raise EsbgenError(
-            f"{root} is not an ESB root (no components/bk or components/confapis); "
-            "use --esb-root or run from $INSTALL_PATH/paas/esb"
-        )
+    if not is_esb_root(root):
+        raise EsbgenError(f"{not_a_root_reason(root)}; use --esb-root or run from $INSTALL_PATH/paas/esb")
     return root
 
 
@@ -229,7 +225,7 @@ def module_facts(path: Path, label: str, unreadable: list[str] | None = None) ->
 def read_python_system(root: Path, folder: Path, prefix: str, system: ComponentSet) -> None:
     """One Python side of a system: its SYSTEM_NAME, its component classes and the settings it reads."""
     relative_folder = folder.relative_to(root)
-    configs = folder / "toolkit" / "configs.py"
+    configs = folder / SYSTEM_CONFIGS
     side_name = None
     if configs.is_file():
         facts = module_facts(configs, str(configs.relative_to(root)))
@@ -269,7 +265,7 @@ def confapis_files(root: Path, folder: Path) -> list[tuple[Path, str | None]]:
     """The YAML files the ESB reads for a system, with their RUN_MODE folder (None for defaults)."""
     files = [(p.relative_to(root), None) for p in sorted(folder.glob("*.yaml")) if p.is_file() and not p.is_symlink()]
     for sub in _visible_dirs(folder):
-        if sub.name == "apidocs":
+        if sub.name == APIDOCS:
             continue
         files.extend(
             (p.relative_to(root), sub.name) for p in sorted(sub.glob("*.yaml")) if p.is_file() and not p.is_symlink()
@@ -385,7 +381,7 @@ def load_tree(root: Path, only: set[str] | None = None) -> EsbTree:
         return only is None or name in only
 
     for group, prefix in COMPONENT_GROUPS.items():
-        for folder in _visible_dirs(root / "components" / group):
+        for folder in _visible_dirs(root / COMPONENTS / group):
             name = folder.name
             system = systems.get(name)
             if system is None:

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 from esbgen.errors import EsbgenError, UsageError
 from esbgen.pyedit import Rewrite
-from esbgen.rules import HOST_SETTING_RE, SHARED_SETTINGS
+from esbgen.rules import SHARED_SETTINGS, is_host_setting
 
 if TYPE_CHECKING:
     from esbgen.domain import CloneTarget, ComponentSet
@@ -69,7 +69,7 @@ class SaasType:
         return [
             name
             for name in source.settings_read
-            if HOST_SETTING_RE.match(name) and not (shared_stays and name in SHARED_SETTINGS)
+            if is_host_setting(name) and not (shared_stays and name in SHARED_SETTINGS)
         ]
 
     def app_host_setting(self, app_code: str) -> str:
