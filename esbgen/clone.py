@@ -296,6 +296,11 @@ def conf_changes(tree: EsbTree, target: CloneTarget, remark: str, source: Compon
     if target.system_name in tree.registered:
         said.append(f"{target.system_name} is already registered in {CUSTOM_CONF}")
     else:
+        if tree.unread_systems:
+            # the entry esbgen cannot read may be this very system: adding it could register it twice
+            raise EsbgenError(f"{tree.unread_systems[0]}: esbgen cannot read this part of SYSTEMS (code, not an entry "
+                              "written as {...} or dict(...)), so it cannot tell whether the system is there; "
+                              "write it as a literal first, or register by hand")
         entry = registration_entry(target, remark)
         text = append_to_list(text, "SYSTEMS", [py_literal(entry)], str(CUSTOM_CONF))
     existing = {(channel.path, channel.method) for channel in tree.conf_channels}

@@ -171,6 +171,7 @@ class EsbTree:
     conf_channels: list[PresetChannel]
     preset_channels: list[PresetChannel]
     generation: str = "legacy"  # "legacy" (configs/default.py, Python 2.7) or "later" (conf/default.py, Python 3)
+    unread_systems: list[str] = field(default_factory=list)  # SYSTEMS entries built in code ("file:line")
 
     @property
     def conf_path(self) -> Path:
