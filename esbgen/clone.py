@@ -6,7 +6,6 @@ import ast
 import bisect
 import filecmp
 import os
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -36,6 +35,8 @@ from esbgen.rules import (
     validate_new_system,
     validate_one_line,
     validate_system_columns,
+    validate_host_setting_answer,
+    validate_host_settings_of_type,
     validate_system_folder,
 )
 from esbgen.saas import APP_PATH_RE, SaasType, select_saas_type
@@ -236,9 +237,9 @@ def template_defaults(target: CloneTarget) -> dict[str, Any]:
     return defaults
 
 
-def clone_target(source: ComponentSet, request: CloneRequest, settings: list[str]) -> CloneTarget:
+def clone_target(source: ComponentSet, request: CloneRequest, settings: list[str], tree: EsbTree) -> CloneTarget:
     """The new system's names; ``settings`` are the source's host settings, the main one first."""
-    from esbgen.plugins import call_hook
+    from esbgen.plugins import answers
 
     app_code = validate_app_code(request.app_code) if request.app_code is not None else default_app_code(request.new)
     label = request.label if request.label is not None else request.new.upper()
@@ -246,9 +247,8 @@ def clone_target(source: ComponentSet, request: CloneRequest, settings: list[str
     validate_system_columns(label=label)
     target = CloneTarget(request.new, app_code, label, "")
     main = settings[0] if settings else None
-    target.host_setting = call_hook("esbgen_host_setting", target=target, source=source, old=main)
-    if not isinstance(target.host_setting, str) or not re.fullmatch(r"[A-Z][A-Z0-9_]*", target.host_setting):
-        raise EsbgenError(f"a plugin named the host setting {target.host_setting!r}; a setting name is upper-case letters, digits and '_'")
+    plugin, answer = answers("esbgen_host_setting", target=target, source=source, old=main)[0]
+    target.host_setting = validate_host_setting_answer(plugin, answer, tree, request.new)
     source_name = source.system_name or source.name.upper()
     for name in settings:
         target.renamed_settings[name] = target.host_setting if name == main else renamed_setting(name, source_name, target.system_name)
@@ -473,7 +473,8 @@ def design_clone(root: Path, request: CloneRequest) -> CloneDesign:
             raise EsbgenError(f"source {malformed[0]}; esbgen cannot say what the ESB makes of it")
     saas_type = select_saas_type(source, request.saas_type)
     source_app = saas_type.source_app_code(source)
-    target = clone_target(source, request, saas_type.host_settings(source))
+    settings = validate_host_settings_of_type(saas_type, saas_type.host_settings(source))
+    target = clone_target(source, request, settings, tree)
     spec, counts = build_template(tree, source, saas_type, target, source_app)
     context: dict[str, Any] = {
         "system": target.name,

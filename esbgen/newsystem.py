@@ -12,7 +12,7 @@ from esbgen.errors import EsbgenError, UsageError
 from esbgen.esbtree import load_tree
 from esbgen.layout import APISV2, COMPONENTS, CONFAPIS, settings_file
 from esbgen.plan import Plan
-from esbgen.rules import validate_app_code, validate_new_system, validate_one_line, validate_system_columns
+from esbgen.rules import validate_app_code, validate_host_setting_answer, validate_new_system, validate_one_line, validate_system_columns
 from esbgen.saas import SaasType, all_saas_types, saas_type_named
 from esbgen.template import render_with_defaults
 
@@ -47,7 +47,7 @@ def template_of(type_name: str | None) -> tuple[SaasType, Path]:
 
 def plan_new(root: Path, name: str, app_code: str, work: Path, *, type_name: str | None = None,
              label: str | None = None, force: bool = False) -> NewOutcome:
-    from esbgen.plugins import call_hook
+    from esbgen.plugins import answers, call_hook
 
     validate_new_system(name)
     validate_app_code(app_code)
@@ -56,7 +56,8 @@ def plan_new(root: Path, name: str, app_code: str, work: Path, *, type_name: str
     saas_type, template = template_of(type_name)
     tree = load_tree(root)
     target = CloneTarget(name, app_code, label if label is not None else name.upper(), "")
-    target.host_setting = call_hook("esbgen_host_setting", target=target, source=None, old=None)
+    plugin, answer = answers("esbgen_host_setting", target=target, source=None, old=None)[0]
+    target.host_setting = validate_host_setting_answer(plugin, answer, tree, name)
     values: dict[str, Any] = {
         "system": name,
         "SYSTEM_NAME": target.system_name,

@@ -11,6 +11,8 @@ from esbgen.errors import EsbgenError, UsageError
 from esbgen.layout import APIDOCS, ESB_CONF, SYSTEM_CONFIGS
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from esbgen.domain import Channel, ComponentClass, ComponentSet, EsbTree, PresetChannel
 
 SYSTEM_FOLDER_RE = re.compile(r"[a-z][a-z0-9_]{0,63}")
@@ -508,3 +510,95 @@ def check_tree(tree: EsbTree, systems: list[str] | None = None) -> tuple[list[Pr
                 own.append(problem)
     own.extend(check_path_collisions(tree, systems))
     return own, inherited
+
+
+# --- values plugins give, before they reach a file ----------------------------------------------------
+
+SAAS_TYPE_NAME_RE = re.compile(r"[a-z][a-z0-9_-]{0,63}")
+CLASS_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def refuse_plugin_value(plugin: str, what: str, value: Any, why: str) -> EsbgenError:
+    """The one line that names the plugin, the value it gave and what is wrong with it."""
+    shown = repr(value) if len(repr(value)) <= 120 else repr(value)[:117] + "..."
+    return EsbgenError(f"plugin {plugin!r} gave {what} {shown}, which {why}; nothing was written")
+
+
+def is_setting_name(value: Any) -> bool:
+    """An upper-case Python identifier, as a Django setting is named (a keyword never is)."""
+    import keyword
+
+    return isinstance(value, str) and SETTING_NAME_RE.fullmatch(value) is not None and not keyword.iskeyword(value)
+
+
+def settings_assigned(root: Path) -> dict[str, str]:
+    """The top-level names the tree's settings file assigns, with the source of each value; {} if unreadable."""
+    import ast
+
+    from esbgen.layout import settings_file
+
+    path = root / settings_file(root)
+    try:
+        text = path.read_text(encoding="utf-8")
+        module = ast.parse(text)
+    except (OSError, UnicodeDecodeError, SyntaxError, ValueError):
+        return {}
+    found = {}
+    for statement in module.body:
+        targets = statement.targets if isinstance(statement, ast.Assign) else (
+            [statement.target] if isinstance(statement, ast.AnnAssign) and statement.value is not None else [])
+        for target in targets:
+            if isinstance(target, ast.Name):
+                found[target.id] = ast.get_source_segment(text, statement.value) or ""
+    return found
+
+
+def validate_host_setting_answer(plugin: str, value: Any, tree: EsbTree, target: str) -> str:
+    """A plugin's ``esbgen_host_setting`` answer: a setting name, and not one the tree uses for something else.
+
+    Something else is another system's host (the clone would call that system's app), or a
+    setting of the settings file that is not a host (``DATABASES``, ``SECRET_KEY``, ``DEBUG``).
+    """
+    if not is_setting_name(value):
+        raise refuse_plugin_value(plugin, "the host setting", value,
+                                  "is not a setting name (an upper-case Python identifier: A-Z, 0-9, '_')")
+    for name, system in sorted(tree.systems.items()):
+        if name != target and value in system.settings_read and value not in SHARED_SETTINGS:
+            raise refuse_plugin_value(plugin, "the host setting", value, f"system {name} reads for its own backend")
+    assigned = settings_assigned(tree.root)
+    if value in assigned and host_setting_reason(value, assigned[value], cautious=True) is None:
+        from esbgen.layout import settings_file
+
+        raise refuse_plugin_value(plugin, "the host setting", value,
+                                  f"{settings_file(tree.root)} uses for something else than a host")
+    return value
+
+
+def validate_saas_type(plugin: str, saas_type: Any) -> None:
+    """What a SaaS type puts into files and commands: its name, and a known app's literals."""
+    from esbgen.saas import KnownAppProxy, SaasType
+
+    if not isinstance(saas_type, SaasType):
+        raise refuse_plugin_value(plugin, "a SaaS type", saas_type, "is no esbgen.saas.SaasType")
+    name = getattr(saas_type, "name", None)
+    if not isinstance(name, str) or not SAAS_TYPE_NAME_RE.fullmatch(name):
+        raise refuse_plugin_value(plugin, "the SaaS type name", name,
+                                  "is not a type name (a lower-case letter, then a-z, 0-9, '_' or '-', at most 64)")
+    if isinstance(saas_type, KnownAppProxy):
+        checks = (
+            ("app", saas_type.app, lambda v: isinstance(v, str) and APP_CODE_RE.fullmatch(v) is not None, "an app code"),
+            ("host_setting", saas_type.host_setting, is_setting_name, "a setting name (an upper-case Python identifier)"),
+            ("component_class", saas_type.component_class,
+             lambda v: isinstance(v, str) and CLASS_NAME_RE.fullmatch(v) is not None, "a class name"),
+        )
+        for attribute, value, ok, kind in checks:
+            if not ok(value):
+                raise refuse_plugin_value(plugin, f"SaaS type {name}'s {attribute}", value, f"is not {kind}")
+
+
+def validate_host_settings_of_type(saas_type: Any, names: Any) -> list[str]:
+    """``SaasType.host_settings``'s answer: setting names, each renamed for the clone and written into its code."""
+    if not isinstance(names, (list, tuple)) or not all(is_setting_name(n) for n in names):
+        raise EsbgenError(f"SaaS type {saas_type.name!r} named the host settings {names!r}, which are not all setting "
+                          "names (upper-case Python identifiers); nothing was written")
+    return list(names)
