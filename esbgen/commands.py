@@ -15,6 +15,7 @@ from typing import Any, Callable, Iterator
 from esbgen import registration as _registration  # also registers the journal's db_system handler
 from esbgen import syncrows as _syncrows  # noqa: F401  (registers the db_synced_rows handler undo needs)
 from esbgen.errors import EsbgenError
+from esbgen.layout import COMPONENTS, CUSTOM_CONF, inside_components
 from esbgen.rules import validate_one_line
 
 Say = Callable[[str], None]
@@ -224,7 +225,7 @@ def register(root_option: str | None, name: str, say: Say, *, label: str | None 
             system_name = name.upper()  # declared in conf.py SYSTEMS only
         else:
             known = ", ".join(sorted(tree.systems)) or "none"
-            raise EsbgenError(f"unknown system {name!r} in {root} (systems: {known}; or a name in conf.py SYSTEMS)")
+            raise EsbgenError(f"unknown system {name!r} in {root} (systems: {known}; or a name in {CUSTOM_CONF.name} SYSTEMS)")
         declared = tree.registered[system_name].fields if system_name in tree.registered else {}
         default_label = declared.get("label") if isinstance(declared.get("label"), str) else system_name
         default_remark = declared.get("remark") if isinstance(declared.get("remark"), str) else "Registered by esbgen"
@@ -329,8 +330,8 @@ def templatize(root_option: str | None, source: str, output: str, say: Say, *, n
     destination = Path(output).absolute()
     if destination.exists() and not destination.is_dir():
         raise EsbgenError(f"{output} exists and is not a folder; -o takes a folder for the template")
-    if destination == root / "components" or (root / "components") in destination.parents:
-        raise EsbgenError(f"{output} is inside the ESB's components/; the ESB would read the template as components. "
+    if inside_components(root, destination):
+        raise EsbgenError(f"{output} is inside the ESB's {COMPONENTS}/; the ESB would read the template as components. "
                           "Write it elsewhere")
     if destination.exists() and any(destination.iterdir()):
         raise EsbgenError(f"{destination} exists and is not empty")
@@ -499,7 +500,7 @@ def list_systems(root_option: str | None, say: Say) -> int:
     for name, system in sorted(tree.systems.items()):
         upper = (system.system_name or name).upper()
         if upper in tree.registered:
-            registered = "yes (conf.py)"
+            registered = f"yes ({CUSTOM_CONF.name})"
         elif upper in OFFICIAL_SYSTEMS:
             registered = "official"
         else:
