@@ -9,6 +9,9 @@ Where the row of a system lives:
 * run as ``manage.py esbgen`` (the ESB's own Django project): the project's
   ``default`` database, unless a URL is given.
 
+Which of them a run uses is its ``Target``, resolved once by the shell (the
+runner's context) and passed to every function that opens the database.
+
 The table has one of two shapes, found by reading its columns before any use:
 
 * the legacy ESB's (``ComponentSystem``): ``label``, ``remark``, timeouts ...;
@@ -52,32 +55,39 @@ WRITABLE_COLUMNS = ("label", "remark")
 BOARD = "default"  # the later ESB's board of the systems esbgen registers
 AUTHOR = "esbgen"  # created_by / updated_by of the later shape
 
-_requested_url: str | None = None
-_in_django_project = False
-
-
 # ---------------------------------------------------------------- where the database is
 
 
-def request_url(url: str | None) -> None:
-    """Remember the ``--database`` of this run (also used to revert older changes)."""
-    global _requested_url
-    _requested_url = url or None
+@dataclass(frozen=True)
+class Target:
+    """Where this run's database is, resolved once by the shell and passed down.
 
+    ``url`` is ``--database``, else ``$ESBGEN_DATABASE_URL`` (None: neither);
+    ``in_django`` says the run is ``manage.py esbgen`` in-process, whose project's
+    default database serves when no URL is given.
+    """
 
-def requested_url() -> str | None:
-    """``--database``, else ``$ESBGEN_DATABASE_URL``, else None."""
-    return _requested_url or os.environ.get(ENV_URL) or None
+    url: str | None = None
+    in_django: bool = False
 
+    @classmethod
+    def resolve(cls, option: str | None = None, in_django: bool = False) -> "Target":
+        return cls(option or os.environ.get(ENV_URL) or None, in_django)
 
-def enter_django_project() -> None:
-    """Called by ``manage.py esbgen``: Django is set up by the project; its database is the default."""
-    global _in_django_project
-    _in_django_project = True
+    @property
+    def known(self) -> bool:
+        return bool(self.url) or self.in_django
 
+    def describe(self) -> str | None:
+        """Where a row would go, for notes; None when no database is known."""
+        if self.url:
+            return parse_url(self.url).shown
+        if self.in_django:
+            return "the project's database"
+        return None
 
-def in_django_project() -> bool:
-    return _in_django_project
+    def open(self, url: str | None = None, *, readonly: bool = False, project: bool = False):
+        return open_database(self, url, readonly=readonly, project=project)
 
 
 @dataclass(frozen=True)
@@ -559,20 +569,6 @@ class Database:
             yield
 
 
-def describe_target(url: str | None = None) -> str | None:
-    """Where a row would go, for notes; None when no database is known."""
-    url = url or requested_url()
-    if url:
-        return parse_url(url).shown
-    if in_django_project():
-        return "the project's database"
-    return None
-
-
-def database_known() -> bool:
-    return bool(requested_url()) or in_django_project()
-
-
 def _sqlite_name(path: str, readonly: bool) -> str:
     # Django's SQLite backend opens NAME as a URI: the file must exist (mode=rw never creates it).
     return f"file:{quote(path)}?mode={'ro' if readonly else 'rw'}"
@@ -600,8 +596,9 @@ def _alias_settings(parsed: DatabaseUrl, readonly: bool) -> dict[str, Any]:
 
 
 @contextmanager
-def open_database(url: str | None = None, *, readonly: bool = False, project: bool = False) -> Iterator[Database]:
-    """The database of this run (``url``, else ``--database``/env, else the Django project's).
+def open_database(target: Target, url: str | None = None, *, readonly: bool = False,
+                  project: bool = False) -> Iterator[Database]:
+    """The database of this run (``url``, else the target's URL, else the Django project's).
 
     ``project`` asks for the running Django project's default database whatever the URL.
 
@@ -609,8 +606,8 @@ def open_database(url: str | None = None, *, readonly: bool = False, project: bo
     and forgotten after, so a long-lived process (a test run, a project) keeps
     no stray connection.  ``readonly`` opens a SQLite file read-only (dry runs).
     """
-    url = None if project else (url or requested_url())
-    if url is None and not in_django_project():
+    url = None if project else (url or target.url)
+    if url is None and not target.in_django:
         raise EsbgenError(
             f"no database to register in: give --database URL (or ${ENV_URL}), or run as `manage.py esbgen`"
         )
@@ -636,7 +633,7 @@ def open_database(url: str | None = None, *, readonly: bool = False, project: bo
         connection.features.minimum_database_version = None
     connections[alias] = connection
     try:
-        yield Database(alias, parsed.shown, parsed.shown, parsed.has_password, use_project_model=in_django_project())
+        yield Database(alias, parsed.shown, parsed.shown, parsed.has_password, use_project_model=target.in_django)
     finally:
         try:
             connection.close()

@@ -80,11 +80,14 @@ def esbgen_clone_context(context: dict[str, Any], source: ComponentSet | None, t
 def esbgen_plan_steps(plan: Plan, command: str, options: dict[str, Any]) -> list[PostStep] | None:
     """Return steps to add to a plan after its file changes (sync, restart, reminders).
 
+    Called once per run, with the complete plan.
+
     :param plan: the :class:`esbgen.plan.Plan` computed so far (``plan.is_empty``, ``plan.title``,
         ``plan.root``, its file changes).
     :param command: the esbgen command: ``clone``, ``new``, ``retarget``, ``sync-edition``,
-        ``register``, ``apply-plan``, ...
-    :param options: that command's options, by name (``new``, ``saas_type``, ``sync``, ``restart`` ...).
+        ``register``, ``apply-plan``, ``undo``.
+    :param options: the same keys for every command, those of ``esbgen.runner.OPTION_KEYS``
+        (docs/plugins.md, "Options every hook gets"); a key the command has no value for is None.
     :returns: a list of :class:`esbgen.plan.PostStep` (a reminder, a command to run, or a callable),
         or None. In a dry run the steps are shown and not run.
     """

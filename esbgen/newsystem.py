@@ -45,6 +45,11 @@ def template_of(type_name: str | None) -> tuple[SaasType, Path]:
     return saas_type, Path(template)
 
 
+def new_remark(saas_type) -> str:
+    """The remark a new system is declared and registered with, unless --remark is given."""
+    return f"Created by esbgen new (SaaS type {saas_type.name})"
+
+
 def plan_new(root: Path, name: str, app_code: str, work: Path, *, type_name: str | None = None,
              label: str | None = None, force: bool = False) -> NewOutcome:
     from esbgen.plugins import answers, call_hook
@@ -71,7 +76,7 @@ def plan_new(root: Path, name: str, app_code: str, work: Path, *, type_name: str
     output = work / "output"
     output.mkdir(parents=True)
     rendered = render_with_defaults(template, values, output)
-    conf_write, said, _ = conf_changes(tree, target, f"Created by esbgen new (SaaS type {saas_type.name})")
+    conf_write, said, _ = conf_changes(tree, target, new_remark(saas_type))
     validate_rendered(tree, output, name, None, conf_write)
     plan = Plan(root, f"new system {name} (SaaS type {saas_type.name})")
     folders = [p for p in (APISV2 / name, CONFAPIS / name) if (output / p).is_dir()]
