@@ -11,6 +11,7 @@ import click
 
 from esbgen import __version__
 from esbgen.errors import EsbgenError
+from esbgen.layout import CUSTOM_CONF, LATER_SETTINGS, LEGACY_SETTINGS
 
 ESB_ROOT_HELP = "ESB root (default: $ESBGEN_ESB_ROOT, else the current directory)"
 
@@ -298,10 +299,10 @@ def apply_plan(plan_file, services, esb_root, dry_run):
 @cli.command(name="sync-edition")
 @click.option("--from", "ce_root", required=True, metavar="CE_ROOT", help="ESB root of the Community Edition to take from.")
 @click.option("--take", multiple=True, metavar="NAME",
-              help="Take the CE's value of this setting (configs/default.py or conf/default.py) even where the "
+              help=f"Take the CE's value of this setting ({LEGACY_SETTINGS} or {LATER_SETTINGS}) even where the "
                    "target's is kept: secrets, database, hosts, values that need review (repeatable).")
 @click.option("--take-file", "take_files", multiple=True, metavar="PATH",
-              help="Take the CE's file even though esbgen changed it in this tree, or it is this ESB's conf.py (repeatable).")
+              help=f"Take the CE's file even though esbgen changed it in this tree, or it is this ESB's {CUSTOM_CONF.name} (repeatable).")
 @click.option("--skip", multiple=True, metavar="PATH",
               help="Leave this file or folder of the CE out, the settings file included (repeatable).")
 @esb_root_option

@@ -15,6 +15,7 @@ from typing import Any
 
 from esbgen import registration as _registration
 from esbgen.errors import EsbgenError, Refused, RollbackIncomplete, UsageError
+from esbgen.layout import COMPONENTS, CUSTOM_CONF, inside_components
 from esbgen.plan import Plan
 from esbgen.rules import validate_one_line
 from esbgen.runner import Context, Operation
@@ -87,7 +88,7 @@ class Register(Operation):
             system_name = self.name.upper()  # declared in conf.py SYSTEMS only
         else:
             known = ", ".join(sorted(tree.systems)) or "none"
-            raise Refused(f"unknown system {self.name!r} in {root} (systems: {known}; or a name in conf.py SYSTEMS)")
+            raise Refused(f"unknown system {self.name!r} in {root} (systems: {known}; or a name in {CUSTOM_CONF.name} SYSTEMS)")
         self.system_name = system_name
         declared = tree.registered[system_name].fields if system_name in tree.registered else {}
         default_label = declared.get("label") if isinstance(declared.get("label"), str) else system_name
@@ -429,8 +430,8 @@ class Templatize(Operation):
         destination = Path(self.output).absolute()
         if destination.exists() and not destination.is_dir():
             raise Refused(f"{self.output} exists and is not a folder; -o takes a folder for the template")
-        if destination == root / "components" or (root / "components") in destination.parents:
-            raise Refused(f"{self.output} is inside the ESB's components/; the ESB would read the template as "
+        if inside_components(root, destination):
+            raise Refused(f"{self.output} is inside the ESB's {COMPONENTS}/; the ESB would read the template as "
                           "components. Write it elsewhere")
         if destination.exists() and any(destination.iterdir()):
             raise Refused(f"{destination} exists and is not empty")
@@ -554,7 +555,7 @@ class ListSystems(Operation):
         for name, system in sorted(tree.systems.items()):
             upper = (system.system_name or name).upper()
             if upper in tree.registered:
-                registered = "yes (conf.py)"
+                registered = f"yes ({CUSTOM_CONF.name})"
             elif upper in OFFICIAL_SYSTEMS:
                 registered = "official"
             else:

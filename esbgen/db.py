@@ -112,15 +112,19 @@ URL_HELP = "use sqlite:///ABS/PATH.db or mysql://USER:PASSWORD@HOST:PORT/DB"
 
 
 def redact_url(url: str) -> str:
-    """The URL with its password (if any) replaced by ``***``."""
-    if "://" not in url:
+    """The URL with its password (if any) replaced by ``***``.
+
+    The user information ends at the URL's last ``@``, wherever a parser would end the
+    authority: a password with a raw ``/``, ``?`` or ``#`` (which ends the authority for
+    ``urlsplit``) is masked all the same. Masking too much is harmless; too little shows a secret.
+    """
+    scheme, sep, rest = url.partition("://")
+    if not sep:
         return url
-    parts = urlsplit(url)
-    userinfo, at, hostport = parts.netloc.rpartition("@")
+    userinfo, at, after = rest.rpartition("@")
     if not at or ":" not in userinfo:
         return url
-    user = userinfo.split(":", 1)[0]
-    return parts._replace(netloc=f"{user}:{PASSWORD_MASK}@{hostport}").geturl()
+    return f"{scheme}://{userinfo.split(':', 1)[0]}:{PASSWORD_MASK}@{after}"
 
 
 _URL_IN_ARG = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://\S+")
@@ -135,45 +139,97 @@ def _sqlite_shown(path: str) -> str:
     return "sqlite://" + quote(path, safe="/:@+,=~")
 
 
+_PERCENT_ERROR = re.compile(r"%(?![0-9A-Fa-f]{2})")
+_KNOWN_SCHEMES = re.compile(r"(?i)(sqlite3?|mysql(\+pymysql)?|mariadb|postgres(ql)?|oracle|mssql):")
+
+
+def _decoded(part: str, what: str, shown: str, *, secret: bool = False) -> str:
+    """A percent-encoded part of the URL, decoded; a broken escape or a control character refused.
+
+    The refusal names the part, never the text of a secret one.
+    """
+    if _PERCENT_ERROR.search(part):
+        where = "" if secret else f" {part!r}"
+        raise EsbgenError(f"bad database URL {shown}: the {what}{where} has a '%' that starts no %XX escape; "
+                          "write '%' as %25")
+    try:
+        value = unquote(part, errors="strict")
+    except UnicodeDecodeError:
+        raise EsbgenError(f"bad database URL {shown}: the {what} decodes to bytes that are not UTF-8") from None
+    if any(ord(char) < 32 or ord(char) == 127 for char in value):
+        raise EsbgenError(f"bad database URL {shown}: the {what} holds a control character")
+    return value
+
+
 def parse_url(url: str) -> DatabaseUrl:
+    """A ``--database`` URL, or one clear refusal that never shows its password."""
     url = url.strip()
     if not url:
         raise EsbgenError(f"--database is empty; {URL_HELP}")
     if "://" not in url:
+        if _KNOWN_SCHEMES.match(url):
+            raise EsbgenError(f"bad database URL {redact_url(url)}: a scheme needs '://'; {URL_HELP}")
+        if any(ord(char) < 32 for char in url):
+            raise EsbgenError("bad database path: it holds a control character")
         path = Path(url).expanduser().absolute()
         return DatabaseUrl("sqlite", str(path), shown=_sqlite_shown(str(path)))
     shown = redact_url(url)
+    scheme = url.partition("://")[0].lower()
     try:
         parts = urlsplit(url)
-        port = parts.port
-    except ValueError as error:
+    except ValueError as error:  # an unclosed IPv6 bracket
         raise EsbgenError(f"bad database URL {shown}: {error}") from None
-    scheme = parts.scheme.lower()
     if scheme in SQLITE_SCHEMES:
-        if parts.netloc or not parts.path or parts.query:
+        if parts.netloc:
+            raise EsbgenError(f"bad SQLite URL {shown}: {parts.netloc!r} stands where a host would, and SQLite has none; "
+                              "sqlite:// takes an absolute path (sqlite:///ABS/PATH.db), a relative one goes without the scheme")
+        if not parts.path.strip("/") or parts.query or parts.fragment:
             raise EsbgenError(f"bad SQLite URL {shown}: {URL_HELP}")
-        path = "/" + unquote(parts.path).lstrip("/")
+        path = "/" + _decoded(parts.path, "path", shown).lstrip("/")
         return DatabaseUrl("sqlite", path, shown=_sqlite_shown(path))
-    if scheme in MYSQL_SCHEMES:
-        name = unquote(parts.path.lstrip("/"))
-        if not name or "/" in name:
-            raise EsbgenError(f"the database URL {shown} names no database; {URL_HELP}")
-        options = dict(parse_qsl(parts.query, keep_blank_values=True))
-        unknown = sorted(set(options) - set(MYSQL_OPTIONS))
-        if unknown:
-            raise EsbgenError(f"unknown option {unknown[0]!r} in {shown} (known: {', '.join(MYSQL_OPTIONS)})")
-        return DatabaseUrl(
-            "mysql",
-            name,
-            user=unquote(parts.username or ""),
-            password=unquote(parts.password or ""),
-            host=parts.hostname or "localhost",
-            port=port or 3306,
-            options=options,
-            has_password=parts.password is not None,
-            shown=shown,
-        )
-    raise EsbgenError(f"unknown database URL scheme {parts.scheme + '://'!r} in {shown}; {URL_HELP}")
+    if scheme not in MYSQL_SCHEMES:
+        raise EsbgenError(f"unknown database URL scheme {scheme + '://'!r} in {shown}; {URL_HELP}")
+    if "@" in url.partition("://")[2] and "@" not in parts.netloc:
+        # a raw '/', '?' or '#' in the password ended the authority before its '@'
+        raise EsbgenError(f"bad database URL {shown}: percent-encode '/', '?', '#' and '@' in the user or password "
+                          "(%2F, %3F, %23, %40)")
+    userinfo, at, hostport = parts.netloc.rpartition("@")
+    user_part, colon, password_part = userinfo.partition(":")
+    user = _decoded(user_part, "user", shown)
+    password = _decoded(password_part, "password", shown, secret=True)
+    try:
+        port = parts.port
+    except ValueError:
+        port_text = hostport.rpartition("]")[2].rpartition(":")[2]
+        raise EsbgenError(f"bad database URL {shown}: the port {port_text!r} is not a number from 1 to 65535") from None
+    if port == 0:
+        raise EsbgenError(f"bad database URL {shown}: the port 0 is not a number from 1 to 65535")
+    name = _decoded(parts.path.lstrip("/"), "database name", shown)
+    if not name or "/" in name:
+        raise EsbgenError(f"the database URL {shown} names no database; {URL_HELP}")
+    if parts.fragment:
+        raise EsbgenError(f"bad database URL {shown}: a '#' fragment means nothing here")
+    try:
+        options = dict(parse_qsl(parts.query, keep_blank_values=True, strict_parsing=bool(parts.query)))
+    except ValueError:
+        raise EsbgenError(f"bad database URL {shown}: the options after '?' are not NAME=VALUE&...") from None
+    unknown = sorted(set(options) - set(MYSQL_OPTIONS))
+    if unknown:
+        raise EsbgenError(f"unknown option {unknown[0]!r} in {shown} (known: {', '.join(MYSQL_OPTIONS)})")
+    host = _decoded(parts.hostname or "", "host", shown)
+    if not host and not options.get("unix_socket"):
+        raise EsbgenError(f"the database URL {shown} names no host; {URL_HELP} (or ?unix_socket=PATH)")
+    return DatabaseUrl(
+        "mysql",
+        name,
+        user=user,
+        password=password,
+        host=host or "localhost",
+        port=port or 3306,
+        options=options,
+        has_password=bool(colon),
+        shown=shown,
+    )
 
 
 # ---------------------------------------------------------------- Django, lazily

@@ -175,6 +175,10 @@ def py_literal(value) -> str:
     raise EsbgenError(f"cannot write {type(value).__name__} into a conf module")
 
 
+def _line(data: bytes, offset: int) -> int:
+    return data.count(b"\n", 0, offset) + 1
+
+
 def append_to_list(text: str, list_name: str, elements: list[str], label: str) -> str:
     """Append element sources to the module-level list ``list_name``; add the list when missing."""
     import libcst as cst
@@ -198,7 +202,8 @@ def append_to_list(text: str, list_name: str, elements: list[str], label: str) -
                     and small.targets[0].target.value == list_name
                 ):
                     if target is not None:
-                        raise EsbgenError(f"{label}: {list_name} is assigned twice; edit it by hand")
+                        raise EsbgenError(f"{label}:{_line(data, spans[small].start)}: {list_name} is assigned twice; "
+                                          "edit it by hand")
                     target = small.value
     if target is None:
         body = "".join(f"    {element},{newline}" for element in elements)
@@ -206,7 +211,8 @@ def append_to_list(text: str, list_name: str, elements: list[str], label: str) -
         lead = newline if text.strip() else ""
         return f"{text}{separator}{lead}{list_name} = [{newline}{body}]{newline}"
     if not isinstance(target, cst.List):
-        raise EsbgenError(f"{label}: {list_name} is not a list literal; edit it by hand")
+        raise EsbgenError(f"{label}:{_line(data, spans[target].start)}: {list_name} is not a list literal "
+                          "([...]); esbgen cannot add to it faithfully, edit it by hand")
     span = spans[target]
     close = span.start + span.length - 1  # the byte of ']'
     inserts: list[tuple[int, bytes]] = []
