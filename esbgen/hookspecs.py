@@ -162,4 +162,9 @@ def esbgen_step_kinds() -> list[StepKind]:
       since): the journal names the step and keeps the record so that a later run finishes.
     - ``verify(record, ctx) -> bool``: whether the change is applied and still as ``apply``
       left it. ``esbgen undo`` refuses, changing nothing, when a step says False.
+    - optionally ``describe_revert(record) -> list[str]``: what ``revert`` does, one line each, for
+      ``esbgen undo --dry-run``.
+
+    :returns: a list of such objects (``esbgen.steps.StepKind``), or None. The first plugin (in load
+        order, built-ins first) to name a kind provides it.
     """
