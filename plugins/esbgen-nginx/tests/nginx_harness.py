@@ -322,6 +322,12 @@ class LiveSite:
         finally:
             self.close_backends()
 
+    def __enter__(self) -> "LiveSite":
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
+
 
 def http_get(port: int, path: str = "/", timeout: float = 5.0) -> tuple[int, str]:
     """One request on a fresh connection through nginx."""
@@ -374,3 +380,12 @@ def make_runner() -> CliRunner:
 def run_esbgen(args: list[str], root: click.Group | None = None):
     result = make_runner().invoke(root or root_group(), args, catch_exceptions=False)
     return result
+
+
+def one_error_line(result) -> str:
+    """The refusal of a CLI run: nothing on stdout, one ``esbgen: error:`` line on stderr."""
+    assert result.stdout == ""
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("esbgen: error: ")
+    return lines[0]

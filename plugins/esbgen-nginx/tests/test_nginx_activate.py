@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from conftest_services import READER, READER_PASSWORD, ROOT_PASSWORD, WRITER, WRITER_PASSWORD, run_manage
-from nginx_harness import LiveSite, NginxTree, free_port, run_esbgen
+from nginx_harness import LiveSite, NginxTree, free_port, run_esbgen, one_error_line
 
 PROBES = {"/t/demo/": "agent_test", "/o/demo/": "agent_prod"}
 AGENT_PORT = "4245"
@@ -27,12 +27,9 @@ AGENT_PORT = "4245"
 
 @pytest.fixture(scope="module")
 def live(tmp_path_factory, nginx_bin):
-    site = LiveSite(tmp_path_factory.mktemp("agents-nginx"), nginx_bin,
-                    spares={"agent_new": "127.0.0.2", "agent_new2": "127.0.0.3"}, probes=list(PROBES))
-    try:
+    with LiveSite(tmp_path_factory.mktemp("agents-nginx"), nginx_bin,
+                        spares={"agent_new": "127.0.0.2", "agent_new2": "127.0.0.3"}, probes=list(PROBES)) as site:
         yield site
-    finally:
-        site.close()
 
 
 @pytest.fixture
@@ -78,14 +75,6 @@ def seed(esb_db, site) -> dict[str, int]:
         "other": add_server(esb_db, "127.0.0.9", 8085),
         "retired": add_server(esb_db, "127.0.0.8", 8085, active=False),
     }
-
-
-def one_error_line(result) -> str:
-    assert result.stdout == ""
-    lines = result.stderr.splitlines()
-    assert len(lines) == 1, result.stderr
-    assert lines[0].startswith("esbgen: error: ")
-    return lines[0]
 
 
 def printed_auth(out: str, host: str, port: str = AGENT_PORT) -> tuple[uuid.UUID, uuid.UUID]:

@@ -11,7 +11,7 @@ import stat
 
 import pytest
 
-from nginx_harness import HttpBackend, NginxTree, free_port, run_esbgen
+from nginx_harness import HttpBackend, NginxTree, free_port, run_esbgen, one_error_line
 
 PORTS = {"paas": 8001, "appengine": 8000, "esb": 8002, "login": 8003, "agent_test": 4245, "agent_prod": 4246}
 PAAS_LINE = b"    server 127.0.0.1:8001 max_fails=1  fail_timeout=30s;  # paas (gunicorn), CE"
@@ -31,14 +31,6 @@ def tree(tmp_path):
 
 def swap(tree, nginx_bin, *args):
     return run_esbgen(["swap", *args, *tree.options(nginx_bin)])
-
-
-def one_error_line(result) -> str:
-    assert result.stdout == ""
-    lines = result.stderr.splitlines()
-    assert len(lines) == 1, result.stderr
-    assert lines[0].startswith("esbgen: error: ")
-    return lines[0]
 
 
 def test_missing_upstream_is_refused_with_one_line(tree, nginx_bin, alive):

@@ -12,18 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from nginx_harness import HttpBackend, NginxProcess, NginxTree, free_port, run_esbgen, served_by, http_get
+from nginx_harness import HttpBackend, NginxProcess, NginxTree, free_port, run_esbgen, served_by, http_get, one_error_line
 
 PORTS = {"paas": 8001, "appengine": 8000, "esb": 8002, "login": 8003, "agent_test": 8085, "agent_prod": 8086}
 LUA_MODULES = ("/usr/lib/nginx/modules/ndk_http_module.so", "/usr/lib/nginx/modules/ngx_http_lua_module.so")
-
-
-def one_error_line(result) -> str:
-    assert result.stdout == ""
-    lines = result.stderr.splitlines()
-    assert len(lines) == 1, result.stderr
-    assert lines[0].startswith("esbgen: error: ")
-    return lines[0]
 
 
 @pytest.fixture

@@ -24,12 +24,9 @@ ROLLED_BACK = "esbgen: rolled back an interrupted change 00001-"
 
 @pytest.fixture(scope="module")
 def live(tmp_path_factory, nginx_bin):
-    site = LiveSite(tmp_path_factory.mktemp("journal-nginx"), nginx_bin, spares={"agent_new": "127.0.0.2"},
-                    probes=list(PROBES))
-    try:
+    with LiveSite(tmp_path_factory.mktemp("journal-nginx"), nginx_bin, spares={"agent_new": "127.0.0.2"},
+                        probes=list(PROBES)) as site:
         yield site
-    finally:
-        site.close()
 
 
 @pytest.fixture

@@ -15,12 +15,9 @@ ORIGINAL = {"/": "paas", "/login/": "login", "/api/c/compapi/": "esb", "/v1/apps
 
 @pytest.fixture(scope="module")
 def live(tmp_path_factory, nginx_bin):
-    site = LiveSite(tmp_path_factory.mktemp("live-nginx"), nginx_bin,
-                    spares={"paas_new": "127.0.0.1", "agent_prod_new": "127.0.0.1"}, probes=list(ORIGINAL))
-    try:
+    with LiveSite(tmp_path_factory.mktemp("live-nginx"), nginx_bin,
+                        spares={"paas_new": "127.0.0.1", "agent_prod_new": "127.0.0.1"}, probes=list(ORIGINAL)) as site:
         yield site
-    finally:
-        site.close()
 
 
 @pytest.fixture
