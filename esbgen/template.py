@@ -54,10 +54,11 @@ class Edit:
 
 @dataclass
 class TemplateFile:
-    source: Path  # absolute path of the source file
+    source: str | Path  # absolute path of the source file
     target: list[str | Var]  # the path below components/, as parts
     text: str | None = None  # decoded source text, when the file has edits
     edits: list[Edit] = field(default_factory=list)
+    relative: str | None = None  # the source file relative to the ESB root ("components/confapis/sops/sops.yaml")
 
     @property
     def verbatim(self) -> bool:
