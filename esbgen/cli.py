@@ -376,6 +376,9 @@ def build_cli() -> click.Group:
     return cli
 
 
+INTERRUPTED_UNCHANGED = "interrupted before anything was applied: nothing was changed"
+
+
 def run(argv: Sequence[str] | None = None, prog_name: str = "esbgen", default_map: dict | None = None) -> int:
     """Run the command line and return its exit status; errors are one line, never a traceback.
 
@@ -394,8 +397,11 @@ def run(argv: Sequence[str] | None = None, prog_name: str = "esbgen", default_ma
         progress.end()  # the progress line goes before the message
         error.show()
         return error.exit_code
-    except click.exceptions.Abort:
+    except click.exceptions.Abort as error:
         progress.end()  # the progress line goes before the message
+        if isinstance(error.__cause__, KeyboardInterrupt):  # click's form of a Ctrl-C outside a prompt
+            click.echo(f"{prog_name}: error: {INTERRUPTED_UNCHANGED}", err=True)
+            return 130
         click.echo("esbgen: aborted", err=True)
         return 1
     except EsbgenError as error:
@@ -405,7 +411,7 @@ def run(argv: Sequence[str] | None = None, prog_name: str = "esbgen", default_ma
     except KeyboardInterrupt:
         progress.end()  # the progress line goes before the message
         # an interrupt while applying is turned into Interrupted by the journal, after its rollback
-        click.echo(f"{prog_name}: error: interrupted before anything was applied: nothing was changed", err=True)
+        click.echo(f"{prog_name}: error: {INTERRUPTED_UNCHANGED}", err=True)
         return 130
     finally:
         progress.end()

@@ -41,7 +41,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Iterator, Protocol
 
-from esbgen.errors import ROLLED_BACK, EsbgenError, Interrupted
+from esbgen.errors import APPLIED, ROLLED_BACK, EsbgenError, Interrupted
 from esbgen import progress
 from esbgen.fsutil import atomic_write_bytes, fsync_dir
 from esbgen.plan import Plan
@@ -679,13 +679,11 @@ def apply(plan: Plan, argv: list[str] | None = None, after_files: Callable[[], N
     # prepare hashes and journals, and the last syncfs below only waits for what is left.
     flusher = flush_soon(ensure_state_dir(root))
     progress.phase("applying", sum(len(add.files) for add in plan.tree_adds) or None)  # hashing the staged files
-    try:
-        journal = prepare(plan, argv)
-    finally:
-        flusher.join()
+    journal = prepare(plan, argv)  # an interrupted prepare does not wait for the disk: the flush goes on in its thread
     done = 0
     try:
-        _sync_filesystem(journal.path)  # what prepare wrote meanwhile; the staged files are on disk before any rename
+        flusher.join()  # a join, unlike a syncfs in this thread, gives way to Ctrl-C at once
+        flush_soon(journal.path).join()  # what prepare wrote meanwhile; the staged files are on disk before any rename
         _crash_point("prepared")
         journal.set_state("applying")
         _crash_point("applying")
@@ -721,8 +719,12 @@ def apply(plan: Plan, argv: list[str] | None = None, after_files: Callable[[], N
         if isinstance(error, Exception):
             raise EsbgenError(f"applying failed and was rolled back: {_reason(error)}") from error
         raise
-    _crash_point("applied")
-    _cleanup_payload(journal)
+    try:
+        _crash_point("applied")
+        _cleanup_payload(journal)
+    except KeyboardInterrupt:
+        raise Interrupted(f"interrupted after change {journal.id} was applied: it is kept (`esbgen undo` reverts it)",
+                          APPLIED) from None
     return journal
 
 
@@ -925,13 +927,41 @@ def check_undo(root: Path, journal_id: str | None = None) -> Journal:
 def undo(root: Path, journal_id: str | None = None) -> Journal:
     """Revert an applied change exactly (bytes and modes); refuse when the tree moved on since."""
     journal = check_undo(root, journal_id)
+    # From here a Ctrl-C is held until every step is reverted: each is a rename or a small write, so
+    # finishing takes milliseconds and leaves a state an operator can be told (half an undo is not).
+    interrupts: list[int] = []
     try:
-        journal.set_state("undoing")
-    except OSError as error:
-        raise EsbgenError(f"cannot undo change {journal.id}: {_reason(error)}; nothing was changed") from None
-    _crash_point("undoing")
-    ops = journal.data["ops"]
-    progress.phase("applying", len(ops))
+        previous = signal.signal(signal.SIGINT, lambda number, frame: interrupts.append(number))
+    except ValueError:  # not the main thread: Python delivers no signal here anyway
+        previous = None
+    try:
+        try:
+            journal.set_state("undoing")
+        except OSError as error:
+            raise EsbgenError(f"cannot undo change {journal.id}: {_reason(error)}; nothing was changed") from None
+        _crash_point("undoing")
+        ops = journal.data["ops"]
+        progress.phase("applying", len(ops))
+        _undo_steps(journal, root, ops)
+        try:
+            journal.set_state("undone")
+        except OSError as error:
+            raise EsbgenError(
+                f"change {journal.id} is undone but its journal could not say so ({_reason(error)}); the next esbgen run records it"
+            ) from None
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGINT, previous)
+    try:
+        _cleanup_payload(journal)  # the undone folders: long on a slow disk, so Ctrl-C is taken at once again
+    except KeyboardInterrupt:
+        interrupts.append(signal.SIGINT)
+    if interrupts:
+        raise Interrupted(f"interrupted while undoing: the undo was finished first, change {journal.id} is undone", APPLIED)
+    return journal
+
+
+def _undo_steps(journal: Journal, root: Path, ops: list[dict[str, Any]]) -> None:
     for count, index in enumerate(reversed(range(len(ops))), start=1):
         try:
             _revert_op(journal, root, index, ops[index], "undo")
@@ -946,11 +976,3 @@ def undo(root: Path, journal_id: str | None = None) -> Journal:
             ) from None
         progress.tick()
         _crash_point(f"undo-op-{count}")
-    try:
-        journal.set_state("undone")
-    except OSError as error:
-        raise EsbgenError(
-            f"change {journal.id} is undone but its journal could not say so ({_reason(error)}); the next esbgen run records it"
-        ) from None
-    _cleanup_payload(journal)
-    return journal
