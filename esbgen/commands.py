@@ -278,7 +278,7 @@ def clone(root_option: str | None, source: str, new: str, say: Say, *, app_code:
             edits = ", ".join(f"{kind} x{count}" for kind, count in sorted(outcome.edits_by_kind.items()))
             return [
                 f"Cloned {source} as {new} (SYSTEM_NAME {outcome.target.system_name}, app {outcome.target.app_code}, "
-                f"SaaS type {outcome.saas_type.name}): {len(plan.added_files())} files written; edits: {edits or 'none'}."
+                f"SaaS type {outcome.saas_type.name}): {plan.added_count} files written; edits: {edits or 'none'}."
             ] + _registration.done_lines(plan) + _verify_notes(root, new, list(outcome.target.renamed_settings.values())
                                                                or [outcome.target.host_setting])
 
@@ -313,7 +313,7 @@ def new(root_option: str | None, name: str, app_code: str, say: Say, *, saas_typ
         def summary() -> list[str]:
             return [
                 f"Created {name} (SYSTEM_NAME {outcome.target.system_name}, app {app_code}, SaaS type "
-                f"{outcome.saas_type.name}): {len(plan.added_files())} files written."
+                f"{outcome.saas_type.name}): {plan.added_count} files written."
             ] + _registration.done_lines(plan) + _verify_notes(root, name, [outcome.target.host_setting])
 
         return execute(plan, say, dry_run, summary, plan_out)
@@ -397,7 +397,7 @@ def apply_plan(root_option: str | None, plan_file: str, say: Say, *, dry_run: bo
             return run_post_steps(plan, say, kept="Nothing was changed by this run")
 
         def summary() -> list[str]:
-            return [f"Applied the plan {plan_file} ({data.get('title')}): {len(plan.added_files())} files added,"
+            return [f"Applied the plan {plan_file} ({data.get('title')}): {plan.added_count} files added,"
                     f" {len(plan.file_writes)} written."]
 
         return execute(plan, say, dry_run, summary)
