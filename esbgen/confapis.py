@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import sys
 from pathlib import Path
 
 from esbgen.domain import Channel, Span
@@ -187,8 +188,9 @@ def channels_of(root: Path, relpath: Path, run_mode: str | None = None) -> list[
         spans: dict[str, Span] = {}
         nested: set[str] = set()
         for key, value_node in _entry_items(item, tags):
+            key = sys.intern(key)  # 10 names for 200,000 keys at 20,000 channels
             if value_node.id == "scalar":
-                fields[key] = None if _tag_text(value_node, tags).endswith(":null") else value_node.value
+                fields[key] = None if _tag_text(value_node, tags).endswith(":null") else _own(value_node.value)
                 start = value_node.start_mark
                 spans[key] = Span(
                     start.index,
@@ -201,6 +203,16 @@ def channels_of(root: Path, relpath: Path, run_mode: str | None = None) -> list[
                 nested.add(key)
         channels.append(Channel(relpath, line, fields, spans, run_mode, frozenset(nested)))
     return channels
+
+
+def _own(value: str) -> str:
+    """A copy of a scalar's text, so that none of the node graph outlives the channels read from it.
+
+    The C composer allocates the texts among its nodes and marks; a text kept from there keeps its
+    memory pages from ever being freed: the next phases then grew the process by another 95 MiB
+    at 20,000 channels (peak 369 MiB, 274 MiB with the copies).
+    """
+    return (value + " ")[:-1] if value else value
 
 
 def _entry_items(mapping, tags: dict[int, str], depth: int = 0) -> list:
