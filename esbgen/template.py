@@ -220,13 +220,13 @@ class TemplateSpec:
         # target name], ...]]. 40,000 apidocs as one [path, parts] pair each were 760,000 JSON values to
         # write and read back (50 MiB at 20,000 channels).
         verbatim: list[list[Any]] = []
-        groups: dict[tuple[Any, ...], list[Any]] = {}
+        groups: dict[tuple[Any, ...], list[Any]] = {}  # by source folder and target folder parts
         for index, item in enumerate(self.files):
             target = [[p.name] if isinstance(p, Var) else p for p in item.target]
             if item.verbatim:
                 folder, _, name = str(item.source).rpartition(os.sep)
                 prefix, target_name = _split_name(target)
-                key = (folder, json.dumps(prefix))
+                key = (folder, *(p if isinstance(p, str) else (p[0],) for p in prefix))
                 group = groups.get(key)
                 if group is None:
                     group = groups[key] = [folder, prefix, []]
