@@ -398,8 +398,9 @@ def main() -> int:
     OUT.mkdir(exist_ok=True)
     disk = disk_of(base)
     try:
-        rows = [bench_size(base, n, args.rounds or DEFAULT_REPS.get(n, 2), args.warmup) for n in sizes]
+        # First, while this process is small: a child's ru_maxrss starts from its parent's size at the fork.
         real = bench_real(base, args.real_rounds) if args.real_rounds else None
+        rows = [bench_size(base, n, args.rounds or DEFAULT_REPS.get(n, 2), args.warmup) for n in sizes]
         interrupts = None
         if not args.no_interrupts:
             largest = max(sizes)
