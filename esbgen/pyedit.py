@@ -95,14 +95,19 @@ def _read_tokens(data: bytes) -> _Tokens | None:
     """The file read by Python 3's parser and tokenizer, or None when libcst must read it.
 
     None for what the two readers could place differently: Python 2 forms, f-strings
-    (libcst reads inside them), a byte order mark, and carriage returns or form feeds
-    that are not part of a CRLF line end.
+    (libcst reads inside them), a byte order mark, a coding line other than UTF-8, and
+    carriage returns or form feeds that are not part of a CRLF line end.
     """
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError:
         return None
     if text.startswith("\ufeff") or "\f" in text or "\r" in text.replace("\r\n", ""):
+        return None
+    try:  # a coding line naming another encoding: libcst reads the file in it, and so must this
+        if tokenize.detect_encoding(io.BytesIO(data).readline)[0] != "utf-8":
+            return None
+    except SyntaxError:
         return None
     try:
         module = ast.parse(text)

@@ -74,8 +74,13 @@ def test_edge_cases_get_the_same_edits_or_the_same_refusal(data):
         assert found[0] == found[1]
 
 
+def test_a_utf8_coding_line_is_read_by_the_fast_reader():
+    assert pyedit._read_tokens(b"# -*- coding: utf-8 -*-\nx = '\xc3\xa9'\n") is not None
+
+
 def test_the_fast_reader_declines_what_it_could_place_differently():
-    for data in (b"print 'x'\n", b"x = f'{a}'\n", b"\xef\xbb\xbfx = 1\n", b"x = 1\ry = 2\n", b"x = 1\x0c\n"):
+    for data in (b"print 'x'\n", b"x = f'{a}'\n", b"\xef\xbb\xbfx = 1\n", b"x = 1\ry = 2\n", b"x = 1\x0c\n",
+                 b"# -*- coding: latin-1 -*-\nx = '\xc3\xa9'\n"):
         assert pyedit._read_tokens(data) is None
 
 
