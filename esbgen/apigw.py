@@ -38,6 +38,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from esbgen.errors import EsbgenError, UsageError
+from esbgen.layout import APIDOCS, COMPONENTS, inside_components
+from esbgen.rules import path_below_system
 
 GATEWAY_NAME_RE = re.compile(r"[a-z][a-z0-9-]{2,29}")  # the gateway's own rule for names
 STAGE_NAME_RE = re.compile(r"[a-zA-Z][a-zA-Z0-9_-]{0,19}")
@@ -177,16 +179,6 @@ def _fallback_name(method: str, esb_path: str) -> str:
     return f"{method.lower()}_{'_'.join(re.findall(r'[a-z0-9]+', esb_path.lower()))}"
 
 
-def _short_path(esb_path: str, system: str) -> str:
-    """The ESB path without ``/v2`` and the system: ``/v2/sops/get_template_list/`` -> ``/get_template_list/``."""
-    parts = [p for p in esb_path.strip("/").split("/") if p]
-    if parts[:1] == ["v2"]:
-        parts = parts[1:]
-    if parts[:1] and parts[0].lower() == system:
-        parts = parts[1:]
-    return "/" + "/".join(parts) + "/" if parts else "/"
-
-
 def _without_system(esb_path: str, system: str) -> str:
     parts = [p for p in esb_path.strip("/").split("/") if p and p.lower() != system]
     return "/" + "/".join(parts) + "/" if parts else "/"
@@ -195,9 +187,9 @@ def _without_system(esb_path: str, system: str) -> str:
 def _docs_of(root: Path, system, served) -> dict[str, Path | None]:
     """The ESB's apidoc of a channel in each language, where the ESB reads it."""
     if served.channel is not None:
-        folder = system.confapis_dir / "apidocs" if system.confapis_dir is not None else None
+        folder = system.confapis_dir / APIDOCS if system.confapis_dir is not None else None
     else:
-        folder = served.component.module.parent / "apidocs" if served.component is not None else None
+        folder = served.component.module.parent / APIDOCS if served.component is not None else None
     found: dict[str, Path | None] = {}
     for esb_language, language in DOC_LANGUAGES.items():
         path = folder / esb_language / f"{served.name}.md" if folder is not None else None
@@ -224,7 +216,7 @@ def build_export(root: Path, system_folder: str, *, gateway: str | None = None, 
     from esbgen.esbtree import load_tree
     from esbgen.layout import settings_file
     from esbgen.routing import destination, preset_destination, settings_values
-    from esbgen.rules import HOST_SETTING_RE, check_channel_fields, normalised_path, served_channels, validate_system_folder
+    from esbgen.rules import check_channel_fields, is_host_setting, normalised_path, served_channels, validate_system_folder
 
     validate_system_folder(system_folder, "system")
     gateway = gateway or default_gateway_name(system_folder)
@@ -283,7 +275,7 @@ def build_export(root: Path, system_folder: str, *, gateway: str | None = None, 
     counts = Counter(op.host_setting for op in operations if op.host_setting and not op.unmapped)
     main = counts.most_common(1)[0][0] if counts else None
     if main is None:
-        main = next((n for n in system.settings_read if HOST_SETTING_RE.match(n) and not n.endswith("_PORT")), None)
+        main = next((n for n in system.settings_read if is_host_setting(n) and not n.endswith("_PORT")), None)
     backends: list[Backend] = []
     by_setting: dict[str | None, str] = {}
     for setting in [main] + sorted(s for s in counts if s != main):
@@ -383,7 +375,7 @@ def _operation(root, system, served, settings, routings, destination, preset_des
         notes.append(f"{', '.join(requested)}: a request parameter on the ESB, now part of the URL path")
     if unmapped:
         backend_method = backend_method or (served.method or "ANY")
-        backend_path = backend_path or _short_path(served.path, system.name)
+        backend_path = backend_path or path_below_system(served.path, system.name)
     elif served.method and backend_method != served.method.upper():
         notes.append(f"called with {served.method.upper()}, forwarded with {backend_method}, as the ESB did; "
                      "the gateway passes the request on as it comes (the ESB rebuilt it)")
@@ -417,7 +409,7 @@ def _name_and_place(operations: list[Operation], system: str) -> None:
         op.name = name
     taken: dict[str, set[str]] = {}
     for op in operations:
-        for candidate in (_short_path(op.esb_path, system), _without_system(op.esb_path, system), op.esb_path):
+        for candidate in (path_below_system(op.esb_path, system), _without_system(op.esb_path, system), op.esb_path):
             path = candidate + "".join(f"{{{v.name}}}/" for v in op.path_vars if v.origin == "request")
             methods = taken.get(path, set())
             if op.method in methods or (methods and (op.method == "ANY" or "ANY" in methods)):
@@ -757,9 +749,8 @@ def check_output(root: Path, output: Path, system: str) -> tuple[bool, dict[str,
     """
     out = Path(os.path.realpath(output))
     esb = Path(os.path.realpath(root))
-    components = esb / "components"
-    if out == components or components in out.parents:
-        raise EsbgenError(f"{output} is inside the ESB's components/; write the export elsewhere")
+    if inside_components(esb, out):
+        raise EsbgenError(f"{output} is inside the ESB's {COMPONENTS}/; write the export elsewhere")
     if out == esb or out in esb.parents:
         raise EsbgenError(f"{output} holds the ESB root {root}; write the export elsewhere")
     if not out.exists():

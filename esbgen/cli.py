@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import sys
+from dataclasses import dataclass
 from typing import Sequence
 
 import click
 
 from esbgen import __version__
 from esbgen.errors import EsbgenError
+from esbgen.layout import CUSTOM_CONF, LATER_SETTINGS, LEGACY_SETTINGS
 
 ESB_ROOT_HELP = "ESB root (default: $ESBGEN_ESB_ROOT, else the current directory)"
 
@@ -126,13 +128,50 @@ class EsbgenGroup(click.Group):
     ``--version`` is answered before that (an eager option), so it loads no plugin at all.
     """
 
+    plugins_added = False
+
+    def add_plugin_commands(self) -> None:
+        if self.plugins_added:
+            return
+        from esbgen.plugins import call_hook
+
+        self.plugins_added = True  # first: a plugin's add_command must not look its commands up again
+        try:
+            call_hook("esbgen_register_commands", cli=self)
+        except BaseException:
+            self.plugins_added = False
+            raise
+
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
-        build_cli()
+        self.add_plugin_commands()
         return super().get_command(ctx, cmd_name)
 
     def list_commands(self, ctx: click.Context) -> list[str]:
-        build_cli()
+        self.add_plugin_commands()
         return super().list_commands(ctx)
+
+
+@dataclass(frozen=True)
+class RunSettings:
+    """What the shell knows before any command is parsed; click's ``obj`` of the root context."""
+
+    in_django: bool = False  # ``manage.py esbgen`` in-process
+
+
+def run_context(esb_root: str | None = None, **fields):
+    """The runner's context of this command line: its root option, database, and where it runs."""
+    from esbgen.runner import Context
+
+    context = click.get_current_context(silent=True)
+    settings = context.find_root().obj if context is not None else None
+    in_django = isinstance(settings, RunSettings) and settings.in_django
+    return Context.make(esb_root, in_django=in_django, say=say, **fields)
+
+
+def run_operation(operation, ctx) -> int:
+    from esbgen.runner import run as run_it
+
+    return run_it(operation, ctx)
 
 
 @click.group(cls=EsbgenGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -163,12 +202,10 @@ def cli(quiet: bool) -> None:
 @json_output
 def clone(source, new, app_code, label, saas_type, force, esb_root, dry_run, remark, database, services, plan_out):
     """Clone the component set SOURCE as a new system and register it."""
-    from esbgen import commands
+    from esbgen.commands import Clone
 
-    return commands.clone(
-        esb_root, source, new, say, app_code=app_code, label=label, dry_run=dry_run, force=force, saas_type=saas_type,
-        remark=remark, database=database, services=services, plan_out=plan_out,
-    )
+    return run_operation(Clone(source, new, app_code, label, force, saas_type, remark),
+                         run_context(esb_root, database=database, dry_run=dry_run, plan_out=plan_out, services=services))
 
 
 @cli.command()
@@ -182,11 +219,10 @@ def clone(source, new, app_code, label, saas_type, force, esb_root, dry_run, rem
 @json_output
 def register(name, label, remark, database, services, esb_root, dry_run):
     """Write the esb_component_system row of system NAME (exactly one row; only given fields change)."""
-    from esbgen import commands
+    from esbgen.commands import Register
 
-    return commands.register(
-        esb_root, name, say, label=label, remark=remark, database=database, dry_run=dry_run, services=services
-    )
+    return run_operation(Register(name, label, remark),
+                         run_context(esb_root, database=database, dry_run=dry_run, services=services))
 
 
 @cli.command()
@@ -205,10 +241,10 @@ def register(name, label, remark, database, services, esb_root, dry_run):
 @json_output
 def new(name, app_code, saas_type, label, force, remark, database, services, esb_root, dry_run, plan_out):
     """Create a brand-new confapis system NAME from a SaaS type's cookiecutter template."""
-    from esbgen import commands
+    from esbgen.commands import New
 
-    return commands.new(esb_root, name, app_code, say, saas_type=saas_type, label=label, dry_run=dry_run, force=force,
-                        remark=remark, database=database, services=services, plan_out=plan_out)
+    return run_operation(New(name, app_code, saas_type, label, force, remark),
+                         run_context(esb_root, database=database, dry_run=dry_run, plan_out=plan_out, services=services))
 
 
 @cli.command()
@@ -220,9 +256,9 @@ def new(name, app_code, saas_type, label, force, remark, database, services, esb
 @esb_root_option
 def templatize(source, output, new, app_code, saas_type, esb_root):
     """Write the cookiecutter template a clone of SOURCE is rendered from."""
-    from esbgen import commands
+    from esbgen.commands import Templatize
 
-    return commands.templatize(esb_root, source, output, say, new=new, app_code=app_code, saas_type=saas_type)
+    return run_operation(Templatize(source, output, new, app_code, saas_type), run_context(esb_root))
 
 
 @cli.command()
@@ -240,10 +276,10 @@ def templatize(source, output, new, app_code, saas_type, esb_root):
 @json_output
 def retarget(system, app_code, to_source, app_url, saas_type, esb_root, dry_run, plan_out):
     """Make SYSTEM's calls reach another app; its paths and codenames stay."""
-    from esbgen import commands
+    from esbgen.commands import Retarget
 
-    return commands.retarget(esb_root, system, app_code, say, dry_run=dry_run, saas_type=saas_type,
-                             to_source=to_source, app_url=app_url, plan_out=plan_out)
+    return run_operation(Retarget(system, app_code, saas_type, to_source, app_url),
+                         run_context(esb_root, dry_run=dry_run, plan_out=plan_out))
 
 
 @cli.command(name="apply-plan")
@@ -254,27 +290,28 @@ def retarget(system, app_code, to_source, app_url, saas_type, esb_root, dry_run,
 @json_output
 def apply_plan(plan_file, services, esb_root, dry_run):
     """Apply a plan made with --plan-out, byte for byte; refuse if this tree is not the one it was made for."""
-    from esbgen import commands
+    from esbgen.commands import ApplyPlan
 
-    return commands.apply_plan(esb_root, plan_file, say, dry_run=dry_run, services=services)
+    return run_operation(ApplyPlan(plan_file), run_context(esb_root, dry_run=dry_run, services=services))
 
 
 @cli.command(name="sync-edition")
 @click.option("--from", "ce_root", required=True, metavar="CE_ROOT", help="ESB root of the Community Edition to take from.")
 @click.option("--take", multiple=True, metavar="NAME",
-              help="Take the CE's value of this setting (configs/default.py or conf/default.py) even where the "
+              help=f"Take the CE's value of this setting ({LEGACY_SETTINGS} or {LATER_SETTINGS}) even where the "
                    "target's is kept: secrets, database, hosts, values that need review (repeatable).")
 @click.option("--take-file", "take_files", multiple=True, metavar="PATH",
-              help="Take the CE's file even though esbgen changed it in this tree, or it is this ESB's conf.py (repeatable).")
+              help=f"Take the CE's file even though esbgen changed it in this tree, or it is this ESB's {CUSTOM_CONF.name} (repeatable).")
 @click.option("--skip", multiple=True, metavar="PATH",
               help="Leave this file or folder of the CE out, the settings file included (repeatable).")
 @esb_root_option
 @dry_run_option
 def sync_edition(ce_root, take, take_files, skip, esb_root, dry_run):
     """Bring the CE's components/, lib/gse/ and settings into this ESB."""
-    from esbgen import commands
+    from esbgen.commands import SyncEdition
 
-    return commands.sync_edition(esb_root, ce_root, say, take=take, dry_run=dry_run, take_files=take_files, skip=skip)
+    return run_operation(SyncEdition(ce_root, tuple(take), tuple(take_files), tuple(skip)),
+                         run_context(esb_root, dry_run=dry_run))
 
 
 @cli.command()
@@ -283,9 +320,9 @@ def sync_edition(ce_root, take, take_files, skip, esb_root, dry_run):
 @json_output
 def check(systems, esb_root):
     """Check systems (default: all) against the rules the ESB enforces; exit 1 on any problem."""
-    from esbgen import commands
+    from esbgen.commands import Check
 
-    return commands.check(esb_root, list(systems), say)
+    return run_operation(Check(list(systems)), run_context(esb_root))
 
 
 @cli.command(name="export-apigw")
@@ -300,10 +337,10 @@ def check(systems, esb_root):
 @dry_run_option
 def export_apigw(system, output, gateway, stage, backend_host, grant_apps, strict, esb_root, dry_run):
     """Write SYSTEM's channels as an API gateway project for apigw-manager (the ESB is not changed)."""
-    from esbgen import commands
+    from esbgen.commands import ExportApigw
 
-    return commands.export_apigw(esb_root, system, output, say, gateway=gateway, stage=stage, backend_host=backend_host,
-                                 grant_apps=grant_apps, strict=strict, dry_run=dry_run)
+    return run_operation(ExportApigw(system, output, gateway, stage, backend_host, tuple(grant_apps), strict),
+                         run_context(esb_root, dry_run=dry_run))
 
 
 @cli.command()
@@ -318,19 +355,19 @@ def export_apigw(system, output, gateway, stage, backend_host, grant_apps, stric
 @json_output
 def verify(system, live, app_code, app_secret_env, channel_name, params, esb_root):
     """Show what serves each channel of SYSTEM and where its call goes; exit 1 on any problem."""
-    from esbgen.verify import verify as run_verify
+    from esbgen.commands import Verify
 
-    return run_verify(esb_root, system, say, live=live, app_code=app_code, app_secret_env=app_secret_env,
-                      channel_name=channel_name, params=tuple(params))
+    return run_operation(Verify(system, live, app_code, app_secret_env, channel_name, tuple(params)),
+                         run_context(esb_root))
 
 
 @cli.command(name="list")
 @esb_root_option
 def list_(esb_root):
     """List the systems of an ESB tree, their kind, channels and registration."""
-    from esbgen import commands
+    from esbgen.commands import ListSystems
 
-    return commands.list_systems(esb_root, say)
+    return run_operation(ListSystems(), run_context(esb_root))
 
 
 @cli.command()
@@ -352,44 +389,34 @@ def plugins():
 @json_output
 def undo(list_only, journal_id, database, esb_root, dry_run, services):
     """Revert the last change esbgen applied to this ESB root (then --sync/--restart, if asked)."""
-    from esbgen import commands
+    from esbgen.commands import Undo, UndoList
 
-    return commands.undo(esb_root, say, list_only=list_only, journal_id=journal_id, database=database, dry_run=dry_run,
-                         services=services)
-
-
-_plugins_added = False
+    return run_operation(UndoList() if list_only else Undo(journal_id),
+                         run_context(esb_root, database=database, dry_run=dry_run, services=services))
 
 
 def build_cli() -> click.Group:
     """The root group with the commands plugins add."""
-    global _plugins_added
-    if not _plugins_added:
-        from esbgen.plugins import call_hook
-
-        _plugins_added = True  # first: a plugin's add_command must not look its commands up again
-        try:
-            call_hook("esbgen_register_commands", cli=cli)
-        except BaseException:
-            _plugins_added = False
-            raise
+    cli.add_plugin_commands()
     return cli
 
 
 INTERRUPTED_UNCHANGED = "interrupted before anything was applied: nothing was changed"
 
 
-def run(argv: Sequence[str] | None = None, prog_name: str = "esbgen", default_map: dict | None = None) -> int:
+def run(argv: Sequence[str] | None = None, prog_name: str = "esbgen", default_map: dict | None = None,
+        in_django: bool = False) -> int:
     """Run the command line and return its exit status; errors are one line, never a traceback.
 
-    ``default_map`` (click's) gives option defaults per command, e.g. ``manage.py esbgen``'s ``--esb-root``.
+    ``default_map`` (click's) gives option defaults per command, e.g. ``manage.py esbgen``'s ``--esb-root``;
+    ``in_django``: run by ``manage.py esbgen`` in-process (the project's database and Python serve).
     """
     from esbgen import progress
 
     try:
         group = cli  # plugins add their commands when a command is looked up (EsbgenGroup)
         result = group.main(args=list(argv) if argv is not None else None, prog_name=prog_name, standalone_mode=False,
-                            default_map=default_map)
+                            default_map=default_map, obj=RunSettings(in_django))
     except click.exceptions.Exit as done:
         progress.end()  # the progress line goes before the message
         return done.exit_code

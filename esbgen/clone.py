@@ -6,18 +6,17 @@ import ast
 import bisect
 import filecmp
 import os
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from esbgen.confapis import dest_path_app_edit, read_text, scalar_inner
-from esbgen.domain import COMPONENT_GROUPS, Channel, CloneTarget, ComponentSet, EsbTree, PresetChannel
+from esbgen.domain import Channel, CloneTarget, ComponentSet, EsbTree, PresetChannel
 from esbgen.errors import EsbgenError, UsageError
 from esbgen.esbtree import load_tree
 from esbgen.plan import FileWrite, Plan, TreeAdd, relative_names
 from esbgen.pyedit import PythonRewrites, append_to_list, py_literal, python_edits
-from esbgen.layout import CUSTOM_CONF, ESB_CONF, settings_file
+from esbgen.layout import APISV2, COMPONENTS, CONFAPIS_GROUP, CUSTOM_CONF, ESB_CONF, settings_file, system_folders
 from esbgen.rules import (
     Problem,
     check_channel_fields,
@@ -25,15 +24,19 @@ from esbgen.rules import (
     clone_remark,
     default_app_code,
     follows_path_pattern,
+    is_v2_path,
     normalised_path,
     preset_name,
     renamed_setting,
     served_channels,
     served_paths,
+    standard_path_parts,
     validate_app_code,
     validate_new_system,
     validate_one_line,
     validate_system_columns,
+    validate_host_setting_answer,
+    validate_host_settings_of_type,
     validate_system_folder,
 )
 from esbgen.saas import APP_PATH_RE, SaasType, select_saas_type
@@ -123,8 +126,8 @@ def clone_path(path: str, source: str, name: str | None) -> list[str | Var]:
     the source's segment renamed (``/devops/api/v1/getBuildInfo`` -> ``/<clone>/api/v1/getBuildInfo``).
     """
     if name and follows_path_pattern(source, name, normalised_path(path)):
-        tail = f"/{name}/" if path.endswith("/") else f"/{name}"  # the ESB adds a missing slash itself
-        return (["/v2/"] if path.lstrip("/").startswith("v2/") else ["/"]) + [Var("system"), tail]
+        # the ESB adds a missing last slash itself, so the clone leaves it missing too
+        return standard_path_parts(Var("system"), name, v2=is_v2_path(path), last_slash=path.endswith("/"))
     segments = path.split("/")
     for index, segment in enumerate(segments):
         if segment == source:
@@ -196,15 +199,15 @@ def build_template(tree: EsbTree, source: ComponentSet, saas_type: SaasType, tar
             assignments={"SYSTEM_NAME": "SYSTEM_NAME"},
             strings=strings,
             settings=variables,
-            package=(("components", *folder.parts[1:]), "system"),
+            package=(folder.parts, "system"),
         )
-        group = list(folder.parts[1:-1])  # e.g. ["bk", "apisv2"]
+        group = folder.parent.relative_to(COMPONENTS).as_posix()  # e.g. "bk/apisv2"
         unreadable = {w.rsplit(":", 1)[0] for w in source.unreadable}
         absolute = os.path.join(root, folder)
         for relative in _source_files(root / folder, folder):
             path = os.path.join(absolute, relative)
             label = f"{folder}/{relative}"
-            item = TemplateFile(path, [*(p + "/" for p in group), Var("system"), "/" + relative], relative=label)
+            item = TemplateFile(path, [group + "/", Var("system"), "/" + relative], relative=label)
             if relative.endswith(".py") and label not in unreadable:
                 with open(path, "rb") as handle:
                     data = handle.read()
@@ -226,7 +229,7 @@ def build_template(tree: EsbTree, source: ComponentSet, saas_type: SaasType, tar
             path = os.path.join(absolute, relative)
             label = f"{source.confapis_dir}/{relative}"
             parent, _, name = relative.rpartition("/")
-            parts: list[str | Var] = ["confapis/", Var("system"), "/"]
+            parts: list[str | Var] = [CONFAPIS_GROUP + "/", Var("system"), "/"]
             if parent:
                 parts.append(parent + "/")
             item = TemplateFile(path, parts + (_renamed(name, source.name) if name.endswith(".yaml") else [name]), relative=label)
@@ -258,13 +261,13 @@ def template_defaults(target: CloneTarget) -> dict[str, Any]:
     )
     for index, new_name in enumerate(list(target.renamed_settings.values())[1:], start=2):
         defaults[f"host_setting_{index}"] = new_name
-    defaults["_components"] = "components"
+    defaults["_components"] = str(COMPONENTS)
     return defaults
 
 
-def clone_target(source: ComponentSet, request: CloneRequest, settings: list[str]) -> CloneTarget:
+def clone_target(source: ComponentSet, request: CloneRequest, settings: list[str], tree: EsbTree) -> CloneTarget:
     """The new system's names; ``settings`` are the source's host settings, the main one first."""
-    from esbgen.plugins import call_hook
+    from esbgen.plugins import answers
 
     app_code = validate_app_code(request.app_code) if request.app_code is not None else default_app_code(request.new)
     label = request.label if request.label is not None else request.new.upper()
@@ -272,9 +275,8 @@ def clone_target(source: ComponentSet, request: CloneRequest, settings: list[str
     validate_system_columns(label=label)
     target = CloneTarget(request.new, app_code, label, "")
     main = settings[0] if settings else None
-    target.host_setting = call_hook("esbgen_host_setting", target=target, source=source, old=main)
-    if not isinstance(target.host_setting, str) or not re.fullmatch(r"[A-Z][A-Z0-9_]*", target.host_setting):
-        raise EsbgenError(f"a plugin named the host setting {target.host_setting!r}; a setting name is upper-case letters, digits and '_'")
+    plugin, answer = answers("esbgen_host_setting", target=target, source=source, old=main)[0]
+    target.host_setting = validate_host_setting_answer(plugin, answer, tree, request.new)
     source_name = source.system_name or source.name.upper()
     for name in settings:
         target.renamed_settings[name] = target.host_setting if name == main else renamed_setting(name, source_name, target.system_name)
@@ -322,6 +324,11 @@ def conf_changes(tree: EsbTree, target: CloneTarget, remark: str, source: Compon
     if target.system_name in tree.registered:
         said.append(f"{target.system_name} is already registered in {CUSTOM_CONF}")
     else:
+        if tree.unread_systems:
+            # the entry esbgen cannot read may be this very system: adding it could register it twice
+            raise EsbgenError(f"{tree.unread_systems[0]}: esbgen cannot read this part of SYSTEMS (code, not an entry "
+                              "written as {...} or dict(...)), so it cannot tell whether the system is there; "
+                              "write it as a literal first, or register by hand")
         entry = registration_entry(target, remark)
         text = append_to_list(text, "SYSTEMS", [py_literal(entry)], str(CUSTOM_CONF))
     existing = {(channel.path, channel.method) for channel in tree.conf_channels}
@@ -476,12 +483,12 @@ def design_clone(root: Path, request: CloneRequest) -> CloneDesign:
     if source is None:
         known = ", ".join(sorted(tree.systems)) or "none"
         raise EsbgenError(f"unknown source system {request.source!r} in {root} (systems: {known})")
-    for group in (*COMPONENT_GROUPS, "confapis"):
-        if (root / "components" / group / request.source).is_symlink():
-            raise EsbgenError(f"components/{group}/{request.source} is a symbolic link; esbgen does not clone links "
+    for folder in system_folders(request.source):
+        if (root / folder).is_symlink():
+            raise EsbgenError(f"{folder} is a symbolic link; esbgen does not clone links "
                               "(copy the folder it points at into place first)")
     if not source.python_dirs:
-        raise EsbgenError(f"{request.source} has no Python side (components/bk/apisv2/{request.source}); nothing to clone its components from")
+        raise EsbgenError(f"{request.source} has no Python side ({APISV2 / request.source}); nothing to clone its components from")
     for folder in [*source.python_dirs, *([source.confapis_dir] if source.confapis_dir else [])]:
         occupied = root / folder.parent / request.new
         if occupied.is_symlink():
@@ -494,14 +501,15 @@ def design_clone(root: Path, request: CloneRequest) -> CloneDesign:
             raise EsbgenError(f"source {malformed[0]}; esbgen cannot say what the ESB makes of it")
     saas_type = select_saas_type(source, request.saas_type)
     source_app = saas_type.source_app_code(source)
-    target = clone_target(source, request, saas_type.host_settings(source))
+    settings = validate_host_settings_of_type(saas_type, saas_type.host_settings(source))
+    target = clone_target(source, request, settings, tree)
     spec, counts = build_template(tree, source, saas_type, target, source_app)
     context: dict[str, Any] = {
         "system": target.name,
         "SYSTEM_NAME": target.system_name,
         "app_code": target.app_code,
         "host_setting": target.host_setting,
-        "_components": "components",
+        "_components": str(COMPONENTS),
     }
     for index, new_name in enumerate(list(target.renamed_settings.values())[1:], start=2):
         context[f"host_setting_{index}"] = new_name
@@ -643,7 +651,7 @@ def derived_clone(tree: EsbTree, output: Path, new: str, design: CloneDesign) ->
     renamed_file: dict[str, str] = {}
     edits_of: dict[str, list[Edit]] = {}
     for item in design.spec.files:
-        relative = "components/" + "".join(values[p.name] if isinstance(p, Var) else p for p in item.target)
+        relative = f"{COMPONENTS}/" + "".join(values[p.name] if isinstance(p, Var) else p for p in item.target)
         source_relative = item.relative or str(Path(item.source).relative_to(tree.root))
         renamed_file[source_relative] = relative
         if item.edits:

@@ -1,180 +1,29 @@
-"""What the commands do, whichever shell calls them (the CLI or ``manage.py esbgen``).
+"""Every command as an operation of esbgen.runner, whichever shell runs it (the CLI or ``manage.py esbgen``).
 
-Each function takes plain arguments and a ``say`` callable for output and
-returns the exit status; refusals are raised as EsbgenError.
+A writing command is its plan and its words: ``make_plan`` returns the complete plan (files,
+its row, the sync and restart asked for), ``nothing_to_do`` and ``summary`` word its outcome.
+Locking, recovery, plugin steps, dry runs, ``--plan-out``, the empty plan, applying and the
+post-steps are the runner's, the same for all. A read-only command only ``read``s.
+Refusals are raised as ``esbgen.errors.Refused`` (``UsageError`` for the command line).
 """
 
 from __future__ import annotations
 
-import shutil
-import tempfile
-from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 from esbgen import registration as _registration  # also registers the journal's db_system handler
 from esbgen import syncrows as _syncrows  # noqa: F401  (registers the db_synced_rows handler undo needs)
-from esbgen.errors import EsbgenError
+from esbgen.errors import EsbgenError, Refused, RollbackIncomplete, UsageError
+from esbgen.layout import COMPONENTS, CUSTOM_CONF, inside_components
+from esbgen.plan import Plan
 from esbgen.rules import validate_one_line
-
-Say = Callable[[str], None]
-
-
-@contextmanager
-def writable_root(root_option: str | None, say: Say, dry_run: bool) -> Iterator[Path]:
-    """The resolved root; for a real run, locked, with any interrupted change rolled back first."""
-    from esbgen.esbtree import resolve_root
-    from esbgen.journal import locked, recover, recover_pending
-
-    root = resolve_root(root_option)
-    if dry_run:
-        recover_pending(root, say)  # the lock only when a killed run left a change to roll back
-        yield root
-        return
-    with locked(root, create=False):
-        recover(root, say)
-        yield root
+from esbgen.runner import Context, Operation
 
 
-def _recover_pending(root: Path, say: Say) -> None:
-    """Commands that only read: a change a killed run left unfinished is rolled back first, and said."""
-    from esbgen.journal import recover_pending
-
-    recover_pending(root, say)
-
-
-@contextmanager
-def scratch(root: Path, dry_run: bool) -> Iterator[Path]:
-    """Where a plan is rendered: beside the tree for a real run (renames), else in /tmp."""
-    from esbgen.journal import drop_work_dir, work_dir
-
-    if dry_run:
-        path = Path(tempfile.mkdtemp(prefix="esbgen-"))
-        try:
-            yield path
-        finally:
-            shutil.rmtree(path, ignore_errors=True)
-        return
-    path = work_dir(root)
-    try:
-        yield path
-    finally:
-        drop_work_dir(path)
-
-
-def add_plugin_steps(plan, command: str, options: dict[str, Any]) -> None:
-    from esbgen.plugins import call_hook
-
-    for steps in call_hook("esbgen_plan_steps", plan=plan, command=command, options=options):
-        plan.post_steps.extend(steps or [])
-
-
-def execute(plan, say: Say, dry_run: bool, summary: Callable[[], list[str]] | None = None,
-            plan_out: str | None = None) -> int:
-    """Show a plan; apply it unless dry (or written to ``plan_out``); run its post-steps; say honestly what happened."""
-    from esbgen import report
-    from esbgen.journal import apply
-
-    say(plan.describe())
-    report.planned(plan, dry_run)
-    if plan_out is not None:
-        from esbgen.planfile import write_plan
-
-        written = write_plan(plan, plan_out, journal_argv())
-        report.set(plan_out=str(written))
-        say(f"Wrote the plan to {written}: nothing was changed; `esbgen apply-plan {written}` applies it.")
-        return 0
-    if dry_run:
-        say("Dry run: nothing was changed.")
-        return 0
-    if plan.is_empty:
-        say("Nothing to do: the tree is already as asked.")
-        return 0
-    journal = apply(plan, argv=journal_argv())
-    report.applied(journal.id)
-    plan.applied_journal = journal  # post-steps that write rows record them in this change (esbgen.syncrows)
-    try:
-        for line in summary() if summary else []:
-            say(line)
-        say(f"Applied as change {journal.id}; `esbgen undo` reverts it.")
-        return run_post_steps(plan, say)
-    except KeyboardInterrupt:
-        from esbgen.errors import APPLIED, Interrupted
-
-        raise Interrupted(f"interrupted after change {journal.id} was applied: it is kept (`esbgen undo` reverts it); "
-                          "the steps after it may not have run", APPLIED) from None
-
-
-def check_plan_out(plan_out: str | None, services=None) -> None:
-    """--plan-out only plans: the services run where the plan is applied."""
-    from esbgen.errors import UsageError
-
-    if plan_out is not None and services is not None and (services.sync or services.restart):
-        raise UsageError("--plan-out writes the plan and changes nothing: give --sync/--restart to `esbgen apply-plan`")
-
-
-def journal_argv() -> list[str]:
-    """This run's command line for the journal, with any password in a database URL masked."""
-    import sys
-
-    from esbgen.db import redact_argv
-
-    return redact_argv(sys.argv[1:])
-
-
-def run_post_steps(plan, say: Say, kept: str = "The change itself is applied and kept") -> int:
-    """Run the runnable post-steps in order; on a failure show its output, say what is kept and what did not run."""
-    import subprocess
-
-    from esbgen import report
-
-    if report.active() is not None and report.active().plan is None:
-        report.planned(plan)
-    steps = [step for step in plan.post_steps if step.runnable]
-    for index, step in enumerate(steps):
-        say(f"Running: {step.description}")
-        output = ""
-        try:
-            if step.run is not None:
-                output = step.run() or ""
-            else:
-                try:
-                    done = subprocess.run(
-                        step.command, cwd=step.cwd, env=step.env, capture_output=True, text=True, check=False
-                    )
-                except OSError as error:
-                    raise EsbgenError(
-                        f"{step.description} could not start: {error.strerror or error} ({error.filename or step.command[0]})"
-                    ) from None
-                output = (done.stdout + done.stderr).strip()
-                if done.returncode != 0:
-                    explain = getattr(step, "explain_failure", None)
-                    hint = explain(output) if explain else None
-                    last = output.splitlines()[-1] if output else "no output"
-                    raise EsbgenError(
-                        f"{step.description} failed (exit {done.returncode}): {hint + ': ' if hint else ''}{last}"
-                    )
-        except EsbgenError as error:
-            output = output or getattr(step, "output", "")
-            if output:
-                say("\n".join("    " + line for line in output.splitlines()))
-            done_before = "; ".join(s.description for s in steps[:index])
-            not_run = "; ".join(s.description for s in steps[index + 1:])
-            say(f"{kept}; this step failed: {error}")
-            if done_before:
-                say(f"Done before it: {done_before}")
-            if not_run:
-                say(f"Not run: {not_run}")
-            raise
-        report.step_ran(step.description)
-        if output:
-            say(output)
-    return 0
-
-
-def plan_row_and_services(plan, root: Path, system: str, *, label: str, remark: str, label_given: bool,
-                          remark_given: bool, dry_run: bool, services=None, required: bool = False,
-                          verify: bool = False) -> None:
+def plan_row_and_services(ctx: Context, plan: Plan, system: str, *, label: str, remark: str, label_given: bool,
+                          remark_given: bool, required: bool = False, verify: bool = False) -> None:
     """The system's esb_component_system row (esbgen.registration) and the sync/restart steps asked for.
 
     ``verify`` (clone, new): with --sync and a database known, the sync is the verified one of
@@ -183,16 +32,17 @@ def plan_row_and_services(plan, root: Path, system: str, *, label: str, remark: 
     from esbgen.registration import plan_registration
     from esbgen.services import service_steps
 
-    steps = service_steps(root, services)
-    known = plan_registration(plan, system, label=label, remark=remark, label_given=label_given,
-                              remark_given=remark_given, dry_run=dry_run, required=required)
+    root, services = ctx.root, ctx.services
+    steps = service_steps(root, services, ctx.in_django)
+    known = plan_registration(plan, ctx.database, system, label=label, remark=remark, label_given=label_given,
+                              remark_given=remark_given, dry_run=ctx.dry_run, required=required)
     if verify:
         from esbgen import syncrows
 
-        verified = bool(services is not None and services.sync and known)
+        verified = bool(ctx.sync and known)
         syncrows.check_options(services, verified)
         if verified:
-            steps = [syncrows.verified_sync_step(plan, root, system, services) if step.command and
+            steps = [syncrows.verified_sync_step(plan, root, system, services, ctx.database) if step.command and
                      step.command[-1] == "sync_data_at_deploy" else step for step in steps]
     plan.post_steps.extend(steps)
 
@@ -203,316 +53,509 @@ def _verify_notes(root: Path, system: str, settings: list[str]) -> list[str]:
     return closing_notes(root, system, settings)
 
 
-def register(root_option: str | None, name: str, say: Say, *, label: str | None = None, remark: str | None = None,
-             database: str | None = None, dry_run: bool = False, services=None) -> int:
-    """Write (or update) the esb_component_system row of a system of the tree."""
-    from esbgen import db
-    from esbgen.esbtree import load_tree
-    from esbgen.plan import Plan
+def _edits(edits_by_kind: dict[str, int]) -> str:
+    return ", ".join(f"{kind} x{count}" for kind, count in sorted(edits_by_kind.items())) or "none"
 
-    db.request_url(database)
-    validate_one_line(label, "--label")
-    validate_one_line(remark, "--remark")
-    with writable_root(root_option, say, dry_run) as root:
+
+# ---------------------------------------------------------------- writing commands
+
+
+@dataclass
+class Register(Operation):
+    """Write (or update) the esb_component_system row of a system of the tree."""
+
+    name: str
+    label: str | None = None
+    remark: str | None = None
+    command = "register"
+    scratch = False
+    system_name: str = ""
+
+    def check(self, ctx: Context) -> None:
+        validate_one_line(self.label, "--label")
+        validate_one_line(self.remark, "--remark")
+
+    def make_plan(self, ctx: Context, work: Path | None) -> Plan:
+        from esbgen.esbtree import load_tree
+
+        root = ctx.root
         tree = load_tree(root)
-        system = tree.systems.get(name) or next(
-            (s for s in tree.systems.values() if (s.system_name or s.name).upper() == name.upper()), None
+        system = tree.systems.get(self.name) or next(
+            (s for s in tree.systems.values() if (s.system_name or s.name).upper() == self.name.upper()), None
         )
         if system is not None:
             system_name = (system.system_name or system.name).upper()
-        elif name.upper() in tree.registered:
-            system_name = name.upper()  # declared in conf.py SYSTEMS only
+        elif self.name.upper() in tree.registered:
+            system_name = self.name.upper()  # declared in conf.py SYSTEMS only
         else:
             known = ", ".join(sorted(tree.systems)) or "none"
-            raise EsbgenError(f"unknown system {name!r} in {root} (systems: {known}; or a name in conf.py SYSTEMS)")
+            raise Refused(f"unknown system {self.name!r} in {root} (systems: {known}; or a name in {CUSTOM_CONF.name} SYSTEMS)")
+        self.system_name = system_name
         declared = tree.registered[system_name].fields if system_name in tree.registered else {}
         default_label = declared.get("label") if isinstance(declared.get("label"), str) else system_name
         default_remark = declared.get("remark") if isinstance(declared.get("remark"), str) else "Registered by esbgen"
         plan = Plan(root, f"register {system_name}")
-        plan_row_and_services(plan, root, system_name, label=label if label is not None else default_label,
-                              remark=remark if remark is not None else default_remark,
-                              label_given=label is not None, remark_given=remark is not None, dry_run=dry_run,
-                              services=services, required=True)
-        add_plugin_steps(plan, "register", services.plugin_options() if services else {})
-        if plan.is_empty and not dry_run:
-            say(plan.describe())
-            say(f"Nothing to do: row {system_name} is already as asked.")
-            return run_post_steps(plan, say, kept="Nothing was changed by this run")
+        plan_row_and_services(ctx, plan, system_name, label=self.label if self.label is not None else default_label,
+                              remark=self.remark if self.remark is not None else default_remark,
+                              label_given=self.label is not None, remark_given=self.remark is not None, required=True)
+        return plan
 
-        def summary() -> list[str]:
-            return _registration.done_lines(plan)
+    def nothing_to_do(self, plan: Plan) -> str:
+        return f"row {self.system_name} is already as asked"
 
-        return execute(plan, say, dry_run, summary)
+    def summary(self, plan: Plan) -> list[str]:
+        return _registration.done_lines(plan)
+
+    def plugin_values(self, plan: Plan) -> dict[str, Any]:
+        return {"system": self.system_name}
 
 
-def clone(root_option: str | None, source: str, new: str, say: Say, *, app_code: str | None = None,
-          label: str | None = None, dry_run: bool = False, force: bool = False, saas_type: str | None = None,
-          options: dict[str, Any] | None = None, remark: str | None = None, database: str | None = None,
-          services=None, plan_out: str | None = None) -> int:
-    from esbgen import db
-    from esbgen.clone import CloneRequest, plan_clone
-    from esbgen.rules import clone_remark
+@dataclass
+class Clone(Operation):
+    source: str
+    new: str
+    app_code: str | None = None
+    label: str | None = None
+    force: bool = False
+    saas_type: str | None = None
+    remark: str | None = None
+    command = "clone"
+    outcome: Any = None
 
-    db.request_url(database)
-    validate_one_line(remark, "--remark")
-    check_plan_out(plan_out, services)
-    dry_run = dry_run or plan_out is not None
-    request = CloneRequest(source, new, app_code, label, force, saas_type)
-    with writable_root(root_option, say, dry_run) as root, scratch(root, dry_run) as work:
-        outcome = plan_clone(root, request, work)
-        plan = outcome.plan
+    def check(self, ctx: Context) -> None:
+        validate_one_line(self.remark, "--remark")
+
+    def make_plan(self, ctx: Context, work: Path) -> Plan:
+        from esbgen.clone import CloneRequest, plan_clone
+        from esbgen.rules import clone_remark
+
+        request = CloneRequest(self.source, self.new, self.app_code, self.label, self.force, self.saas_type)
+        outcome = self.outcome = plan_clone(ctx.root, request, work)
         plan_row_and_services(
-            plan, root, outcome.target.system_name, label=outcome.target.label,
-            remark=remark if remark is not None else clone_remark(outcome.source),
-            label_given=label is not None, remark_given=remark is not None, dry_run=dry_run, services=services,
-            verify=True,
+            ctx, outcome.plan, outcome.target.system_name, label=outcome.target.label,
+            remark=self.remark if self.remark is not None else clone_remark(outcome.source),
+            label_given=self.label is not None, remark_given=self.remark is not None, verify=True,
         )
-        if services is not None:
-            options = {**(options or {}), **services.plugin_options()}
-        add_plugin_steps(plan, "clone", {**(options or {}), "saas_type": outcome.saas_type.name, "source": source, "new": new})
-        if plan.is_empty and not dry_run:
-            say(f"Nothing to do: {new} is already this clone of {source}, and registered.")
-            return run_post_steps(plan, say, kept="Nothing was changed by this run")
+        return outcome.plan
 
-        def summary() -> list[str]:
-            edits = ", ".join(f"{kind} x{count}" for kind, count in sorted(outcome.edits_by_kind.items()))
-            return [
-                f"Cloned {source} as {new} (SYSTEM_NAME {outcome.target.system_name}, app {outcome.target.app_code}, "
-                f"SaaS type {outcome.saas_type.name}): {plan.added_count} files written; edits: {edits or 'none'}."
-            ] + _registration.done_lines(plan) + _verify_notes(root, new, list(outcome.target.renamed_settings.values())
-                                                               or [outcome.target.host_setting])
+    def nothing_to_do(self, plan: Plan) -> str:
+        return f"{self.new} is already this clone of {self.source}, and registered"
 
-        return execute(plan, say, dry_run, summary, plan_out)
+    def summary(self, plan: Plan) -> list[str]:
+        outcome = self.outcome
+        target = outcome.target
+        return [
+            f"Cloned {self.source} as {self.new} (SYSTEM_NAME {target.system_name}, app {target.app_code}, "
+            f"SaaS type {outcome.saas_type.name}): {plan.added_count} files written; "
+            f"edits: {_edits(outcome.edits_by_kind)}."
+        ] + _registration.done_lines(plan) + _verify_notes(plan.root, self.new, list(target.renamed_settings.values())
+                                                           or [target.host_setting])
+
+    def plugin_values(self, plan: Plan) -> dict[str, Any]:
+        target = self.outcome.target
+        return {"source": self.source, "new": self.new, "system": target.system_name, "app_code": target.app_code,
+                "saas_type": self.outcome.saas_type.name}
 
 
-def new(root_option: str | None, name: str, app_code: str, say: Say, *, saas_type: str | None = None,
-        label: str | None = None, dry_run: bool = False, force: bool = False, remark: str | None = None,
-        database: str | None = None, services=None, plan_out: str | None = None) -> int:
-    from esbgen import db
-    from esbgen.newsystem import plan_new
+@dataclass
+class New(Operation):
+    name: str
+    app_code: str
+    saas_type: str | None = None
+    label: str | None = None
+    force: bool = False
+    remark: str | None = None
+    command = "new"
+    outcome: Any = None
 
-    db.request_url(database)
-    validate_one_line(remark, "--remark")
-    check_plan_out(plan_out, services)
-    dry_run = dry_run or plan_out is not None
-    with writable_root(root_option, say, dry_run) as root, scratch(root, dry_run) as work:
-        outcome = plan_new(root, name, app_code, work, type_name=saas_type, label=label, force=force)
-        plan = outcome.plan
+    def check(self, ctx: Context) -> None:
+        validate_one_line(self.remark, "--remark")
+
+    def make_plan(self, ctx: Context, work: Path) -> Plan:
+        from esbgen.newsystem import new_remark, plan_new
+
+        outcome = self.outcome = plan_new(ctx.root, self.name, self.app_code, work, type_name=self.saas_type,
+                                          label=self.label, force=self.force)
         plan_row_and_services(
-            plan, root, outcome.target.system_name, label=outcome.target.label,
-            remark=remark if remark is not None else f"Created by esbgen new (SaaS type {outcome.saas_type.name})",
-            label_given=label is not None, remark_given=remark is not None, dry_run=dry_run, services=services,
-            verify=True,
+            ctx, outcome.plan, outcome.target.system_name, label=outcome.target.label,
+            remark=self.remark if self.remark is not None else new_remark(outcome.saas_type),
+            label_given=self.label is not None, remark_given=self.remark is not None, verify=True,
         )
-        options = services.plugin_options() if services is not None else {}
-        add_plugin_steps(plan, "new", {**options, "saas_type": outcome.saas_type.name, "new": name})
-        if plan.is_empty and not dry_run:
-            say(f"Nothing to do: {name} already exists as this template makes it, and is registered.")
-            return run_post_steps(plan, say, kept="Nothing was changed by this run")
+        return outcome.plan
 
-        def summary() -> list[str]:
-            return [
-                f"Created {name} (SYSTEM_NAME {outcome.target.system_name}, app {app_code}, SaaS type "
-                f"{outcome.saas_type.name}): {plan.added_count} files written."
-            ] + _registration.done_lines(plan) + _verify_notes(root, name, [outcome.target.host_setting])
+    def nothing_to_do(self, plan: Plan) -> str:
+        return f"{self.name} already exists as this template makes it, and is registered"
 
-        return execute(plan, say, dry_run, summary, plan_out)
+    def summary(self, plan: Plan) -> list[str]:
+        outcome = self.outcome
+        return [
+            f"Created {self.name} (SYSTEM_NAME {outcome.target.system_name}, app {self.app_code}, SaaS type "
+            f"{outcome.saas_type.name}): {plan.added_count} files written."
+        ] + _registration.done_lines(plan) + _verify_notes(plan.root, self.name, [outcome.target.host_setting])
 
-
-def templatize(root_option: str | None, source: str, output: str, say: Say, *, new: str | None = None,
-               app_code: str | None = None, saas_type: str | None = None) -> int:
-    from esbgen.clone import CloneRequest, design_clone
-    from esbgen.esbtree import resolve_root
-
-    root = resolve_root(root_option)
-    _recover_pending(root, say)
-    destination = Path(output).absolute()
-    if destination.exists() and not destination.is_dir():
-        raise EsbgenError(f"{output} exists and is not a folder; -o takes a folder for the template")
-    if destination == root / "components" or (root / "components") in destination.parents:
-        raise EsbgenError(f"{output} is inside the ESB's components/; the ESB would read the template as components. "
-                          "Write it elsewhere")
-    if destination.exists() and any(destination.iterdir()):
-        raise EsbgenError(f"{destination} exists and is not empty")
-    design = design_clone(root, CloneRequest(source, new or f"{source}_clone", app_code, None, False, saas_type))
-    design.spec.write(destination)
-    say(f"Wrote a cookiecutter template of {source} to {destination} ({len(design.spec.files)} files,"
-        f" {sum(design.counts.values())} identifiers as variables).")
-    say(f"Render it into an ESB root with: cookiecutter --no-input -f {destination} -o {root}")
-    return 0
+    def plugin_values(self, plan: Plan) -> dict[str, Any]:
+        return {"new": self.name, "system": self.outcome.target.system_name, "app_code": self.app_code,
+                "saas_type": self.outcome.saas_type.name}
 
 
-def retarget(root_option: str | None, system: str, app_code: str | None, say: Say, *, dry_run: bool = False,
-             saas_type: str | None = None, options: dict[str, Any] | None = None, to_source: bool = False,
-             app_url: str | None = None, plan_out: str | None = None) -> int:
-    from esbgen.errors import UsageError
-    from esbgen.retarget import plan_retarget, plan_to_source
-    from esbgen.rules import validate_app_code, validate_system_folder
+@dataclass
+class Retarget(Operation):
+    system: str
+    app_code: str | None = None
+    saas_type: str | None = None
+    to_source: bool = False
+    app_url: str | None = None
+    command = "retarget"
+    scratch = False
+    outcome: Any = None
 
-    validate_system_folder(system, "system")
-    if to_source == (app_code is not None):
-        raise UsageError("give either --app-code CODE or --to-source")
-    if to_source and app_url is not None:
-        raise UsageError("--app-url goes with --app-code, not with --to-source")
-    if app_code is not None:
-        validate_app_code(app_code)
-    dry_run = dry_run or plan_out is not None
-    with writable_root(root_option, say, dry_run) as root:
-        outcome = plan_to_source(root, system) if to_source else plan_retarget(root, system, app_code, saas_type, app_url)
-        plan = outcome.plan
-        add_plugin_steps(plan, "retarget", options or {})
-        if plan.is_empty and not dry_run:
-            if to_source:
-                say(f"Nothing to do: {'; '.join(plan.unchanged)}.")
-            else:
-                say(f"Nothing to do: {system} already forwards to app {app_code}.")
-            return 0
+    def check(self, ctx: Context) -> None:
+        from esbgen.rules import validate_app_code, validate_system_folder
 
-        def summary() -> list[str]:
-            if to_source:
-                return [f"Retargeted {system} back to app {outcome.app_code}, its source:"
-                        f" {len(plan.file_writes)} files put back."]
-            edits = ", ".join(f"{kind} x{count}" for kind, count in sorted(outcome.edits_by_kind.items()))
-            return [
-                f"Retargeted {system} from app {outcome.current_app} to {app_code} (SaaS type {outcome.saas_type.name}):"
-                f" {len(plan.file_writes)} files changed; edits: {edits or 'none'}."
-            ]
+        validate_system_folder(self.system, "system")
+        if self.to_source == (self.app_code is not None):
+            raise UsageError("give either --app-code CODE or --to-source")
+        if self.to_source and self.app_url is not None:
+            raise UsageError("--app-url goes with --app-code, not with --to-source")
+        if self.app_code is not None:
+            validate_app_code(self.app_code)
 
-        return execute(plan, say, dry_run, summary, plan_out)
+    def make_plan(self, ctx: Context, work: Path | None) -> Plan:
+        from esbgen.retarget import plan_retarget, plan_to_source
+
+        root = ctx.root
+        self.outcome = (plan_to_source(root, self.system) if self.to_source
+                        else plan_retarget(root, self.system, self.app_code, self.saas_type, self.app_url))
+        return self.outcome.plan
+
+    def nothing_to_do(self, plan: Plan) -> str:
+        if self.to_source:
+            return "; ".join(plan.unchanged)
+        return f"{self.system} already forwards to app {self.app_code}"
+
+    def summary(self, plan: Plan) -> list[str]:
+        outcome = self.outcome
+        if self.to_source:
+            return [f"Retargeted {self.system} back to app {outcome.app_code}, its source:"
+                    f" {len(plan.file_writes)} files put back."]
+        return [
+            f"Retargeted {self.system} from app {outcome.current_app} to {self.app_code} (SaaS type "
+            f"{outcome.saas_type.name}): {len(plan.file_writes)} files changed; edits: {_edits(outcome.edits_by_kind)}."
+        ]
+
+    def plugin_values(self, plan: Plan) -> dict[str, Any]:
+        outcome = self.outcome
+        return {"system": (outcome.system.system_name or outcome.system.name).upper(), "app_code": outcome.app_code or None,
+                "saas_type": outcome.saas_type.name if outcome.saas_type is not None else None}
 
 
-def apply_plan(root_option: str | None, plan_file: str, say: Say, *, dry_run: bool = False, services=None) -> int:
+@dataclass
+class ApplyPlan(Operation):
     """Apply a plan file (``--plan-out``) as it is, when this tree is the one it was made for (esbgen.planfile)."""
-    from esbgen.planfile import plan_from_file, read_plan
-    from esbgen.services import service_steps
 
-    data = read_plan(plan_file)
-    with writable_root(root_option, say, dry_run) as root, scratch(root, dry_run) as work:
-        plan = plan_from_file(data, root, work, plan_file)
-        plan.post_steps.extend(service_steps(root, services))
-        add_plugin_steps(plan, "apply-plan", services.plugin_options() if services else {})
-        if plan.is_empty and not dry_run:
-            say(plan.describe())
-            say("Nothing to do: the tree is already as the plan leaves it.")
-            return run_post_steps(plan, say, kept="Nothing was changed by this run")
+    plan_file: str
+    command = "apply-plan"
+    data: dict[str, Any] = field(default_factory=dict)
 
-        def summary() -> list[str]:
-            return [f"Applied the plan {plan_file} ({data.get('title')}): {plan.added_count} files added,"
-                    f" {len(plan.file_writes)} written."]
+    def check(self, ctx: Context) -> None:
+        from esbgen.planfile import read_plan
 
-        return execute(plan, say, dry_run, summary)
+        self.data = read_plan(self.plan_file)
 
+    def make_plan(self, ctx: Context, work: Path) -> Plan:
+        from esbgen.planfile import plan_from_file
+        from esbgen.services import service_steps
 
-def sync_edition(root_option: str | None, ce_option: str, say: Say, *, take: list[str] | tuple[str, ...] = (),
-                 dry_run: bool = False, options: dict[str, Any] | None = None,
-                 take_files: list[str] | tuple[str, ...] = (), skip: list[str] | tuple[str, ...] = ()) -> int:
-    from esbgen.edition import plan_sync_edition, resolve_ce_root, same_root
-    from esbgen.esbtree import resolve_root
+        plan = plan_from_file(self.data, ctx.root, work, self.plan_file)
+        plan.post_steps.extend(service_steps(ctx.root, ctx.services, ctx.in_django))
+        return plan
 
-    if not ce_option:
-        from esbgen.errors import UsageError
+    def nothing_to_do(self, plan: Plan) -> str:
+        return "the tree is already as the plan leaves it"
 
-        raise UsageError("--from needs the CE's ESB root")
-    ce_root = resolve_ce_root(ce_option)
-    same_root(resolve_root(root_option), ce_root)
-    with writable_root(root_option, say, dry_run) as root, scratch(root, dry_run) as work:
-        outcome = plan_sync_edition(root, ce_root, work, list(take), list(take_files), list(skip))
-        plan = outcome.plan
-        add_plugin_steps(plan, "sync-edition", options or {})
-        if plan.is_empty and not dry_run:
-            say(plan.describe())
-            say(f"Nothing to do: {root} already has what it takes from {ce_root}.")
-            return 0
+    def summary(self, plan: Plan) -> list[str]:
+        return [f"Applied the plan {self.plan_file} ({self.data.get('title')}): {plan.added_count} files added,"
+                f" {len(plan.file_writes)} written."]
 
-        def summary() -> list[str]:
-            return [outcome.summary()]
-
-        return execute(plan, say, dry_run, summary)
+    def plugin_values(self, plan: Plan) -> dict[str, Any]:
+        return {"plan_file": self.plan_file}
 
 
-def check(root_option: str | None, systems: list[str], say: Say) -> int:
-    from esbgen.esbtree import load_tree, resolve_root
-    from esbgen.plugins import call_hook
-    from esbgen.rules import check_tree, validate_system_folder
+@dataclass
+class SyncEdition(Operation):
+    ce_option: str
+    take: tuple[str, ...] = ()
+    take_files: tuple[str, ...] = ()
+    skip: tuple[str, ...] = ()
+    command = "sync-edition"
+    ce_root: Path | None = None
+    outcome: Any = None
 
-    root = resolve_root(root_option)
-    _recover_pending(root, say)
-    for name in systems:
-        validate_system_folder(name)
-    tree = load_tree(root)
-    found, inherited = check_tree(tree, systems or None)
-    problems = [str(p) for p in found]
-    for extra in call_hook("esbgen_check_tree", tree=tree):
-        problems.extend(extra or [])
-    for problem in problems:
-        say(problem)
-    for source, problem in inherited:
-        say(f"inherited from {source} (the clone serves what its source serves): {problem}")
-    checked = systems or sorted(tree.systems)
-    if problems:
-        say(f"{len(problems)} problem(s) in {len(checked)} system(s).")
-        return 1
-    say(f"OK: {len(checked)} system(s) follow the ESB's rules.")
-    return 0
+    def check(self, ctx: Context) -> None:
+        from esbgen.edition import resolve_ce_root, same_root
+
+        if not self.ce_option:
+            raise UsageError("--from needs the CE's ESB root")
+        self.ce_root = resolve_ce_root(self.ce_option)
+        same_root(ctx.root, self.ce_root)
+
+    def make_plan(self, ctx: Context, work: Path) -> Plan:
+        from esbgen.edition import plan_sync_edition
+
+        self.outcome = plan_sync_edition(ctx.root, self.ce_root, work, list(self.take), list(self.take_files),
+                                         list(self.skip))
+        return self.outcome.plan
+
+    def nothing_to_do(self, plan: Plan) -> str:
+        return f"{plan.root} already has what it takes from {self.ce_root}"
+
+    def summary(self, plan: Plan) -> list[str]:
+        return [self.outcome.summary()]
+
+    def plugin_values(self, plan: Plan) -> dict[str, Any]:
+        return {"source": str(self.ce_root)}
 
 
-def export_apigw(root_option: str | None, system: str, output: str, say: Say, *, gateway: str | None = None,
-                 stage: str | None = None, backend_host: str | None = None, grant_apps: tuple[str, ...] = (),
-                 strict: bool = False, dry_run: bool = False) -> int:
-    """Write a system as an API gateway project (esbgen.apigw); only DIR is written, never the ESB tree."""
-    from esbgen.apigw import build_export, check_output, write_export
-    from esbgen.esbtree import resolve_root
+@dataclass
+class Undo(Operation):
+    """Revert the last change (or ``journal_id``); its plan holds only the steps after the undo."""
 
-    root = resolve_root(root_option)
-    _recover_pending(root, say)
-    export = build_export(root, system, gateway=gateway, stage=stage, backend_host=backend_host, grant_apps=tuple(grant_apps))
-    for line in export.warnings:
-        say(f"warning: {line}")
-    if strict and export.unmapped:
-        raise EsbgenError(f"--strict: {len(export.unmapped)} channel(s) of {system} cannot be mapped automatically: "
-                          + "; ".join(f"{op.esb_path} ({op.unmapped})" for op in export.unmapped))
-    replacing, _ = check_output(root, Path(output), system)
-    summary = (f"{len(export.operations)} resources ({len(export.unmapped)} needing a hand, see MIGRATION.md) "
-               f"for gateway {export.gateway}, stage {export.stage}")
-    if dry_run:
-        say(f"Would {'replace the export in' if replacing else 'write'} {output}: {summary}.")
-        for name, data in export.files.items():
-            say(f"  {name}  ({len(data)} bytes)")
-        say("Dry run: nothing was written.")
+    journal_id: str | None = None
+    command = "undo"
+    scratch = False
+    kept = "The undo itself is done and kept"
+
+    def check(self, ctx: Context) -> None:
+        ctx.root  # an unusable root is refused before anything else
+
+    def make_plan(self, ctx: Context, work: Path | None) -> Plan:
+        from esbgen.services import service_steps
+
+        plan = Plan(ctx.root, "after the undo")
+        plan.post_steps.extend(service_steps(ctx.root, ctx.services, ctx.in_django))
+        return plan
+
+    def is_empty(self, plan: Plan) -> bool:
+        return False  # the change to undo is the journal's: nothing to undo is a refusal (check_undo)
+
+    def describe(self, ctx: Context, plan: Plan) -> str | None:
+        if not ctx.dry_run:
+            return None
+        from esbgen import report
+        from esbgen.journal import check_undo
+        from esbgen.undoplan import describe_undo
+
+        journal = check_undo(ctx.root, self.journal_id)
+        report.set(changed=True, undone=journal.id, dry_run=True)
+        return "\n".join([*describe_undo(journal), *(f"Then: {step.description}" for step in plan.post_steps)])
+
+    def apply(self, ctx: Context, plan: Plan):
+        from esbgen.journal import journals, undo
+
+        try:
+            journal = undo(ctx.root, self.journal_id, context=ctx)
+        except EsbgenError as error:
+            if type(error) is not EsbgenError:
+                raise
+            stopped = [j for j in journals(ctx.root) if j.state == "undoing"]
+            raise (RollbackIncomplete if stopped else Refused)(str(error)) from error
+        return journal
+
+    def recorded(self, journal) -> None:
+        from esbgen import report
+
+        report.set(changed=True, undone=journal.id)
+
+    def applied_line(self, journal) -> str:
+        return f"Undid change {journal.id}: {journal.data.get('title')}."
+
+    def plugin_values(self, plan: Plan) -> dict[str, Any]:
+        return {"plan_file": None}
+
+
+# ---------------------------------------------------------------- read-only commands
+
+
+@dataclass
+class UndoList(Operation):
+    command = "undo"
+    writes = False
+
+    def check(self, ctx: Context) -> None:
+        if ctx.sync or ctx.restart:
+            raise UsageError("--list changes nothing: --sync/--restart go with an undo")
+
+    def read(self, ctx: Context) -> int:
+        from esbgen import report
+        from esbgen.journal import journals
+
+        history = journals(ctx.root)
+        if not history:
+            ctx.say("No change recorded.")
+        for journal in history:
+            ctx.say(f"{journal.id}  {journal.data.get('created_at', '?')}  {journal.state:<11}  {journal.data.get('title')}")
+        report.set(history=[{"id": j.id, "state": j.state, "title": j.title, "created_at": j.data.get("created_at")}
+                            for j in history])
         return 0
-    replaced, carried = write_export(export, Path(output))
-    say(f"{'Replaced the export in' if replaced else 'Wrote'} {output}: {summary}; {len(export.files)} files.")
-    if carried:
-        say(f"Kept from the earlier export: {', '.join(carried)}")
-    say(f"Next: the apigw-manager steps in {Path(output) / 'MIGRATION.md'}.")
-    return 0
 
 
-def list_systems(root_option: str | None, say: Say) -> int:
-    from esbgen.esbtree import load_tree, resolve_root
-    from esbgen.rules import OFFICIAL_SYSTEMS, served_channels
+@dataclass
+class Templatize(Operation):
+    source: str
+    output: str
+    new: str | None = None
+    app_code: str | None = None
+    saas_type: str | None = None
+    command = "templatize"
+    writes = False
 
-    root = resolve_root(root_option)
-    _recover_pending(root, say)
-    tree = load_tree(root)
-    rows = [("SYSTEM", "KIND", "CHANNELS", "COMPONENTS", "REGISTERED")]
-    for name, system in sorted(tree.systems.items()):
-        upper = (system.system_name or name).upper()
-        if upper in tree.registered:
-            registered = "yes (conf.py)"
-        elif upper in OFFICIAL_SYSTEMS:
-            registered = "official"
-        else:
-            registered = "no"
-        channels = len(served_channels(tree, system)[0])
-        rows.append((name, system.kind, str(channels), str(len(system.components)), registered))
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    for row in rows:
-        say("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip())
-    return 0
+    def read(self, ctx: Context) -> int:
+        from esbgen.clone import CloneRequest, design_clone
+
+        root = ctx.root
+        destination = Path(self.output).absolute()
+        if destination.exists() and not destination.is_dir():
+            raise Refused(f"{self.output} exists and is not a folder; -o takes a folder for the template")
+        if inside_components(root, destination):
+            raise Refused(f"{self.output} is inside the ESB's {COMPONENTS}/; the ESB would read the template as "
+                          "components. Write it elsewhere")
+        if destination.exists() and any(destination.iterdir()):
+            raise Refused(f"{destination} exists and is not empty")
+        request = CloneRequest(self.source, self.new or f"{self.source}_clone", self.app_code, None, False, self.saas_type)
+        design = design_clone(root, request)
+        design.spec.write(destination)
+        ctx.say(f"Wrote a cookiecutter template of {self.source} to {destination} ({len(design.spec.files)} files,"
+                f" {sum(design.counts.values())} identifiers as variables).")
+        ctx.say(f"Render it into an ESB root with: cookiecutter --no-input -f {destination} -o {root}")
+        return 0
 
 
-def plugins(say: Say) -> int:
+@dataclass
+class Check(Operation):
+    systems: list[str] = field(default_factory=list)
+    command = "check"
+    writes = False
+
+    def read(self, ctx: Context) -> int:
+        from esbgen.esbtree import load_tree
+        from esbgen.plugins import call_hook
+        from esbgen.rules import check_tree, validate_system_folder
+
+        for name in self.systems:
+            validate_system_folder(name)
+        tree = load_tree(ctx.root)
+        found, inherited = check_tree(tree, self.systems or None)
+        problems = [str(p) for p in found]
+        for extra in call_hook("esbgen_check_tree", tree=tree):
+            problems.extend(extra or [])
+        for problem in problems:
+            ctx.say(problem)
+        for source, problem in inherited:
+            ctx.say(f"inherited from {source} (the clone serves what its source serves): {problem}")
+        checked = self.systems or sorted(tree.systems)
+        if problems:
+            ctx.say(f"{len(problems)} problem(s) in {len(checked)} system(s).")
+            return 1
+        ctx.say(f"OK: {len(checked)} system(s) follow the ESB's rules.")
+        return 0
+
+
+@dataclass
+class ExportApigw(Operation):
+    """Write a system as an API gateway project (esbgen.apigw); only DIR is written, never the ESB tree."""
+
+    system: str
+    output: str
+    gateway: str | None = None
+    stage: str | None = None
+    backend_host: str | None = None
+    grant_apps: tuple[str, ...] = ()
+    strict: bool = False
+    command = "export-apigw"
+    writes = False
+
+    def read(self, ctx: Context) -> int:
+        from esbgen.apigw import build_export, check_output, write_export
+
+        say, root = ctx.say, ctx.root
+        export = build_export(root, self.system, gateway=self.gateway, stage=self.stage,
+                              backend_host=self.backend_host, grant_apps=tuple(self.grant_apps))
+        for line in export.warnings:
+            say(f"warning: {line}")
+        if self.strict and export.unmapped:
+            raise Refused(f"--strict: {len(export.unmapped)} channel(s) of {self.system} cannot be mapped "
+                          "automatically: " + "; ".join(f"{op.esb_path} ({op.unmapped})" for op in export.unmapped))
+        replacing, _ = check_output(root, Path(self.output), self.system)
+        summary = (f"{len(export.operations)} resources ({len(export.unmapped)} needing a hand, see MIGRATION.md) "
+                   f"for gateway {export.gateway}, stage {export.stage}")
+        if ctx.dry_run:
+            say(f"Would {'replace the export in' if replacing else 'write'} {self.output}: {summary}.")
+            for name, data in export.files.items():
+                say(f"  {name}  ({len(data)} bytes)")
+            say("Dry run: nothing was written.")
+            return 0
+        replaced, carried = write_export(export, Path(self.output))
+        say(f"{'Replaced the export in' if replaced else 'Wrote'} {self.output}: {summary}; {len(export.files)} files.")
+        if carried:
+            say(f"Kept from the earlier export: {', '.join(carried)}")
+        say(f"Next: the apigw-manager steps in {Path(self.output) / 'MIGRATION.md'}.")
+        return 0
+
+
+@dataclass
+class Verify(Operation):
+    """``esbgen verify`` (esbgen.verify): what serves each channel and where its call goes; --live calls one."""
+
+    system: str
+    live: str | None = None
+    app_code: str | None = None
+    app_secret_env: str | None = None
+    channel_name: str | None = None
+    params: tuple[str, ...] = ()
+    command = "verify"
+    writes = False
+
+    def check(self, ctx: Context) -> None:
+        from esbgen.verify import check_arguments
+
+        check_arguments(self.system, self.live, self.app_code, self.app_secret_env, self.channel_name, self.params)
+
+    def read(self, ctx: Context) -> int:
+        from esbgen.verify import verify
+
+        return verify(ctx.root, self.system, ctx.say, live=self.live, app_code=self.app_code,
+                      app_secret_env=self.app_secret_env, channel_name=self.channel_name, params=self.params)
+
+
+@dataclass
+class ListSystems(Operation):
+    command = "list"
+    writes = False
+
+    def read(self, ctx: Context) -> int:
+        from esbgen.esbtree import load_tree
+        from esbgen.rules import OFFICIAL_SYSTEMS, served_channels
+
+        tree = load_tree(ctx.root)
+        rows = [("SYSTEM", "KIND", "CHANNELS", "COMPONENTS", "REGISTERED")]
+        for name, system in sorted(tree.systems.items()):
+            upper = (system.system_name or name).upper()
+            if upper in tree.registered:
+                registered = f"yes ({CUSTOM_CONF.name})"
+            elif upper in OFFICIAL_SYSTEMS:
+                registered = "official"
+            else:
+                registered = "no"
+            channels = len(served_channels(tree, system)[0])
+            rows.append((name, system.kind, str(channels), str(len(system.components)), registered))
+        widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+        for row in rows:
+            ctx.say("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip())
+        return 0
+
+
+def plugins(say) -> int:
+    """``esbgen plugins``: no ESB root, nothing to recover."""
     from esbgen.plugins import describe_plugins
 
     for row in describe_plugins():
@@ -521,50 +564,5 @@ def plugins(say: Say) -> int:
     return 0
 
 
-def undo(root_option: str | None, say: Say, *, list_only: bool = False, journal_id: str | None = None,
-         database: str | None = None, dry_run: bool = False, services=None) -> int:
-    from esbgen import db, report
-    from esbgen.esbtree import resolve_root
-    from esbgen.plan import Plan
-    from esbgen.services import service_steps
-
-    db.request_url(database)
-    from esbgen.journal import check_undo, journals, locked, recover
-    from esbgen.journal import undo as undo_change
-
-    root = resolve_root(root_option)
-    after = Plan(root, "after the undo")
-    if services is not None and (services.sync or services.restart):
-        if list_only:
-            from esbgen.errors import UsageError
-
-            raise UsageError("--list changes nothing: --sync/--restart go with an undo")
-        after.post_steps.extend(service_steps(root, services))
-    if list_only:
-        _recover_pending(root, say)
-        history = journals(root)
-        if not history:
-            say("No change recorded.")
-        for journal in history:
-            say(f"{journal.id}  {journal.data.get('created_at', '?')}  {journal.state:<11}  {journal.data.get('title')}")
-        report.set(history=[{"id": j.id, "state": j.state, "title": j.title, "created_at": j.data.get("created_at")}
-                            for j in history])
-        return 0
-    if dry_run:
-        from esbgen.undoplan import describe_undo
-
-        _recover_pending(root, say)
-        journal = check_undo(root, journal_id)
-        report.set(changed=True, undone=journal.id, dry_run=True)
-        for line in describe_undo(journal):
-            say(line)
-        for step in after.post_steps:
-            say(f"Then: {step.description}")
-        say("Dry run: nothing was changed.")
-        return 0
-    with locked(root, create=False):
-        recover(root, say)
-        journal = undo_change(root, journal_id)
-    report.set(changed=True, undone=journal.id)
-    say(f"Undid change {journal.id}: {journal.data.get('title')}.")
-    return run_post_steps(after, say, kept="The undo itself is done and kept")
+__all__ = ["ApplyPlan", "Check", "Clone", "ExportApigw", "ListSystems", "New", "Register", "Retarget", "SyncEdition",
+           "Templatize", "Undo", "UndoList", "Verify", "plan_row_and_services", "plugins"]

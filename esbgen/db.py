@@ -9,6 +9,9 @@ Where the row of a system lives:
 * run as ``manage.py esbgen`` (the ESB's own Django project): the project's
   ``default`` database, unless a URL is given.
 
+Which of them a run uses is its ``Target``, resolved once by the shell (the
+runner's context) and passed to every function that opens the database.
+
 The table has one of two shapes, found by reading its columns before any use:
 
 * the legacy ESB's (``ComponentSystem``): ``label``, ``remark``, timeouts ...;
@@ -52,32 +55,39 @@ WRITABLE_COLUMNS = ("label", "remark")
 BOARD = "default"  # the later ESB's board of the systems esbgen registers
 AUTHOR = "esbgen"  # created_by / updated_by of the later shape
 
-_requested_url: str | None = None
-_in_django_project = False
-
-
 # ---------------------------------------------------------------- where the database is
 
 
-def request_url(url: str | None) -> None:
-    """Remember the ``--database`` of this run (also used to revert older changes)."""
-    global _requested_url
-    _requested_url = url or None
+@dataclass(frozen=True)
+class Target:
+    """Where this run's database is, resolved once by the shell and passed down.
 
+    ``url`` is ``--database``, else ``$ESBGEN_DATABASE_URL`` (None: neither);
+    ``in_django`` says the run is ``manage.py esbgen`` in-process, whose project's
+    default database serves when no URL is given.
+    """
 
-def requested_url() -> str | None:
-    """``--database``, else ``$ESBGEN_DATABASE_URL``, else None."""
-    return _requested_url or os.environ.get(ENV_URL) or None
+    url: str | None = None
+    in_django: bool = False
 
+    @classmethod
+    def resolve(cls, option: str | None = None, in_django: bool = False) -> "Target":
+        return cls(option or os.environ.get(ENV_URL) or None, in_django)
 
-def enter_django_project() -> None:
-    """Called by ``manage.py esbgen``: Django is set up by the project; its database is the default."""
-    global _in_django_project
-    _in_django_project = True
+    @property
+    def known(self) -> bool:
+        return bool(self.url) or self.in_django
 
+    def describe(self) -> str | None:
+        """Where a row would go, for notes; None when no database is known."""
+        if self.url:
+            return parse_url(self.url).shown
+        if self.in_django:
+            return "the project's database"
+        return None
 
-def in_django_project() -> bool:
-    return _in_django_project
+    def open(self, url: str | None = None, *, readonly: bool = False, project: bool = False):
+        return open_database(self, url, readonly=readonly, project=project)
 
 
 @dataclass(frozen=True)
@@ -102,15 +112,19 @@ URL_HELP = "use sqlite:///ABS/PATH.db or mysql://USER:PASSWORD@HOST:PORT/DB"
 
 
 def redact_url(url: str) -> str:
-    """The URL with its password (if any) replaced by ``***``."""
-    if "://" not in url:
+    """The URL with its password (if any) replaced by ``***``.
+
+    The user information ends at the URL's last ``@``, wherever a parser would end the
+    authority: a password with a raw ``/``, ``?`` or ``#`` (which ends the authority for
+    ``urlsplit``) is masked all the same. Masking too much is harmless; too little shows a secret.
+    """
+    scheme, sep, rest = url.partition("://")
+    if not sep:
         return url
-    parts = urlsplit(url)
-    userinfo, at, hostport = parts.netloc.rpartition("@")
+    userinfo, at, after = rest.rpartition("@")
     if not at or ":" not in userinfo:
         return url
-    user = userinfo.split(":", 1)[0]
-    return parts._replace(netloc=f"{user}:{PASSWORD_MASK}@{hostport}").geturl()
+    return f"{scheme}://{userinfo.split(':', 1)[0]}:{PASSWORD_MASK}@{after}"
 
 
 _URL_IN_ARG = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://\S+")
@@ -125,45 +139,97 @@ def _sqlite_shown(path: str) -> str:
     return "sqlite://" + quote(path, safe="/:@+,=~")
 
 
+_PERCENT_ERROR = re.compile(r"%(?![0-9A-Fa-f]{2})")
+_KNOWN_SCHEMES = re.compile(r"(?i)(sqlite3?|mysql(\+pymysql)?|mariadb|postgres(ql)?|oracle|mssql):")
+
+
+def _decoded(part: str, what: str, shown: str, *, secret: bool = False) -> str:
+    """A percent-encoded part of the URL, decoded; a broken escape or a control character refused.
+
+    The refusal names the part, never the text of a secret one.
+    """
+    if _PERCENT_ERROR.search(part):
+        where = "" if secret else f" {part!r}"
+        raise EsbgenError(f"bad database URL {shown}: the {what}{where} has a '%' that starts no %XX escape; "
+                          "write '%' as %25")
+    try:
+        value = unquote(part, errors="strict")
+    except UnicodeDecodeError:
+        raise EsbgenError(f"bad database URL {shown}: the {what} decodes to bytes that are not UTF-8") from None
+    if any(ord(char) < 32 or ord(char) == 127 for char in value):
+        raise EsbgenError(f"bad database URL {shown}: the {what} holds a control character")
+    return value
+
+
 def parse_url(url: str) -> DatabaseUrl:
+    """A ``--database`` URL, or one clear refusal that never shows its password."""
     url = url.strip()
     if not url:
         raise EsbgenError(f"--database is empty; {URL_HELP}")
     if "://" not in url:
+        if _KNOWN_SCHEMES.match(url):
+            raise EsbgenError(f"bad database URL {redact_url(url)}: a scheme needs '://'; {URL_HELP}")
+        if any(ord(char) < 32 for char in url):
+            raise EsbgenError("bad database path: it holds a control character")
         path = Path(url).expanduser().absolute()
         return DatabaseUrl("sqlite", str(path), shown=_sqlite_shown(str(path)))
     shown = redact_url(url)
+    scheme = url.partition("://")[0].lower()
     try:
         parts = urlsplit(url)
-        port = parts.port
-    except ValueError as error:
+    except ValueError as error:  # an unclosed IPv6 bracket
         raise EsbgenError(f"bad database URL {shown}: {error}") from None
-    scheme = parts.scheme.lower()
     if scheme in SQLITE_SCHEMES:
-        if parts.netloc or not parts.path or parts.query:
+        if parts.netloc:
+            raise EsbgenError(f"bad SQLite URL {shown}: {parts.netloc!r} stands where a host would, and SQLite has none; "
+                              "sqlite:// takes an absolute path (sqlite:///ABS/PATH.db), a relative one goes without the scheme")
+        if not parts.path.strip("/") or parts.query or parts.fragment:
             raise EsbgenError(f"bad SQLite URL {shown}: {URL_HELP}")
-        path = "/" + unquote(parts.path).lstrip("/")
+        path = "/" + _decoded(parts.path, "path", shown).lstrip("/")
         return DatabaseUrl("sqlite", path, shown=_sqlite_shown(path))
-    if scheme in MYSQL_SCHEMES:
-        name = unquote(parts.path.lstrip("/"))
-        if not name or "/" in name:
-            raise EsbgenError(f"the database URL {shown} names no database; {URL_HELP}")
-        options = dict(parse_qsl(parts.query, keep_blank_values=True))
-        unknown = sorted(set(options) - set(MYSQL_OPTIONS))
-        if unknown:
-            raise EsbgenError(f"unknown option {unknown[0]!r} in {shown} (known: {', '.join(MYSQL_OPTIONS)})")
-        return DatabaseUrl(
-            "mysql",
-            name,
-            user=unquote(parts.username or ""),
-            password=unquote(parts.password or ""),
-            host=parts.hostname or "localhost",
-            port=port or 3306,
-            options=options,
-            has_password=parts.password is not None,
-            shown=shown,
-        )
-    raise EsbgenError(f"unknown database URL scheme {parts.scheme + '://'!r} in {shown}; {URL_HELP}")
+    if scheme not in MYSQL_SCHEMES:
+        raise EsbgenError(f"unknown database URL scheme {scheme + '://'!r} in {shown}; {URL_HELP}")
+    if "@" in url.partition("://")[2] and "@" not in parts.netloc:
+        # a raw '/', '?' or '#' in the password ended the authority before its '@'
+        raise EsbgenError(f"bad database URL {shown}: percent-encode '/', '?', '#' and '@' in the user or password "
+                          "(%2F, %3F, %23, %40)")
+    userinfo, at, hostport = parts.netloc.rpartition("@")
+    user_part, colon, password_part = userinfo.partition(":")
+    user = _decoded(user_part, "user", shown)
+    password = _decoded(password_part, "password", shown, secret=True)
+    try:
+        port = parts.port
+    except ValueError:
+        port_text = hostport.rpartition("]")[2].rpartition(":")[2]
+        raise EsbgenError(f"bad database URL {shown}: the port {port_text!r} is not a number from 1 to 65535") from None
+    if port == 0:
+        raise EsbgenError(f"bad database URL {shown}: the port 0 is not a number from 1 to 65535")
+    name = _decoded(parts.path.lstrip("/"), "database name", shown)
+    if not name or "/" in name:
+        raise EsbgenError(f"the database URL {shown} names no database; {URL_HELP}")
+    if parts.fragment:
+        raise EsbgenError(f"bad database URL {shown}: a '#' fragment means nothing here")
+    try:
+        options = dict(parse_qsl(parts.query, keep_blank_values=True, strict_parsing=bool(parts.query)))
+    except ValueError:
+        raise EsbgenError(f"bad database URL {shown}: the options after '?' are not NAME=VALUE&...") from None
+    unknown = sorted(set(options) - set(MYSQL_OPTIONS))
+    if unknown:
+        raise EsbgenError(f"unknown option {unknown[0]!r} in {shown} (known: {', '.join(MYSQL_OPTIONS)})")
+    host = _decoded(parts.hostname or "", "host", shown)
+    if not host and not options.get("unix_socket"):
+        raise EsbgenError(f"the database URL {shown} names no host; {URL_HELP} (or ?unix_socket=PATH)")
+    return DatabaseUrl(
+        "mysql",
+        name,
+        user=user,
+        password=password,
+        host=host or "localhost",
+        port=port or 3306,
+        options=options,
+        has_password=bool(colon),
+        shown=shown,
+    )
 
 
 # ---------------------------------------------------------------- Django, lazily
@@ -503,20 +569,6 @@ class Database:
             yield
 
 
-def describe_target(url: str | None = None) -> str | None:
-    """Where a row would go, for notes; None when no database is known."""
-    url = url or requested_url()
-    if url:
-        return parse_url(url).shown
-    if in_django_project():
-        return "the project's database"
-    return None
-
-
-def database_known() -> bool:
-    return bool(requested_url()) or in_django_project()
-
-
 def _sqlite_name(path: str, readonly: bool) -> str:
     # Django's SQLite backend opens NAME as a URI: the file must exist (mode=rw never creates it).
     return f"file:{quote(path)}?mode={'ro' if readonly else 'rw'}"
@@ -544,8 +596,9 @@ def _alias_settings(parsed: DatabaseUrl, readonly: bool) -> dict[str, Any]:
 
 
 @contextmanager
-def open_database(url: str | None = None, *, readonly: bool = False, project: bool = False) -> Iterator[Database]:
-    """The database of this run (``url``, else ``--database``/env, else the Django project's).
+def open_database(target: Target, url: str | None = None, *, readonly: bool = False,
+                  project: bool = False) -> Iterator[Database]:
+    """The database of this run (``url``, else the target's URL, else the Django project's).
 
     ``project`` asks for the running Django project's default database whatever the URL.
 
@@ -553,8 +606,8 @@ def open_database(url: str | None = None, *, readonly: bool = False, project: bo
     and forgotten after, so a long-lived process (a test run, a project) keeps
     no stray connection.  ``readonly`` opens a SQLite file read-only (dry runs).
     """
-    url = None if project else (url or requested_url())
-    if url is None and not in_django_project():
+    url = None if project else (url or target.url)
+    if url is None and not target.in_django:
         raise EsbgenError(
             f"no database to register in: give --database URL (or ${ENV_URL}), or run as `manage.py esbgen`"
         )
@@ -580,7 +633,7 @@ def open_database(url: str | None = None, *, readonly: bool = False, project: bo
         connection.features.minimum_database_version = None
     connections[alias] = connection
     try:
-        yield Database(alias, parsed.shown, parsed.shown, parsed.has_password, use_project_model=in_django_project())
+        yield Database(alias, parsed.shown, parsed.shown, parsed.has_password, use_project_model=target.in_django)
     finally:
         try:
             connection.close()

@@ -6,14 +6,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from esbgen.layout import CUSTOM_CONF
+from esbgen.layout import APIS_GROUP, APISV2, APISV2_GROUP, CUSTOM_CONF, TEMPLATES_GROUP
 
 # Folders of ``components/`` that hold Python components, with the codename prefix the ESB gives them
 # (the ``component_groups`` of its esb_conf.py). The v2 group comes first: it is a system's main side.
 COMPONENT_GROUPS = {
-    "bk/apisv2": "generic.v2.",
-    "bk/apis": "generic.",
-    "generic/templates": "generic.",
+    APISV2_GROUP: "generic.v2.",
+    APIS_GROUP: "generic.",
+    TEMPLATES_GROUP: "generic.",
 }
 
 
@@ -143,7 +143,7 @@ class ComponentSet:
     def kind(self) -> str:
         if self.confapis_dir is not None:
             return "confapis"
-        return "python" if any(p.parts[1:3] == ("bk", "apisv2") for p in self.python_dirs) else "python-v1"
+        return "python" if any(p.parent == APISV2 for p in self.python_dirs) else "python-v1"
 
     def component_by_codename(self, codename: str) -> ComponentClass | None:
         for component in self.components:
@@ -174,6 +174,7 @@ class EsbTree:
     conf_channels: list[PresetChannel]
     preset_channels: list[PresetChannel]
     generation: str = "legacy"  # "legacy" (configs/default.py, Python 2.7) or "later" (conf/default.py, Python 3)
+    unread_systems: list[str] = field(default_factory=list)  # SYSTEMS entries built in code ("file:line")
 
     @property
     def conf_path(self) -> Path:

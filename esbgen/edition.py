@@ -51,24 +51,18 @@ import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from esbgen.domain import CUSTOM_CONF
+from esbgen.layout import CUSTOM_CONF
 from esbgen.errors import EsbgenError, UsageError
-from esbgen.layout import LEGACY_SETTINGS, SETTINGS_FILES, settings_file
+from esbgen.layout import COMPONENTS, CONFAPIS, LEGACY_SETTINGS, LIB_GSE, SETTINGS_FILES, is_confapis_yaml, is_esb_root, not_a_root_reason, settings_file
 from esbgen.plan import FileWrite, Plan, TreeAdd
+from esbgen.rules import host_setting_reason
 
-SCOPES = (Path("components"), Path("lib/gse"))
+SCOPES = (COMPONENTS, LIB_GSE)
 KEPT_FILES = frozenset({CUSTOM_CONF})
 SKIPPED_DIRS = frozenset({"__pycache__"})
 SKIPPED_SUFFIXES = (".pyc", ".pyo")
 
 DATABASE_SETTINGS = frozenset({"DATABASES"})
-HOST_WORDS = frozenset({"HOST", "HOSTS", "URL", "URLS", "URI", "DOMAIN", "ADDR", "ADDRESS", "IP", "PORT", "ENDPOINT"})
-HOST_VALUE_RE = re.compile(
-    r"[A-Za-z][A-Za-z0-9+.-]*://\S*"  # a URL
-    r"|(?:\d{1,3}\.){3}\d{1,3}(?::\d{1,5})?"  # an IPv4 address, maybe with a port
-    r"|localhost(?::\d{1,5})?"
-    r"|[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*:\d{1,5}"  # name:port
-)
 SETTING_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 SECRET_WORDS = frozenset({
     "KEY", "KEYS", "TOKEN", "TOKENS", "SECRET", "SECRETS", "PASSWORD", "PASSWORDS", "PASSWD", "PWD", "PASS",
@@ -234,24 +228,9 @@ def _attached_comments_start(data: bytes, offset: int) -> int:
     return offset
 
 
-def _string_constants(code: str) -> list[str]:
-    try:
-        tree = ast.parse("(\n" + code + "\n)", mode="eval")
-    except SyntaxError:
-        return []
-    return [node.value for node in ast.walk(tree) if isinstance(node, ast.Constant) and isinstance(node.value, str)]
-
-
 def host_reason(name: str, *value_codes: str) -> str | None:
-    """Why a setting is a host setting (kept when it differs), or None."""
-    for word in name.upper().split("_"):
-        if word in HOST_WORDS:
-            return f"host setting: {word} in its name"
-    for code in value_codes:
-        for value in _string_constants(code):
-            if HOST_VALUE_RE.fullmatch(value.strip()):
-                return f"host setting: {value.strip()!r} is a URL or host"
-    return None
+    """Why a setting is a host setting (kept when it differs), or None: ``rules.host_setting_reason``'s cautious test."""
+    return host_setting_reason(name, *value_codes, cautious=True)
 
 
 def _secret_word(text: str) -> str | None:
@@ -294,8 +273,8 @@ def _shown(code: str) -> str:
     return one if "\n" not in one and len(one) <= 100 else "(a longer value)"
 
 
-def merge_settings(target_data: bytes, ce_data: bytes, take: list[str], label: str = "configs/default.py",
-                   ce_label: str = "the CE's configs/default.py") -> tuple[bytes, list[Decision], list[str]]:
+def merge_settings(target_data: bytes, ce_data: bytes, take: list[str], label: str = str(LEGACY_SETTINGS),
+                   ce_label: str = f"the CE's {LEGACY_SETTINGS}") -> tuple[bytes, list[Decision], list[str]]:
     """The target's settings module with the CE's settings merged in; the decisions; other notes."""
     target = read_settings(target_data, label)
     ce = read_settings(ce_data, ce_label)
@@ -414,12 +393,8 @@ def resolve_ce_root(option: str) -> Path:
     root = Path(option).absolute()
     if not root.is_dir():
         raise EsbgenError(f"--from {root} is not a directory; give the CE's ESB root (where its manage.py is)")
-    components = root / "components"
-    if not components.is_dir() or not ((components / "bk").is_dir() or (components / "confapis").is_dir()):
-        raise EsbgenError(
-            f"--from {root} is not an ESB root (no components/bk or components/confapis); "
-            "give the CE's ESB root (where its manage.py is)"
-        )
+    if not is_esb_root(root):
+        raise EsbgenError(f"--from {not_a_root_reason(root)}; give the CE's ESB root (where its manage.py is)")
     return root
 
 
@@ -502,7 +477,7 @@ def _copy(source: Path, destination: Path) -> None:
 def _check_yaml(ce_root: Path, relative: Path) -> None:
     from esbgen.confapis import compose, read_text
 
-    if relative.suffix == ".yaml" and relative.parts[:2] == ("components", "confapis"):
+    if is_confapis_yaml(relative):
         label = str(ce_root / relative)
         try:
             compose(read_text(ce_root / relative, label), label)
@@ -514,7 +489,7 @@ def _option_path(option: str, value: str) -> Path:
     """A PATH given to --skip or --take-file: relative to the ESB root, inside it."""
     path = Path(value)
     if not value or path.is_absolute() or ".." in path.parts:
-        raise UsageError(f"{option} {value!r}: give a path relative to the ESB root, such as components/confapis/sops")
+        raise UsageError(f"{option} {value!r}: give a path relative to the ESB root, such as {CONFAPIS / 'sops'}")
     return Path(*path.parts)  # without "./" or a trailing "/"
 
 

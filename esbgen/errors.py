@@ -65,9 +65,16 @@ class RollbackIncomplete(EsbgenError):
 
 
 class StepFailed(EsbgenError):
-    """The change itself is applied and kept; a step run after it failed."""
+    """A step run after the change (sync, restart) failed; the change itself is applied and kept.
+
+    ``tree_state`` is ``unchanged`` when the plan had nothing to change and only its steps ran.
+    """
 
     tree_state = APPLIED
+
+    def __init__(self, message: str, tree_state: str = APPLIED):
+        super().__init__(message)
+        self.tree_state = tree_state
 
 
 class Interrupted(EsbgenError):

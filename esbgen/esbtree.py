@@ -17,7 +17,7 @@ from esbgen.domain import (
     RegisteredSystem,
 )
 from esbgen.errors import EsbgenError
-from esbgen.layout import CONFAPIS, CUSTOM_CONF, ESB_CONF, generation
+from esbgen.layout import APIDOCS, COMPONENTS, CONFAPIS, CUSTOM_CONF, ESB_CONF, SYSTEM_CONFIGS, generation, is_esb_root, not_a_root_reason
 from esbgen.rules import NON_COMPONENT_DIRS, component_codename
 
 SKIPPED_NAMES = ("__pycache__",)
@@ -29,12 +29,8 @@ def resolve_root(explicit: str | os.PathLike | None) -> Path:
     root = Path(raw).absolute()
     if not root.is_dir():
         raise EsbgenError(f"{root} is not a directory")
-    components = root / "components"
-    if not components.is_dir() or not ((components / "bk").is_dir() or (components / "confapis").is_dir()):
-        raise EsbgenError(
-            f"{root} is not an ESB root (no components/bk or components/confapis); "
-            "use --esb-root or run from $INSTALL_PATH/paas/esb"
-        )
+    if not is_esb_root(root):
+        raise EsbgenError(f"{not_a_root_reason(root)}; use --esb-root or run from $INSTALL_PATH/paas/esb")
     return root
 
 
@@ -232,7 +228,7 @@ def module_facts(path: Path, label: str, unreadable: list[str] | None = None) ->
 def read_python_system(root: Path, folder: Path, prefix: str, system: ComponentSet) -> None:
     """One Python side of a system: its SYSTEM_NAME, its component classes and the settings it reads."""
     relative_folder = folder.relative_to(root)
-    configs = folder / "toolkit" / "configs.py"
+    configs = folder / SYSTEM_CONFIGS
     side_name = None
     read: dict[Path, ModuleFacts | None] = {}
     if configs.is_file():
@@ -273,7 +269,7 @@ def confapis_files(root: Path, folder: Path) -> list[tuple[Path, str | None]]:
     """The YAML files the ESB reads for a system, with their RUN_MODE folder (None for defaults)."""
     files = [(p.relative_to(root), None) for p in sorted(folder.glob("*.yaml")) if p.is_file() and not p.is_symlink()]
     for sub in _visible_dirs(folder):
-        if sub.name == "apidocs":
+        if sub.name == APIDOCS:
             continue
         files.extend(
             (p.relative_to(root), sub.name) for p in sorted(sub.glob("*.yaml")) if p.is_file() and not p.is_symlink()
@@ -281,42 +277,131 @@ def confapis_files(root: Path, folder: Path) -> list[tuple[Path, str | None]]:
     return files
 
 
-def _literal_items(node: ast.Dict) -> tuple[dict, tuple[str, ...]]:
-    """The keys of a config dict, and the values among them that are literals."""
+def _shadows_dict(module: ast.Module) -> bool:
+    """Whether the module binds the name ``dict`` itself (then ``dict(...)`` is not the builtin)."""
+    for node in ast.walk(module):
+        if isinstance(node, ast.Name) and node.id == "dict" and isinstance(node.ctx, ast.Store):
+            return True
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and node.name == "dict":
+            return True
+        if isinstance(node, (ast.Import, ast.ImportFrom)) and any((a.asname or a.name) == "dict" for a in node.names):
+            return True
+    return False
+
+
+def is_dict_call(node: ast.expr | None) -> bool:
+    """``dict(...)`` with keyword arguments (and at most one mapping before them), as the ESB's conf.py may write an entry."""
+    return (
+        isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Name)
+        and node.func.id == "dict"
+        and len(node.args) <= 1
+        and not any(isinstance(a, ast.Starred) for a in node.args)
+    )
+
+
+def dict_items(node: ast.expr) -> list[tuple[str | None, ast.expr]] | None:
+    """The (key, value node) pairs of a dict display or a ``dict(...)`` call, in the order the
+    mapping gets them (a key written twice keeps its last value); ``None`` keys stand for parts
+    whose keys only running the code shows (``**base``, a positional mapping). None if not a dict."""
+    if isinstance(node, ast.Dict):
+        # a key that is no string (a number, a name) is "": no config key the ESB reads
+        return [(None if k is None else (string_constant(k) or ""), v) for k, v in zip(node.keys, node.values)]
+    if is_dict_call(node):
+        pairs: list[tuple[str | None, ast.expr]] = []
+        if node.args:
+            inner = dict_items(node.args[0])
+            pairs.extend(inner if inner is not None else [(None, node.args[0])])
+        pairs.extend((kw.arg, kw.value) for kw in node.keywords)
+        return pairs
+    return None
+
+
+def _conf_value(node: ast.expr, builtin_dict: bool = True):
+    """The value of a conf module's expression as the ESB gets it by importing the module.
+
+    A literal (``ast.literal_eval``), or a ``dict(name=..., ...)`` call, at any depth (an entry
+    of SYSTEMS, a config of CHANNELS, a value inside one). Anything else is code: ValueError.
+    """
+    try:
+        return ast.literal_eval(node)
+    except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+        pass
+    if isinstance(node, (ast.List, ast.Tuple, ast.Set)):
+        values = [_conf_value(e, builtin_dict) for e in node.elts]
+        return values if isinstance(node, ast.List) else tuple(values) if isinstance(node, ast.Tuple) else set(values)
+    if isinstance(node, ast.Dict) or (builtin_dict and is_dict_call(node)):
+        result: dict = {}
+        if isinstance(node, ast.Call) and node.args:
+            first = _conf_value(node.args[0], builtin_dict)
+            try:
+                result.update(first)
+            except (TypeError, ValueError):
+                raise ValueError("dict() of something that is no mapping") from None
+        keys = node.keys if isinstance(node, ast.Dict) else [kw.arg for kw in node.keywords]
+        values = node.values if isinstance(node, ast.Dict) else [kw.value for kw in node.keywords]
+        for key, value in zip(keys, values):
+            if key is None:  # **mapping
+                inner = _conf_value(value, builtin_dict)
+                if not isinstance(inner, dict):
+                    raise ValueError("** of something that is no mapping")
+                result.update(inner)
+            else:
+                result[key if isinstance(key, str) else _conf_value(key, builtin_dict)] = _conf_value(value, builtin_dict)
+        return result
+    raise ValueError(f"not a literal: {type(node).__name__}")
+
+
+def conf_value(node: ast.expr, builtin_dict: bool = True):
+    """``_conf_value``, whose every failure is a ValueError (an unhashable key, nesting too deep)."""
+    try:
+        return _conf_value(node, builtin_dict)
+    except (TypeError, RecursionError, MemoryError):
+        raise ValueError("not a value esbgen can read") from None
+
+
+def _literal_items(node: ast.expr, builtin_dict: bool = True) -> tuple[dict, tuple[str, ...]]:
+    """The keys of a config (a dict display or ``dict(...)``), and the values among them that are literals."""
     values: dict = {}
     keys = []
-    for key, value in zip(node.keys, node.values):
-        name = string_constant(key)
-        if name is None:
+    for name, value in dict_items(node) or []:
+        if not name:
             continue
         keys.append(name)
         try:
-            values[name] = ast.literal_eval(value)
-        except (ValueError, TypeError, SyntaxError, RecursionError):
+            values[name] = conf_value(value, builtin_dict)
+        except ValueError:
             pass  # built in code (validators): kept as text
     return values, tuple(keys)
 
 
-def _preset_of(node: ast.expr, text: str, source: str) -> PresetChannel | None:
-    """A channel entry in either form the ESB reads: ``(path, {config})`` or ``{"path":..., "comp_codename":...}``."""
-    if isinstance(node, ast.Tuple) and len(node.elts) == 2 and isinstance(node.elts[1], ast.Dict):
+def _is_config(node: ast.expr, builtin_dict: bool) -> bool:
+    return isinstance(node, ast.Dict) or (builtin_dict and is_dict_call(node))
+
+
+def _preset_of(node: ast.expr, text: str, source: str, builtin_dict: bool = True) -> PresetChannel | None:
+    """A channel entry in either form the ESB reads: ``(path, {config})`` or ``{"path":..., "comp_codename":...}``;
+    a config may be written ``dict(...)`` too, which is the same mapping to the ESB."""
+    if isinstance(node, ast.Tuple) and len(node.elts) == 2 and _is_config(node.elts[1], builtin_dict):
         path = string_constant(node.elts[0])
         options = node.elts[1]
-        config, keys = _literal_items(options)
+        config, keys = _literal_items(options, builtin_dict)
         codename = config.get("comp_codename")
         if path is None or not isinstance(codename, str):
             return None
         code = ast.get_source_segment(text, options)
         span = None
-        for key, value in zip(options.keys, options.values):
-            if string_constant(key) == "comp_codename":
+        for key, value in dict_items(options) or []:
+            if key == "comp_codename":
                 segment = ast.get_source_segment(text, value) or ""
                 start = _relative_offset(code or "", options, value)
                 span = (start, start + len(segment))
         names = frozenset(n.id for n in ast.walk(options) if isinstance(n, ast.Name))
+        if isinstance(options, ast.Call):
+            names -= {"dict"}
         return PresetChannel(path, codename, source, node.lineno, "tuple", config, keys, code, span, names)
-    if isinstance(node, ast.Dict):
-        config, keys = _literal_items(node)
+    if _is_config(node, builtin_dict):
+        config, keys = _literal_items(node, builtin_dict)
         path, codename = config.get("path"), config.get("comp_codename")
         if isinstance(path, str) and isinstance(codename, str):
             return PresetChannel(path, codename, source, node.lineno, "dict", {"comp_codename": codename}, keys)
@@ -344,28 +429,45 @@ def _preset_channels(module: ast.Module, text: str, source: str) -> list[PresetC
     return sorted(found, key=lambda preset: preset.line)
 
 
-def read_custom_conf(root: Path) -> tuple[dict[str, RegisteredSystem], list[PresetChannel]]:
+def read_custom_conf(root: Path, unread: list[str] | None = None) -> tuple[dict[str, RegisteredSystem], list[PresetChannel]]:
+    """SYSTEMS and CHANNELS of the custom conf module, as the ESB gets them by importing it.
+
+    An entry is a literal or written with ``dict(...)`` (the same mapping to the ESB); an entry
+    built by other code is not read, and ``unread`` gets where it stands (``file:line``).
+    """
     path = root / CUSTOM_CONF
     if not path.is_file():
         return {}, []
     data = path.read_bytes()
     module = parse_python(path, str(CUSTOM_CONF))
+    builtin_dict = not _shadows_dict(module)
     assignments = module_assignments(module)
     registered: dict[str, RegisteredSystem] = {}
     systems = assignments.get("SYSTEMS")
     if isinstance(systems, (ast.List, ast.Tuple)):
         for element in systems.elts:
             try:
-                entry = ast.literal_eval(element)
+                entry = conf_value(element, builtin_dict)
             except ValueError:
-                continue
+                entry = None
             if isinstance(entry, dict) and isinstance(entry.get("name"), str):
                 registered[entry["name"]] = RegisteredSystem(entry["name"], entry)
+            elif unread is not None:
+                unread.append(f"{CUSTOM_CONF}:{element.lineno}")
+    elif systems is not None and unread is not None:
+        unread.append(f"{CUSTOM_CONF}:{systems.lineno}")
+    if unread is not None:  # SYSTEMS changed by code after its assignment: += [...], .append(...), .extend(...)
+        for node in ast.walk(module):
+            if (isinstance(node, ast.AugAssign) and isinstance(node.target, ast.Name) and node.target.id == "SYSTEMS") or (
+                isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+                and isinstance(node.func.value, ast.Name) and node.func.value.id == "SYSTEMS"
+            ):
+                unread.append(f"{CUSTOM_CONF}:{node.lineno}")
     channels_node = assignments.get("CHANNELS")
     channels = []
     if isinstance(channels_node, (ast.List, ast.Tuple)):
         text = data.decode("utf-8", errors="replace")
-        channels = [p for p in (_preset_of(e, text, str(CUSTOM_CONF)) for e in channels_node.elts) if p is not None]
+        channels = [p for p in (_preset_of(e, text, str(CUSTOM_CONF), builtin_dict) for e in channels_node.elts) if p is not None]
     return registered, channels
 
 
@@ -389,7 +491,7 @@ def load_tree(root: Path, only: set[str] | None = None) -> EsbTree:
         return only is None or name in only
 
     for group, prefix in COMPONENT_GROUPS.items():
-        for folder in _visible_dirs(root / "components" / group):
+        for folder in _visible_dirs(root / COMPONENTS / group):
             name = folder.name
             system = systems.get(name)
             if system is None:
@@ -416,9 +518,10 @@ def load_tree(root: Path, only: set[str] | None = None) -> EsbTree:
     if esb_conf.is_file():
         text = esb_conf.read_bytes().decode("utf-8", errors="replace")
         presets = _preset_channels(parse_python(esb_conf, str(ESB_CONF)), text, str(ESB_CONF))
-    registered, conf_channels = read_custom_conf(root)
+    unread: list[str] = []
+    registered, conf_channels = read_custom_conf(root, unread)
     for preset in presets + conf_channels:
         owner = _owner_of(preset.codename)
         if owner in systems:
             systems[owner].preset_channels.append(preset)
-    return EsbTree(root, systems, registered, conf_channels, presets, generation(root))
+    return EsbTree(root, systems, registered, conf_channels, presets, generation(root), unread)

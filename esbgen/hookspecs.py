@@ -28,8 +28,16 @@ def esbgen_saas_types() -> list[SaasType]:
 
     A SaaS type recognises a component set, names the app-specific literals
     and host settings a clone must rewrite, and may ship a cookiecutter
-    template for ``esbgen new``.  ``esbgen clone`` uses the most specific
-    type that recognises the source.
+    template for ``esbgen new --type NAME`` (docs/plugins.md, "The template of
+    a SaaS type").  ``esbgen clone`` uses the most specific type that
+    recognises the source.
+
+    :returns: a list of :class:`esbgen.saas.SaasType` instances.  Each one's
+        ``name`` must be a type name (a lower-case letter, then ``a-z``, ``0-9``,
+        ``_`` or ``-``); a :class:`esbgen.saas.KnownAppProxy` needs an app code
+        in ``app``, a setting name in ``host_setting`` and a class name in
+        ``component_class``.  Anything else is refused, naming the plugin,
+        before a file is written.  The first type of a name wins.
     """
 
 
@@ -37,39 +45,80 @@ def esbgen_saas_types() -> list[SaasType]:
 def esbgen_host_setting(target: CloneTarget, source: ComponentSet | None, old: str | None) -> str | None:
     """Return the name of the settings entry holding the new system's host.
 
-    :param target: the system being made (``target.name``, ``target.system_name``, ``target.app_code``).
-    :param source: the system a clone is made from; None for ``esbgen new``.
+    :param target: the system being made: ``target.name`` (its folder),
+        ``target.system_name``, ``target.app_code``, ``target.label``.
+    :param source: the system a clone is made from (an :class:`esbgen.domain.ComponentSet`);
+        None for ``esbgen new``.
     :param old: the source's main host setting (the first one its code reads, e.g. ``BK_SOPS_URL``
         or ``USERMGR_HOST``); None for ``esbgen new``. A source's further host settings are renamed
         in their own style (``esbgen.rules.renamed_setting``); this hook names the main one.
-
-    The first non-None answer wins. The built-in answer is the old name with the source's
-    system name replaced by the clone's (``BK_SOPS_URL`` -> ``BK_SOPS_CE_URL``, ``HOST_CC_V3`` ->
-    ``HOST_CC_CE_V3``), and for ``new`` ``BK_<SYSTEM without BK_>_URL``.
-    The answer must be an upper-case setting name.
+    :returns: the setting's name, or None to leave the choice to the next plugin.
+        The first answer that is not None wins. It must be an upper-case Python identifier
+        (``A-Z``, ``0-9``, ``_``), not a setting another system reads, nor one the tree's
+        settings file uses for something other than a host; else the command is refused,
+        naming the plugin and the value. The built-in answer is the old name with the
+        source's system name replaced by the clone's (``BK_SOPS_URL`` -> ``BK_SOPS_CE_URL``,
+        ``HOST_CC_V3`` -> ``HOST_CC_CE_V3``), and for ``new`` ``BK_<SYSTEM without BK_>_URL``.
     """
 
 
 @hookspec
 def esbgen_clone_context(context: dict[str, Any], source: ComponentSet | None, target: CloneTarget) -> None:
-    """Adjust, in place, the cookiecutter context a clone (or, with ``source`` None, ``esbgen new``) is rendered with."""
+    """Adjust, in place, the cookiecutter context a clone (or ``esbgen new``) is rendered with.
+
+    :param context: the template variables: ``system``, ``SYSTEM_NAME``, ``app_code``,
+        ``host_setting`` (``host_setting_2`` ... for a source's further host settings), and,
+        for ``new``, ``component_class`` and ``component_name``; ``_components`` is the folder
+        the template renders into. A plugin that ships a template may add variables it uses.
+    :param source: the system a clone is made from; None for ``esbgen new``.
+    :param target: the system being made (see :func:`esbgen_host_setting`).
+    :returns: nothing; the answer is ignored.
+    """
 
 
 @hookspec
 def esbgen_plan_steps(plan: Plan, command: str, options: dict[str, Any]) -> list[PostStep] | None:
-    """Return steps to add to a plan after its file changes (sync, restart, reminders)."""
+    """Return steps to add to a plan after its file changes (sync, restart, reminders).
+
+    Called once per run, with the complete plan.
+
+    :param plan: the :class:`esbgen.plan.Plan` computed so far (``plan.is_empty``, ``plan.title``,
+        ``plan.root``, its file changes).
+    :param command: the esbgen command: ``clone``, ``new``, ``retarget``, ``sync-edition``,
+        ``register``, ``apply-plan``, ``undo``.
+    :param options: the same keys for every command, those of ``esbgen.runner.OPTION_KEYS``
+        (docs/plugins.md, "Options every hook gets"); a key the command has no value for is None.
+    :returns: a list of :class:`esbgen.plan.PostStep` (a reminder, a command to run, or a callable),
+        or None. In a dry run the steps are shown and not run.
+    """
 
 
 @hookspec
 def esbgen_swap_targets() -> list[SwapTarget]:
-    """Return the services ``esbgen swap`` can point nginx at (name, kind, upstream)."""
+    """Return the services ``esbgen swap`` can point nginx at.
+
+    :returns: a list of :class:`esbgen.swap.SwapTarget` (``kind``, ``name``, ``upstream``,
+        ``description``); the first target of a (kind, name) wins.
+    """
 
 
 @hookspec
 def esbgen_register_commands(cli: click.Group) -> None:
-    """Add click commands or groups to the ``esbgen`` command line."""
+    """Add click commands or groups to the ``esbgen`` command line.
+
+    :param cli: the root ``esbgen`` :class:`click.Group`; add to it with ``cli.command()``,
+        ``cli.group()`` or ``cli.add_command``. The commands appear in ``esbgen --help`` and in
+        ``python manage.py esbgen``.
+    :returns: nothing; the answer is ignored.
+    """
 
 
 @hookspec
 def esbgen_check_tree(tree: EsbTree) -> list[str] | None:
-    """Return extra problems ``esbgen check`` and every apply should report for a tree."""
+    """Return extra problems ``esbgen check`` should report for a tree.
+
+    :param tree: the :class:`esbgen.domain.EsbTree` read from the ESB root (``tree.root``,
+        ``tree.systems``, ``tree.registered``, ``tree.generation``).
+    :returns: a list of problem lines (each one line of text), or None. Any problem makes
+        ``esbgen check`` exit 1.
+    """

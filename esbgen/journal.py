@@ -79,6 +79,9 @@ class ExternalHandler(Protocol):
     def apply(self, record: dict[str, Any], root: Path) -> None: ...
     def rollback(self, record: dict[str, Any], root: Path) -> None: ...
 
+    # Optional: ``bind(context)`` returns the handler for one run (esbgen.runner.Context), for a
+    # handler that needs what the run was given and the journal must not keep (a password).
+
 
 # Handlers of external steps by kind (database rows...); plugins may add theirs.
 EXTERNAL_HANDLERS: dict[str, ExternalHandler] = {}
@@ -146,8 +149,8 @@ def _crash_point(name: str) -> None:
         os.kill(os.getpid(), signal.SIGINT)
 
 
-def _handler(kind: str) -> ExternalHandler:
-    """The handler of an external step; plugins register theirs when they are loaded."""
+def _handler(kind: str, context: Any = None) -> ExternalHandler:
+    """The handler of an external step, bound to the run's context; plugins register theirs when loaded."""
     if kind not in EXTERNAL_HANDLERS:
         try:
             from esbgen.plugins import get_plugin_manager
@@ -156,11 +159,13 @@ def _handler(kind: str) -> ExternalHandler:
         except EsbgenError:
             pass
     try:
-        return EXTERNAL_HANDLERS[kind]
+        handler = EXTERNAL_HANDLERS[kind]
     except KeyError:
         raise EsbgenError(
             f"no handler for external step {kind!r}: install or enable the plugin that provides it"
         ) from None
+    bind = getattr(handler, "bind", None)
+    return bind(context) if bind is not None and context is not None else handler
 
 
 # ---------------------------------------------------------------------------------------------
@@ -648,9 +653,9 @@ def _prepare_into(plan: Plan, path: Path, journal_id: str, seq: int, argv: list[
     return journal
 
 
-def _apply_op(journal: Journal, root: Path, op: dict[str, Any]) -> None:
+def _apply_op(journal: Journal, root: Path, op: dict[str, Any], context: Any = None) -> None:
     if op["op"] == "external":
-        _handler(op["kind"]).apply(op["record"], root)
+        _handler(op["kind"], context).apply(op["record"], root)
         return
     target = root / op["path"]
     if op["op"] == "tree":
@@ -671,8 +676,9 @@ def _apply_op(journal: Journal, root: Path, op: dict[str, Any]) -> None:
         raise EsbgenError(f"journal {journal.id} has a step esbgen does not know: {op['op']!r}")
 
 
-def apply(plan: Plan, argv: list[str] | None = None, after_files: Callable[[], None] | None = None) -> Journal:
-    """Apply a plan: all of it, or (on any failure) none of it."""
+def apply(plan: Plan, argv: list[str] | None = None, after_files: Callable[[], None] | None = None,
+          context: Any = None) -> Journal:
+    """Apply a plan: all of it, or (on any failure) none of it; ``context`` is the run's (``_handler``)."""
     root = plan.root
     # Flushing the staged files to disk is most of what applying costs on a real disk (70 ms at
     # 2,000 channels, measured): it started when they were rendered (flush_soon), goes on while
@@ -689,7 +695,7 @@ def apply(plan: Plan, argv: list[str] | None = None, after_files: Callable[[], N
         _crash_point("applying")
         progress.phase("applying", len(journal.data["ops"]))
         for op in journal.data["ops"]:
-            _apply_op(journal, root, op)
+            _apply_op(journal, root, op, context)
             done += 1
             progress.tick()
             _crash_point(f"op-{done}")
@@ -702,7 +708,7 @@ def apply(plan: Plan, argv: list[str] | None = None, after_files: Callable[[], N
         _set_state_if_possible(journal, "rolling-back")
         _crash_point("rolling-back")
         # done + 1: the failing step may have got half-way (a database row, a backup moved).
-        problems = _revert(journal, root, "rollback", upto=done + 1)
+        problems = _revert(journal, root, "rollback", upto=done + 1, context=context)
         if problems:
             journal.data["rollback_problems"] = problems
         _set_state_if_possible(journal, "rolled-back")
@@ -756,7 +762,7 @@ def _cleanup_payload(journal: Journal, keep_backups: bool = False) -> None:
 # Reverting: one idempotent step function for rollback, recovery and undo
 
 
-def _revert_op(journal: Journal, root: Path, index: int, op: dict[str, Any], mode: str) -> None:
+def _revert_op(journal: Journal, root: Path, index: int, op: dict[str, Any], mode: str, context: Any = None) -> None:
     """Take one step back from whatever point it reached; safe to repeat.
 
     ``mode`` is "rollback" (the applied folder goes back to its staged place)
@@ -764,7 +770,7 @@ def _revert_op(journal: Journal, root: Path, index: int, op: dict[str, Any], mod
     out of the tree once, and the backup moved in once.
     """
     if op["op"] == "external":
-        _handler(op["kind"]).rollback(op["record"], root)
+        _handler(op["kind"], context).rollback(op["record"], root)
         return
     target = root / op["path"]
     if op["op"] == "tree":
@@ -788,7 +794,7 @@ def _revert_op(journal: Journal, root: Path, index: int, op: dict[str, Any], mod
     _remove_created_dirs(root, op)
 
 
-def _revert(journal: Journal, root: Path, mode: str, upto: int | None = None) -> list[str]:
+def _revert(journal: Journal, root: Path, mode: str, upto: int | None = None, context: Any = None) -> list[str]:
     """Revert the steps (the first ``upto`` of them) newest first; the problems left, if any."""
     problems = []
     ops = journal.data["ops"]
@@ -796,22 +802,22 @@ def _revert(journal: Journal, root: Path, mode: str, upto: int | None = None) ->
     for count, index in enumerate(reversed(range(last)), start=1):
         op = ops[index]
         try:
-            _revert_op(journal, root, index, op, mode)
+            _revert_op(journal, root, index, op, mode, context)
         except Exception as error:  # keep going: restore as much as possible, then say what is left
             problems.append(f"{op.get('path') or op.get('description')}: {error}")
         _crash_point(f"{mode}-op-{count}")
     return problems
 
 
-def recover(root: Path, say: Callable[[str], None]) -> None:
+def recover(root: Path, say: Callable[[str], None], context: Any = None) -> None:
     """Before anything else (under the lock): roll back an interrupted change, finish an interrupted undo."""
     try:
-        _recover(root, say)
+        _recover(root, say, context)
     except OSError as error:
         raise EsbgenError(f"recovering {root} failed: {_reason(error)}; nothing else was done") from None
 
 
-def _recover(root: Path, say: Callable[[str], None]) -> None:
+def _recover(root: Path, say: Callable[[str], None], context: Any = None) -> None:
     folder = state_dir(root) / "journal"
     if folder.is_dir():
         for entry in sorted(folder.iterdir()):
@@ -820,7 +826,7 @@ def _recover(root: Path, say: Callable[[str], None]) -> None:
                 shutil.rmtree(entry, ignore_errors=True)
         for journal in journals(root):
             if journal.state in ("prepared", "applying", "rolling-back"):
-                problems = _revert(journal, root, "rollback")
+                problems = _revert(journal, root, "rollback", context=context)
                 if problems:
                     raise EsbgenError(
                         f"an interrupted change ({journal.describe()}) could not be rolled back: "
@@ -832,7 +838,7 @@ def _recover(root: Path, say: Callable[[str], None]) -> None:
                 _cleanup_payload(journal)
                 say(f"esbgen: rolled back an interrupted change {journal.describe()}: the tree is as it was before it")
             elif journal.state == "undoing":
-                problems = _revert(journal, root, "undo")
+                problems = _revert(journal, root, "undo", context=context)
                 if problems:
                     raise EsbgenError(
                         f"an interrupted undo of {journal.describe()} could not be finished: " + "; ".join(problems)
@@ -857,14 +863,14 @@ def pending(root: Path) -> list[Journal]:
     return [j for j in journals(root) if j.state in UNFINISHED]
 
 
-def recover_pending(root: Path, say: Callable[[str], None]) -> None:
+def recover_pending(root: Path, say: Callable[[str], None], context: Any = None) -> None:
     """For commands that only read the tree: recover first when (and only when) a change is unfinished."""
     unfinished = pending(root)
     if not unfinished:
         return
     try:
         with locked(root, create=False):
-            recover(root, say)
+            recover(root, say, context)
     except EsbgenError as error:
         raise EsbgenError(f"change {unfinished[0].describe()} is unfinished (being applied, or interrupted): {error}") from None
 
@@ -924,7 +930,7 @@ def check_undo(root: Path, journal_id: str | None = None) -> Journal:
     return journal
 
 
-def undo(root: Path, journal_id: str | None = None) -> Journal:
+def undo(root: Path, journal_id: str | None = None, context: Any = None) -> Journal:
     """Revert an applied change exactly (bytes and modes); refuse when the tree moved on since."""
     journal = check_undo(root, journal_id)
     # From here a Ctrl-C is held until every step is reverted: each is a rename or a small write, so
@@ -942,7 +948,7 @@ def undo(root: Path, journal_id: str | None = None) -> Journal:
         _crash_point("undoing")
         ops = journal.data["ops"]
         progress.phase("applying", len(ops))
-        _undo_steps(journal, root, ops)
+        _undo_steps(journal, root, ops, context)
         try:
             journal.set_state("undone")
         except OSError as error:
@@ -961,10 +967,10 @@ def undo(root: Path, journal_id: str | None = None) -> Journal:
     return journal
 
 
-def _undo_steps(journal: Journal, root: Path, ops: list[dict[str, Any]]) -> None:
+def _undo_steps(journal: Journal, root: Path, ops: list[dict[str, Any]], context: Any = None) -> None:
     for count, index in enumerate(reversed(range(len(ops))), start=1):
         try:
-            _revert_op(journal, root, index, ops[index], "undo")
+            _revert_op(journal, root, index, ops[index], "undo", context)
         except Exception as error:
             where = ops[index].get("path") or ops[index].get("description")
             if count == 1 and ops[index]["op"] == "external":  # the handler changed nothing: refuse cleanly

@@ -6,14 +6,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from esbgen.layout import settings_file
 from esbgen.clone import add_rendered_folders, conf_changes, validate_rendered
 from esbgen.domain import CloneTarget
 from esbgen.errors import EsbgenError, UsageError
 from esbgen.esbtree import load_tree
-from esbgen.layout import settings_file
+from esbgen.layout import APISV2, COMPONENTS, CONFAPIS, settings_file
 from esbgen.plan import Plan
-from esbgen.rules import validate_app_code, validate_new_system, validate_one_line, validate_system_columns
+from esbgen.rules import validate_app_code, validate_host_setting_answer, validate_new_system, validate_one_line, validate_system_columns
 from esbgen.saas import SaasType, all_saas_types, saas_type_named
 from esbgen.template import render_with_defaults
 
@@ -46,9 +45,14 @@ def template_of(type_name: str | None) -> tuple[SaasType, Path]:
     return saas_type, Path(template)
 
 
+def new_remark(saas_type) -> str:
+    """The remark a new system is declared and registered with, unless --remark is given."""
+    return f"Created by esbgen new (SaaS type {saas_type.name})"
+
+
 def plan_new(root: Path, name: str, app_code: str, work: Path, *, type_name: str | None = None,
              label: str | None = None, force: bool = False) -> NewOutcome:
-    from esbgen.plugins import call_hook
+    from esbgen.plugins import answers, call_hook
 
     validate_new_system(name)
     validate_app_code(app_code)
@@ -57,7 +61,8 @@ def plan_new(root: Path, name: str, app_code: str, work: Path, *, type_name: str
     saas_type, template = template_of(type_name)
     tree = load_tree(root)
     target = CloneTarget(name, app_code, label if label is not None else name.upper(), "")
-    target.host_setting = call_hook("esbgen_host_setting", target=target, source=None, old=None)
+    plugin, answer = answers("esbgen_host_setting", target=target, source=None, old=None)[0]
+    target.host_setting = validate_host_setting_answer(plugin, answer, tree, name)
     values: dict[str, Any] = {
         "system": name,
         "SYSTEM_NAME": target.system_name,
@@ -65,16 +70,16 @@ def plan_new(root: Path, name: str, app_code: str, work: Path, *, type_name: str
         "host_setting": target.host_setting,
         "component_class": component_class_name(name),
         "component_name": f"{name}_component",
-        "_components": "components",
+        "_components": str(COMPONENTS),
     }
     call_hook("esbgen_clone_context", context=values, source=None, target=target)
     output = work / "output"
     output.mkdir(parents=True)
     rendered = render_with_defaults(template, values, output)
-    conf_write, said, _ = conf_changes(tree, target, f"Created by esbgen new (SaaS type {saas_type.name})")
+    conf_write, said, _ = conf_changes(tree, target, new_remark(saas_type))
     validate_rendered(tree, output, name, None, conf_write)
     plan = Plan(root, f"new system {name} (SaaS type {saas_type.name})")
-    folders = [p for p in (Path("components/bk/apisv2") / name, Path("components/confapis") / name) if (output / p).is_dir()]
+    folders = [p for p in (APISV2 / name, CONFAPIS / name) if (output / p).is_dir()]
     add_rendered_folders(plan, output, folders, force)
     if conf_write is not None:
         plan.file_writes.append(conf_write)

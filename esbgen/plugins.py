@@ -43,15 +43,44 @@ def get_plugin_manager() -> pluggy.PluginManager:
         if pm.is_blocked(name):
             continue
         pm.register(importlib.import_module(module_name), name=name)
-    try:
-        pm.load_setuptools_entrypoints(GROUP)
-    except Exception as error:  # a broken third-party distribution
-        raise EsbgenError(f"cannot load esbgen plugins: {type(error).__name__}: {error}") from error
+    _load_entry_points(pm)
     try:
         pm.check_pending()
     except pluggy.PluginValidationError as error:
-        raise EsbgenError(f"plugin {pm.get_name(error.plugin)!r} is invalid: {error}") from None
+        name = pm.get_name(error.plugin)
+        raise EsbgenError(f"plugin {name!r} is invalid: {_one_line(error)}; {way_out(name)}") from None
     return pm
+
+
+def way_out(name: str | None) -> str:
+    """How an operator runs esbgen without a plugin that keeps it from starting."""
+    return f"ESBGEN_DISABLE_PLUGINS={name} runs esbgen without it"
+
+
+def _one_line(error: BaseException) -> str:
+    text = " ".join(str(error).split())
+    return text if len(text) <= 300 else text[:297] + "..."
+
+
+def _load_entry_points(pm: pluggy.PluginManager) -> None:
+    """Every entry point of group ``esbgen``, one at a time, so that the one that fails is named.
+
+    A plugin that cannot be imported (ImportError, a SyntaxError, any error its module raises)
+    stops the command in one line with the plugin's name, its distribution and the way out.
+    """
+    from importlib.metadata import entry_points
+
+    for entry_point in entry_points(group=GROUP):
+        name = entry_point.name
+        if pm.is_blocked(name) or pm.get_plugin(name) is not None:
+            continue
+        try:
+            pm.load_setuptools_entrypoints(GROUP, name=name)
+        except Exception as error:  # noqa: BLE001 - whatever the plugin's import raised
+            dist = getattr(entry_point, "dist", None)
+            origin = f" (entry point {entry_point.value} of {dist.name} {dist.version})" if dist is not None else ""
+            raise EsbgenError(f"plugin {name!r}{origin} failed to load: {type(error).__name__}: {_one_line(error)}; "
+                              f"{way_out(name)}") from None
 
 
 def reset_plugin_manager() -> None:
@@ -94,6 +123,33 @@ def _plugin_that_raised(pm: pluggy.PluginManager, hook_name: str, tb: TracebackT
             innermost = name
         tb = tb.tb_next
     return innermost
+
+
+def answers(hook_name: str, **kwargs: Any) -> list[tuple[str, Any]]:
+    """Each implementation's answer with the name of its plugin, in pluggy's calling order.
+
+    For the hooks whose answers go into files: a bad value is refused naming the plugin that
+    gave it. ``firstresult`` hooks stop at the first answer that is not None, as pluggy does.
+    """
+    pm = get_plugin_manager()
+    caller = getattr(pm.hook, hook_name)
+    first_only = bool(caller.spec and caller.spec.opts.get("firstresult"))
+    found = []
+    for impl in reversed(caller.get_hookimpls()):  # pluggy calls the last registered (and tryfirst) first
+        if impl.hookwrapper or getattr(impl, "wrapper", False):
+            continue
+        try:
+            result = impl.function(*(kwargs[name] for name in impl.argnames))
+        except EsbgenError:
+            raise
+        except Exception as error:
+            raise PluginError(impl.plugin_name, hook_name, error) from error
+        if result is None:
+            continue
+        found.append((impl.plugin_name, result))
+        if first_only:
+            break
+    return found
 
 
 def call_hook(hook_name: str, **kwargs: Any) -> Any:

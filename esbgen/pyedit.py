@@ -344,6 +344,10 @@ def py_literal(value) -> str:
     raise EsbgenError(f"cannot write {type(value).__name__} into a conf module")
 
 
+def _line(data: bytes, offset: int) -> int:
+    return data.count(b"\n", 0, offset) + 1
+
+
 def append_to_list(text: str, list_name: str, elements: list[str], label: str) -> str:
     """Append element sources to the module-level list ``list_name``; add the list when missing."""
     if not elements:
@@ -388,12 +392,13 @@ def _list_by_tokens(data: bytes, list_name: str, label: str) -> tuple[int, int |
         if (isinstance(statement, ast.Assign) and len(statement.targets) == 1
                 and isinstance(statement.targets[0], ast.Name) and statement.targets[0].id == list_name):
             if target is not None:
-                raise EsbgenError(f"{label}: {list_name} is assigned twice; edit it by hand")
+                raise EsbgenError(f"{label}:{statement.lineno}: {list_name} is assigned twice; edit it by hand")
             target = statement.value
     if target is None:
         return False
     if not isinstance(target, ast.List):
-        raise EsbgenError(f"{label}: {list_name} is not a list literal; edit it by hand")
+        raise EsbgenError(f"{label}:{target.lineno}: {list_name} is not a list literal "
+                          "([...]); esbgen cannot add to it faithfully, edit it by hand")
     tokens = read.tokens
     opening = read.at.get(read.node_start(target))
     closing = next((i for i in range(opening or 0, len(tokens)) if tokens[i].end == read.node_end(target)), None)
@@ -433,12 +438,14 @@ def _list_by_libcst(data: bytes, list_name: str, label: str) -> tuple[int, int |
                     and small.targets[0].target.value == list_name
                 ):
                     if target is not None:
-                        raise EsbgenError(f"{label}: {list_name} is assigned twice; edit it by hand")
+                        raise EsbgenError(f"{label}:{_line(data, spans[small].start)}: {list_name} is assigned twice; "
+                                          "edit it by hand")
                     target = small.value
     if target is None:
         return False
     if not isinstance(target, cst.List):
-        raise EsbgenError(f"{label}: {list_name} is not a list literal; edit it by hand")
+        raise EsbgenError(f"{label}:{_line(data, spans[target].start)}: {list_name} is not a list literal "
+                          "([...]); esbgen cannot add to it faithfully, edit it by hand")
     span = spans[target]
     close = span.start + span.length - 1  # the byte of ']'
     comma_at = None

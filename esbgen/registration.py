@@ -8,8 +8,9 @@ values of one it updated, and only when the row is still as esbgen left it.
 
 The journal record holds what rollback needs and no secret: the database as a
 URL with the password replaced by ``***`` (the real URL is taken from
-``--database`` / ``$ESBGEN_DATABASE_URL`` of the run that reverts), or the
-marker ``django-project`` with a description of the project's default database.
+``--database`` / ``$ESBGEN_DATABASE_URL`` of the run that reverts: the handler is
+bound to that run's database target), or the marker ``django-project`` with a
+description of the project's default database.
 """
 
 from __future__ import annotations
@@ -19,19 +20,19 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from esbgen import db
-from esbgen.errors import EsbgenError, UsageError
+from esbgen.errors import EsbgenError, Refused, UsageError
 from esbgen.plan import ExternalStep, Plan
 from esbgen.rules import validate_system_columns
 
 KIND = "db_system"
 
 
-def plan_registration(plan: Plan, system: str, *, label: str, remark: str, label_given: bool,
+def plan_registration(plan: Plan, target: db.Target, system: str, *, label: str, remark: str, label_given: bool,
                       remark_given: bool, dry_run: bool, required: bool = False) -> bool:
     """Add the row's step to ``plan`` (or say it is as asked); False when no database is known."""
     from esbgen.domain import CUSTOM_CONF
 
-    if not db.database_known():
+    if not target.known:
         if required:
             raise UsageError(
                 f"register writes the {db.TABLE} row: give --database URL (or ${db.ENV_URL}), "
@@ -45,9 +46,9 @@ def plan_registration(plan: Plan, system: str, *, label: str, remark: str, label
     wanted = {"label": label, "remark": remark}
     given = {"label": label_given, "remark": remark_given}
     validate_system_columns(name=system, label=label)
-    rows, database_key, shown, has_password, shape = _read(system, dry_run)
+    rows, database_key, shown, has_password, shape = _read(target, system, dry_run)
     if len(rows) > 1:
-        raise EsbgenError(
+        raise Refused(
             f"{db.TABLE} in {shown} has {len(rows)} rows named {system}; esbgen keeps exactly one row "
             "per system: remove the extra rows by hand first"
         )
@@ -92,20 +93,20 @@ def done_lines(plan: Plan) -> list[str]:
     return lines
 
 
-def _read(system: str, dry_run: bool) -> tuple[list[dict[str, Any]], str, str, bool, str]:
-    shown = db.describe_target() or "?"
+def _read(target: db.Target, system: str, dry_run: bool) -> tuple[list[dict[str, Any]], str, str, bool, str]:
+    shown = target.describe() or "?"
     hint = "; a dry run changes nothing but must read the table" if dry_run else ""
     try:
-        with db.open_database(readonly=dry_run) as database:
+        with target.open(readonly=dry_run) as database:
             shown = database.shown
             rows = database.rows(system)
             return rows, database.key, database.shown, database.has_password, database.shape.name
     except db.DatabaseProblem as problem:
-        raise EsbgenError(f"cannot read {db.TABLE} in {shown}: {problem}{hint}") from None
+        raise Refused(f"cannot read {db.TABLE} in {shown}: {problem}{hint}") from None
     except Exception as error:
         if not db.is_database_error(error):
             raise
-        raise EsbgenError(f"cannot read {db.TABLE} in {shown}: {db.explain(error)}{hint}") from None
+        raise Refused(f"cannot read {db.TABLE} in {shown}: {db.explain(error)}{hint}") from None
 
 
 def _matches(row: dict[str, Any], values: dict[str, Any] | None) -> bool:
@@ -113,11 +114,11 @@ def _matches(row: dict[str, Any], values: dict[str, Any] | None) -> bool:
 
 
 @contextmanager
-def _database_for(record: dict[str, Any]) -> Iterator[db.Database]:
-    """The database a record was written to, with the credentials of the current run."""
+def _database_for(record: dict[str, Any], target: db.Target) -> Iterator[db.Database]:
+    """The database a record was written to, with the credentials of the current run (``target``)."""
     key, system = record["database"], record["system"]
     if key == db.DJANGO_PROJECT:
-        if not db.in_django_project():
+        if not target.in_django:
             raise EsbgenError(
                 f"row {system} was written through a Django project's database ({record.get('identity')}); "
                 "revert it with `manage.py esbgen` in that project"
@@ -127,30 +128,43 @@ def _database_for(record: dict[str, Any]) -> Iterator[db.Database]:
             raise EsbgenError(
                 f"row {system} was written to {record['identity']}, but this project's default database is {identity}"
             )
-        with db.open_database(project=True) as database:
+        with target.open(project=True) as database:
             yield database
         return
     url = key
     if record.get("has_password"):
-        current = db.requested_url()
+        current = target.url
         if not current or db.redact_url(current) != key:
             raise EsbgenError(
                 f"row {system} was written to {key}; esbgen stores no password: give that URL with "
                 f"--database or ${db.ENV_URL} to revert it"
             )
         url = current
-    with db.open_database(url) as database:
+    with target.open(url) as database:
         yield database
 
 
 class DbSystemHandler:
-    """Applies and reverts a ``db_system`` step; see the module's description."""
+    """Applies and reverts a ``db_system`` step; see the module's description.
+
+    The journal binds it to the running command's context (``bind``): the database
+    credentials are the run's, never stored. Unbound, it uses ``$ESBGEN_DATABASE_URL``.
+    """
+
+    def __init__(self, target: db.Target | None = None):
+        self.target = target
+
+    def bind(self, context) -> "DbSystemHandler":
+        return DbSystemHandler(context.database)
+
+    def _target(self) -> db.Target:
+        return self.target if self.target is not None else db.Target.resolve()
 
     def apply(self, record: dict[str, Any], root: Path) -> None:
         system, action = record["system"], record["action"]
         shown = record.get("shown", record["database"])
         try:
-            with _database_for(record) as database, database.atomic():
+            with _database_for(record, self._target()) as database, database.atomic():
                 rows = database.rows(system, for_update=True)
                 if action == "insert":
                     if rows:
@@ -191,7 +205,7 @@ class DbSystemHandler:
         system, action = record["system"], record["action"]
         shown = record.get("shown", record["database"])
         try:
-            with _database_for(record) as database, database.atomic():
+            with _database_for(record, self._target()) as database, database.atomic():
                 rows = database.rows(system, for_update=True)
                 if action == "insert":
                     if not rows:

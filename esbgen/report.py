@@ -10,9 +10,11 @@ record what they planned, applied and ran (``planned``, ``applied``,
      "plan": {"title": ..., "adds": [...], "writes": [{"path": ..., "diff": ...}], ...},
      "notes": [...], "steps_run": [...], "messages": [...], "error": null}
 
-``error`` is ``{"class": "EsbgenError", "message": "..."}`` when the command refused.
-``changed`` says the tree (or a service) was changed by this run; ``would_change`` that
-a dry run found something to do.
+``error`` is ``{"class": "Refused", "message": "..."}`` when the command failed, its class one of
+``esbgen.errors``. ``tree_state`` says what the run left the tree in, as that class does:
+``unchanged``, ``rolled back``, ``rollback incomplete`` or ``applied`` (also without an error:
+``applied`` when this run applied a change, else ``unchanged``). ``changed`` says the tree (or a
+service) was changed by this run; ``would_change`` that a dry run found something to do.
 """
 
 from __future__ import annotations
@@ -44,9 +46,11 @@ class Report:
         extra = dict(self.extra)
         dry_run = self.dry_run or bool(extra.pop("dry_run", False))
         plan = plan_summary(self.plan) if self.plan is not None else None
+        said_changed = False
         if "changed" in extra:  # a command without a plan (undo, swap) says itself
             said = bool(extra.pop("changed"))
             changed, would = said and not dry_run, said
+            said_changed = changed
         else:
             changed = self.journal_id is not None or bool(self.steps_run)
             would = bool(plan and (not plan["empty"] or any(step["runnable"] for step in plan["post_steps"])))
@@ -64,9 +68,17 @@ class Report:
             "steps_run": self.steps_run,
             "messages": self.messages,
             "error": None if self.error is None else {"class": type(self.error).__name__, "message": str(self.error)},
+            "tree_state": self.tree_state(said_changed),
         }
         data.update(extra)
         return data
+
+    def tree_state(self, said_changed: bool) -> str:
+        from esbgen.errors import APPLIED, UNCHANGED
+
+        if self.error is not None:
+            return getattr(self.error, "tree_state", UNCHANGED)
+        return APPLIED if self.journal_id is not None or said_changed else UNCHANGED
 
     def to_json(self) -> str:
         return json.dumps(self.as_dict(), ensure_ascii=False, sort_keys=True)

@@ -5,11 +5,14 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from esbgen.errors import EsbgenError, UsageError
+from esbgen.layout import APIDOCS, ESB_CONF, SYSTEM_CONFIGS
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from esbgen.domain import Channel, ComponentClass, ComponentSet, EsbTree, PresetChannel
 
 SYSTEM_FOLDER_RE = re.compile(r"[a-z][a-z0-9_]{0,63}")
@@ -39,11 +42,25 @@ OFFICIAL_SYSTEMS = frozenset(
 # reaches its app through one of them (``/o/<app>/...`` on PAAS_HOST) keeps it and moves the app prefix.
 SHARED_SETTINGS = frozenset({"PAAS_HOST", "BK_PAAS_HOST", "BK_PAAS_INNER_HOST"})
 
-# Names of settings that hold a backend's address: ``BK_SOPS_URL``, ``USERMGR_HOST``, ``HOST_CC_V3``,
-# ``GSE_PROC_HOST`` with its ``GSE_PROC_PORT``, ``BK_BSCP_API_ADDR``.
+# Names of settings a component reads for its backend's address: ``BK_SOPS_URL``, ``USERMGR_HOST``,
+# ``HOST_CC_V3``, ``GSE_PROC_HOST`` with its ``GSE_PROC_PORT``, ``BK_BSCP_API_ADDR``.
 HOST_SETTING_RE = re.compile(r"^(HOST_[A-Z0-9_]+|[A-Z0-9_]*_(URL|HOST|ADDR|PORT))$")
 
-NON_COMPONENT_DIRS = frozenset({"toolkit", "apidoc", "apidocs"})
+# The words (between underscores) that make any setting a host setting where wrongly taking a value
+# costs more than wrongly keeping one (``ALLOWED_HOSTS``, ``BK_LOGIN_DOMAIN``, ``ESB_IP``), and the
+# values that show one whatever its name: a URL, an IPv4 address, ``localhost``, ``name:port``.
+HOST_WORDS = frozenset({"HOST", "HOSTS", "URL", "URLS", "URI", "DOMAIN", "ADDR", "ADDRESS", "IP", "PORT", "ENDPOINT"})
+HOST_VALUE_RE = re.compile(
+    r"[A-Za-z][A-Za-z0-9+.-]*://\S*"  # a URL
+    r"|(?:\d{1,3}\.){3}\d{1,3}(?::\d{1,5})?"  # an IPv4 address, maybe with a port
+    r"|localhost(?::\d{1,5})?"
+    r"|[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*:\d{1,5}"  # name:port
+)
+
+# A setting name a plugin may give: an upper-case Python identifier, as Django reads settings.
+SETTING_NAME_RE = re.compile(r"[A-Z][A-Z0-9_]*")
+
+NON_COMPONENT_DIRS = frozenset({"toolkit", "apidoc", APIDOCS})
 
 
 def snake_case(class_name: str) -> str:
@@ -55,12 +72,78 @@ def component_codename(prefix: str, system_name: str, class_name: str) -> str:
     return f"{prefix}{system_name.lower()}.{snake_case(class_name)}"
 
 
-def standard_path(system_folder: str, name: str) -> str:
-    return f"/v2/{system_folder}/{name}/"
+V2_PREFIX = "/v2"
+
+
+def standard_path(system_folder: str, name: str, *, v2: bool = True) -> str:
+    """The path the ESB serves a channel at: ``/v2/<system>/<name>/`` (``/<system>/<name>/`` for v1)."""
+    return f"{V2_PREFIX if v2 else ''}/{system_folder}/{name}/"
+
+
+def standard_path_parts(system: Any, name: str, *, v2: bool = True, last_slash: bool = True) -> list[Any]:
+    """``standard_path`` as parts with ``system`` standing alone (a template variable of a clone);
+    ``last_slash`` False leaves off the slash a source left off (the ESB adds it itself)."""
+    return [f"{V2_PREFIX if v2 else ''}/", system, f"/{name}/" if last_slash else f"/{name}"]
+
+
+def is_v2_path(path: str) -> bool:
+    """Whether a channel path is in the v2 form (``/v2/...``, or ``v2/...`` before the ESB adds its slash)."""
+    return ("/" + path.lstrip("/")).startswith(V2_PREFIX + "/")
+
+
+def path_below_system(esb_path: str, system: str) -> str:
+    """The ESB path without ``/v2`` and the system: ``/v2/sops/get_template_list/`` -> ``/get_template_list/``."""
+    parts = [p for p in esb_path.strip("/").split("/") if p]
+    if parts[:1] == [V2_PREFIX.strip("/")]:
+        parts = parts[1:]
+    if parts[:1] and parts[0].lower() == system:
+        parts = parts[1:]
+    return "/" + "/".join(parts) + "/" if parts else "/"
 
 
 def path_pattern(system_folder: str, name: str) -> re.Pattern[str]:
-    return re.compile(rf"^(/v2)?/{re.escape(system_folder)}/{re.escape(name)}/$")
+    return re.compile(rf"^({re.escape(V2_PREFIX)})?/{re.escape(system_folder)}/{re.escape(name)}/$")
+
+
+def host_setting_reason(name: str, *value_codes: str, cautious: bool = False) -> str | None:
+    """Why a setting is a host setting, or None: the one definition, in two strengths.
+
+    By default (``clone``, ``new``, ``retarget``, ``export-apigw``): a name of the forms a
+    component reads its backend's address by (``HOST_SETTING_RE``). Each such setting the
+    source reads becomes one the clone reads and the operator must define, so the test is
+    narrow: ``ALLOWED_HOSTS`` or ``ESB_IP`` are no backend of a component.
+
+    ``cautious`` (``sync-edition``, which keeps the target's value of a host setting): also
+    any name with a word of ``HOST_WORDS``, and any setting whose value (``value_codes``, the
+    Python source of each side's value) holds a URL or host. Wrongly keeping a value costs a
+    line of review; wrongly taking one points a production ESB at the CE's hosts.
+    """
+    if not cautious:
+        return f"host setting: {name} names a backend's address" if HOST_SETTING_RE.match(name) else None
+    # every name HOST_SETTING_RE takes has one of these words, so the cautious test takes it too
+    for word in name.upper().split("_"):
+        if word in HOST_WORDS:
+            return f"host setting: {word} in its name"
+    for code in value_codes:
+        for value in _string_constants(code):
+            if HOST_VALUE_RE.fullmatch(value.strip()):
+                return f"host setting: {value.strip()!r} is a URL or host"
+    return None
+
+
+def _string_constants(code: str) -> list[str]:
+    import ast
+
+    try:
+        tree = ast.parse("(\n" + code + "\n)", mode="eval")
+    except SyntaxError:
+        return []
+    return [node.value for node in ast.walk(tree) if isinstance(node, ast.Constant) and isinstance(node.value, str)]
+
+
+def is_host_setting(name: str) -> bool:
+    """Whether a component reads ``name`` for its backend's address (``host_setting_reason``'s narrow test)."""
+    return host_setting_reason(name) is not None
 
 
 def validate_system_folder(name: str, what: str = "system name") -> str:
@@ -280,7 +363,7 @@ def served_channels(tree: EsbTree, system: ComponentSet) -> tuple[list[Served], 
         if tree.generation == "legacy" and channel.get("is_hidden") in ("true", "True", "yes"):
             continue
         if path in esb_conf_paths:
-            dropped.append(Problem(channel.where, f"path {path} is a preset channel of esb_conf.py (the ESB ignores this entry)", "duplicate"))
+            dropped.append(Problem(channel.where, f"path {path} is a preset channel of {ESB_CONF.name} (the ESB ignores this entry)", "duplicate"))
             continue
         key = (path, (channel.get("method") or "").upper())
         if key in seen:
@@ -300,7 +383,7 @@ def served_channels(tree: EsbTree, system: ComponentSet) -> tuple[list[Served], 
 
 def follows_path_pattern(system_folder: str, name: str, path: str) -> bool:
     """``path_pattern(...).match(path)``, without compiling a pattern for the usual two spellings."""
-    if path == f"/v2/{system_folder}/{name}/" or path == f"/{system_folder}/{name}/":
+    if path == standard_path(system_folder, name) or path == standard_path(system_folder, name, v2=False):
         return True
     return path_pattern(system_folder, name).match(path) is not None
 
@@ -312,7 +395,7 @@ def _doc_files(tree: EsbTree, system: ComponentSet) -> dict[str, set[str]]:
         names: set[str] = set()
         if system.confapis_dir is not None:
             try:
-                with os.scandir(tree.root / system.confapis_dir / "apidocs" / language) as entries:
+                with os.scandir(tree.root / system.confapis_dir / APIDOCS / language) as entries:
                     names = {entry.name for entry in entries if entry.is_file()}
             except OSError:
                 pass
@@ -326,7 +409,7 @@ def check_system(tree: EsbTree, system: ComponentSet) -> list[Problem]:
     for folder in system.python_dirs or ([system.python_dir] if system.python_dir else []):
         side_name = system.side_names.get(folder, system.system_name)
         if side_name is None:
-            problems.append(Problem(str(folder), "toolkit/configs.py has no SYSTEM_NAME (the ESB files its components under UNKNOWN)", "folder"))
+            problems.append(Problem(str(folder), f"{SYSTEM_CONFIGS} has no SYSTEM_NAME (the ESB files its components under UNKNOWN)", "folder"))
         elif side_name.lower() != system.name:
             problems.append(
                 Problem(
@@ -351,7 +434,7 @@ def check_system(tree: EsbTree, system: ComponentSet) -> list[Problem]:
             continue  # an override counts only where RUN_MODE names its folder; a skipped entry serves nothing  # an override replaces a default entry only when RUN_MODE names its folder
         path, name = channel.path, channel.name
         if isinstance(path, str) and isinstance(name, str) and path and not follows_path_pattern(system.name, name, normalised_path(path)):
-            problems.append(Problem(channel.where, f"path {path!r} is not /v2/{system.name}/{name}/{MISPLACED}", "path"))
+            problems.append(Problem(channel.where, f"path {path!r} is not {standard_path(system.name, name)}{MISPLACED}", "path"))
         if system.confapis_dir is not None and isinstance(name, str) and name:
             for language in DOC_LANGUAGES:
                 if f"{name}.md" not in docs[language]:
@@ -364,8 +447,8 @@ def check_system(tree: EsbTree, system: ComponentSet) -> list[Problem]:
         if channel.preset is None:
             continue
         if not follows_path_pattern(system.name, channel.name, channel.path):
-            problems.append(Problem(channel.where, f"path {channel.path!r} is not /v2/{system.name}/{channel.name}/ "
-                                    f"nor /{system.name}/{channel.name}/{MISPLACED}", "path"))
+            problems.append(Problem(channel.where, f"path {channel.path!r} is not {standard_path(system.name, channel.name)} "
+                                    f"nor {standard_path(system.name, channel.name, v2=False)}{MISPLACED}", "path"))
     return problems
 
 
@@ -438,3 +521,95 @@ def check_tree(tree: EsbTree, systems: list[str] | None = None) -> tuple[list[Pr
                 own.append(problem)
     own.extend(check_path_collisions(tree, systems))
     return own, inherited
+
+
+# --- values plugins give, before they reach a file ----------------------------------------------------
+
+SAAS_TYPE_NAME_RE = re.compile(r"[a-z][a-z0-9_-]{0,63}")
+CLASS_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def refuse_plugin_value(plugin: str, what: str, value: Any, why: str) -> EsbgenError:
+    """The one line that names the plugin, the value it gave and what is wrong with it."""
+    shown = repr(value) if len(repr(value)) <= 120 else repr(value)[:117] + "..."
+    return EsbgenError(f"plugin {plugin!r} gave {what} {shown}, which {why}; nothing was written")
+
+
+def is_setting_name(value: Any) -> bool:
+    """An upper-case Python identifier, as a Django setting is named (a keyword never is)."""
+    import keyword
+
+    return isinstance(value, str) and SETTING_NAME_RE.fullmatch(value) is not None and not keyword.iskeyword(value)
+
+
+def settings_assigned(root: Path) -> dict[str, str]:
+    """The top-level names the tree's settings file assigns, with the source of each value; {} if unreadable."""
+    import ast
+
+    from esbgen.layout import settings_file
+
+    path = root / settings_file(root)
+    try:
+        text = path.read_text(encoding="utf-8")
+        module = ast.parse(text)
+    except (OSError, UnicodeDecodeError, SyntaxError, ValueError):
+        return {}
+    found = {}
+    for statement in module.body:
+        targets = statement.targets if isinstance(statement, ast.Assign) else (
+            [statement.target] if isinstance(statement, ast.AnnAssign) and statement.value is not None else [])
+        for target in targets:
+            if isinstance(target, ast.Name):
+                found[target.id] = ast.get_source_segment(text, statement.value) or ""
+    return found
+
+
+def validate_host_setting_answer(plugin: str, value: Any, tree: EsbTree, target: str) -> str:
+    """A plugin's ``esbgen_host_setting`` answer: a setting name, and not one the tree uses for something else.
+
+    Something else is another system's host (the clone would call that system's app), or a
+    setting of the settings file that is not a host (``DATABASES``, ``SECRET_KEY``, ``DEBUG``).
+    """
+    if not is_setting_name(value):
+        raise refuse_plugin_value(plugin, "the host setting", value,
+                                  "is not a setting name (an upper-case Python identifier: A-Z, 0-9, '_')")
+    for name, system in sorted(tree.systems.items()):
+        if name != target and value in system.settings_read and value not in SHARED_SETTINGS:
+            raise refuse_plugin_value(plugin, "the host setting", value, f"system {name} reads for its own backend")
+    assigned = settings_assigned(tree.root)
+    if value in assigned and host_setting_reason(value, assigned[value], cautious=True) is None:
+        from esbgen.layout import settings_file
+
+        raise refuse_plugin_value(plugin, "the host setting", value,
+                                  f"{settings_file(tree.root)} uses for something else than a host")
+    return value
+
+
+def validate_saas_type(plugin: str, saas_type: Any) -> None:
+    """What a SaaS type puts into files and commands: its name, and a known app's literals."""
+    from esbgen.saas import KnownAppProxy, SaasType
+
+    if not isinstance(saas_type, SaasType):
+        raise refuse_plugin_value(plugin, "a SaaS type", saas_type, "is no esbgen.saas.SaasType")
+    name = getattr(saas_type, "name", None)
+    if not isinstance(name, str) or not SAAS_TYPE_NAME_RE.fullmatch(name):
+        raise refuse_plugin_value(plugin, "the SaaS type name", name,
+                                  "is not a type name (a lower-case letter, then a-z, 0-9, '_' or '-', at most 64)")
+    if isinstance(saas_type, KnownAppProxy):
+        checks = (
+            ("app", saas_type.app, lambda v: isinstance(v, str) and APP_CODE_RE.fullmatch(v) is not None, "an app code"),
+            ("host_setting", saas_type.host_setting, is_setting_name, "a setting name (an upper-case Python identifier)"),
+            ("component_class", saas_type.component_class,
+             lambda v: isinstance(v, str) and CLASS_NAME_RE.fullmatch(v) is not None, "a class name"),
+        )
+        for attribute, value, ok, kind in checks:
+            if not ok(value):
+                raise refuse_plugin_value(plugin, f"SaaS type {name}'s {attribute}", value, f"is not {kind}")
+
+
+def validate_host_settings_of_type(saas_type: Any, names: Any) -> list[str]:
+    """``SaasType.host_settings``'s answer: setting names, each renamed for the clone and written into its code."""
+    if not isinstance(names, (list, tuple)) or not all(is_setting_name(n) for n in names):
+        raise EsbgenError(f"SaaS type {saas_type.name!r} named the host settings {names!r}, which are not all setting "
+                          "names (upper-case Python identifiers); nothing was written")
+    return list(names)

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 from esbgen.errors import EsbgenError, UsageError
 from esbgen.pyedit import Rewrite
-from esbgen.rules import HOST_SETTING_RE, SHARED_SETTINGS
+from esbgen.rules import SHARED_SETTINGS, is_host_setting
 
 if TYPE_CHECKING:
     from esbgen.domain import CloneTarget, ComponentSet
@@ -69,7 +69,7 @@ class SaasType:
         return [
             name
             for name in source.settings_read
-            if HOST_SETTING_RE.match(name) and not (shared_stays and name in SHARED_SETTINGS)
+            if is_host_setting(name) and not (shared_stays and name in SHARED_SETTINGS)
         ]
 
     def app_host_setting(self, app_code: str) -> str:
@@ -150,11 +150,15 @@ class KnownAppProxy(ConfapisProxy):
 
 
 def all_saas_types() -> list[SaasType]:
-    from esbgen.plugins import call_hook
+    from esbgen.plugins import answers
+    from esbgen.rules import refuse_plugin_value, validate_saas_type
 
     types: dict[str, SaasType] = {}
-    for answer in call_hook("esbgen_saas_types"):
-        for saas_type in answer or []:
+    for plugin, answer in answers("esbgen_saas_types"):
+        if not isinstance(answer, (list, tuple)):
+            raise refuse_plugin_value(plugin, "from esbgen_saas_types", answer, "is not a list of SaaS types")
+        for saas_type in answer:
+            validate_saas_type(plugin, saas_type)
             types.setdefault(saas_type.name, saas_type)
     return list(types.values())
 

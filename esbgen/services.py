@@ -31,7 +31,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from esbgen.errors import EsbgenError, UsageError
+from esbgen.errors import Refused, UsageError
 from esbgen.plan import PostStep
 
 # BlueKing installs under /data/<install>/ by default; tests point this elsewhere.
@@ -83,7 +83,7 @@ def _executable(path: Path) -> bool:
     return path.is_file() and os.access(path, os.X_OK)
 
 
-def find_esb_python(root: Path, explicit: str | None = None) -> tuple[str, str]:
+def find_esb_python(root: Path, explicit: str | None = None, in_django: bool = False) -> tuple[str, str]:
     """The interpreter to run the ESB's manage.py with, and where it was found."""
     if explicit:
         path = Path(explicit).expanduser().absolute()  # the sync runs in the ESB root, not here
@@ -96,9 +96,7 @@ def find_esb_python(root: Path, explicit: str | None = None) -> tuple[str, str]:
         if not _executable(path):
             raise UsageError(f"${ESB_PYTHON_ENV} {from_env} is not an executable file")
         return str(path), f"${ESB_PYTHON_ENV}, the interpreter running the ESB's manage.py"
-    from esbgen import db
-
-    if db.in_django_project():
+    if in_django:
         return sys.executable, "the interpreter running manage.py"
     candidates = [
         (root / "bin" / "python", "the ESB root's virtualenv"),
@@ -117,7 +115,7 @@ def find_esb_python(root: Path, explicit: str | None = None) -> tuple[str, str]:
     if on_path:
         return on_path, "python on PATH"
     looked = ", ".join(str(path) for path, _ in candidates)
-    raise EsbgenError(f"no Python for the ESB found (looked at {looked} and PATH); give --esb-python PATH")
+    raise Refused(f"no Python for the ESB found (looked at {looked} and PATH); give --esb-python PATH")
 
 
 def find_supervisorctl(explicit: str | None = None) -> str:
@@ -132,13 +130,13 @@ def find_supervisorctl(explicit: str | None = None) -> str:
     on_path = shutil.which("supervisorctl")
     if on_path:
         return on_path
-    raise EsbgenError("no supervisorctl found beside esbgen's Python or on PATH; give --supervisorctl PATH")
+    raise Refused("no supervisorctl found beside esbgen's Python or on PATH; give --supervisorctl PATH")
 
 
-def sync_step(root: Path, options: ServiceOptions) -> PostStep:
+def sync_step(root: Path, options: ServiceOptions, in_django: bool = False) -> PostStep:
     if not (root / "manage.py").is_file():
-        raise EsbgenError(f"{root} has no manage.py; cannot run sync_data_at_deploy there")
-    python, how = find_esb_python(root, options.esb_python)
+        raise Refused(f"{root} has no manage.py; cannot run sync_data_at_deploy there")
+    python, how = find_esb_python(root, options.esb_python, in_django)
     command = [python, "manage.py", "sync_data_at_deploy"]
     return ServiceStep(f"sync the ESB's data: {shlex.join(command)} (in {root}; Python: {how})", command=command, cwd=root)
 
@@ -156,13 +154,16 @@ def restart_step(options: ServiceOptions) -> PostStep:
     return RestartStep(f"restart the ESB: {shlex.join(command)}", command=command)
 
 
-def service_steps(root: Path, options: ServiceOptions | None) -> list[PostStep]:
-    """The steps asked for, sync before restart; validated now, run after the apply."""
+def service_steps(root: Path, options: ServiceOptions | None, in_django: bool = False) -> list[PostStep]:
+    """The steps asked for, sync before restart; validated now, run after the apply.
+
+    ``in_django``: run as ``manage.py esbgen`` in-process, the sync runs with the project's Python.
+    """
     if options is None:
         return []
     steps = []
     if options.sync:
-        steps.append(sync_step(root, options))
+        steps.append(sync_step(root, options, in_django))
     if options.restart:
         steps.append(restart_step(options))
     return steps

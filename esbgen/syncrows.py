@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from esbgen import db, esbrows
-from esbgen.errors import EsbgenError, UsageError
+from esbgen.errors import EsbgenError, Refused, UsageError
 from esbgen.plan import ExternalStep, Plan, PostStep
 
 KIND = "db_synced_rows"
@@ -303,16 +303,16 @@ class VerifiedSync(PostStep):
     output: str = ""
 
 
-def verified_sync_step(plan: Plan, root: Path, system_name: str, services) -> PostStep:
+def verified_sync_step(plan: Plan, root: Path, system_name: str, services, target: db.Target) -> PostStep:
     from esbgen.services import find_esb_python
 
     if not (root / "manage.py").is_file():
-        raise EsbgenError(f"{root} has no manage.py; cannot run sync_data_at_deploy there")
-    python, how = find_esb_python(root, services.esb_python)
+        raise Refused(f"{root} has no manage.py; cannot run sync_data_at_deploy there")
+    python, how = find_esb_python(root, services.esb_python, target.in_django)
     sync = [python, "manage.py", "sync_data_at_deploy"]
     forced = [python, "manage.py", "sync_system_and_channel_data", "--force"]
     grants = list(dict.fromkeys(services.grants or ()))
-    where = db.describe_target() or "the database"
+    where = target.describe() or "the database"
     description = (f"sync the ESB's data: {shlex.join(sync)} (in {root}; Python: {how}), "
                    f"{'never with --force' if services.no_force_sync else 'with --force where rows need it'}, "
                    f"then verify {system_name}'s channel rows in {where}"
@@ -323,7 +323,7 @@ def verified_sync_step(plan: Plan, root: Path, system_name: str, services) -> Po
         from esbgen.esbtree import load_tree
 
         tree = load_tree(root)
-        with db.open_database() as database:
+        with target.open() as database:
             shape = esbrows.channel_shape(database)
             items = planned(tree, system_name, shape)
             paths = [item["path"] for item in items]
@@ -347,7 +347,7 @@ def verified_sync_step(plan: Plan, root: Path, system_name: str, services) -> Po
                     lines.append(output)
         except EsbgenError as error:
             failure = error
-        with db.open_database() as database:
+        with target.open() as database:
             if failure is None and grants:
                 try:
                     with database.atomic():
@@ -432,7 +432,16 @@ def _delete_order(record: dict[str, Any]) -> list[str]:
 
 
 class SyncedRowsHandler:
-    """Takes back the rows a sync wrote, in one transaction; refuses when one changed since."""
+    """Takes back the rows a sync wrote, in one transaction; refuses when one changed since.
+
+    Bound by the journal to the running command's database target, as ``DbSystemHandler`` is.
+    """
+
+    def __init__(self, target: db.Target | None = None):
+        self.target = target
+
+    def bind(self, context) -> "SyncedRowsHandler":
+        return SyncedRowsHandler(context.database)
 
     def apply(self, record: dict[str, Any], root: Path) -> None:
         raise EsbgenError("the rows a sync wrote are recorded after the sync, never applied from the journal")
@@ -442,7 +451,7 @@ class SyncedRowsHandler:
 
         shown = record.get("shown", record["database"])
         try:
-            with _database_for(record) as database, database.atomic():
+            with _database_for(record, self.target or db.Target.resolve()) as database, database.atomic():
                 problems = []
                 for table, pairs in record.get("changed", {}).items():
                     for pair in pairs:

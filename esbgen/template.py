@@ -368,14 +368,19 @@ def render(template_dir: Path, values: dict[str, Any], output_dir: Path) -> Path
 
 
 def render_with_defaults(template_dir: Path, values: dict[str, Any], output_dir: Path) -> dict[str, Any]:
-    """Render a hand-written template: its cookiecutter.json defaults are rendered, ``values`` win."""
+    """Render a hand-written template: its cookiecutter.json defaults are rendered, ``values`` win.
+
+    Every value esbgen fills is in the context whether cookiecutter.json declares it or not
+    (cookiecutter itself drops an extra value its file does not declare): a plugin's template
+    uses ``{{ cookiecutter.host_setting }}`` without repeating esbgen's defaults.
+    """
     from cookiecutter.exceptions import CookiecutterException
     from cookiecutter.generate import generate_context, generate_files
     from cookiecutter.prompt import prompt_for_config
 
     try:
         context = generate_context(context_file=str(template_dir / "cookiecutter.json"), extra_context=values)
-        context["cookiecutter"] = prompt_for_config(context, no_input=True)
+        context["cookiecutter"] = {**prompt_for_config(context, no_input=True), **values}
         generate_files(repo_dir=str(template_dir), context=context, output_dir=str(output_dir),
                        overwrite_if_exists=True, accept_hooks=False)
     except (CookiecutterException, OSError, ValueError) as error:

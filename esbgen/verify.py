@@ -29,7 +29,7 @@ import os
 import urllib.parse
 from pathlib import Path
 
-from esbgen.errors import EsbgenError, UsageError
+from esbgen.errors import EsbgenError, Refused, UsageError
 
 LIVE_TIMEOUT = 15.0
 
@@ -58,26 +58,31 @@ def _component_of_other_system(tree, system, codename: str):
     return None, None
 
 
-def verify(root_option: str | None, name: str, say, *, live: str | None = None, app_code: str | None = None,
-           app_secret_env: str | None = None, channel_name: str | None = None, params: tuple[str, ...] = ()) -> int:
-    from esbgen import report
-    from esbgen.commands import _recover_pending
-    from esbgen.esbtree import load_tree, resolve_root
-    from esbgen.layout import settings_file
-    from esbgen.routing import ComponentRouting, destination, preset_destination, settings_values
-    from esbgen.rules import check_channel_fields, clone_source, served_channels, validate_system_folder
+def check_arguments(name: str, live: str | None, app_code: str | None, app_secret_env: str | None,
+                    channel_name: str | None, params: tuple[str, ...]) -> None:
+    """Refuse a wrong command line before the tree is read."""
+    from esbgen.rules import validate_system_folder
 
     validate_system_folder(name, "system")
     if live is None and (app_code or app_secret_env or channel_name or params):
         raise UsageError("--app-code, --app-secret-env, --channel and --param go with --live URL")
     if live is not None and not (app_code and app_secret_env):
         raise UsageError("--live needs --app-code CODE and --app-secret-env VAR (the variable holding the app's secret)")
-    root = resolve_root(root_option)
-    _recover_pending(root, say)
+
+
+def verify(root: Path, name: str, say, *, live: str | None = None, app_code: str | None = None,
+           app_secret_env: str | None = None, channel_name: str | None = None, params: tuple[str, ...] = ()) -> int:
+    """``esbgen verify`` on a resolved root (esbgen.commands.Verify checks the arguments and recovers first)."""
+    from esbgen import report
+    from esbgen.esbtree import load_tree
+    from esbgen.layout import settings_file
+    from esbgen.routing import ComponentRouting, destination, preset_destination, settings_values
+    from esbgen.rules import check_channel_fields, clone_source, served_channels
+
     tree = load_tree(root)
     system = tree.systems.get(name)
     if system is None:
-        raise EsbgenError(f"no system {name!r} in {root} (systems: {', '.join(sorted(tree.systems)) or 'none'})")
+        raise Refused(f"no system {name!r} in {root} (systems: {', '.join(sorted(tree.systems)) or 'none'})")
     system_name = (system.system_name or system.name).upper()
     settings = settings_values(root)
     where = settings_file(root)

@@ -188,16 +188,6 @@ def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix, r
     settings.DATABASES["mariadb"].update(HOST="127.0.0.1", PORT=str(server.port), USER="root", PASSWORD=ROOT_PASSWORD)
 
 
-@pytest.fixture(autouse=True)
-def _forget_esbgen_database_state():
-    """``manage.py esbgen`` run in-process marks this process as inside Django; undo that after each test."""
-    yield
-    module = sys.modules.get("esbgen.db")
-    if module is not None:
-        module._in_django_project = False
-        module._requested_url = None
-
-
 @pytest.fixture
 def unblocked_db(django_db_blocker):
     """Database connections allowed without a test database (esbgen's own, to files of the test)."""

@@ -112,7 +112,7 @@ def test_a_host_that_refuses_midway_leaves_every_host_as_it_was(fleet):
     output = run.stdout + run.stderr
     assert "this tree differs from the one the plan was made for" in output
     assert "components/confapis/bk_sops_ce/ is there" in output
-    assert "(EsbgenError); the change was undone on esb1" in output
+    assert "(Refused); the change was undone on esb1" in output
     counts = recap(run.stdout)
     assert counts["esb2"]["failed"] == 1
     assert counts.get("esb3", {"changed": 0})["changed"] == 0  # never reached

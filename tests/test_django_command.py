@@ -119,6 +119,24 @@ def test_call_command_runs_the_same_command(esb_root, capsys):
     assert refused.value.returncode == 2
 
 
+def test_call_command_writes_through_the_commands_stdout_and_stderr(esb_root, capsys):
+    import io
+
+    from django.core.management import CommandError, call_command
+
+    capsys.readouterr()
+    out, err = io.StringIO(), io.StringIO()
+    call_command("esbgen", "list", "--esb-root", str(esb_root), stdout=out, stderr=err)
+    assert out.getvalue().startswith("SYSTEM  ") and "sops" in out.getvalue() and err.getvalue() == ""
+    out, err = io.StringIO(), io.StringIO()
+    with pytest.raises(CommandError) as refused:
+        call_command("esbgen", "clone", "nope", "--as", "bk_nope", "--esb-root", str(esb_root), stdout=out, stderr=err)
+    assert refused.value.returncode == 1 and out.getvalue() == ""
+    assert err.getvalue().startswith("manage.py esbgen: error: unknown source system 'nope'")
+    assert err.getvalue().count("\n") == 1
+    assert capsys.readouterr() == ("", "")  # nothing went past the buffers
+
+
 def test_manage_py_help_esbgen_shows_the_cli_help(sqlite_db):
     done = run_manage("help", "esbgen", env=sqlite_db.project_env())
     assert done.returncode == 0, done.stderr

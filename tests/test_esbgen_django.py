@@ -312,6 +312,61 @@ def test_a_missing_or_too_old_esbgen_gets_one_line_saying_how_to_install_it(djan
     assert sorted(str(p.relative_to(project.root)) for p in project.root.rglob("*")) == before
 
 
+CALL_COMMAND = """\
+import io
+import json
+import os
+import sys
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "esb_settings")
+sys.path.insert(0, os.getcwd())
+import django
+
+django.setup()
+from django.core.management import CommandError, call_command
+
+out, err = io.StringIO(), io.StringIO()
+try:
+    call_command("esbgen", *sys.argv[1:], stdout=out, stderr=err)
+    status = 0
+except CommandError as error:
+    status = getattr(error, "returncode", None)
+print(json.dumps({"out": out.getvalue(), "err": err.getvalue(), "status": status}))
+"""
+
+
+def call_command(project: Project, *args: str, **extra: str) -> tuple[dict, subprocess.CompletedProcess]:
+    """``call_command("esbgen", *args, stdout=buf, stderr=errbuf)`` in the project, on its Python."""
+    script = project.root.parent / "call_command.py"
+    script.write_text(CALL_COMMAND)
+    done = _run(project.python, script, *args, cwd=project.root, env={**project.env, **extra})
+    assert done.returncode == 0, done.stdout + done.stderr
+    return json.loads(done.stdout), done
+
+
+def test_call_command_captures_esbgens_output_and_keeps_its_status(django111, tmp_path):
+    project = make_project(tmp_path, "legacy", PY111, SQLITE)
+    captured, done = call_command(project, "clone", "sops", "--as", "bk_sops_ce")
+    assert captured["status"] == 0, captured
+    assert f"ESB root: {project.root}" in captured["out"] and "Cloned sops as bk_sops_ce" in captured["out"]
+    assert done.stdout.count("\n") == 1 and done.stderr == ""  # nothing went past the buffers
+    assert project.rows() == [("BK_SOPS_CE", "BK_SOPS_CE")]
+
+    refused, done = call_command(project, "clone", "sops", "--as", "bk_sops_ce", "--app-code", "other-app")
+    assert refused["status"] == 1 and refused["out"] == ""
+    assert refused["err"].startswith("esbgen: error: ") and refused["err"].count("\n") == 1
+    assert "already exists and differs; use --force" in refused["err"]
+    assert done.stderr == ""
+
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    fake, done = call_command(project, "list", ESBGEN_EXECUTABLE=str(fake_esbgen(bin_dir)))
+    assert fake == {"out": "fake esbgen ran\n", "err": "fake esbgen warns\n", "status": 3}
+    missing, done = call_command(project, "list", ESBGEN_EXECUTABLE=str(tmp_path / "nowhere" / "esbgen"))
+    assert missing["status"] == 1 and missing["out"] == "" and missing["err"].count("\n") == 1
+    assert missing["err"].startswith("manage.py esbgen: error: $ESBGEN_EXECUTABLE names") and done.stderr == ""
+
+
 def test_usage_errors_and_help_come_from_esbgen(django111, tmp_path):
     project = make_project(tmp_path, "legacy", PY111, SQLITE)
     usage = project.manage("esbgen", "check", "nope!")

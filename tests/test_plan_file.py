@@ -162,7 +162,7 @@ def test_json_names_the_error_class_and_keeps_the_exit_status(tmp_path, run_esbg
     refused = run_esbgen("clone", "sops", "--as", "bk_sops_ce", "--app-code", "other-app", "--esb-root", root, "--json")
     report = as_json(refused)
     assert refused.exit_code == 1
-    assert report["ok"] is False and report["error"]["class"] == "EsbgenError"
+    assert report["ok"] is False and report["error"]["class"] == "Refused" and report["tree_state"] == "unchanged"
     assert "already exists and differs; use --force" in report["error"]["message"]
     assert report["error"]["message"] in refused.stderr
 

@@ -41,10 +41,9 @@ def plan_with_row_then_failure(root: Path, url: str, kind: str, **row):
     from esbgen.plan import ExternalStep, FileWrite, Plan
     from esbgen.registration import plan_registration
 
-    db.request_url(url)
     plan = Plan(root, "row then failure")
     plan.file_writes.append(FileWrite(Path("components/written-by-test.txt"), None, b"new\n"))
-    plan_registration(plan, "BK_SOPS_CE", dry_run=False, **row)
+    plan_registration(plan, db.Target(url), "BK_SOPS_CE", dry_run=False, **row)
     plan.external.append(ExternalStep(kind, "a step that fails", {}))
     return plan
 
@@ -52,13 +51,14 @@ def plan_with_row_then_failure(root: Path, url: str, kind: str, **row):
 def test_a_later_failure_deletes_the_row_it_inserted(esb_db, esb_root, failing_kind):
     from esbgen.errors import EsbgenError
     from esbgen.journal import apply
+    from esbgen.runner import Context
 
     before = snapshot(esb_root)
     plan = plan_with_row_then_failure(esb_root, esb_db.url, failing_kind, label="New", remark="r",
                                       label_given=True, remark_given=True)
     assert [step.record.get("action") for step in plan.external] == ["insert", None]
     with pytest.raises(EsbgenError, match="the step after the row failed"):
-        apply(plan)
+        apply(plan, context=Context(database_url=esb_db.url))  # the run's URL, with its password
     assert esb_db.rows() == []
     assert snapshot(esb_root) == before
 
@@ -66,13 +66,14 @@ def test_a_later_failure_deletes_the_row_it_inserted(esb_db, esb_root, failing_k
 def test_a_later_failure_restores_the_row_it_updated(esb_db, esb_root, failing_kind):
     from esbgen.errors import EsbgenError
     from esbgen.journal import apply
+    from esbgen.runner import Context
 
     esb_db.add(name="BK_SOPS_CE", label="Old", remark="old remark", component_admin="admin")
     plan = plan_with_row_then_failure(esb_root, esb_db.url, failing_kind, label="New", remark="new remark",
                                       label_given=True, remark_given=False)
     assert plan.external[0].record["before"] == {"label": "Old"}
     with pytest.raises(EsbgenError):
-        apply(plan)
+        apply(plan, context=Context(database_url=esb_db.url))  # the run's URL, with its password
     assert esb_db.rows() == [{"name": "BK_SOPS_CE", "label": "Old", "remark": "old remark",
                               "component_admin": "admin", "execute_timeout": None}]
     assert not (esb_root / "components/written-by-test.txt").exists()

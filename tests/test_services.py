@@ -202,11 +202,10 @@ def test_the_esbs_python_is_found_in_the_documented_order(tmp_path, monkeypatch)
 
 
 def test_inside_django_the_projects_python_runs_the_sync(tmp_path, monkeypatch):
-    from esbgen import db, services
+    from esbgen import services
 
     root = tmp_path / "esb"
     _venv_python(root / ".venv")
-    monkeypatch.setattr(db, "_in_django_project", True)
-    assert services.find_esb_python(root) == (sys.executable, "the interpreter running manage.py")
-    assert services.find_esb_python(root, str(root / ".venv/bin/python"))[1] == "--esb-python"
+    assert services.find_esb_python(root, in_django=True) == (sys.executable, "the interpreter running manage.py")
+    assert services.find_esb_python(root, str(root / ".venv/bin/python"), in_django=True)[1] == "--esb-python"
     assert os.access(root / ".venv/bin/python", os.X_OK)

@@ -200,4 +200,4 @@ def test_json_gives_the_channels_and_the_problems_with_the_same_exit_status(esb_
 
     missing = run_esbgen("verify", "nope", "--esb-root", esb_root, "--json")
     assert missing.exit_code == 1
-    assert json.loads(missing.output)["error"]["class"] == "EsbgenError"
+    assert json.loads(missing.output)["error"]["class"] == "Refused"

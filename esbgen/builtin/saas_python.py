@@ -14,11 +14,12 @@ from esbgen import hookimpl
 @lru_cache(maxsize=1)
 def python_system_type() -> type:
     """The SaaS type's class, made when a command first asks for SaaS types (esbgen.saas is not cheap)."""
+    from esbgen.layout import CUSTOM_CONF, ESB_CONF
     from esbgen.saas import SaasType
 
     class PythonSystem(SaasType):
         name = "python"
-        description = "components written in Python, one class a file; channels from esb_conf.py or conf.py"
+        description = f"components written in Python, one class a file; channels from {ESB_CONF.name} or {CUSTOM_CONF.name}"
         specificity = 5
 
         def recognizes(self, source) -> bool:

@@ -56,11 +56,26 @@ def without_django_options(argv: list[str]) -> list[str]:
 
 
 def run_esbgen(argv: list[str], prog_name: str) -> int:
-    from esbgen import db
     from esbgen.cli import build_cli, run
 
-    db.enter_django_project()
-    return run(argv, prog_name=prog_name, default_map=esb_root_defaults(build_cli()))
+    return run(argv, prog_name=prog_name, default_map=esb_root_defaults(build_cli()), in_django=True)
+
+
+class Through:
+    """A text stream that writes to a command's OutputWrapper as it is (no line end added)."""
+
+    def __init__(self, wrapper):
+        self.wrapper = wrapper
+
+    def write(self, text: str) -> int:
+        self.wrapper.write(text, ending="")
+        return len(text)
+
+    def flush(self) -> None:
+        self.wrapper.flush()
+
+    def isatty(self) -> bool:
+        return self.wrapper.isatty()
 
 
 class Command(BaseCommand):
@@ -79,7 +94,11 @@ class Command(BaseCommand):
         parser.add_argument("args", nargs=argparse.REMAINDER, help="esbgen subcommand and its options")
 
     def handle(self, *args, **options) -> None:
-        # call_command("esbgen", "clone", ...): the same command line, in-process.
-        status = run_esbgen([str(a) for a in args], "manage.py esbgen")
+        # call_command("esbgen", "clone", ..., stdout=buf): the same command line, in-process; what it
+        # prints goes through self.stdout and self.stderr, where the caller asked for it.
+        from contextlib import redirect_stderr, redirect_stdout
+
+        with redirect_stdout(Through(self.stdout)), redirect_stderr(Through(self.stderr)):
+            status = run_esbgen([str(a) for a in args], "manage.py esbgen")
         if status:
             raise CommandError(f"esbgen exited with status {status}", returncode=status)

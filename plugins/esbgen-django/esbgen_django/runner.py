@@ -12,7 +12,10 @@
   esbgen itself never writes it to its journal or its output.
 * The interpreter for ``--sync`` is this one (``$ESBGEN_ESB_PYTHON``).
 
-esbgen's output streams through as it comes, and its exit status is the command's.
+esbgen's output streams through as it comes, and its exit status is the command's: straight to
+this process's own streams from the shell (``manage.py esbgen``: a terminal keeps esbgen's progress
+line), line by line through the command's ``self.stdout``/``self.stderr`` from code
+(``call_command("esbgen", ..., stdout=buf, stderr=errbuf)`` captures it).
 Valid Python 2.7 and 3.6+: no f-strings, annotations or keyword-only arguments.
 """
 
@@ -20,6 +23,7 @@ import os
 import re
 import subprocess
 import sys
+import threading
 
 try:
     from urllib.parse import quote as _url_quote
@@ -176,27 +180,54 @@ def _say_error(line):
     sys.stderr.flush()
 
 
-def run(argv, manage_py=None, settings=None):
-    """Run esbgen with ``argv``; its exit status (1 with one line when esbgen cannot be run)."""
+def _pump(pipe, write):
+    """Copy a child's stream to ``write`` line by line, as text, while the child runs."""
+
+    def copy():
+        try:
+            for line in iter(pipe.readline, b""):
+                write(line.decode("utf-8", "replace"))
+        finally:
+            pipe.close()
+
+    thread = threading.Thread(target=copy)
+    thread.daemon = True
+    thread.start()
+    return thread
+
+
+def run(argv, manage_py=None, settings=None, stdout=None, stderr=None):
+    """Run esbgen with ``argv``; its exit status (1 with one line when esbgen cannot be run).
+
+    ``stdout``/``stderr``: callables taking text (a Django command's ``self.stdout``/``self.stderr``)
+    that get esbgen's output, and this command's own lines, as they come; None: this process's streams.
+    """
     if settings is None:
         from django.conf import settings
+    say_error = _say_error if stderr is None else (lambda line: stderr(line + "\n"))
     try:
         path, how = find_esbgen(settings)
         check_version(path, how)
     except Refusal as refusal:
-        _say_error("%s: error: %s" % (PROG, refusal))
+        say_error("%s: error: %s" % (PROG, refusal))
         return 1
-    env = child_environment(settings, manage_py, _say_error)
+    env = child_environment(settings, manage_py, say_error)
     sys.stdout.flush()
     try:
-        process = subprocess.Popen([path] + list(argv), env=env)
+        process = subprocess.Popen([path] + list(argv), env=env,
+                                   stdout=None if stdout is None else subprocess.PIPE,
+                                   stderr=None if stderr is None else subprocess.PIPE)
     except OSError as error:
-        _say_error("%s: error: cannot run %s: %s" % (PROG, path, error.strerror or error))
+        say_error("%s: error: cannot run %s: %s" % (PROG, path, error.strerror or error))
         return 1
+    pumps = [_pump(pipe, write) for pipe, write in ((process.stdout, stdout), (process.stderr, stderr))
+             if write is not None]
     while True:
         try:
             status = process.wait()
             break
         except KeyboardInterrupt:  # esbgen got the same signal: let it finish what it does on one
             continue
+    for pump in pumps:
+        pump.join()
     return 128 - status if status < 0 else status

@@ -65,6 +65,7 @@ class ActivationRequest:
     agent_port: int = DEFAULT_AGENT_PORT
     name: str | None = None
     auth: AgentAuth | None = None
+    database: db.Target = field(default_factory=db.Target)  # the run's (--database, $ESBGEN_DATABASE_URL, the project)
 
 
 def parse_uuid(text: str, what: str) -> uuid.UUID:
@@ -231,7 +232,7 @@ def plan_activation(request: ActivationRequest, backends: list[Backend], old_ser
                     dry_run: bool) -> ActivationPlan:
     """Read ``engine_servers`` (read-only for a dry run) and plan the rows; refuse (one line) what is unsafe."""
     _check_values(request, backends)
-    rows, shown = _read_rows(dry_run)
+    rows, shown = _read_rows(request.database, dry_run)
     return compute_plan(rows, request, backends, old_servers, shown, {})
 
 
@@ -399,19 +400,19 @@ def _failure(error: BaseException, verb: str, shown: str, tail: str) -> EsbgenEr
     return None
 
 
-def require_database() -> None:
-    if not db.database_known():
+def require_database(target: db.Target) -> None:
+    if not target.known:
         raise UsageError(
             f"--activate writes {TABLE}: give --database URL (or ${db.ENV_URL}), or run it as `manage.py esbgen` "
             "in a project on the PaaS's database"
         )
 
 
-def _read_rows(dry_run: bool) -> tuple[list[ServerRow], str]:
-    require_database()
-    shown = db.describe_target() or "?"
+def _read_rows(target: db.Target, dry_run: bool) -> tuple[list[ServerRow], str]:
+    require_database(target)
+    shown = target.describe() or "?"
     try:
-        with db.open_database(readonly=dry_run) as database:
+        with target.open(readonly=dry_run) as database:
             shown = database.shown
             return _select(database), shown
     except EsbgenError as error:
@@ -453,7 +454,7 @@ class PendingActivation:
         shown = self.plan.shown
         stack = ExitStack()
         try:
-            database = stack.enter_context(db.open_database())
+            database = stack.enter_context(self.plan.request.database.open())
             shown = database.shown
             stack.enter_context(transaction.atomic(using=database.alias))
             rows = _select(database, for_update=True)
@@ -493,7 +494,7 @@ class PendingActivation:
         a fresh connection reads the table back.
         """
         try:
-            with db.open_database() as database:
+            with self.plan.request.database.open() as database:
                 rows = _select(database)
                 auths = {(a.backend.host, a.agent_port): a.auth for a in self.plan.inserts if a.auth is not None}
                 now = compute_plan(rows, self.plan.request, self.backends, self.old_servers, database.shown, auths)

@@ -132,7 +132,7 @@ def activation_request(name: str | None, dry_run: bool, no_reload: bool, activat
     given = [option for option, value in (("--database", database), ("--agent-port", agent_port),
                                           ("--agent-config", agent_config), ("--sid", sid), ("--token", token),
                                           ("--name", row_name), ("--category", category)) if value is not None]
-    from esbgen import db
+    from esbgen.cli import run_context
     from esbgen_nginx.agents import CATEGORIES, DEFAULT_AGENT_PORT, ActivationRequest, AgentAuth, read_agent_config
 
     if not activate:
@@ -152,7 +152,7 @@ def activation_request(name: str | None, dry_run: bool, no_reload: bool, activat
     elif not category.strip() or len(category) > 36:
         raise click.UsageError(f"--category {category!r} is not an engine_servers category")
 
-    db.request_url(database)
+    target = run_context(database=database).database
     auth = AgentAuth(sid, token, "--sid/--token") if sid is not None else None
     if agent_config is not None:
         auth, config_port = read_agent_config(agent_config)
@@ -160,7 +160,7 @@ def activation_request(name: str | None, dry_run: bool, no_reload: bool, activat
             raise click.UsageError(f"--agent-port {agent_port} differs from port {config_port} in {agent_config}")
         agent_port = agent_port or config_port
     return ActivationRequest(environment=name or category, category=category,
-                             agent_port=agent_port or DEFAULT_AGENT_PORT, name=row_name, auth=auth)
+                             agent_port=agent_port or DEFAULT_AGENT_PORT, name=row_name, auth=auth, database=target)
 
 
 def kind_command(kind: str, targets: list[SwapTarget]) -> click.Command:

@@ -21,7 +21,9 @@ description:
   - I(changed) is false when the host is already as asked (esbgen's "Nothing to do"), and always for
     C(check) and C(verify), which change nothing.
   - When esbgen refuses, the task fails with esbgen's one line in I(msg) and its error class in
-    I(error_class) (C(EsbgenError), C(UsageError), C(PluginError)).
+    I(error_class) (C(Refused), C(UsageError), C(PluginError), C(RolledBack), C(RollbackIncomplete),
+    C(StepFailed), C(Interrupted), or their base C(EsbgenError)); I(tree_state) says what the run left
+    the host's ESB in (C(unchanged), C(rolled back), C(rollback incomplete), C(applied)).
   - O(plan) and O(plan_out) are files on the controller (the action plugin moves them), unless
     O(remote_plan) is true.
 version_added: "0.1.0"
@@ -213,8 +215,18 @@ messages:
   type: list
   elements: str
 error_class:
-  description: The class of esbgen's error when it refused (C(EsbgenError), C(UsageError), C(PluginError)).
+  description:
+    - The class of esbgen's error when it failed (C(Refused), C(UsageError), C(PluginError), C(RolledBack),
+      C(RollbackIncomplete), C(StepFailed), C(Interrupted), or their base C(EsbgenError)).
   returned: failure
+  type: str
+tree_state:
+  description:
+    - What the run left the ESB in, as esbgen reports it - C(unchanged) (nothing was changed, or a refusal),
+      C(applied) (the change is applied and kept, even when a step after it failed), C(rolled back)
+      (a change failed and was put back), C(rollback incomplete) (it could not all be put back; the next
+      esbgen run or an undo finishes the job).
+  returned: when esbgen gave its JSON outcome
   type: str
 undone:
   description: For C(undo), the change undone (or that would be, in check mode).
@@ -425,7 +437,7 @@ def main():
         done = already_undone(module, executable)
         if done is not None:
             module.exit_json(changed=False, would_change=False, journal_id=None, undone=None, notes=[], steps_run=[],
-                             messages=["change %s is already %s" % (done["id"], done["state"])], cmd=[])
+                             tree_state="unchanged", messages=["change %s is already %s" % (done["id"], done["state"])], cmd=[])
     argv = build_argv(module, executable)
     data, rc, out, err = run_json(module, argv)
     plan = data.get("plan") or {}
@@ -440,7 +452,7 @@ def main():
         cmd=shown(argv, p["database"]),
         rc=rc,
     )
-    for key in ("undone", "plan_out", "history", "problems", "channels"):
+    for key in ("undone", "plan_out", "history", "problems", "channels", "tree_state"):
         if key in data:
             result[key] = data[key]
     if p["plan_out"] or p["command"] in READ_ONLY:

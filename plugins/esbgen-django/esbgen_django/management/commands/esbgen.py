@@ -28,8 +28,11 @@ class Command(BaseCommand):
         parser.add_argument("args", nargs=argparse.REMAINDER, help="esbgen subcommand and its options")
 
     def handle(self, *args, **options):
-        # call_command("esbgen", "clone", ...): the same command line, from code.
-        status = runner.run([str(a) for a in args], manage_py=sys.argv[0])
+        # call_command("esbgen", "clone", ..., stdout=buf): the same command line, from code; its output
+        # goes through self.stdout and self.stderr, where the caller asked for it.
+        status = runner.run([str(a) for a in args], manage_py=sys.argv[0],
+                            stdout=lambda text: self.stdout.write(text, ending=""),
+                            stderr=lambda text: self.stderr.write(text, ending=""))
         if status:
             error = CommandError("esbgen exited with status %d" % status)
             error.returncode = status
