@@ -378,13 +378,29 @@ def render_with_defaults(template_dir: Path, values: dict[str, Any], output_dir:
     from cookiecutter.generate import generate_context, generate_files
     from cookiecutter.prompt import prompt_for_config
 
+    import tempfile
+
     try:
         context = generate_context(context_file=str(template_dir / "cookiecutter.json"), extra_context=values)
         context["cookiecutter"] = {**prompt_for_config(context, no_input=True), **values}
-        generate_files(repo_dir=str(template_dir), context=context, output_dir=str(output_dir),
-                       overwrite_if_exists=True, accept_hooks=False)
+        with tempfile.TemporaryDirectory(prefix="template-", dir=Path(output_dir).parent) as scratch:
+            generate_files(repo_dir=str(_without_bytecode(template_dir, Path(scratch))), context=context,
+                           output_dir=str(output_dir), overwrite_if_exists=True, accept_hooks=False)
     except (CookiecutterException, OSError, ValueError) as error:
         raise EsbgenError(f"rendering {template_dir} failed: {error}") from error
     except Exception as error:  # Jinja errors in a template are the template author's
         raise EsbgenError(f"rendering {template_dir} failed: {type(error).__name__}: {error}") from error
     return dict(context["cookiecutter"])
+
+
+def _without_bytecode(template_dir: Path, scratch: Path) -> Path:
+    """The template, or a copy of it without ``__pycache__`` folders when it has any.
+
+    pip compiles every .py file of a wheel, a template's own files too: an installed esbgen's
+    template has bytecode of them beside them, which cookiecutter would copy into the new system.
+    """
+    if not any(template_dir.rglob("__pycache__")):
+        return template_dir
+    copy = scratch / template_dir.name
+    shutil.copytree(template_dir, copy, symlinks=True, ignore=shutil.ignore_patterns("__pycache__"))
+    return copy
