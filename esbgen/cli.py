@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import sys
+from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Iterator, Sequence
 
 import click
 
@@ -381,17 +382,29 @@ def plugins():
 @cli.command()
 @click.option("--list", "list_only", is_flag=True, help="Show the recorded changes.")
 @click.option("--id", "journal_id", metavar="ID", help="Undo this change (default: the last one).")
+@click.option("--swap", "swap", is_flag=True,
+              help="Undo a swap (or with --list, list them): the changes recorded in the host's state folder "
+                   "($ESBGEN_STATE_DIR, default /var/lib/esbgen) instead of the ESB root's.")
 @click.option("--database", metavar="URL",
               help="URL (with password) of the database a change wrote a row to; esbgen's journal keeps no password.")
 @service_options
 @esb_root_option
 @click.option("--dry-run", is_flag=True, help="Say which change would be undone, after every check; change nothing.")
 @json_output
-def undo(list_only, journal_id, database, esb_root, dry_run, services):
-    """Revert the last change esbgen applied to this ESB root (then --sync/--restart, if asked)."""
+def undo(list_only, journal_id, swap, database, esb_root, dry_run, services):
+    """Revert the last change esbgen applied to this ESB root (then --sync/--restart, if asked).
+
+    With --swap, revert the last swap instead (`esbgen undo --swap`, `--swap --id ID`, `--swap --list`):
+    the nginx file goes back byte for byte, nginx is tested and reloaded, and the engine_servers rows of
+    --activate go back; it refuses if the file or the rows changed since.
+    """
     from esbgen.commands import Undo, UndoList
 
-    return run_operation(UndoList() if list_only else Undo(journal_id),
+    if swap and esb_root is not None:
+        raise click.UsageError("--swap undoes a swap, which belongs to no ESB root: drop --esb-root")
+    if swap and services is not None and (services.sync or services.restart):
+        raise click.UsageError("--sync/--restart go with the undo of an ESB change, not with --swap")
+    return run_operation(UndoList(swap=swap) if list_only else Undo(journal_id, swap=swap),
                          run_context(esb_root, database=database, dry_run=dry_run, services=services))
 
 
@@ -399,9 +412,6 @@ def build_cli() -> click.Group:
     """The root group with the commands plugins add."""
     cli.add_plugin_commands()
     return cli
-
-
-INTERRUPTED_UNCHANGED = "interrupted before anything was applied: nothing was changed"
 
 
 def run(argv: Sequence[str] | None = None, prog_name: str = "esbgen", default_map: dict | None = None,
@@ -413,6 +423,34 @@ def run(argv: Sequence[str] | None = None, prog_name: str = "esbgen", default_ma
     """
     from esbgen import progress
 
+    with _sigterm_as_interrupt():
+        return _run(argv, prog_name, default_map, progress, in_django)
+
+
+@contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    """SIGTERM (systemd, a fleet's timeout, kill) unwinds the run as Ctrl-C does: a change being applied is
+    rolled back and the run says so, instead of dying between two steps."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def terminated(signum, frame):
+        from esbgen.errors import Terminated
+
+        raise Terminated()
+
+    previous = signal.signal(signal.SIGTERM, terminated)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _run(argv, prog_name: str, default_map: dict | None, progress, in_django: bool) -> int:
     try:
         group = cli  # plugins add their commands when a command is looked up (EsbgenGroup)
         result = group.main(args=list(argv) if argv is not None else None, prog_name=prog_name, standalone_mode=False,
@@ -427,22 +465,29 @@ def run(argv: Sequence[str] | None = None, prog_name: str = "esbgen", default_ma
     except click.exceptions.Abort as error:
         progress.end()  # the progress line goes before the message
         if isinstance(error.__cause__, KeyboardInterrupt):  # click's form of a Ctrl-C outside a prompt
-            click.echo(f"{prog_name}: error: {INTERRUPTED_UNCHANGED}", err=True)
-            return 130
+            return _interrupted(prog_name, error.__cause__)
         click.echo("esbgen: aborted", err=True)
         return 1
     except EsbgenError as error:
         progress.end()  # the progress line goes before the message
         click.echo(f"{prog_name}: error: {error}", err=True)
         return error.exit_code
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as interrupt:
         progress.end()  # the progress line goes before the message
         # an interrupt while applying is turned into Interrupted by the journal, after its rollback
-        click.echo(f"{prog_name}: error: {INTERRUPTED_UNCHANGED}", err=True)
-        return 130
+        return _interrupted(prog_name, interrupt)
     finally:
         progress.end()
     return result if isinstance(result, int) else 0
+
+
+def _interrupted(prog_name: str, interrupt: BaseException) -> int:
+    """The line and status of a run interrupted before anything was applied."""
+    from esbgen.errors import signal_name
+
+    name = signal_name(interrupt)
+    click.echo(f"{prog_name}: error: interrupted ({name}) before anything was applied: nothing was changed", err=True)
+    return 143 if name == "SIGTERM" else 130
 
 
 def main() -> None:

@@ -13,8 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from esbgen import registration as _registration  # also registers the journal's db_system handler
-from esbgen import syncrows as _syncrows  # noqa: F401  (registers the db_synced_rows handler undo needs)
+from esbgen import registration as _registration
 from esbgen.errors import EsbgenError, Refused, RollbackIncomplete, UsageError
 from esbgen.layout import COMPONENTS, CUSTOM_CONF, inside_components
 from esbgen.plan import Plan
@@ -321,18 +320,23 @@ class Undo(Operation):
     """Revert the last change (or ``journal_id``); its plan holds only the steps after the undo."""
 
     journal_id: str | None = None
+    swap: bool = False  # the host's state folder (swaps), not the ESB root
     command = "undo"
     scratch = False
     kept = "The undo itself is done and kept"
 
     def check(self, ctx: Context) -> None:
-        ctx.root  # an unusable root is refused before anything else
+        self.store(ctx)  # an unusable root is refused before anything else
+
+    def store(self, ctx: Context) -> Path:
+        return _undo_store(ctx, self.swap)
 
     def make_plan(self, ctx: Context, work: Path | None) -> Plan:
         from esbgen.services import service_steps
 
-        plan = Plan(ctx.root, "after the undo")
-        plan.post_steps.extend(service_steps(ctx.root, ctx.services, ctx.in_django))
+        plan = Plan(self.store(ctx), "after the undo")
+        if not self.swap:
+            plan.post_steps.extend(service_steps(ctx.root, ctx.services, ctx.in_django))
         return plan
 
     def is_empty(self, plan: Plan) -> bool:
@@ -345,7 +349,7 @@ class Undo(Operation):
         from esbgen.journal import check_undo
         from esbgen.undoplan import describe_undo
 
-        journal = check_undo(ctx.root, self.journal_id)
+        journal = check_undo(self.store(ctx), self.journal_id, ctx)
         report.set(changed=True, undone=journal.id, dry_run=True)
         return "\n".join([*describe_undo(journal), *(f"Then: {step.description}" for step in plan.post_steps)])
 
@@ -353,11 +357,11 @@ class Undo(Operation):
         from esbgen.journal import journals, undo
 
         try:
-            journal = undo(ctx.root, self.journal_id, context=ctx)
+            journal = undo(self.store(ctx), self.journal_id, context=ctx)
         except EsbgenError as error:
             if type(error) is not EsbgenError:
                 raise
-            stopped = [j for j in journals(ctx.root) if j.state == "undoing"]
+            stopped = [j for j in journals(self.store(ctx)) if j.state == "undoing"]
             raise (RollbackIncomplete if stopped else Refused)(str(error)) from error
         return journal
 
@@ -376,10 +380,20 @@ class Undo(Operation):
 # ---------------------------------------------------------------- read-only commands
 
 
+def _undo_store(ctx: Context, swap: bool) -> Path:
+    from esbgen.journal import host_store
+
+    return host_store() if swap else ctx.root
+
+
 @dataclass
 class UndoList(Operation):
+    swap: bool = False
     command = "undo"
     writes = False
+
+    def store(self, ctx: Context) -> Path:
+        return _undo_store(ctx, self.swap)
 
     def check(self, ctx: Context) -> None:
         if ctx.sync or ctx.restart:
@@ -389,9 +403,9 @@ class UndoList(Operation):
         from esbgen import report
         from esbgen.journal import journals
 
-        history = journals(ctx.root)
+        history = journals(self.store(ctx))
         if not history:
-            ctx.say("No change recorded.")
+            ctx.say("No swap recorded." if self.swap else "No change recorded.")
         for journal in history:
             ctx.say(f"{journal.id}  {journal.data.get('created_at', '?')}  {journal.state:<11}  {journal.data.get('title')}")
         report.set(history=[{"id": j.id, "state": j.state, "title": j.title, "created_at": j.data.get("created_at")}

@@ -78,10 +78,21 @@ class StepFailed(EsbgenError):
 
 
 class Interrupted(EsbgenError):
-    """Ctrl-C (SIGINT) or SIGTERM: the message says what state the tree is in; exit status 130."""
+    """Ctrl-C (SIGINT) or SIGTERM: the message says what state the tree is in; exit status 130 (SIGINT)
+    or 143 (SIGTERM), as a shell reports a command the signal ended."""
 
     exit_code = 130
 
-    def __init__(self, message: str, tree_state: str = UNCHANGED):
+    def __init__(self, message: str, tree_state: str = UNCHANGED, signal_name: str = "SIGINT"):
         super().__init__(message)
         self.tree_state = tree_state
+        self.signal_name = signal_name
+        self.exit_code = 143 if signal_name == "SIGTERM" else 130
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised wherever the run is, so that it unwinds (and rolls back) exactly as Ctrl-C does."""
+
+
+def signal_name(interrupt: BaseException) -> str:
+    return "SIGTERM" if isinstance(interrupt, Terminated) else "SIGINT"

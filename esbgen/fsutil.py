@@ -43,6 +43,21 @@ def atomic_write_bytes(path: Path, data: bytes, mode: int | None = None) -> None
     fsync_dir(path.parent)
 
 
+def remove_stray_temps(target: Path) -> None:
+    """Remove the half-written files ``atomic_write_bytes`` leaves beside ``target`` when killed."""
+    real = Path(os.path.realpath(target))
+    try:
+        names = os.listdir(real.parent)
+    except OSError:
+        return
+    for name in names:
+        if name.startswith(f".{real.name}.") and name.endswith(".esbgen-tmp"):
+            try:
+                os.unlink(real.parent / name)
+            except FileNotFoundError:
+                pass
+
+
 def fsync_dir(directory: Path) -> None:
     try:
         fd = os.open(directory, os.O_RDONLY)

@@ -17,6 +17,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from esbgen.domain import CloneTarget, ComponentSet, EsbTree
     from esbgen.plan import Plan, PostStep
     from esbgen.saas import SaasType
+    from esbgen.steps import StepKind
     from esbgen.swap import SwapTarget
 
 hookspec = pluggy.HookspecMarker("esbgen")
@@ -121,4 +122,49 @@ def esbgen_check_tree(tree: EsbTree) -> list[str] | None:
         ``tree.systems``, ``tree.registered``, ``tree.generation``).
     :returns: a list of problem lines (each one line of text), or None. Any problem makes
         ``esbgen check`` exit 1.
+    """
+
+
+@hookspec
+def esbgen_step_kinds() -> list[StepKind]:
+    """Return the kinds of external step this plugin applies, reverts and checks for the journal.
+
+    An external step is a change outside the files of the tree: a database row, a running nginx.
+    A plan names it by kind (``esbgen.plan.ExternalStep(kind, description, record)``), and the
+    journal, which applies plans atomically, looks the kind up here whenever it applies, rolls
+    back, recovers or undoes a change with such a step. A journal whose kind no loaded plugin
+    provides is refused, naming the kind.
+
+    Each returned object has:
+
+    :param kind: its name (a ``str`` attribute), unique among all plugins: ``db_system``,
+        ``db_synced_rows`` (esbgen's built-in plugin ``db``), ``nginx_config`` and
+        ``engine_servers`` (the esbgen-nginx plugin).
+
+    and three methods, each called with:
+
+    :param record: the step's record, a JSON-serialisable dict made by the plan and kept in the
+        journal (``journal.json``): all that ``revert`` and ``verify`` get, possibly in another
+        process after a kill, so it must say everything they need (no passwords: they come from
+        the current run's options).
+    :param ctx: an ``esbgen.steps.StepContext``: ``root`` (where the change's relative paths start:
+        the ESB root, or the host state folder of a swap), ``journal_dir`` and ``journal_id`` (the
+        change's folder and id), ``run`` (the run applying or reverting: ``esbgen.runner.Context``,
+        whose ``database`` has the credentials the record must not keep; None outside a command),
+        and ``checkpoint(name)``, which writes the record to the journal and passes the tests' kill
+        point ``name``.
+
+    - ``apply(record, ctx)`` makes the change. Raise to have the whole change rolled back
+      (``esbgen.errors.EsbgenError`` for a one-line reason).
+    - ``revert(record, ctx)`` takes it back. It must be idempotent and safe whatever point
+      ``apply`` reached, none included: rollback, recovery of a killed run and ``esbgen undo``
+      all call it, from the record alone. Raise when it cannot (what the step made was changed
+      since): the journal names the step and keeps the record so that a later run finishes.
+    - ``verify(record, ctx) -> bool``: whether the change is applied and still as ``apply``
+      left it. ``esbgen undo`` refuses, changing nothing, when a step says False.
+    - optionally ``describe_revert(record) -> list[str]``: what ``revert`` does, one line each, for
+      ``esbgen undo --dry-run``.
+
+    :returns: a list of such objects (``esbgen.steps.StepKind``), or None. The first plugin (in load
+        order, built-ins first) to name a kind provides it.
     """

@@ -15,9 +15,21 @@ or ``undoing``; the next run (under the lock, before anything else) rolls the
 first three back and finishes an undo, so the tree is always exactly as it was
 before the change or exactly as after it.
 
-Reverting a step is one idempotent function used by rollback, recovery and
-undo alike: it looks at what is where (the staged copy, the tree, the backup)
-and only moves what still needs moving, so it is safe to repeat after a kill.
+A change is a list of typed steps (a folder moved into place, a file written,
+an external step of a kind a plugin provides: ``esbgen.steps``), each with
+``apply``, ``revert`` and ``verify``.  One revert loop serves rollback,
+recovery and undo alike: every ``revert`` looks at what is where (the staged
+copy, the tree, the backup, the rows) and only moves what still needs moving,
+so it is safe to repeat after a kill.
+
+SIGINT and SIGTERM while a change is applied unwind it like any failure (it is
+rolled back, and ``Interrupted`` says so); while steps are reverted (rollback,
+recovery, undo) they wait until the revert is done, so a revert is never left
+half-way by a signal.  A SIGKILL leaves the journal for the next run to finish.
+
+A swap keeps its journal in the host's state folder (``host_store``): swaps run
+on machines without an ESB tree.  That folder holds directly what
+``<ESB root>/.esbgen/`` holds, locked the same way.
 """
 
 from __future__ import annotations
@@ -36,19 +48,22 @@ import threading
 import time
 import uuid
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable, Iterator, Protocol
+from typing import Any, Callable, Iterator
 
-from esbgen.errors import APPLIED, ROLLED_BACK, EsbgenError, Interrupted
+from esbgen.errors import APPLIED, ROLLED_BACK, EsbgenError, Interrupted, Refused, RollbackIncomplete, RolledBack
+from esbgen.errors import Terminated, signal_name
 from esbgen import progress
-from esbgen.fsutil import atomic_write_bytes, fsync_dir
+from esbgen.fsutil import atomic_write_bytes, fsync_dir, remove_stray_temps
 from esbgen.plan import Plan
+from esbgen.steps import StepContext, step_kind
 
 STATE_DIR = ".esbgen"
+HOST_STATE_ENV = "ESBGEN_STATE_DIR"
+HOST_STATE_DEFAULT = "/var/lib/esbgen"
 UNFINISHED = ("prepared", "applying", "rolling-back", "undoing")
-FINGERPRINT_VERSION = 2
 
 # Where ESBGEN_CRASH_AT=<point> kills the run (os._exit(137), as kill -9 would), for tests.
 # "op-N", "rollback-op-N" and "undo-op-N" count steps from 1.
@@ -65,30 +80,28 @@ CRASH_POINTS = (
     "rollback-op-N",  # N steps reverted (by a failing run or by recovery)
     "undoing",  # state undoing; nothing reverted yet
     "undo-op-N",  # N steps undone
+    # and the points external step kinds pass through StepContext.checkpoint (a swap: swap-written, ...)
 )
 
 
-class ExternalHandler(Protocol):
-    """A change outside the file tree (a database row).
-
-    ``apply`` makes it; ``rollback`` takes it back and must be idempotent and
-    safe whatever point ``apply`` reached (even none), since a killed run is
-    rolled back by another process from the journal's record alone.
-    """
-
-    def apply(self, record: dict[str, Any], root: Path) -> None: ...
-    def rollback(self, record: dict[str, Any], root: Path) -> None: ...
-
-    # Optional: ``bind(context)`` returns the handler for one run (esbgen.runner.Context), for a
-    # handler that needs what the run was given and the journal must not keep (a password).
+# Folders that are a host's own state folder (host_store), not an ESB root with .esbgen/ inside.
+_HOST_STORES: set[str] = set()
 
 
-# Handlers of external steps by kind (database rows...); plugins may add theirs.
-EXTERNAL_HANDLERS: dict[str, ExternalHandler] = {}
+def host_store() -> Path:
+    """The host's state folder, ``$ESBGEN_STATE_DIR`` or /var/lib/esbgen: the journal of changes that belong
+    to no ESB tree (swaps). It is made with the first change recorded in it, never by a dry or refused run."""
+    path = Path(os.path.abspath(os.environ.get(HOST_STATE_ENV) or HOST_STATE_DEFAULT))
+    _HOST_STORES.add(os.path.realpath(path))
+    return path
+
+
+def _is_host_store(root: Path) -> bool:
+    return os.path.realpath(root) in _HOST_STORES
 
 
 def state_dir(root: Path) -> Path:
-    return root / STATE_DIR
+    return root if _is_host_store(root) else root / STATE_DIR
 
 
 def work_dir(root: Path) -> Path:
@@ -141,31 +154,33 @@ def _exists(path: Path) -> bool:
 
 
 def _crash_point(name: str) -> None:
-    # Tests kill the process here (ESBGEN_CRASH_AT=<point>) to prove recovery, or
-    # interrupt it as Ctrl-C would (ESBGEN_INTERRUPT_AT=<point>).
+    # Tests kill the process here (ESBGEN_CRASH_AT=<point>) to prove recovery, or interrupt it as
+    # Ctrl-C would (ESBGEN_INTERRUPT_AT=<point>; ESBGEN_INTERRUPT_SIGNAL=TERM sends SIGTERM instead).
     if os.environ.get("ESBGEN_CRASH_AT") == name:
         os._exit(137)
     if os.environ.get("ESBGEN_INTERRUPT_AT") == name:
-        os.kill(os.getpid(), signal.SIGINT)
+        which = signal.SIGTERM if os.environ.get("ESBGEN_INTERRUPT_SIGNAL", "").upper() in ("TERM", "SIGTERM") else signal.SIGINT
+        os.kill(os.getpid(), which)
 
 
-def _handler(kind: str, context: Any = None) -> ExternalHandler:
-    """The handler of an external step, bound to the run's context; plugins register theirs when loaded."""
-    if kind not in EXTERNAL_HANDLERS:
-        try:
-            from esbgen.plugins import get_plugin_manager
+@contextmanager
+def _signals_wait() -> Iterator[list[BaseException]]:
+    """Hold SIGINT and SIGTERM until the block is done (a revert is never left half-way by a signal);
+    the block's list tells which came, as the exception each would have raised."""
+    came: list[BaseException] = []
+    if threading.current_thread() is not threading.main_thread():
+        yield came
+        return
 
-            get_plugin_manager()
-        except EsbgenError:
-            pass
+    def hold(signum, frame):
+        came.append(Terminated() if signum == signal.SIGTERM else KeyboardInterrupt())
+
+    previous = {signum: signal.signal(signum, hold) for signum in (signal.SIGINT, signal.SIGTERM)}
     try:
-        handler = EXTERNAL_HANDLERS[kind]
-    except KeyError:
-        raise EsbgenError(
-            f"no handler for external step {kind!r}: install or enable the plugin that provides it"
-        ) from None
-    bind = getattr(handler, "bind", None)
-    return bind(context) if bind is not None and context is not None else handler
+        yield came
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -280,6 +295,20 @@ def _holder_of(root: Path) -> str:
         return "another esbgen run"
 
 
+def _make_host_store(root: Path) -> bool:
+    """A host state folder is what the lock is taken on: made (private to root) when a run is about to change
+    something; the lock's release removes it again if no change was recorded."""
+    if not _is_host_store(root) or os.path.isdir(root):
+        return False
+    try:
+        os.makedirs(root, mode=0o700)
+    except FileExistsError:
+        return False
+    except OSError as error:
+        raise Refused(f"cannot make esbgen's state folder {root} (${HOST_STATE_ENV}): {error.strerror or error}") from None
+    return True
+
+
 @contextmanager
 def locked(root: Path, timeout: float | None = None, *, create: bool = True) -> Iterator[None]:
     """One esbgen writer per ESB root: wait briefly for the lock, then refuse naming its holder.
@@ -304,7 +333,13 @@ def locked(root: Path, timeout: float | None = None, *, create: bool = True) -> 
             held.depth -= 1
         return
     wait = lock_timeout() if timeout is None else timeout
-    fd = _open_root(root)
+    made = _make_host_store(root)
+    try:
+        fd = _open_root(root)
+    except BaseException:
+        if made:
+            shutil.rmtree(root, ignore_errors=True)
+        raise
     deadline = time.monotonic() + wait
     try:
         while True:
@@ -322,8 +357,10 @@ def locked(root: Path, timeout: float | None = None, *, create: bool = True) -> 
                 time.sleep(0.05)
     except BaseException:
         os.close(fd)
+        if made:
+            shutil.rmtree(root, ignore_errors=True)
         raise
-    held = _Held(root, fd, tidy=not create)
+    held = _Held(root, fd, tidy=not create, created_state=made)
     _HELD[os.path.realpath(root)] = held
     try:
         if create or state_dir(root).is_dir():
@@ -338,7 +375,10 @@ def locked(root: Path, timeout: float | None = None, *, create: bool = True) -> 
                     held.holder.flush()
                 except OSError:
                     pass
-                held.holder.close()
+                try:
+                    held.holder.close()
+                except OSError:  # a full disk refuses even the holder line's flush: the lock goes anyway
+                    pass
             if held.tidy and held.created_state and not _recorded_any_change(root):
                 shutil.rmtree(state_dir(root), ignore_errors=True)
         finally:
@@ -355,6 +395,7 @@ def locked(root: Path, timeout: float | None = None, *, create: bool = True) -> 
 class Journal:
     path: Path  # the journal folder
     data: dict[str, Any]
+    run: Any = field(default=None, compare=False, repr=False)  # the run's context (esbgen.runner.Context), never saved
 
     @property
     def id(self) -> str:
@@ -466,23 +507,10 @@ def _content_sha(path: str) -> bytes:
     return digest.hexdigest().encode()
 
 
-def _tree_fingerprint_v1(folder: Path) -> str:
-    """Names and sizes only: the fingerprint of journals written before content hashes."""
-    digest = hashlib.sha256()
-    for dirpath, dirnames, filenames in os.walk(folder):
-        dirnames.sort()
-        for filename in sorted(filenames):
-            path = Path(dirpath, filename)
-            digest.update(str(path.relative_to(folder)).encode() + b"\0" + str(path.stat().st_size).encode() + b"\n")
-    return digest.hexdigest()
-
-
 def _same_as_applied(op: dict[str, Any], target: Path) -> bool:
     if target.is_symlink() or not target.is_dir():
         return False
-    if op.get("fingerprint_version") == FINGERPRINT_VERSION:
-        return tree_fingerprint(target) == op["fingerprint"]
-    return _tree_fingerprint_v1(target) == op.get("fingerprint_applied")
+    return tree_fingerprint(target) == op["fingerprint"]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -525,21 +553,6 @@ def _remove_created_dirs(root: Path, op: dict[str, Any]) -> None:
             pass
 
 
-def _remove_stray_temps(target: Path) -> None:
-    """Half-written files atomic_write_bytes leaves when killed (``.<name>.*.esbgen-tmp``)."""
-    real = Path(os.path.realpath(target))
-    try:
-        names = os.listdir(real.parent)
-    except OSError:
-        return
-    for name in names:
-        if name.startswith(f".{real.name}.") and name.endswith(".esbgen-tmp"):
-            try:
-                os.unlink(real.parent / name)
-            except FileNotFoundError:
-                pass
-
-
 def flush_soon(path: Path) -> threading.Thread:
     """Start writing the file system of ``path`` to disk in the background (syncfs releases the GIL)."""
     thread = threading.Thread(target=_sync_filesystem, args=(path,), name="esbgen-sync", daemon=True)
@@ -574,7 +587,7 @@ def prepare(plan: Plan, argv: list[str] | None = None) -> Journal:
     folder = ensure_state_dir(root) / "journal"
     folder.mkdir(parents=True, exist_ok=True)
     for step in plan.external:
-        _handler(step.kind)  # refuse an unknown kind before anything is written
+        step_kind(step.kind, f"the plan of {plan.title!r}")  # refuse an unknown kind before anything is written
     seq = max((j.data.get("seq", 0) for j in journals(root)), default=0) + 1
     journal_id = f"{seq:05d}-{uuid.uuid4().hex[:8]}"
     path = folder / journal_id
@@ -601,7 +614,6 @@ def _prepare_into(plan: Plan, path: Path, journal_id: str, seq: int, argv: list[
                 "staged": str(staged),
                 "backup": str(Path("backup") / str(index)) if add.replaces else None,
                 "fingerprint": tree_fingerprint(path / staged),
-                "fingerprint_version": FINGERPRINT_VERSION,
                 "created_dirs": _missing_parents(root, Path(add.path)),
             }
         )
@@ -653,12 +665,19 @@ def _prepare_into(plan: Plan, path: Path, journal_id: str, seq: int, argv: list[
     return journal
 
 
-def _apply_op(journal: Journal, root: Path, op: dict[str, Any], context: Any = None) -> None:
-    if op["op"] == "external":
-        _handler(op["kind"], context).apply(op["record"], root)
-        return
-    target = root / op["path"]
-    if op["op"] == "tree":
+# ---------------------------------------------------------------------------------------------
+# The typed steps: each applies, reverts (idempotently, from whatever point it reached) and verifies
+
+
+def _context(journal: Journal, root: Path) -> StepContext:
+    return StepContext(root, journal.path, journal.id, journal.save, _crash_point, journal.run)
+
+
+class _TreeStep:
+    """A folder moved into place whole; with a backup when it replaced one (--force)."""
+
+    def apply(self, journal: Journal, root: Path, op: dict[str, Any]) -> None:
+        target = root / op["path"]
         if op["backup"]:
             if target.is_symlink() or not target.is_dir():
                 raise EsbgenError(f"{op['path']} is no longer the folder esbgen was to replace; nothing was changed")
@@ -667,18 +686,132 @@ def _apply_op(journal: Journal, root: Path, op: dict[str, Any], context: Any = N
         elif _exists(target):
             raise EsbgenError(f"{op['path']} appeared while esbgen was working; nothing was changed")
         _rename(journal.path / op["staged"], target)
-    elif op["op"] == "file":
+
+    def revert(self, journal: Journal, root: Path, index: int, op: dict[str, Any], mode: str) -> None:
+        """A rollback moves the folder back to its staged place, an undo to ``undone/<index>``; either way it
+        leaves the tree once, and the backup comes back once."""
+        target = root / op["path"]
+        holder = journal.path / (op["staged"] if mode == "rollback" else f"undone/{index}")
+        backup = journal.path / op["backup"] if op["backup"] else None
+        if not _exists(holder) and _exists(target) and (backup is None or _exists(backup)):
+            _rename(target, holder)
+        if backup is not None and _exists(backup) and not _exists(target):
+            _rename(backup, target)
+        _remove_created_dirs(root, op)
+
+    def verify(self, journal: Journal, root: Path, op: dict[str, Any]) -> None:
+        if not _same_as_applied(op, root / op["path"]):
+            raise Refused(f"{op['path']} changed since change {journal.id}; undo it by hand, nothing was changed")
+        if op["backup"] and not (journal.path / op["backup"]).is_dir():
+            raise Refused(f"the backup of {op['path']} is missing from journal {journal.path}; nothing was changed")
+
+
+class _FileStep:
+    """A file written whole (created, or modified with its earlier bytes in the journal)."""
+
+    def apply(self, journal: Journal, root: Path, op: dict[str, Any]) -> None:
+        target = root / op["path"]
         if _file_sha(target) != op["before_sha"]:
             raise EsbgenError(f"{op['path']} changed while esbgen was working; nothing was changed")
         target.parent.mkdir(parents=True, exist_ok=True)
         atomic_write_bytes(target, (journal.path / op["new"]).read_bytes(), op.get("mode"))
-    else:
-        raise EsbgenError(f"journal {journal.id} has a step esbgen does not know: {op['op']!r}")
+
+    def revert(self, journal: Journal, root: Path, index: int, op: dict[str, Any], mode: str) -> None:
+        target = root / op["path"]
+        remove_stray_temps(target)
+        current = _file_sha(target)
+        if current != op["before_sha"]:
+            if current != op["after_sha"]:
+                raise EsbgenError(f"{op['path']} changed since esbgen wrote it; left as it is")
+            if op["backup"]:
+                _put_back(journal.path / op["backup"], target, op.get("mode"))
+            else:
+                target.unlink()
+        _remove_created_dirs(root, op)
+
+    def verify(self, journal: Journal, root: Path, op: dict[str, Any]) -> None:
+        target = root / op["path"]
+        if _file_sha(target) != op["after_sha"] or _mode(target) != op.get("mode", _mode(target)):
+            raise Refused(f"{op['path']} changed since change {journal.id}; undo it by hand, nothing was changed")
+        if op["backup"] and _file_sha(journal.path / op["backup"]) != op["before_sha"]:
+            raise Refused(f"the backup of {op['path']} in journal {journal.path} is damaged; nothing was changed")
+
+
+def _put_back(backup: Path, target: Path, mode: int | None) -> None:
+    """Move the earlier bytes back by a rename, which needs no free space (undo on a full disk); a copy
+    only where the journal is on another file system than the file."""
+    real = Path(os.path.realpath(target))
+    try:
+        current = real.stat()
+        os.chmod(backup, mode if mode is not None else current.st_mode & 0o7777)
+        if (current.st_uid, current.st_gid) != (os.getuid(), os.getgid()):
+            try:
+                os.chown(backup, current.st_uid, current.st_gid)
+            except PermissionError:
+                pass
+        os.replace(backup, real)
+    except OSError as error:
+        if error.errno != errno.EXDEV:
+            raise
+        atomic_write_bytes(real, backup.read_bytes(), mode)
+        return
+    fsync_dir(real.parent)
+
+
+class _External:
+    """A step of a kind a plugin provides (``esbgen.steps``): database rows, a running nginx."""
+
+    def apply(self, journal: Journal, root: Path, op: dict[str, Any]) -> None:
+        step_kind(op["kind"], f"change {journal.id}").apply(op["record"], _context(journal, root))
+
+    def revert(self, journal: Journal, root: Path, index: int, op: dict[str, Any], mode: str) -> None:
+        step_kind(op["kind"], f"change {journal.id}").revert(op["record"], _context(journal, root))
+
+    def verify(self, journal: Journal, root: Path, op: dict[str, Any]) -> None:
+        kind = step_kind(op["kind"], f"change {journal.id}")
+        try:
+            applied = kind.verify(op["record"], _context(journal, root))
+        except EsbgenError as error:
+            raise Refused(f"cannot undo change {journal.id}: {op['description']}: {error}; nothing was changed") from None
+        except Exception as error:
+            raise Refused(f"cannot undo change {journal.id}: {op['description']}: {_reason(error)}; "
+                          "nothing was changed") from None
+        if not applied:
+            raise Refused(f"cannot undo change {journal.id}: {op['description']}: changed since esbgen wrote it; "
+                          "undo it by hand, nothing was changed")
+
+
+_STEPS = {"tree": _TreeStep(), "file": _FileStep(), "external": _External()}
+
+
+def _step(journal: Journal, op: dict[str, Any]) -> Any:
+    try:
+        return _STEPS[op["op"]]
+    except KeyError:
+        raise EsbgenError(f"journal {journal.id} has a step esbgen does not know: {op['op']!r}") from None
+
+
+def _apply_op(journal: Journal, root: Path, op: dict[str, Any]) -> None:
+    _step(journal, op).apply(journal, root, op)
+
+
+def _revert_op(journal: Journal, root: Path, index: int, op: dict[str, Any], mode: str) -> None:
+    _step(journal, op).revert(journal, root, index, op, mode)
+
+
+def _where(op: dict[str, Any]) -> str:
+    return str(op.get("path") or op.get("description"))
+
+
+# ---------------------------------------------------------------------------------------------
+# Apply
 
 
 def apply(plan: Plan, argv: list[str] | None = None, after_files: Callable[[], None] | None = None,
           context: Any = None) -> Journal:
-    """Apply a plan: all of it, or (on any failure) none of it; ``context`` is the run's (``_handler``)."""
+    """Apply a plan: all of it, or (on any failure, SIGINT and SIGTERM included) none of it.
+
+    ``context`` is the run's (``esbgen.runner.Context``), handed to step kinds as ``StepContext.run``."""
     root = plan.root
     # Flushing the staged files to disk is most of what applying costs on a real disk (70 ms at
     # 2,000 channels, measured): it started when they were rendered (flush_soon), goes on while
@@ -686,6 +819,7 @@ def apply(plan: Plan, argv: list[str] | None = None, after_files: Callable[[], N
     flusher = flush_soon(ensure_state_dir(root))
     progress.phase("applying", sum(len(add.files) for add in plan.tree_adds) or None)  # hashing the staged files
     journal = prepare(plan, argv)  # an interrupted prepare does not wait for the disk: the flush goes on in its thread
+    journal.run = context
     done = 0
     try:
         flusher.join()  # a join, unlike a syncfs in this thread, gives way to Ctrl-C at once
@@ -695,7 +829,7 @@ def apply(plan: Plan, argv: list[str] | None = None, after_files: Callable[[], N
         _crash_point("applying")
         progress.phase("applying", len(journal.data["ops"]))
         for op in journal.data["ops"]:
-            _apply_op(journal, root, op, context)
+            _apply_op(journal, root, op)
             done += 1
             progress.tick()
             _crash_point(f"op-{done}")
@@ -704,34 +838,46 @@ def apply(plan: Plan, argv: list[str] | None = None, after_files: Callable[[], N
         _crash_point("ops-done")
         journal.set_state("applied")  # if even this fails, the change is rolled back like any other failure
     except BaseException as error:
+        _roll_back(journal, root, error, done)
+    try:
+        _crash_point("applied")
+        _cleanup_payload(journal)
+    except KeyboardInterrupt as error:  # the change is in: say so, rather than that nothing was changed
+        raise Interrupted(f"interrupted ({signal_name(error)}) after change {journal.id} was applied: it is kept "
+                          "(`esbgen undo` reverts it)", APPLIED, signal_name(error)) from None
+    return journal
+
+
+def _roll_back(journal: Journal, root: Path, error: BaseException, done: int) -> None:
+    """Revert what a failed (or interrupted) apply did, then raise what became of it."""
+    with _signals_wait():  # a second Ctrl-C or SIGTERM waits for the rollback
         journal.data["error"] = f"{type(error).__name__}: {error}"
         _set_state_if_possible(journal, "rolling-back")
         _crash_point("rolling-back")
         # done + 1: the failing step may have got half-way (a database row, a backup moved).
-        problems = _revert(journal, root, "rollback", upto=done + 1, context=context)
+        _, problems = _revert(journal, root, "rollback", upto=done + 1)
         if problems:
             journal.data["rollback_problems"] = problems
         _set_state_if_possible(journal, "rolled-back")
         _cleanup_payload(journal, keep_backups=bool(problems))
-        if problems:
-            raise EsbgenError(
-                f"{error}; rolling back left problems: {'; '.join(problems)} (journal {journal.path})"
-            ) from error
-        if isinstance(error, EsbgenError):
-            raise
-        if isinstance(error, KeyboardInterrupt):
-            raise Interrupted("interrupted while applying: the change was rolled back, the tree is as it was",
-                              ROLLED_BACK) from None
-        if isinstance(error, Exception):
-            raise EsbgenError(f"applying failed and was rolled back: {_reason(error)}") from error
-        raise
-    try:
-        _crash_point("applied")
-        _cleanup_payload(journal)
-    except KeyboardInterrupt:
-        raise Interrupted(f"interrupted after change {journal.id} was applied: it is kept (`esbgen undo` reverts it)",
-                          APPLIED) from None
-    return journal
+    interrupted = isinstance(error, KeyboardInterrupt)
+    if problems:
+        reason = f"interrupted ({signal_name(error)})" if interrupted else str(error)
+        raise RollbackIncomplete(
+            f"{reason}; rolling back left problems: {'; '.join(problems)} (journal {journal.path})"
+        ) from error
+    if interrupted:
+        raise Interrupted(f"interrupted ({signal_name(error)}) while applying: the change was rolled back, "
+                          f"{_as_it_was(root)}", ROLLED_BACK, signal_name(error)) from None
+    if isinstance(error, EsbgenError):
+        raise RolledBack(str(error)) from error
+    if isinstance(error, Exception):
+        raise RolledBack(f"applying failed and was rolled back: {_reason(error)}") from error
+    raise error
+
+
+def _as_it_was(root: Path) -> str:
+    return "everything is as it was" if _is_host_store(root) else "the tree is as it was"
 
 
 def _reason(error: BaseException) -> str:
@@ -759,65 +905,53 @@ def _cleanup_payload(journal: Journal, keep_backups: bool = False) -> None:
 
 
 # ---------------------------------------------------------------------------------------------
-# Reverting: one idempotent step function for rollback, recovery and undo
+# Reverting: one loop for rollback, recovery and undo
 
 
-def _revert_op(journal: Journal, root: Path, index: int, op: dict[str, Any], mode: str, context: Any = None) -> None:
-    """Take one step back from whatever point it reached; safe to repeat.
+def _revert(journal: Journal, root: Path, mode: str, upto: int | None = None,
+            stop_at_first: bool = False) -> tuple[int, list[str]]:
+    """Revert the steps (the first ``upto`` of them) newest first: how many were reverted, and the problems.
 
-    ``mode`` is "rollback" (the applied folder goes back to its staged place)
-    or "undo" (it goes to ``undone/<index>``); either way the folder is moved
-    out of the tree once, and the backup moved in once.
+    ``mode`` is "rollback" or "undo" (where a folder taken out of the tree is kept). A rollback goes on past
+    a step it cannot revert, to put back as much as it can; an undo (``stop_at_first``) stops there, so
+    that what is left is exactly the older steps, which the next run finishes.
     """
-    if op["op"] == "external":
-        _handler(op["kind"], context).rollback(op["record"], root)
-        return
-    target = root / op["path"]
-    if op["op"] == "tree":
-        holder = journal.path / (op["staged"] if mode == "rollback" else f"undone/{index}")
-        backup = journal.path / op["backup"] if op["backup"] else None
-        if not _exists(holder) and _exists(target) and (backup is None or _exists(backup)):
-            _rename(target, holder)
-        if backup is not None and _exists(backup) and not _exists(target):
-            _rename(backup, target)
-    elif op["op"] == "file":
-        _remove_stray_temps(target)
-        current = _file_sha(target)
-        if current != op["before_sha"]:
-            if current != op["after_sha"]:
-                raise EsbgenError(f"{op['path']} changed since esbgen wrote it; left as it is")
-            if op["backup"]:
-                atomic_write_bytes(target, (journal.path / op["backup"]).read_bytes(), op.get("mode"))
-                _remove_stray_temps(target)
-            else:
-                target.unlink()
-    _remove_created_dirs(root, op)
-
-
-def _revert(journal: Journal, root: Path, mode: str, upto: int | None = None, context: Any = None) -> list[str]:
-    """Revert the steps (the first ``upto`` of them) newest first; the problems left, if any."""
     problems = []
     ops = journal.data["ops"]
     last = len(ops) if upto is None else min(upto, len(ops))
+    reverted = 0
     for count, index in enumerate(reversed(range(last)), start=1):
         op = ops[index]
         try:
-            _revert_op(journal, root, index, op, mode, context)
+            _revert_op(journal, root, index, op, mode)
         except Exception as error:  # keep going: restore as much as possible, then say what is left
-            problems.append(f"{op.get('path') or op.get('description')}: {error}")
+            problems.append(f"{_where(op)}: {error}")
+            if stop_at_first:
+                break
+        else:
+            reverted += 1
+        progress.tick()
         _crash_point(f"{mode}-op-{count}")
-    return problems
+    return reverted, problems
 
 
 def recover(root: Path, say: Callable[[str], None], context: Any = None) -> None:
-    """Before anything else (under the lock): roll back an interrupted change, finish an interrupted undo."""
-    try:
-        _recover(root, say, context)
-    except OSError as error:
-        raise EsbgenError(f"recovering {root} failed: {_reason(error)}; nothing else was done") from None
+    """Before anything else (under the lock): roll back an interrupted change, finish an interrupted undo.
+
+    A signal meanwhile waits until the recovery is done, then stops the run before its own work."""
+    with _signals_wait() as came:
+        try:
+            recovered = _recover(root, say, context)
+        except OSError as error:
+            raise EsbgenError(f"recovering {root} failed: {_reason(error)}; nothing else was done") from None
+    if came:
+        raise Interrupted(f"interrupted ({signal_name(came[0])}) while recovering: "
+                          f"{recovered or 'nothing was unfinished'}; nothing else was done",
+                          ROLLED_BACK if recovered else APPLIED, signal_name(came[0]))
 
 
-def _recover(root: Path, say: Callable[[str], None], context: Any = None) -> None:
+def _recover(root: Path, say: Callable[[str], None], context: Any = None) -> str:
+    done = []
     folder = state_dir(root) / "journal"
     if folder.is_dir():
         for entry in sorted(folder.iterdir()):
@@ -825,10 +959,11 @@ def _recover(root: Path, say: Callable[[str], None], context: Any = None) -> Non
                 # Killed before its journal was written: the tree was not touched yet.
                 shutil.rmtree(entry, ignore_errors=True)
         for journal in journals(root):
+            journal.run = context
             if journal.state in ("prepared", "applying", "rolling-back"):
-                problems = _revert(journal, root, "rollback", context=context)
+                _, problems = _revert(journal, root, "rollback")
                 if problems:
-                    raise EsbgenError(
+                    raise RollbackIncomplete(
                         f"an interrupted change ({journal.describe()}) could not be rolled back: "
                         + "; ".join(problems) + f"; fix that, and esbgen will finish the rollback (journal {journal.path})"
                     )
@@ -836,9 +971,11 @@ def _recover(root: Path, say: Callable[[str], None], context: Any = None) -> Non
                 journal.data["recovered_by_pid"] = os.getpid()
                 journal.set_state("rolled-back")
                 _cleanup_payload(journal)
-                say(f"esbgen: rolled back an interrupted change {journal.describe()}: the tree is as it was before it")
+                done.append(f"rolled back {journal.describe()}")
+                said = "the tree is as it was before it" if not _is_host_store(root) else "everything is as it was before it"
+                say(f"esbgen: rolled back an interrupted change {journal.describe()}: {said}")
             elif journal.state == "undoing":
-                problems = _revert(journal, root, "undo", context=context)
+                _, problems = _revert(journal, root, "undo")
                 if problems:
                     raise EsbgenError(
                         f"an interrupted undo of {journal.describe()} could not be finished: " + "; ".join(problems)
@@ -847,12 +984,14 @@ def _recover(root: Path, say: Callable[[str], None], context: Any = None) -> Non
                 journal.data["recovered_by_pid"] = os.getpid()
                 journal.set_state("undone")
                 _cleanup_payload(journal)
+                done.append(f"finished the undo of {journal.describe()}")
                 say(f"esbgen: finished an interrupted undo of change {journal.describe()}")
             elif any((journal.path / name).exists() for name in ("stage", "new", "undone")):
                 _cleanup_payload(journal)  # killed while cleaning up after it was done
     tmp = state_dir(root) / "tmp"
     if tmp.is_dir():
         shutil.rmtree(tmp, ignore_errors=True)
+    return "; ".join(done)
 
 
 def pending(root: Path) -> list[Journal]:
@@ -894,91 +1033,68 @@ def _pick(history: list[Journal], journal_id: str | None) -> Journal:
     return done[-1]
 
 
-def check_undo(root: Path, journal_id: str | None = None) -> Journal:
+def check_undo(root: Path, journal_id: str | None = None, context: Any = None) -> Journal:
     """The change ``esbgen undo`` would revert, after every check; refuses with one clear line."""
     history = journals(root)
     if not history:
-        raise EsbgenError(f"nothing to undo: no change recorded in {state_dir(root)}")
+        raise Refused(f"nothing to undo: no change recorded in {state_dir(root)}")
     journal = _pick(history, journal_id)
+    journal.run = context
     if journal.state == "undone":
         earlier = [j for j in history if j.state == "applied" and j.data.get("seq", 0) < journal.data.get("seq", 0)]
         hint = f"; to undo the change before it, use --id {earlier[-1].id}" if earlier and journal_id is None else ""
-        raise EsbgenError(
+        raise Refused(
             f"change {journal.describe()} is already undone; esbgen does not undo an undo: "
             f"to make the change again, run it again (esbgen {' '.join(map(shlex.quote, journal.data.get('argv', [])))}){hint}"
         )
     if journal.state != "applied":
-        raise EsbgenError(f"change {journal.describe()} was never applied (state {journal.state}); there is nothing to undo")
+        raise Refused(f"change {journal.describe()} was never applied (state {journal.state}); there is nothing to undo")
     later = [j for j in history if j.data.get("seq", 0) > journal.data.get("seq", 0) and j.state == "applied"]
     if later:
-        raise EsbgenError(f"undo change {later[-1].describe()} first: it was applied after {journal.id}")
+        raise Refused(f"undo change {later[-1].describe()} first: it was applied after {journal.id}")
     progress.phase("checking")  # the fingerprints read every file the change added
     for op in journal.data["ops"]:
-        if op["op"] == "external":
-            continue
-        target = root / op["path"]
-        if op["op"] == "tree":
-            if not _same_as_applied(op, target):
-                raise EsbgenError(f"{op['path']} changed since change {journal.id}; undo it by hand, nothing was changed")
-            if op["backup"] and not (journal.path / op["backup"]).is_dir():
-                raise EsbgenError(f"the backup of {op['path']} is missing from journal {journal.path}; nothing was changed")
-        elif op["op"] == "file":
-            if _file_sha(target) != op["after_sha"] or _mode(target) != op.get("mode", _mode(target)):
-                raise EsbgenError(f"{op['path']} changed since change {journal.id}; undo it by hand, nothing was changed")
-            if op["backup"] and _file_sha(journal.path / op["backup"]) != op["before_sha"]:
-                raise EsbgenError(f"the backup of {op['path']} in journal {journal.path} is damaged; nothing was changed")
+        _step(journal, op).verify(journal, root, op)
     return journal
 
 
 def undo(root: Path, journal_id: str | None = None, context: Any = None) -> Journal:
-    """Revert an applied change exactly (bytes and modes); refuse when the tree moved on since."""
-    journal = check_undo(root, journal_id)
-    # From here a Ctrl-C is held until every step is reverted: each is a rename or a small write, so
-    # finishing takes milliseconds and leaves a state an operator can be told (half an undo is not).
-    interrupts: list[int] = []
-    try:
-        previous = signal.signal(signal.SIGINT, lambda number, frame: interrupts.append(number))
-    except ValueError:  # not the main thread: Python delivers no signal here anyway
-        previous = None
-    try:
+    """Revert an applied change exactly (bytes, modes, rows); refuse when anything moved on since.
+
+    Everything undo needs on disk is made before the first step (the journal's new state, the folder that
+    takes what leaves the tree), and files go back by rename: a full disk refuses the undo up front, it
+    never stops one half-way."""
+    journal = check_undo(root, journal_id, context)
+    # Held from the state "undoing" on: a signal between it and the first step would leave the journal
+    # half-way while the run said that nothing was changed.
+    with _signals_wait() as came:
         try:
+            (journal.path / "undone").mkdir(exist_ok=True)
             journal.set_state("undoing")
         except OSError as error:
-            raise EsbgenError(f"cannot undo change {journal.id}: {_reason(error)}; nothing was changed") from None
+            shutil.rmtree(journal.path / "undone", ignore_errors=True)
+            journal.data["state"] = "applied"
+            raise Refused(f"cannot undo change {journal.id}: {_reason(error)}; nothing was changed") from None
         _crash_point("undoing")
-        ops = journal.data["ops"]
-        progress.phase("applying", len(ops))
-        _undo_steps(journal, root, ops, context)
+        progress.phase("applying", len(journal.data["ops"]))
+        reverted, problems = _revert(journal, root, "undo", stop_at_first=True)
+        if problems and reverted == 0 and journal.data["ops"][-1]["op"] == "external":
+            journal.set_state("applied")  # its kind changed nothing: refuse cleanly
+            raise Refused(f"cannot undo change {journal.id}: {problems[0]}; nothing was changed")
+        if problems:
+            raise EsbgenError(
+                f"undo of change {journal.id} stopped at {problems[0]}; fix that and run any esbgen command "
+                "on this root: it finishes the undo first"
+            )
         try:
             journal.set_state("undone")
         except OSError as error:
             raise EsbgenError(
-                f"change {journal.id} is undone but its journal could not say so ({_reason(error)}); the next esbgen run records it"
+                f"change {journal.id} is undone but its journal could not say so ({_reason(error)}); "
+                "the next esbgen run records it"
             ) from None
-    finally:
-        if previous is not None:
-            signal.signal(signal.SIGINT, previous)
-    try:
-        _cleanup_payload(journal)  # the undone folders: long on a slow disk, so Ctrl-C is taken at once again
-    except KeyboardInterrupt:
-        interrupts.append(signal.SIGINT)
-    if interrupts:
-        raise Interrupted(f"interrupted while undoing: the undo was finished first, change {journal.id} is undone", APPLIED)
+        _cleanup_payload(journal)
+    if came:
+        raise Interrupted(f"interrupted ({signal_name(came[0])}) while undoing change {journal.id}: the undo was "
+                          "finished first, the change is undone", APPLIED, signal_name(came[0]))
     return journal
-
-
-def _undo_steps(journal: Journal, root: Path, ops: list[dict[str, Any]], context: Any = None) -> None:
-    for count, index in enumerate(reversed(range(len(ops))), start=1):
-        try:
-            _revert_op(journal, root, index, ops[index], "undo", context)
-        except Exception as error:
-            where = ops[index].get("path") or ops[index].get("description")
-            if count == 1 and ops[index]["op"] == "external":  # the handler changed nothing: refuse cleanly
-                journal.set_state("applied")
-                raise EsbgenError(f"cannot undo change {journal.id}: {where}: {error}; nothing was changed") from None
-            raise EsbgenError(
-                f"undo of change {journal.id} stopped at {where}: {error}; fix that and run any esbgen command "
-                "on this root: it finishes the undo first"
-            ) from None
-        progress.tick()
-        _crash_point(f"undo-op-{count}")

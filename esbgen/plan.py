@@ -39,9 +39,9 @@ class FileWrite:
 class ExternalStep:
     """A change outside the file tree (a database row) with its own apply and undo.
 
-    ``kind`` names a handler registered in ``esbgen.journal.EXTERNAL_HANDLERS``;
-    ``record`` is JSON-serialisable and holds what the handler needs to apply,
-    undo and recover it.
+    ``kind`` names a step kind a plugin provides (``esbgen.steps``, hook
+    ``esbgen_step_kinds``); ``record`` is JSON-serialisable and holds what the
+    kind needs to apply, undo and recover it.
     """
 
     kind: str

@@ -25,6 +25,7 @@ BUILTIN_PLUGINS = {
     "sops": "esbgen.builtin.saas_sops",
     "python": "esbgen.builtin.saas_python",
     "defaults": "esbgen.builtin.defaults",
+    "db": "esbgen.builtin.db_steps",
 }
 
 

@@ -3,7 +3,7 @@
 The row is an external step of kind ``db_system`` in the plan, so the journal
 applies it in the same unit as the file changes: a failing row rolls the
 files back, a failing later step (or a killed run, or ``esbgen undo``) calls
-``rollback``, which deletes a row this change created or restores the old
+``revert``, which deletes a row this change created or restores the old
 values of one it updated, and only when the row is still as esbgen left it.
 
 The journal record holds what rollback needs and no secret: the database as a
@@ -144,27 +144,23 @@ def _database_for(record: dict[str, Any], target: db.Target) -> Iterator[db.Data
         yield database
 
 
-class DbSystemHandler:
-    """Applies and reverts a ``db_system`` step; see the module's description.
+def run_target(ctx: Any) -> db.Target:
+    """The database of the run that applies or reverts a step (its --database, $ESBGEN_DATABASE_URL, or the
+    Django project it runs in): credentials are the run's, never the journal's."""
+    run = getattr(ctx, "run", None)
+    return run.database if run is not None else db.Target.resolve()
 
-    The journal binds it to the running command's context (``bind``): the database
-    credentials are the run's, never stored. Unbound, it uses ``$ESBGEN_DATABASE_URL``.
-    """
 
-    def __init__(self, target: db.Target | None = None):
-        self.target = target
+class DbSystemKind:
+    """The step kind ``db_system`` (declared by the built-in plugin ``db``); see the module's description."""
 
-    def bind(self, context) -> "DbSystemHandler":
-        return DbSystemHandler(context.database)
+    kind = KIND
 
-    def _target(self) -> db.Target:
-        return self.target if self.target is not None else db.Target.resolve()
-
-    def apply(self, record: dict[str, Any], root: Path) -> None:
+    def apply(self, record: dict[str, Any], ctx: Any) -> None:
         system, action = record["system"], record["action"]
         shown = record.get("shown", record["database"])
         try:
-            with _database_for(record, self._target()) as database, database.atomic():
+            with _database_for(record, run_target(ctx)) as database, database.atomic():
                 rows = database.rows(system, for_update=True)
                 if action == "insert":
                     if rows:
@@ -199,13 +195,26 @@ class DbSystemHandler:
             raise
         record["outcome"] = "applied"
 
-    def rollback(self, record: dict[str, Any], root: Path) -> None:
+    def verify(self, record: dict[str, Any], ctx: Any) -> bool:
+        try:
+            with _database_for(record, run_target(ctx)) as database:
+                rows = database.rows(record["system"])
+        except EsbgenError:
+            raise
+        except Exception as error:
+            if db.is_database_error(error):
+                raise EsbgenError(f"cannot read row {record['system']} in {db.TABLE} "
+                                  f"({record.get('shown', record['database'])}): {db.explain(error)}") from None
+            raise
+        return len(rows) == 1 and _matches(rows[0], record["after"])
+
+    def revert(self, record: dict[str, Any], ctx: Any) -> None:
         if record.get("outcome") in ("refused", "failed"):
             return  # this process saw the step change nothing
         system, action = record["system"], record["action"]
         shown = record.get("shown", record["database"])
         try:
-            with _database_for(record, self._target()) as database, database.atomic():
+            with _database_for(record, run_target(ctx)) as database, database.atomic():
                 rows = database.rows(system, for_update=True)
                 if action == "insert":
                     if not rows:
@@ -227,11 +236,3 @@ class DbSystemHandler:
                 raise EsbgenError(f"cannot revert row {system} in {db.TABLE} ({shown}): {db.explain(error)}") from None
             raise
 
-
-def register_handler() -> None:
-    from esbgen.journal import EXTERNAL_HANDLERS
-
-    EXTERNAL_HANDLERS.setdefault(KIND, DbSystemHandler())
-
-
-register_handler()

@@ -431,27 +431,48 @@ def _delete_order(record: dict[str, Any]) -> list[str]:
     return [t for t in first + rest if t in record.get("created", {})]
 
 
-class SyncedRowsHandler:
-    """Takes back the rows a sync wrote, in one transaction; refuses when one changed since.
+class SyncedRowsKind:
+    """The step kind ``db_synced_rows`` (built-in plugin ``db``): takes back the rows a sync wrote, in one
+    transaction; refuses when one changed since."""
 
-    Bound by the journal to the running command's database target, as ``DbSystemHandler`` is.
-    """
+    kind = KIND
 
-    def __init__(self, target: db.Target | None = None):
-        self.target = target
-
-    def bind(self, context) -> "SyncedRowsHandler":
-        return SyncedRowsHandler(context.database)
-
-    def apply(self, record: dict[str, Any], root: Path) -> None:
+    def apply(self, record: dict[str, Any], ctx: Any) -> None:
         raise EsbgenError("the rows a sync wrote are recorded after the sync, never applied from the journal")
 
-    def rollback(self, record: dict[str, Any], root: Path) -> None:
-        from esbgen.registration import _database_for
+    def verify(self, record: dict[str, Any], ctx: Any) -> bool:
+        """The rows are as the sync left them; else refuse naming those that are not."""
+        from esbgen.registration import _database_for, run_target
+
+        shown = record.get("shown", record["database"])
+        problems = []
+        try:
+            with _database_for(record, run_target(ctx)) as database:
+                for table, pairs in record.get("changed", {}).items():
+                    for pair in pairs:
+                        if not esbrows.same(_current(database, table, pair["after"]["id"]), pair["after"]):
+                            problems.append(f"{table} row {pair['after']['id']}{_row_label(pair['after'])}")
+                for table, rows in record.get("created", {}).items():
+                    for row in rows:
+                        if not esbrows.same(_current(database, table, row["id"]), row):
+                            problems.append(f"{table} row {row['id']}{_row_label(row)}")
+        except EsbgenError:
+            raise
+        except Exception as error:
+            if db.is_database_error(error):
+                raise EsbgenError(f"cannot read the rows the sync wrote ({shown}): {db.explain(error)}") from None
+            raise
+        if problems:
+            raise EsbgenError(f"rows changed since the sync wrote them ({shown}): {', '.join(problems)}; "
+                              "revert them by hand")
+        return True
+
+    def revert(self, record: dict[str, Any], ctx: Any) -> None:
+        from esbgen.registration import _database_for, run_target
 
         shown = record.get("shown", record["database"])
         try:
-            with _database_for(record, self.target or db.Target.resolve()) as database, database.atomic():
+            with _database_for(record, run_target(ctx)) as database, database.atomic():
                 problems = []
                 for table, pairs in record.get("changed", {}).items():
                     for pair in pairs:
@@ -500,13 +521,5 @@ def check_options(services, verified: bool) -> None:
     for app in services.grants or ():
         validate_app_code(app)
 
-
-def register_handler() -> None:
-    from esbgen.journal import EXTERNAL_HANDLERS
-
-    EXTERNAL_HANDLERS.setdefault(KIND, SyncedRowsHandler())
-
-
-register_handler()
 
 __all__ = ["verified_sync_step", "check_options", "undo_lines", "KIND"]

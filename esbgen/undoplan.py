@@ -26,4 +26,13 @@ def describe_undo(journal: Journal) -> list[str]:
                 lines.append(f"  {verb} row {record.get('system')} in {record.get('table')} ({record.get('shown')})")
             else:
                 lines.append(f"  revert: {op.get('description')}")
+                lines.extend(f"    {line}" for line in _kind_lines(op))
     return lines
+
+
+def _kind_lines(op: dict) -> list[str]:
+    """What a plugin's step kind says its revert does (an optional ``describe_revert(record)``)."""
+    from esbgen.steps import step_kinds
+
+    describe = getattr(step_kinds().get(op.get("kind")), "describe_revert", None)
+    return list(describe(op.get("record", {}))) if describe is not None else []

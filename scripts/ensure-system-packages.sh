@@ -4,7 +4,8 @@
 # only when they are missing, so a warm machine pays nothing.
 set -euo pipefail
 missing=()
-command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || missing+=(nginx-light)
+# nginx-extras: nginx with Debian's Lua module, for the swap tests of configurations with Lua blocks
+[ -f /usr/lib/nginx/modules/ngx_http_lua_module.so ] || missing+=(nginx-extras)
 command -v mariadbd >/dev/null 2>&1 || [ -x /usr/sbin/mariadbd ] || missing+=(mariadb-server)
 [ -x /usr/sbin/sshd ] || missing+=(openssh-server)
 if [ ${#missing[@]} -eq 0 ]; then

@@ -2,7 +2,7 @@
 
 The plugin is a real distribution on PYTHONPATH (a module and its dist-info with
 an ``esbgen`` entry point), so esbgen loads it the way it loads any plugin. It
-registers an external step handler (kind ``fakedb``) that inserts and deletes
+provides an external step kind (``fakedb``) that inserts and deletes
 a row in an SQLite file outside the tree, and adds that step to every clone.
 Knobs (environment): FAKEDB_PATH (the database), FAKEDB_FAIL=apply (the row
 is refused), FAKEDB_SLEEP=<s> (a slow row), FAKEDB_EVENTS=<file> (a log of
@@ -28,7 +28,6 @@ import sqlite3
 import time
 
 from esbgen import hookimpl
-from esbgen.journal import EXTERNAL_HANDLERS
 from esbgen.plan import ExternalStep
 
 
@@ -46,7 +45,9 @@ def _db():
 
 
 class FakeDb:
-    def apply(self, record, root):
+    kind = "fakedb"
+
+    def apply(self, record, ctx):
         if os.environ.get("FAKEDB_SLEEP"):
             time.sleep(float(os.environ["FAKEDB_SLEEP"]))
         if os.environ.get("FAKEDB_FAIL") == "apply":
@@ -57,14 +58,24 @@ class FakeDb:
         con.close()
         _event("applied")
 
-    def rollback(self, record, root):
+    def revert(self, record, ctx):
         con = _db()
         with con:
             con.execute("delete from systems where name = ?", (record["name"],))
         con.close()
 
+    def verify(self, record, ctx):
+        con = _db()
+        try:
+            return con.execute("select label from systems where name = ?", (record["name"],)).fetchall() == [
+                (record["label"],)]
+        finally:
+            con.close()
 
-EXTERNAL_HANDLERS["fakedb"] = FakeDb()
+
+@hookimpl
+def esbgen_step_kinds():
+    return [FakeDb()]
 
 
 @hookimpl

@@ -183,6 +183,44 @@ def test_ctrl_c_while_applying_rolls_back_and_says_so(esb_root, point):
                           env=env, capture_output=True, text=True, timeout=120)
     assert done.returncode == 130, done.stderr
     assert done.stderr.strip().splitlines() == [
-        "esbgen: error: interrupted while applying: the change was rolled back, the tree is as it was"]
+        "esbgen: error: interrupted (SIGINT) while applying: the change was rolled back, the tree is as it was"]
     after = {path: value for path, value in snapshot(esb_root).items() if not path.startswith(".esbgen")}
     assert after == {path: value for path, value in before.items() if not path.startswith(".esbgen")}
+
+
+@pytest.mark.parametrize("point", ["op-1", "ops-done"])
+def test_sigterm_while_applying_rolls_back_as_ctrl_c_does(case, point):
+    root, db, env = case
+    before = snapshot(root)
+    done = esbgen(root, *CLONE, env=env(ESBGEN_INTERRUPT_AT=point, ESBGEN_INTERRUPT_SIGNAL="TERM"))
+    assert done.returncode == 143, done.stderr
+    assert done.stderr.strip().splitlines() == [
+        "esbgen: error: interrupted (SIGTERM) while applying: the change was rolled back, the tree is as it was"]
+    assert snapshot(root) == before and rows(db) == []
+
+
+def test_sigterm_during_an_undo_waits_for_the_undo_to_finish(case, kit):
+    root, db, env = case
+    assert esbgen(root, *CLONE, env=env()).returncode == 0
+    done = esbgen(root, "undo", env=env(ESBGEN_INTERRUPT_AT="undo-op-1", ESBGEN_INTERRUPT_SIGNAL="TERM"))
+    assert done.returncode == 143, done.stderr
+    (line,) = done.stderr.strip().splitlines()
+    assert line.startswith("esbgen: error: interrupted (SIGTERM) while undoing change 00001-")
+    assert line.endswith("the undo was finished first, the change is undone")
+    assert snapshot(root) == kit["before"] and rows(db) == []
+
+
+@pytest.mark.parametrize("signal_name, status", [("TERM", 143), ("INT", 130)])
+def test_a_signal_during_recovery_waits_for_the_rollback_then_stops_the_run(case, kit, signal_name, status):
+    root, db, env = case
+    assert esbgen(root, *CLONE, env=env(ESBGEN_CRASH_AT="op-2")).returncode == 137
+    done = esbgen(root, *CLONE, env=env(ESBGEN_INTERRUPT_AT="rollback-op-1", ESBGEN_INTERRUPT_SIGNAL=signal_name))
+    assert done.returncode == status, done.stderr
+    assert ROLLED_BACK in done.stdout
+    (line,) = done.stderr.strip().splitlines()
+    assert line.startswith(f"esbgen: error: interrupted (SIG{signal_name}) while recovering: rolled back 00001-")
+    assert line.endswith("; nothing else was done")
+    assert snapshot(root) == kit["before"] and rows(db) == []
+    again = esbgen(root, *CLONE, env=env())
+    assert again.returncode == 0, again.stderr
+    assert snapshot(root) == kit["after"] and rows(db) == ROW

@@ -16,7 +16,7 @@ import pytest
 from conftest import snapshot
 
 CLONE = ["clone", "sops", "--as", "bk_sops_ce"]
-UNCHANGED = "esbgen: error: interrupted before anything was applied: nothing was changed"
+UNCHANGED = "esbgen: error: interrupted (SIGINT) before anything was applied: nothing was changed"
 
 
 def esbgen(root: Path, *args: str, interrupt: str | None = None) -> subprocess.CompletedProcess:
@@ -53,7 +53,7 @@ def test_ctrl_c_while_applying_the_steps_rolls_back_and_says_so(esb_root):
     done = esbgen(esb_root, *CLONE, interrupt="op-1")
     assert done.returncode == 130, done.stderr
     assert done.stderr.strip().splitlines() == [
-        "esbgen: error: interrupted while applying: the change was rolled back, the tree is as it was"]
+        "esbgen: error: interrupted (SIGINT) while applying: the change was rolled back, the tree is as it was"]
     assert outside_state(esb_root) == before
 
 
@@ -74,8 +74,8 @@ def test_ctrl_c_while_undoing_finishes_the_undo_and_says_so(esb_root, point):
     done = esbgen(esb_root, "undo", interrupt=point)
     assert done.returncode == 130, done.stderr
     lines = done.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("esbgen: error: interrupted while undoing: the undo was finished first, change ")
-    assert lines[0].endswith(" is undone")
+    assert len(lines) == 1 and lines[0].startswith("esbgen: error: interrupted (SIGINT) while undoing change ")
+    assert lines[0].endswith(": the undo was finished first, the change is undone")
     assert outside_state(esb_root) == before
     listed = esbgen(esb_root, "undo", "--list")
     assert listed.returncode == 0 and "undone" in listed.stdout

@@ -11,6 +11,7 @@ import pytest
 
 from conftest import snapshot
 from esbgen import journal as jr
+from stepkit import provide_kinds  # noqa: F401 (a fixture)
 from esbgen.errors import EsbgenError
 from esbgen.plan import ExternalStep, FileWrite, Plan, TreeAdd
 
@@ -48,13 +49,13 @@ def staged_folder(base: Path, files: dict[str, tuple[bytes, int]]) -> Path:
 class Rows:
     """A stand-in database for external steps: rows in a JSON file outside the tree."""
 
-    def __init__(self, path: Path, fail_apply: bool = False):
-        self.path, self.fail_apply, self.calls = path, fail_apply, []
+    def __init__(self, path: Path, fail_apply: bool = False, kind: str = "test_rows"):
+        self.path, self.fail_apply, self.calls, self.kind = path, fail_apply, [], kind
 
     def rows(self) -> dict:
         return json.loads(self.path.read_text()) if self.path.exists() else {}
 
-    def apply(self, record, root):
+    def apply(self, record, ctx):
         self.calls.append(("apply", record["name"]))
         if self.fail_apply:
             raise RuntimeError("the database said no")
@@ -62,17 +63,20 @@ class Rows:
         rows[record["name"]] = record["label"]
         self.path.write_text(json.dumps(rows))
 
-    def rollback(self, record, root):
+    def revert(self, record, ctx):
         self.calls.append(("rollback", record["name"]))
         rows = self.rows()
         rows.pop(record["name"], None)  # idempotent: gone already is fine
         self.path.write_text(json.dumps(rows))
 
+    def verify(self, record, ctx):
+        return self.rows().get(record["name"]) == record["label"]
+
 
 @pytest.fixture
-def rows(tmp_path, monkeypatch):
+def rows(tmp_path, provide_kinds):
     handler = Rows(tmp_path / "rows.json")
-    monkeypatch.setitem(jr.EXTERNAL_HANDLERS, "test_rows", handler)
+    provide_kinds(handler)
     return handler
 
 
@@ -193,12 +197,11 @@ def test_undo_refuses_a_change_that_is_not_the_last_applied(esb_root, tmp_path, 
         jr.undo(esb_root, "nope")
 
 
-def test_a_failing_step_rolls_everything_back_including_external_steps(esb_root, tmp_path, monkeypatch):
+def test_a_failing_step_rolls_everything_back_including_external_steps(esb_root, tmp_path, provide_kinds):
     handler = Rows(tmp_path / "rows.json")
-    monkeypatch.setitem(jr.EXTERNAL_HANDLERS, "test_rows", handler)
     plan = a_plan(esb_root, tmp_path / "s", replace_sops=True, external=True)
     plan.external.append(ExternalStep("failing", "a step that fails", {"name": "LATER", "label": "x"}))
-    monkeypatch.setitem(jr.EXTERNAL_HANDLERS, "failing", Rows(tmp_path / "other.json", fail_apply=True))
+    provide_kinds(handler, Rows(tmp_path / "other.json", fail_apply=True, kind="failing"))
     before = full_state(esb_root)
     with pytest.raises(EsbgenError, match="applying failed and was rolled back: the database said no"):
         jr.apply(plan, argv=["test"])
@@ -231,7 +234,8 @@ def test_an_unknown_external_kind_is_refused_before_anything_is_written(esb_root
     plan = a_plan(esb_root, tmp_path / "s")
     plan.external.append(ExternalStep("no_such_kind", "x", {}))
     before = full_state(esb_root)
-    with pytest.raises(EsbgenError, match="no handler for external step 'no_such_kind'"):
+    with pytest.raises(EsbgenError, match="has a step of kind 'no_such_kind', which no loaded plugin provides: "
+                                          "install the plugin that provides it, or take it out of ESBGEN_DISABLE_PLUGINS"):
         jr.apply(plan, argv=["test"])
     assert full_state(esb_root) == before
     assert jr.journals(esb_root) == []
@@ -277,18 +281,6 @@ def test_a_journal_folder_without_journal_is_removed_by_recovery_not_by_listing(
     assert stale.exists()  # listing reads only (it runs without the lock)
     jr.recover(esb_root, print)
     assert not stale.exists()
-
-
-def test_old_journals_with_name_and_size_fingerprints_can_still_be_undone(esb_root, tmp_path):
-    before = full_state(esb_root)
-    journal = jr.apply(a_plan(esb_root, tmp_path / "s"), argv=["test"])
-    for op in journal.data["ops"]:
-        if op["op"] == "tree":
-            del op["fingerprint_version"]
-            op["fingerprint_applied"] = jr._tree_fingerprint_v1(esb_root / op["path"])
-    journal.save()
-    jr.undo(esb_root)
-    assert full_state(esb_root) == before
 
 
 def test_fingerprint_sees_bytes_modes_links_and_empty_folders(tmp_path):
@@ -393,15 +385,14 @@ def test_a_journal_that_cannot_record_applied_rolls_the_change_back(esb_root, tm
     assert [j.state for j in jr.journals(esb_root)] == ["rolled-back"]
 
 
-def test_a_rollback_that_cannot_finish_says_so_and_keeps_the_backups(esb_root, tmp_path, monkeypatch):
+def test_a_rollback_that_cannot_finish_says_so_and_keeps_the_backups(esb_root, tmp_path, provide_kinds):
     class Stubborn(Rows):
-        def rollback(self, record, root):
+        def revert(self, record, ctx):
             raise RuntimeError("the database is gone")
 
-    monkeypatch.setitem(jr.EXTERNAL_HANDLERS, "test_rows", Stubborn(tmp_path / "rows.json"))
     plan = a_plan(esb_root, tmp_path / "s", replace_sops=True, external=True)
     plan.external.append(ExternalStep("failing", "fails", {"name": "X", "label": "x"}))
-    monkeypatch.setitem(jr.EXTERNAL_HANDLERS, "failing", Rows(tmp_path / "other.json", fail_apply=True))
+    provide_kinds(Stubborn(tmp_path / "rows.json"), Rows(tmp_path / "other.json", fail_apply=True, kind="failing"))
     with pytest.raises(EsbgenError, match="rolling back left problems: insert row NEWSYS: the database is gone"):
         jr.apply(plan, argv=["test"])
     (journal,) = jr.journals(esb_root)
@@ -427,3 +418,20 @@ def test_hashes_remembered_while_copying_are_never_stale(tmp_path, monkeypatch):
         _copy_bytes(str(source / name), str(copy / name), jr.remember_written)
     (copy / "a.md").write_bytes(b"{{ common_args_DESC }}")  # same size, written right after
     assert jr.tree_fingerprint(copy) != remembered
+
+
+def test_a_journal_whose_kind_no_plugin_provides_is_refused_naming_the_kind(esb_root, tmp_path, provide_kinds):
+    from esbgen.plugins import get_plugin_manager
+
+    handler = Rows(tmp_path / "rows.json")
+    provider = provide_kinds(handler)
+    jr.apply(a_plan(esb_root, tmp_path / "s", external=True), argv=["test"])
+    after = full_state(esb_root)
+    get_plugin_manager().unregister(provider)  # as ESBGEN_DISABLE_PLUGINS, or an uninstalled plugin, would
+    with pytest.raises(EsbgenError) as refused:
+        jr.undo(esb_root)
+    assert str(refused.value).endswith(
+        "has a step of kind 'test_rows', which no loaded plugin provides: install the plugin that provides it, "
+        "or take it out of ESBGEN_DISABLE_PLUGINS; nothing was changed")
+    assert full_state(esb_root) == after and handler.rows() == {"NEWSYS": "{{ 7*7 }}"}
+    assert [j.state for j in jr.journals(esb_root)] == ["applied"]

@@ -10,6 +10,7 @@ import pytest
 
 from conftest import snapshot
 from conftest_services import WRITER_PASSWORD, run_cli
+from stepkit import provide_kinds  # noqa: F401 (a fixture)
 
 CLONE = ("clone", "sops", "--as", "bk_sops_ce")
 
@@ -21,18 +22,21 @@ class Boom(Exception):
 class FailingStep:
     """A step after the row that fails, as a later file or database step could."""
 
-    def apply(self, record, root):
+    kind = "test-fails"
+
+    def apply(self, record, ctx):
         raise Boom("the step after the row failed")
 
-    def rollback(self, record, root):
+    def revert(self, record, ctx):
         pass
+
+    def verify(self, record, ctx):
+        return False
 
 
 @pytest.fixture
-def failing_kind(monkeypatch):
-    from esbgen.journal import EXTERNAL_HANDLERS
-
-    monkeypatch.setitem(EXTERNAL_HANDLERS, "test-fails", FailingStep())
+def failing_kind(provide_kinds):
+    provide_kinds(FailingStep())
     return "test-fails"
 
 

@@ -14,6 +14,7 @@ from esbgen import hookimpl
 from esbgen.plan import PostStep
 from esbgen.plugins import get_plugin_manager
 from esbgen.runner import OPTION_KEYS
+from stepkit import provide_kinds  # noqa: F401 (a fixture)
 
 CLONE = ("clone", "sops", "--as", "bk_sops_ce")
 
@@ -228,11 +229,16 @@ def test_the_runner_is_all_a_command_needs(esb_root, run_esbgen):
 class StuckRow:
     """An external step whose database refuses the write and then the revert, as a dropped connection does."""
 
-    def apply(self, record, root):
+    kind = "test_stuck_row"
+
+    def apply(self, record, ctx):
         raise RuntimeError("the connection dropped")
 
-    def rollback(self, record, root):
+    def revert(self, record, ctx):
         raise RuntimeError("the connection is still down")
+
+    def verify(self, record, ctx):
+        return False
 
 
 class AddsStuckRow:
@@ -245,10 +251,8 @@ class AddsStuckRow:
         return []
 
 
-def test_json_says_when_a_rollback_is_incomplete(esb_root, run_esbgen, monkeypatch):
-    from esbgen.journal import EXTERNAL_HANDLERS
-
-    monkeypatch.setitem(EXTERNAL_HANDLERS, "test_stuck_row", StuckRow())
+def test_json_says_when_a_rollback_is_incomplete(esb_root, run_esbgen, provide_kinds):
+    provide_kinds(StuckRow())
     pm = get_plugin_manager()
     plugin = pm.register(AddsStuckRow(), name="adds-stuck-row")
     try:

@@ -20,14 +20,16 @@ What ``--activate`` changes, and nothing else:
 * every other row is left alone, the other active ones of the environment included
   (several agents can serve one environment); the plan names them.
 
-The rows are written in a transaction left open while nginx is tested and reloaded, and
-committed only after the reload succeeded (see :class:`PendingActivation`).
+The rows are an external step of the swap's journal (kind ``engine_servers``, after the nginx
+step): written and committed once nginx has reloaded, with what they were before recorded, so a
+failure, a kill or ``esbgen undo --swap`` puts the old rows back. Before anything is touched, the
+write is tried in a transaction that is rolled back (``probe_write``): a database that refuses it
+refuses the swap with nginx untouched.
 """
 
 from __future__ import annotations
 
 import uuid
-from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -173,6 +175,7 @@ class ActivationPlan:
     deactivate: list[tuple[ServerRow, str]] = field(default_factory=list)  # (row, the old upstream server)
     left_active: list[ServerRow] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    where: dict[str, Any] = field(default_factory=dict)  # the database as the journal records it
 
     @property
     def inserts(self) -> list[NewAgent]:
@@ -232,8 +235,10 @@ def plan_activation(request: ActivationRequest, backends: list[Backend], old_ser
                     dry_run: bool) -> ActivationPlan:
     """Read ``engine_servers`` (read-only for a dry run) and plan the rows; refuse (one line) what is unsafe."""
     _check_values(request, backends)
-    rows, shown = _read_rows(request.database, dry_run)
-    return compute_plan(rows, request, backends, old_servers, shown, {})
+    rows, where = _read_rows(request.database, dry_run)
+    plan = compute_plan(rows, request, backends, old_servers, where["shown"], {})
+    plan.where = where
+    return plan
 
 
 def _check_values(request: ActivationRequest, backends: list[Backend]) -> None:
@@ -408,13 +413,18 @@ def require_database(target: db.Target) -> None:
         )
 
 
-def _read_rows(target: db.Target, dry_run: bool) -> tuple[list[ServerRow], str]:
+def _read_rows(target: db.Target, dry_run: bool) -> tuple[list[ServerRow], dict[str, Any]]:
+    """The rows, and where they are as a journal record keeps it (no password)."""
     require_database(target)
     shown = target.describe() or "?"
     try:
         with target.open(readonly=dry_run) as database:
             shown = database.shown
-            return _select(database), shown
+            where = {"database": database.key, "shown": database.shown, "has_password": database.has_password,
+                     "system": TABLE}
+            if database.key == db.DJANGO_PROJECT:
+                where["identity"] = db.project_identity()
+            return _select(database), where
     except EsbgenError as error:
         if isinstance(error, db.DatabaseProblem):
             raise _failure(error, "read", shown, "; nothing was changed") from None
@@ -426,101 +436,178 @@ def _read_rows(target: db.Target, dry_run: bool) -> tuple[list[ServerRow], str]:
         raise failure from None
 
 
+# ---------------------------------------------------------------- the journal's step: apply, revert, verify
+#
+# The record says which rows to add (their values, sid included), which ids to activate and which to
+# deactivate, each with the identity (address, ports, category) it had when planned; and where the table
+# is (the database without its password: the run that applies or reverts gives the credentials).
+
+
+def activation_record(plan: ActivationPlan) -> dict[str, Any]:
+    def identity(row: ServerRow) -> dict[str, Any]:
+        return {"id": row.id, "ip_address": row.ip_address, "ip_port": row.ip_port, "app_port": row.app_port,
+                "category": row.category, "s_id": row.s_id}
+
+    return {**plan.where, "environment": plan.request.environment, "category": plan.request.category,
+            "insert": [dict(agent.insert) for agent in plan.inserts],
+            "activate": [identity(row) for row in plan.activate],
+            "deactivate": [identity(row) for row, _ in plan.deactivate]}
+
+
 class _Rollback(Exception):
     """Thrown into the open transaction to roll it back."""
 
 
-class PendingActivation:
-    """The planned rows, written in a transaction that stays open until :meth:`commit`.
+def probe_write(record: dict[str, Any], target: db.Target) -> None:
+    """Write the rows and roll them back: a database that refuses the write (no permission, a view, a missing
+    column) refuses the swap before nginx is touched."""
+    from esbgen.registration import _database_for
 
-    ``begin`` locks and re-reads the table, refuses if the planned rows changed since
-    the plan was printed, and writes them: a failure there (no permission, the table
-    gone, ...) comes before nginx is touched.  ``commit`` is called once nginx has
-    reloaded; ``rollback`` (any failure before) leaves the table as it was.
-    """
-
-    def __init__(self, plan: ActivationPlan, backends: list[Backend], old_servers: list[str]):
-        self.plan, self.backends, self.old_servers = plan, backends, old_servers
-        self.committed = False
-        self._stack: ExitStack | None = None
-
-    @property
-    def open(self) -> bool:
-        return self._stack is not None
-
-    def begin(self) -> None:
-        from django.db import transaction
-
-        shown = self.plan.shown
-        stack = ExitStack()
-        try:
-            database = stack.enter_context(self.plan.request.database.open())
-            shown = database.shown
-            stack.enter_context(transaction.atomic(using=database.alias))
-            rows = _select(database, for_update=True)
-            auths = {(a.backend.host, a.agent_port): a.auth for a in self.plan.inserts if a.auth is not None}
-            now = compute_plan(rows, self.plan.request, self.backends, self.old_servers, shown, auths)
-            if now.key() != self.plan.key():
-                raise EsbgenError(f"{TABLE} in {shown} changed while esbgen was working; nothing was changed, try again")
-            _write(database, self.plan)
-        except BaseException as error:
+    shown = record["shown"]
+    try:
+        with _database_for(record, target) as database:
             try:
-                stack.__exit__(_Rollback, _Rollback(), None)
-            except Exception:
-                pass  # the connection is broken: the transaction dies with it
-            failure = _failure(error, "write", shown, "; nothing was changed (nginx untouched)")
-            if failure is None:
-                raise
-            raise failure from None
-        self._stack = stack
-
-    def commit(self) -> None:
-        stack, self._stack = self._stack, None
-        if stack is None:
-            raise EsbgenError(f"internal error: no open {TABLE} transaction to commit")
-        try:
-            stack.__exit__(None, None, None)
-        except Exception as error:
-            failure = _failure(error, "commit the change of", self.plan.shown, "")
-            if failure is None:
-                raise
-            raise failure from None
-        self.committed = True
-
-    def landed(self) -> bool | None:
-        """After a failed commit: are the rows as planned after all (True), not (False), or unknown (None)?
-
-        A connection lost during COMMIT leaves it open whether the server committed;
-        a fresh connection reads the table back.
-        """
-        try:
-            with self.plan.request.database.open() as database:
-                rows = _select(database)
-                auths = {(a.backend.host, a.agent_port): a.auth for a in self.plan.inserts if a.auth is not None}
-                now = compute_plan(rows, self.plan.request, self.backends, self.old_servers, database.shown, auths)
-        except Exception:
-            return None
-        return now.is_noop
-
-    def rollback(self) -> None:
-        stack, self._stack = self._stack, None
-        if stack is None:
-            return
-        try:
-            stack.__exit__(_Rollback, _Rollback(), None)
-        except Exception:
-            pass  # closing a broken connection: the uncommitted change is gone with it
+                with database.atomic():
+                    _check_and_write(database, record)
+                    raise _Rollback()
+            except _Rollback:
+                pass
+    except EsbgenError:
+        raise
+    except Exception as error:
+        failure = _failure(error, "write", shown, "; nothing was changed (nginx untouched)")
+        if failure is None:
+            raise
+        raise failure from None
 
 
-def _write(database: db.Database, plan: ActivationPlan) -> None:
+def apply_rows(record: dict[str, Any], target: db.Target) -> str | None:
+    """Write and commit the rows; a note when the commit failed but reading back shows it went through."""
+    from esbgen.registration import _database_for
+
+    shown = record["shown"]
+    try:
+        with _database_for(record, target) as database:
+            with database.atomic():
+                _check_and_write(database, record)
+        return None
+    except EsbgenError:
+        raise
+    except Exception as error:
+        failure = _failure(error, "commit the change of", shown, "")
+        if failure is None:
+            raise
+    try:  # a connection lost during COMMIT leaves it open whether the server committed: read it back
+        landed = rows_applied(record, target)
+    except Exception:
+        landed = None
+    if landed:
+        return f"{failure}; read back, {TABLE} is as asked: the commit went through"
+    if landed is None:
+        raise EsbgenError(f"{failure}; {TABLE} could not be read back to see whether the commit went through: "
+                          "check its rows")
+    raise failure
+
+
+def _check_and_write(database: db.Database, record: dict[str, Any]) -> None:
+    """Inside the transaction: lock the table, check nothing planned changed meanwhile, write."""
     from django.utils import timezone
 
+    rows = {row.id: row for row in _select(database, for_update=True)}
+    changed = []
+    for values in record["insert"]:
+        if any(row.ip_address == values["ip_address"] and row.ip_port == values["ip_port"] for row in rows.values()):
+            changed.append(f"a row for {values['ip_address']} agent port {values['ip_port']} appeared")
+    for key, active in (("activate", False), ("deactivate", True)):
+        for planned in record[key]:
+            row = rows.get(planned["id"])
+            if row is None or not _same_identity(row, planned) or row.is_active != active:
+                changed.append(f"row id {planned['id']}")
+    if changed:
+        raise EsbgenError(f"{TABLE} in {record['shown']} changed while esbgen was working ({', '.join(changed)}); "
+                          "nothing was changed, try again")
     now = timezone.now()
-    rows = database.objects(engine_server_model())
-    for agent in plan.inserts:
-        rows.create(**agent.insert, created_at=now, updated_at=now)
-    for ids, active in (([row.id for row in plan.activate], True), ([row.id for row, _ in plan.deactivate], False)):
+    objects = database.objects(engine_server_model())
+    for values in record["insert"]:
+        objects.create(**values, created_at=now, updated_at=now)
+    for key, active in (("activate", True), ("deactivate", False)):
+        ids = [planned["id"] for planned in record[key]]
         if ids:
-            changed = rows.filter(pk__in=ids).update(is_active=active, updated_at=now)
-            if changed != len(ids):
-                raise EsbgenError(f"{TABLE}: {len(ids)} row(s) to update, {changed} found; nothing was changed")
+            objects.filter(pk__in=ids).update(is_active=active, updated_at=now)
+
+
+def _same_identity(row: ServerRow, planned: dict[str, Any]) -> bool:
+    return all(getattr(row, column) == planned[column]
+               for column in ("ip_address", "ip_port", "app_port", "category", "s_id"))
+
+
+def _inserted(rows: list[ServerRow], values: dict[str, Any]) -> list[ServerRow]:
+    return [row for row in rows if row.ip_address == values["ip_address"] and row.ip_port == values["ip_port"]
+            and row.s_id == values["s_id"]]
+
+
+def rows_applied(record: dict[str, Any], target: db.Target) -> bool:
+    """The rows are as the swap left them: its new rows there and active, the others flipped."""
+    from esbgen.registration import _database_for
+
+    with _database_for(record, target) as database:
+        rows = _select(database)
+    by_id = {row.id: row for row in rows}
+    for values in record["insert"]:
+        found = _inserted(rows, values)
+        if len(found) != 1 or not found[0].is_active:
+            return False
+    for key, active in (("activate", True), ("deactivate", False)):
+        for planned in record[key]:
+            row = by_id.get(planned["id"])
+            if row is None or not _same_identity(row, planned) or row.is_active != active:
+                return False
+    return True
+
+
+def revert_rows(record: dict[str, Any], target: db.Target) -> None:
+    """Put the rows back as they were before the swap, from whatever point it reached; idempotent."""
+    from django.utils import timezone
+
+    from esbgen.registration import _database_for
+
+    shown = record["shown"]
+    problems = []
+    try:
+        with _database_for(record, target) as database, database.atomic():
+            rows = _select(database, for_update=True)
+            by_id = {row.id: row for row in rows}
+            objects = database.objects(engine_server_model())
+            now = timezone.now()
+            for values in record["insert"]:
+                for row in _inserted(rows, values):
+                    if row.app_port != values["app_port"] or row.category != values["category"]:
+                        problems.append(str(row))
+                    else:
+                        objects.filter(pk=row.id).delete()
+            for key, was_active in (("activate", False), ("deactivate", True)):
+                for planned in record[key]:
+                    row = by_id.get(planned["id"])
+                    if row is None or not _same_identity(row, planned):
+                        problems.append(f"row id {planned['id']}")
+                    elif row.is_active != was_active:
+                        objects.filter(pk=row.id).update(is_active=was_active, updated_at=now)
+            if problems:
+                raise EsbgenError(f"{TABLE} rows changed since the swap wrote them ({shown}): {', '.join(problems)}; "
+                                  "revert them by hand")
+    except EsbgenError:
+        raise
+    except Exception as error:
+        failure = _failure(error, "revert", shown, "")
+        if failure is None:
+            raise
+        raise failure from None
+
+
+def describe_revert(record: dict[str, Any]) -> list[str]:
+    """What undo does to the rows, for ``esbgen undo --swap --dry-run``."""
+    lines = [f"delete the {TABLE} row of {values['ip_address']} (agent port {values['ip_port']})"
+             for values in record["insert"]]
+    lines += [f"deactivate {TABLE} row id {row['id']} ({row['ip_address']})" for row in record["activate"]]
+    lines += [f"activate {TABLE} row id {row['id']} ({row['ip_address']}) again" for row in record["deactivate"]]
+    return lines

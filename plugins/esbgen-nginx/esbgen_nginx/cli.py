@@ -12,8 +12,7 @@ from pathlib import Path
 
 import click
 
-from esbgen import report as outcome
-from esbgen.cli import json_output, say
+from esbgen.cli import json_output
 from esbgen.swap import SwapTarget, swap_targets
 
 from esbgen_nginx.backends import Backend, parse_backend
@@ -45,7 +44,9 @@ def swap_group() -> click.Group:
         short_help="Point a PaaS nginx upstream (web service, paasagent) at new backends.",
         help=(
             "Point an nginx upstream of the PaaS at new backends: check them, edit the "
-            "server lines in place, nginx -t, nginx -s reload; restore the file if anything fails."
+            "server lines in place, nginx -t, nginx -s reload, as one change in the journal of "
+            "the host's state folder ($ESBGEN_STATE_DIR, default /var/lib/esbgen): anything that "
+            "fails (or SIGINT, SIGTERM) puts it all back; `esbgen undo --swap` reverts it later."
         ),
     )
     group.add_command(list_targets)
@@ -185,14 +186,21 @@ def kind_command(kind: str, targets: list[SwapTarget]) -> click.Command:
                   help="New backend; repeat to replace the server list by several.")
     @click.option("--upstream", "upstream", metavar="NAME", callback=_check_upstream_name,
                   help="Upstream to edit instead of the target's own.")
-    @click.option("--nginx-server-root", type=click.Path(file_okay=False, path_type=Path),
-                  default=Path("/etc/nginx"), show_default=True,
-                  help="Directory of nginx's main file nginx.conf.")
-    @click.option("--nginx-ctl", default="nginx", show_default=True, metavar="PATH",
-                  help="nginx binary used for -t and -s reload.")
+    @click.option("--nginx-server-root", type=click.Path(file_okay=False, path_type=Path), default=None,
+                  help="Directory of nginx's main file nginx.conf (default: /etc/nginx, or "
+                       "/usr/local/openresty/nginx/conf where only OpenResty is installed).")
+    @click.option("--nginx-ctl", default=None, metavar="PATH",
+                  help="nginx binary used for -t and the reload (default: nginx; for an OpenResty server root "
+                       "PREFIX/nginx/conf, PREFIX/bin/openresty).")
     @click.option("--nginx-prefix", type=click.Path(file_okay=False, path_type=Path), default=None,
-                  help="Prefix nginx runs with (-p), if it is not the built-in one.")
-    @click.option("--dry-run", is_flag=True, help="Print the diff; change nothing.")
+                  help="Prefix nginx runs with (-p), if it is not the built-in one (OpenResty: PREFIX/nginx).")
+    @click.option("--reload-command", metavar="COMMAND",
+                  help="How nginx is reloaded where a service manager runs it, e.g. 'systemctl reload openresty' "
+                       "(default: nginx -s reload).")
+    @click.option("--consul-template-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+                  help="consul-template's templates folder: a file rendered from it is refused "
+                       "(default: $ESBGEN_CONSUL_TEMPLATE_DIR, else /etc/consul-template/templates).")
+    @click.option("--dry-run", is_flag=True, help="Print the diff and the steps; change nothing, write nothing.")
     @click.option("--skip-check", is_flag=True, help="Do not check that the new backends accept connections.")
     @click.option("--no-reload", is_flag=True, help="Edit and nginx -t, but leave the reload to the operator.")
     @click.option("--check-path", metavar="PATH", callback=_check_path,
@@ -200,9 +208,12 @@ def kind_command(kind: str, targets: list[SwapTarget]) -> click.Command:
     @click.option("--connect-timeout", type=click.FloatRange(min=0, min_open=True), default=3.0,
                   show_default=True, metavar="SECONDS", help="Timeout of each backend check.")
     @json_output
-    def command(name, backends, upstream, nginx_server_root, nginx_ctl, nginx_prefix, dry_run,
-                skip_check, no_reload, check_path, connect_timeout, **activation):
-        from esbgen_nginx.swapper import SwapRequest, swap
+    def command(name, backends, upstream, nginx_server_root, nginx_ctl, nginx_prefix, reload_command,
+                consul_template_dir, dry_run, skip_check, no_reload, check_path, connect_timeout, **activation):
+        from esbgen.cli import run_context, run_operation
+
+        from esbgen_nginx.nginxctl import default_server_root
+        from esbgen_nginx.swapper import SwapOperation, SwapRequest
 
         if name is None and upstream is None:
             raise click.UsageError(f"give a NAME ({', '.join(sorted(by_name))}) or --upstream NAME")
@@ -214,25 +225,23 @@ def kind_command(kind: str, targets: list[SwapTarget]) -> click.Command:
         else:
             label = f"{kind} upstream {upstream}"
             upstream_name = upstream
-        report = swap(
-            SwapRequest(
-                label=label,
-                upstream=upstream_name,
-                backends=list(backends),
-                server_root=nginx_server_root,
-                nginx_ctl=nginx_ctl,
-                nginx_prefix=nginx_prefix,
-                dry_run=dry_run,
-                skip_check=skip_check,
-                reload=not no_reload,
-                check_path=check_path,
-                connect_timeout=connect_timeout,
-                activation=activation_wanted,
-            )
+        request = SwapRequest(
+            label=label,
+            upstream=upstream_name,
+            backends=list(backends),
+            server_root=nginx_server_root or default_server_root(),
+            nginx_ctl=nginx_ctl,
+            nginx_prefix=nginx_prefix,
+            reload_command=reload_command,
+            consul_template_dir=consul_template_dir,
+            skip_check=skip_check,
+            reload=not no_reload,
+            check_path=check_path,
+            connect_timeout=connect_timeout,
+            activation=activation_wanted,
         )
-        for line in report.lines:
-            say(line)
-        outcome.set(changed=report.changed or report.would_change, dry_run=dry_run)
+        return run_operation(SwapOperation(request),
+                             run_context(database=activation.get("database"), dry_run=dry_run))
 
     if kind == ACTIVATE_KIND:
         command.params.extend(activate_options())

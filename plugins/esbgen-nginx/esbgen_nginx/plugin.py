@@ -30,3 +30,10 @@ def esbgen_register_commands(cli) -> None:
     from esbgen_nginx.cli import swap_group
 
     cli.add_command(swap_group())
+
+
+@hookimpl
+def esbgen_step_kinds() -> list:
+    from esbgen_nginx.steps import EngineServersKind, NginxConfigKind
+
+    return [NginxConfigKind(), EngineServersKind()]

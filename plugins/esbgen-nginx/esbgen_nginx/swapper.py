@@ -1,22 +1,14 @@
-"""One swap from start to end: plan, check, write, ``nginx -t``, reload, or put it all back.
+"""One swap as a change like any other: planned here, applied by esbgen's runner and journal.
 
-Backup policy: before the edited file is written, its exact bytes are saved
-beside it as ``.<name>.esbgen-backup`` (created exclusively, so it doubles as
-a lock against a second swap of the same file).  The leading dot keeps it out
-of ``include conf.d/*`` and ``*.conf`` globs, for nginx and crossplane alike.
-After success, and after a failed swap has been put back, it is removed:
-nothing is left behind.  It survives only if esbgen itself is killed mid-way;
-then it is the original file, and the next swap refuses until the operator
-has looked at it.  The summary prints the old servers, so swapping back is
-one command.
-
-With ``activation`` (``esbgen swap paasagent ... --activate``) the rows of
-``engine_servers`` are planned with the edit (a dry run shows them), written
-in a database transaction before the file is touched (so a database that
-refuses the write refuses the swap, with nginx untouched), and committed only
-after ``nginx -s reload`` succeeded; every failure before rolls the rows back
-and restores the file.  If the commit itself fails, the file is restored and
-nginx reloaded again, so nginx and the server list never disagree.
+``plan_swap`` reads nginx's configuration, plans the edit of the upstream's ``server`` lines,
+checks the new backends, and for ``--activate`` plans the ``engine_servers`` rows (and tries
+their write in a transaction it rolls back). The plan's steps are external steps of this
+plugin's kinds (``esbgen_nginx.steps``): the nginx file (write, ``nginx -t``, reload), then the
+rows. ``SwapOperation`` hands the plan to the runner, which locks the host's state folder
+(``$ESBGEN_STATE_DIR``, default /var/lib/esbgen: a swap's machine need not have an ESB tree),
+rolls back what a killed run left there, and applies the plan through the journal: a failure,
+SIGINT or SIGTERM rolls everything back; ``esbgen undo --swap`` reverts it later. Nothing is
+ever written beside the nginx configuration but the file itself.
 """
 
 from __future__ import annotations
@@ -24,19 +16,20 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from esbgen.errors import EsbgenError, UsageError
-from esbgen.fsutil import atomic_write_bytes, fsync_dir, unified_diff
+from esbgen.errors import EsbgenError, RolledBack, UsageError
+from esbgen.fsutil import unified_diff
+from esbgen.plan import ExternalStep, Plan
+from esbgen.runner import Context, Operation
 
 from esbgen_nginx.backends import Backend, CheckResult, check_backend
 from esbgen_nginx.nginxctl import Nginx
+from esbgen_nginx.steps import NGINX_KIND, ROWS_KIND, nginx_record
 from esbgen_nginx.upstream import Edit, find_upstream, plan_edit, real_path
 
 if TYPE_CHECKING:  # Django stays unimported until --activate needs it
-    from esbgen_nginx.agents import ActivationPlan, ActivationRequest, PendingActivation
-
-BACKUP_SUFFIX = ".esbgen-backup"
+    from esbgen_nginx.agents import ActivationPlan, ActivationRequest
 
 
 @dataclass
@@ -45,9 +38,10 @@ class SwapRequest:
     upstream: str
     backends: list[Backend]
     server_root: Path = Path("/etc/nginx")
-    nginx_ctl: str = "nginx"
+    nginx_ctl: str | None = None  # None: nginx, or OpenResty's binary beside an OpenResty server root
     nginx_prefix: Path | None = None
-    dry_run: bool = False
+    reload_command: str | None = None
+    consul_template_dir: Path | None = None
     skip_check: bool = False
     reload: bool = True
     check_path: str | None = None
@@ -60,113 +54,96 @@ class SwapRequest:
 
 
 @dataclass
-class SwapReport:
-    lines: list[str] = field(default_factory=list)
-    changed: bool = False
-    would_change: bool = False  # a dry run found something to do
+class SwapPlan:
+    """The journal's plan and what the operator is told about it."""
 
-    def add(self, line: str) -> None:
-        self.lines.append(line)
+    plan: Plan
+    lines: list[str] = field(default_factory=list)  # what will change, the checks, the rows
+    diff: str = ""
+    nothing: str | None = None  # the reason the plan is empty
+    edit: Edit | None = None
+    target: Path | None = None  # the file written (a symlink's target)
+    nginx: Nginx | None = None
+    activation: "ActivationPlan | None" = None
 
 
-def backup_path(target: Path) -> Path:
-    return target.with_name(f".{target.name}{BACKUP_SUFFIX}")
+def plan_swap(request: SwapRequest, store: Path, dry_run: bool) -> SwapPlan:
+    """Everything a swap will do, checked; raise EsbgenError (one line) on any refusal. Nothing is written."""
+    from esbgen_nginx.consul import refuse_rendered, templates_dir
 
-
-def swap(request: SwapRequest) -> SwapReport:
-    """Carry out ``request``; raise EsbgenError (one line) on any refusal or failure."""
     if len(set(request.backends)) != len(request.backends):
         raise EsbgenError("the same backend is given twice in --to")
     if request.activation is not None and not request.reload:
         raise UsageError("--activate commits the server list once nginx has reloaded: it cannot go with --no-reload")
     upstream = find_upstream(request.main_conf, request.upstream)
     edit = plan_edit(upstream, request.backends)
-    report = SwapReport()
     where = f"upstream {upstream.name} in {upstream.file}, line {upstream.lineno}"
+    title = f"swap {request.label}: {', '.join(edit.old_servers)} -> {', '.join(edit.new_servers)}"
+    out = SwapPlan(Plan(store, title), edit=edit)
     activation = None
     if request.activation is not None:
         from esbgen_nginx.agents import plan_activation
 
-        activation = plan_activation(request.activation, request.backends, edit.old_servers, request.dry_run)
+        activation = plan_activation(request.activation, request.backends, edit.old_servers, dry_run)
+        out.activation = activation
+    rows_wanted = activation is not None and not activation.is_noop
 
+    if edit.is_noop and not rows_wanted:
+        rows = ", engine_servers already as asked" if activation is not None else ""
+        out.nothing = (f"swap {request.label}: {where} already points at {', '.join(edit.new_servers)} "
+                       f"(file untouched, nginx not reloaded{rows})")
+        return out
+
+    checks = _check_backends(request)
     if edit.is_noop:
-        if activation is None or activation.is_noop:
-            rows = ", engine_servers already as asked" if activation is not None else ""
-            report.add(
-                f"swap {request.label}: {where} already points at {', '.join(edit.new_servers)}; "
-                f"nothing to do (file untouched, nginx not reloaded{rows})"
-            )
-            return report
-        return _rows_only(request, activation, where, edit, report)
-
-    prefix = Path(os.path.abspath(request.nginx_prefix)) if request.nginx_prefix is not None else None
-    nginx = Nginx(request.nginx_ctl, request.main_conf, prefix)
-    if not request.dry_run:
-        nginx = nginx.resolve()
-
-    checks = _check_backends(request)
-
-    report.add(f"swap {request.label}: {where}")
-    _describe_edit(report, edit)
-    if upstream.commented_servers:
-        lines = ", ".join(str(n) for n in upstream.commented_servers)
-        report.add(f"  note: commented-out server line(s) {lines} left as they are")
+        out.lines.append(f"swap {request.label}: {where} already points at {', '.join(edit.new_servers)} "
+                         "(file untouched, nginx not reloaded); the server list is not as asked")
+    else:
+        target = real_path(upstream.file)
+        refuse_rendered(target, templates_dir(request.consul_template_dir))
+        _refuse_old_backup(target)
+        if target != Path(os.path.abspath(upstream.file)):
+            refuse_rendered(Path(os.path.abspath(upstream.file)), templates_dir(request.consul_template_dir))
+        nginx = Nginx.for_root(request.server_root, request.nginx_ctl, request.nginx_prefix, request.reload_command)
+        if not dry_run:
+            nginx = nginx.resolve()
+        out.target, out.nginx = target, nginx
+        out.lines.append(f"swap {request.label}: {where}")
+        _describe_edit(out.lines, edit)
+        if upstream.commented_servers:
+            lines = ", ".join(str(n) for n in upstream.commented_servers)
+            out.lines.append(f"  note: commented-out server line(s) {lines} left as they are")
+        out.diff = unified_diff(edit.before, edit.after, _diff_label(upstream.file, request.server_root))
+        out.plan.external.append(ExternalStep(
+            NGINX_KIND, f"nginx: {target}, upstream {upstream.name} -> {', '.join(edit.new_servers)} (nginx -t"
+            + (", reload)" if request.reload else ")"),
+            nginx_record(target, edit.before, edit.after, target.stat(), nginx, request.reload)))
     if checks is None:
-        report.add("  check: skipped (--skip-check)")
+        out.lines.append("  check: skipped (--skip-check)")
     for result in checks or []:
-        report.add(f"  check: {result}")
+        out.lines.append(f"  check: {result}")
     if activation is not None:
-        report.lines.extend(activation.describe(request.dry_run))
+        out.lines.extend(activation.describe(dry_run))
+    if rows_wanted:
+        from esbgen_nginx.agents import TABLE, activation_record, probe_write
 
-    if request.dry_run:
-        label = _diff_label(upstream.file, request.server_root)
-        report.add(unified_diff(edit.before, edit.after, label))
-        rows = "; engine_servers not changed" if activation is not None else ""
-        report.add(f"dry run: nothing written; nginx neither tested nor reloaded{rows}")
-        report.would_change = True
-        return report
-
-    pending = None
-    if activation is not None and not activation.is_noop:
-        from esbgen_nginx.agents import PendingActivation
-
-        pending = PendingActivation(activation, request.backends, edit.old_servers)
-    _apply(request, edit, nginx, report, pending)
-    if pending is not None:
-        report.lines.extend(activation.done_lines())
-    return report
+        record = activation_record(activation)
+        if not dry_run:
+            probe_write(record, request.activation.database)
+        out.plan.external.append(ExternalStep(ROWS_KIND, f"{TABLE} rows of {activation.request.environment} "
+                                                         f"({activation.shown})", record))
+    return out
 
 
-def _rows_only(request: SwapRequest, activation: "ActivationPlan", where: str, edit: Edit,
-               report: SwapReport) -> SwapReport:
-    """nginx already points at the new servers; only the server list is not as asked."""
-    from esbgen_nginx.agents import PendingActivation
-
-    checks = _check_backends(request)
-    report.add(
-        f"swap {request.label}: {where} already points at {', '.join(edit.new_servers)} "
-        "(file untouched, nginx not reloaded); the server list is not as asked"
-    )
-    if checks is None:
-        report.add("  check: skipped (--skip-check)")
-    for result in checks or []:
-        report.add(f"  check: {result}")
-    report.lines.extend(activation.describe(request.dry_run))
-    if request.dry_run:
-        report.add("dry run: engine_servers not changed")
-        report.would_change = True
-        return report
-    pending = PendingActivation(activation, request.backends, edit.old_servers)
-    pending.begin()
-    try:
-        pending.commit()
-    except EsbgenError as error:
-        if not pending.landed():
-            raise
-        report.add(f"  note: {error}; read back, engine_servers is as asked: the commit went through")
-    report.changed = True
-    report.lines.extend(activation.done_lines())
-    return report
+def _refuse_old_backup(target: Path) -> None:
+    """esbgen 0.2.0 kept a swap's original bytes beside the file while it ran; one left there means that
+    swap was killed, and the file may still hold its edit."""
+    left = target.with_name(f".{target.name}.esbgen-backup")
+    if os.path.lexists(left):
+        raise EsbgenError(
+            f"{left} exists: a swap of esbgen 0.2.0 was interrupted (it holds {target.name} as it was before that "
+            "swap); compare and remove it first"
+        )
 
 
 def _check_backends(request: SwapRequest) -> list[CheckResult] | None:
@@ -183,16 +160,16 @@ def _check_backends(request: SwapRequest) -> list[CheckResult] | None:
     return results
 
 
-def _describe_edit(report: SwapReport, edit: Edit) -> None:
+def _describe_edit(lines: list[str], edit: Edit) -> None:
     for kind, lineno, old, new in edit.changes:
         if kind == "changed":
-            report.add(f"  line {lineno}: {old}")
-            report.add(f"  {'':>{len(str(lineno)) + 5}} -> {new}")
+            lines.append(f"  line {lineno}: {old}")
+            lines.append(f"  {'':>{len(str(lineno)) + 5}} -> {new}")
         elif kind == "removed":
-            report.add(f"  line {lineno}: {old}  (removed)")
+            lines.append(f"  line {lineno}: {old}  (removed)")
         else:
-            report.add(f"  after line {lineno}: {new}  (added)")
-    report.add(f"  servers: {', '.join(edit.old_servers)} -> {', '.join(edit.new_servers)}")
+            lines.append(f"  after line {lineno}: {new}  (added)")
+    lines.append(f"  servers: {', '.join(edit.old_servers)} -> {', '.join(edit.new_servers)}")
 
 
 def _diff_label(file: Path, server_root: Path) -> str:
@@ -202,175 +179,107 @@ def _diff_label(file: Path, server_root: Path) -> str:
         return str(file).lstrip("/")
 
 
-def _apply(request: SwapRequest, edit: Edit, nginx: Nginx, report: SwapReport,
-           pending: "PendingActivation | None" = None) -> None:
-    target = real_path(edit.upstream.file)
-    status = target.stat()
-    if pending is None:
-        _apply_file(request, edit, nginx, report, target, status, None)
-        return
-    pending.begin()  # the rows are written, uncommitted; a refusal here has changed nothing
-    try:
-        _apply_file(request, edit, nginx, report, target, status, pending)
-    except EsbgenError as error:
-        if not pending.open:
-            raise  # the commit failed, and the message says what became of nginx and the rows
-        pending.rollback()
-        raise EsbgenError(f"{error}; the engine_servers change was rolled back") from None
-    finally:
-        pending.rollback()  # unless committed: nothing of the rows stays
+@dataclass
+class SwapOperation(Operation):
+    """``esbgen swap``, run by esbgen's runner; its journal lives in the host's state folder."""
 
+    request: SwapRequest | None = None
+    command = "swap"
+    scratch = False
+    kept = "The swap itself is applied and kept"
 
-def _apply_file(request: SwapRequest, edit: Edit, nginx: Nginx, report: SwapReport, target: Path,
-                status: os.stat_result, pending: "PendingActivation | None") -> None:
-    backup = backup_path(target)
-    _take_backup(target, backup, edit.before, status.st_mode & 0o7777)
-    reloaded = False
-    try:
-        if target.read_bytes() != edit.before:
-            _remove(backup)  # someone else's edit: leave it alone
-            raise EsbgenError(f"{target} changed while esbgen was working; nothing was changed, try again")
-        try:
-            _write(target, edit.after, status)
-        except EsbgenError:
-            _remove(backup)  # the atomic write failed: the file is as it was
-            raise
-        report.changed = True
-        if target != Path(os.path.abspath(edit.upstream.file)):
-            report.add(f"  written to {target} (the included path leads there through a symlink)")
+    def __post_init__(self) -> None:
+        self.planned: SwapPlan | None = None
 
-        tested = nginx.test()
-        if not tested.ok:
-            _restore(target, backup, edit.before, status)
-            raise EsbgenError(
-                f"nginx -t rejected the edited configuration, so {target} was restored byte for byte "
-                f"and nginx was not reloaded: {tested.output or f'exit status {tested.returncode}'}"
-            )
-        report.add(f"  nginx: {' '.join(nginx.command())}")
-        report.add("  nginx -t: ok")
+    def store(self, ctx: Context) -> Path:
+        from esbgen.journal import host_store
 
-        if not request.reload:
-            command = " ".join(nginx.command("-s", "reload"))
-            report.add(f"  reload: not done (--no-reload); nginx serves the old servers until `{command}`")
+        return host_store()
+
+    def make_plan(self, ctx: Context, work: Path | None) -> Plan:
+        self.planned = plan_swap(self.request, self.store(ctx), ctx.dry_run)
+        return self.planned.plan
+
+    def nothing_to_do(self, plan: Plan) -> str:
+        return self.planned.nothing or "nginx and engine_servers are already as asked"
+
+    def describe(self, ctx: Context, plan: Plan) -> str | None:
+        if not ctx.dry_run:
+            return None  # a real run says what it did once it is done (summary)
+        planned = self.planned
+        rows = "; engine_servers not changed" if planned.activation is not None else ""
+        lines = [*planned.lines]
+        if planned.diff:
+            lines.append(planned.diff)
+        lines.append("steps, as one change (any failure puts back what was done):")
+        lines.extend(f"  {number}. {step}" for number, step in enumerate(self._steps(plan), start=1))
+        if planned.diff:
+            lines.append(f"dry run: nothing written; nginx neither tested nor reloaded{rows}")
         else:
-            reloaded_outcome = nginx.reload()
-            if not reloaded_outcome.ok:
-                _restore(target, backup, edit.before, status)
-                raise EsbgenError(
-                    f"nginx -s reload failed, so {target} was restored byte for byte "
-                    f"(nginx keeps its previous configuration): "
-                    f"{reloaded_outcome.output or f'exit status {reloaded_outcome.returncode}'}"
-                )
-            reloaded = True
-            report.add(
-                "  nginx -s reload: ok (signal sent; new connections go to the new servers "
-                "as nginx replaces its workers, open ones finish on the old)"
-            )
-        if pending is not None:
-            _commit_or_undo(pending, target, backup, edit, status, nginx, report)
-    except EsbgenError:
-        raise
-    except BaseException:
-        uncommitted = pending is not None and not pending.committed
-        if report.changed and (not reloaded or uncommitted):
-            _restore(target, backup, edit.before, status)
-            if reloaded:
-                nginx.reload()
-        raise
-    _remove(backup)
-    report.add(f"  backup: none kept; to swap back: --to {' --to '.join(edit.old_servers)}")
+            lines.append("dry run: engine_servers not changed")
+        return "\n".join(lines)
 
+    def _steps(self, plan: Plan) -> list[str]:
+        planned, steps = self.planned, []
+        if planned.nginx is not None:
+            steps += [f"write {planned.target}", f"test: {' '.join(planned.nginx.command('-t'))}"]
+            if self.request.reload:
+                steps.append(f"reload: {' '.join(planned.nginx.reload_argv())}")
+        steps += [step.description + ": written and committed" for step in plan.external if step.kind == ROWS_KIND]
+        return steps
 
-def _commit_or_undo(pending: "PendingActivation", target: Path, backup: Path, edit: Edit,
-                    status: os.stat_result, nginx: Nginx, report: SwapReport) -> None:
-    """Commit the rows; if the database refuses, nginx goes back to the old servers too."""
-    try:
-        pending.commit()
-        return
-    except EsbgenError as error:
-        failed = str(error)
-    landed = pending.landed()
-    if landed:
-        pending.committed = True
-        report.add(f"  note: {failed}; read back, engine_servers is as asked: the commit went through")
-        return
-    rows = "engine_servers is unchanged"
-    if landed is None:
-        rows = "engine_servers could not be read back to see whether the commit went through: check its rows"
-    try:
-        _restore(target, backup, edit.before, status)
-    except EsbgenError as restore_error:
-        raise EsbgenError(
-            f"{failed}; and {restore_error}: nginx serves the new servers; {rows}"
-        ) from None
-    again = nginx.reload()
-    if again.ok:
-        raise EsbgenError(
-            f"{failed}; so {target} was restored byte for byte and nginx reloaded again: "
-            f"the old servers serve as before; {rows}"
-        )
-    raise EsbgenError(
-        f"{failed}; {target} was restored byte for byte, but nginx -s reload failed the second time "
-        f"({again.output or f'exit status {again.returncode}'}): nginx serves the new servers until it reloads, "
-        f"while {rows}"
-    )
+    def apply(self, ctx: Context, plan: Plan):
+        from esbgen.journal import apply, journals
 
+        from esbgen.runner import journal_argv
 
-def _take_backup(target: Path, backup: Path, data: bytes, mode: int) -> None:
-    try:
-        fd = os.open(backup, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
-    except FileExistsError:
-        raise EsbgenError(
-            f"{backup} exists: another swap is running, or one was interrupted "
-            f"(it holds {target.name} as it was before that swap); compare and remove it first"
-        ) from None
-    except OSError as error:
-        raise EsbgenError(f"cannot write a backup beside {target}: {error.strerror}") from None
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-    except OSError as error:
-        _remove(backup)
-        raise EsbgenError(f"cannot write the backup {backup}: {error.strerror}") from None
-    fsync_dir(backup.parent)
-
-
-def _write(target: Path, data: bytes, status: os.stat_result) -> None:
-    try:
-        atomic_write_bytes(target, data, mode=status.st_mode & 0o7777)
-    except OSError as error:
-        raise EsbgenError(f"cannot write {target}: {error.strerror or error}") from None
-    _keep_owner(target, status)
-
-
-def _keep_owner(target: Path, status: os.stat_result) -> None:
-    """A rename gives the file esbgen's owner; give it back its own when we can."""
-    now = target.stat()
-    if (now.st_uid, now.st_gid) != (status.st_uid, status.st_gid):
         try:
-            os.chown(target, status.st_uid, status.st_gid)
-        except OSError:
-            pass
+            return apply(plan, argv=journal_argv(), context=ctx)
+        except RolledBack as error:
+            raise RolledBack(f"{error}{self._rolled_back(journals(self.store(ctx)))}") from error
 
+    def _rolled_back(self, history: list) -> str:
+        """What the rollback did, as the end of the failure's line."""
+        planned = self.planned
+        records = {op.get("kind"): op.get("record", {}) for op in (history[-1].data["ops"] if history else [])}
+        nginx = records.get(NGINX_KIND)
+        if nginx is not None and nginx.get("stage") == "reverted":
+            rows = "; engine_servers is unchanged" if planned.activation is not None else ""
+            return (f"; so {planned.target} was restored byte for byte and nginx reloaded again: the old servers "
+                    f"serve as before{rows}")
+        if planned.activation is not None and ROWS_KIND in records:
+            return "; engine_servers was not changed"
+        return ""
 
-def _restore(target: Path, backup: Path, data: bytes, status: os.stat_result) -> None:
-    try:
-        atomic_write_bytes(target, data, mode=status.st_mode & 0o7777)
-        _keep_owner(target, status)
-        if target.read_bytes() != data:
-            raise OSError("the restored file differs from the original")
-    except OSError as error:
-        raise EsbgenError(
-            f"could not restore {target} ({error}); its original bytes are in {backup}"
-        ) from None
-    _remove(backup)
+    def summary(self, plan: Plan) -> list[str]:
+        planned = self.planned
+        lines = list(planned.lines)
+        if planned.nginx is not None:
+            nginx, edit = planned.nginx, planned.edit
+            if planned.target != Path(os.path.abspath(edit.upstream.file)):
+                lines.append(f"  written to {planned.target} (the included path leads there through a symlink)")
+            lines.append(f"  nginx: {' '.join(nginx.command())}")
+            lines.append("  nginx -t: ok")
+            how = " ".join(nginx.reload_argv())
+            if not self.request.reload:
+                lines.append(f"  reload: not done (--no-reload); nginx serves the old servers until `{how}`")
+            elif nginx.reload_command:
+                lines.append(f"  reload: {how}: ok")
+            else:
+                lines.append("  nginx -s reload: ok (signal sent; new connections go to the new servers "
+                             "as nginx replaces its workers, open ones finish on the old)")
+        if planned.activation is not None and not planned.activation.is_noop:
+            lines.extend(planned.activation.done_lines())
+            note = next((step.record.get("note") for step in plan.external if step.kind == ROWS_KIND), None)
+            if note:
+                lines.append(f"  note: {note}")
+        if planned.edit is not None and not planned.edit.is_noop:
+            lines.append(f"  no backup beside the file; to swap back: `esbgen undo --swap`, or --to "
+                         f"{' --to '.join(planned.edit.old_servers)}")
+        return lines
 
+    def applied_line(self, journal) -> str:
+        return f"Applied as change {journal.id} in {journal.path.parent.parent}; `esbgen undo --swap` reverts it."
 
-def _remove(path: Path) -> None:
-    try:
-        path.unlink()
-    except FileNotFoundError:
-        pass
-    fsync_dir(path.parent)
+    def plugin_values(self, plan: Plan) -> dict[str, Any]:
+        return {"system": None}

@@ -27,6 +27,7 @@ are and listed in the result so the summary can mention them.
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -113,6 +114,7 @@ def find_upstream(main_conf: Path, name: str) -> Upstream:
         if first.get("line"):
             where = f"{where}:{first['line']}"
         raise EsbgenError(f"cannot read the nginx configuration: {where}: {first['error']}")
+    _refuse_unreadable_lua(payload, crossplane)
     found = _collect_upstreams(payload, name)
     if not found:
         raise EsbgenError(
@@ -123,6 +125,45 @@ def find_upstream(main_conf: Path, name: str) -> Upstream:
         raise EsbgenError(f"upstream {name} is defined {len(found)} times ({places}); fix that first")
     file, stmt = found[0]
     return _locate_servers(Path(file), stmt, crossplane)
+
+
+# Lua the lexer of crossplane's Lua extension reads wrongly: it knows '...' and "..." strings without escapes and
+# -- line comments only, so an escaped quote, a long bracket ([[ ]], [==[ ]==], --[[ ]]) or a brace inside one can
+# end its block early and make the rest of the file look like other directives.
+_LUA_TRAPS = re.compile(r"""\\["']|\[=*\[""")
+_LUA_BLOCK = re.compile(rb"\b([A-Za-z_]+_by_lua_block)\b")
+
+
+def _refuse_unreadable_lua(payload: dict[str, Any], crossplane) -> None:
+    """Refuse a configuration whose Lua blocks crossplane cannot be trusted to have read right: editing it
+    could not be proven to leave them (and everything after them) as they are."""
+    from crossplane.ext.lua import LuaBlockPlugin
+
+    known = set(LuaBlockPlugin.directives)
+    for config in payload["config"]:
+        try:
+            raw = Path(config["file"]).read_bytes()
+        except OSError:
+            continue
+        for match in _LUA_BLOCK.finditer(raw):
+            name = match.group(1).decode()
+            if name not in known:
+                line = raw.count(b"\n", 0, match.start()) + 1
+                raise EsbgenError(
+                    f"{config['file']}:{line}: {name} is a Lua block esbgen's nginx parser does not know; "
+                    "it could misread the file, so edit the upstream by hand"
+                )
+
+        def visit(block: list[dict]) -> None:
+            for stmt in block:
+                if stmt["directive"] in known and any(_LUA_TRAPS.search(arg) for arg in stmt.get("args", [])):
+                    raise EsbgenError(
+                        f"{config['file']}:{stmt['line']}: the Lua code of {stmt['directive']} has an escaped quote "
+                        "or a long bracket ([[ ]]), which esbgen's nginx parser cannot follow; edit the upstream by hand"
+                    )
+                visit(stmt.get("block", []))
+
+        visit(config["parsed"])
 
 
 def _collect_upstreams(payload: dict[str, Any], name: str) -> list[tuple[str, dict]]:

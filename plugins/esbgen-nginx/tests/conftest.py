@@ -48,10 +48,18 @@ def esbgen_plugins_loaded():
         plugins.reset_plugin_manager()
 
 
+@pytest.fixture(autouse=True)
+def host_state_dir(tmp_path, monkeypatch):
+    """Each test's own host state folder (where a swap's journal and lock live), never /var/lib/esbgen."""
+    path = tmp_path / "esbgen-state"
+    monkeypatch.setenv("ESBGEN_STATE_DIR", str(path))
+    return path
+
+
 @pytest.fixture(scope="session")
 def nginx_bin() -> str:
     found = nginx_binary()
     if found is None:
-        pytest.fail("nginx is not installed: run `bash scripts/ensure-system-packages.sh` (nginx-light)")
+        pytest.fail("nginx is not installed: run `bash scripts/ensure-system-packages.sh` (nginx-extras)")
     return found
 

@@ -165,7 +165,7 @@ def test_dry_run_shows_the_rows_and_changes_nothing(esb_db, site):
            "new uuid4 sid and token, generated when applied" in out
     assert f"deactivate: row id {ids['old']} 127.0.0.1" in out
     assert f"+    server {new.address} max_fails=1  fail_timeout=30s;" in out
-    assert out.rstrip().endswith("dry run: nothing written; nginx neither tested nor reloaded; engine_servers not changed")
+    assert "dry run: nothing written; nginx neither tested nor reloaded; engine_servers not changed\nDry run: nothing was changed." in out
     assert " sid " not in out.replace("new uuid4 sid", "")  # no values that the real run would not use
     assert rows(esb_db) == before
     assert site.tree.snapshot() == site.pristine and site.nginx.workers() == workers
@@ -182,8 +182,8 @@ def test_the_same_swap_again_is_a_no_op(esb_db, site):
 
     again = site.swap(*args)
     assert again.exit_code == 0, again.stderr
-    assert again.stdout.strip().endswith(
-        "nothing to do (file untouched, nginx not reloaded, engine_servers already as asked)")
+    assert again.stdout.strip().startswith("Nothing to do: ")
+    assert again.stdout.strip().endswith("(file untouched, nginx not reloaded, engine_servers already as asked).")
     assert rows(esb_db) == done  # updated_at included
     assert site.tree.snapshot() == edited and site.nginx.workers() == workers
 
@@ -337,7 +337,7 @@ def test_a_configuration_nginx_rejects_rolls_the_rows_back(esb_db, site):
     assert result.exit_code == 1
     line = one_error_line(result)
     assert "nginx -t rejected the edited configuration" in line and "max_fails=banana" in line
-    assert line.endswith("; the engine_servers change was rolled back")
+    assert line.endswith("; engine_servers was not changed")  # the rows come after nginx -t and the reload
     assert rows(esb_db) == before
     assert site.tree.snapshot() == files and site.nginx.workers() == workers
     assert site.routes() == PROBES
@@ -376,8 +376,10 @@ def test_a_commit_that_fails_after_the_reload_puts_nginx_back(esb_db, site, tmp_
     """The rows are committed only after the reload; if the commit fails, nginx goes back to the old agent.
 
     SQLite: a deferred foreign key fails at COMMIT.  MariaDB: the server drops esbgen's
-    connection (KILL CONNECTION, as root) right after nginx has reloaded.
+    connection (KILL CONNECTION, as root) once the rows are written, before the commit: the rows
+    are the journal's step after nginx's, so nginx has reloaded by then.
     """
+    from esbgen_nginx import agents
     from esbgen_nginx.nginxctl import Nginx
 
     old = site.backends["agent_test"]
@@ -387,24 +389,30 @@ def test_a_commit_that_fails_after_the_reload_puts_nginx_back(esb_db, site, tmp_
     else:
         add_server(esb_db, old.host, old.port)
         url, before = esb_db.url, rows(esb_db)
-    real_reload = Nginx.reload
-    reloads = []
+    real_reload, real_write = Nginx.reload, agents._check_and_write
+    reloads, writes = [], []
 
     def reload_and_settle(self):
-        """The real reload; then wait (bounded) until nginx's workers are the new ones, and on
-        MariaDB make the server drop esbgen's connection: its transaction is still open."""
+        """The real reload; then wait (bounded) until nginx's workers are the new ones."""
         workers = site.nginx.workers()
         outcome = real_reload(self)
         reloads.append(outcome.ok)
         if outcome.ok:
             assert not site.nginx.wait_workers_replaced(workers) & workers
-        if esb_db.server is not None:
+        return outcome
+
+    def write_then_drop(database, record):
+        """The real write; on MariaDB, after the one of the applying step (the plan's trial write comes first
+        and is rolled back), the server drops esbgen's connection: its transaction is still open."""
+        real_write(database, record)
+        writes.append(len(reloads))
+        if esb_db.server is not None and reloads:
             query = "SELECT id FROM information_schema.processlist WHERE user = %s"
             for (ident,) in esb_db.server.sql(query, [WRITER]):
                 esb_db.server.sql(f"KILL CONNECTION {int(ident)}")
-        return outcome
 
     monkeypatch.setattr(Nginx, "reload", reload_and_settle)
+    monkeypatch.setattr(agents, "_check_and_write", write_then_drop)
 
     result = site.swap("paasagent", "test", "--to", site.backends["agent_new"].address, "--activate", "--database", url)
     assert result.exit_code == 1
@@ -412,7 +420,7 @@ def test_a_commit_that_fails_after_the_reload_puts_nginx_back(esb_db, site, tmp_
     assert "cannot commit the change of engine_servers in " in line
     assert line.endswith("was restored byte for byte and nginx reloaded again: "
                          "the old servers serve as before; engine_servers is unchanged")
-    assert reloads == [True, True]
+    assert reloads == [True, True] and writes == [0, 1]
     assert site.tree.snapshot() == site.pristine
     assert site.routes() == PROBES
     assert (_sqlite_rows(url) if esb_db.server is None else rows(esb_db)) == before

@@ -90,6 +90,10 @@ def test_dry_run_prints_the_diff_and_changes_nothing(tree, nginx_bin, alive):
     assert "\n-" + PAAS_LINE.decode() + "\n" in out
     assert "\n+" + PAAS_LINE.decode().replace("127.0.0.1:8001", alive.address) + "\n" in out
     assert "dry run: nothing written" in out
+    steps = out.split("steps, as one change (any failure puts back what was done):\n", 1)[1].splitlines()[:3]
+    assert steps[0] == f"  1. write {tree.paas}"
+    assert steps[1].startswith("  2. test: ") and steps[1].endswith(f"-c {tree.main} -t")
+    assert steps[2].startswith("  3. reload: ") and steps[2].endswith(f"-c {tree.main} -s reload")
     assert tree.snapshot() == before
 
 
@@ -133,7 +137,7 @@ def test_a_repeated_swap_is_a_no_op(tree, nginx_bin, alive):
     again = run_esbgen(["swap", "web", "login", "--to", alive.address,
                         "--nginx-server-root", str(tree.root), "--nginx-ctl", "/nonexistent/nginx"])
     assert again.exit_code == 0, again.stderr
-    assert "already points at" in again.stdout and "nothing to do" in again.stdout
+    assert "already points at" in again.stdout and "Nothing to do" in again.stdout
     assert tree.snapshot() == edited
 
 
@@ -234,4 +238,4 @@ def test_json_says_whether_a_swap_would_change_did_change_or_is_as_asked(tree, n
 
     refused = swap(tree, nginx_bin, "web", "--upstream", "NO_SUCH", "--to", alive.address, "--json")
     assert refused.exit_code == 1
-    assert json.loads(refused.stdout)["error"]["class"] == "EsbgenError"
+    assert json.loads(refused.stdout)["error"]["class"] == "Refused"

@@ -32,7 +32,7 @@ def test_esbgen_plugins_shows_the_entry_point():
     done = esbgen("plugins")
     assert done.returncode == 0, done.stderr
     assert "nginx  (entry point of esbgen-nginx " in done.stdout
-    assert "esbgen_register_commands, esbgen_swap_targets" in done.stdout
+    assert "esbgen_register_commands, esbgen_step_kinds, esbgen_swap_targets" in done.stdout
 
 
 def test_esbgen_help_lists_swap():
