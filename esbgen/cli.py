@@ -462,8 +462,10 @@ def _run(argv, prog_name: str, default_map: dict | None, progress, in_django: bo
         progress.end()  # the progress line goes before the message
         error.show()
         return error.exit_code
-    except click.exceptions.Abort:
+    except click.exceptions.Abort as error:
         progress.end()  # the progress line goes before the message
+        if isinstance(error.__cause__, KeyboardInterrupt):  # click's form of a Ctrl-C outside a prompt
+            return _interrupted(prog_name, error.__cause__)
         click.echo("esbgen: aborted", err=True)
         return 1
     except EsbgenError as error:
@@ -471,17 +473,21 @@ def _run(argv, prog_name: str, default_map: dict | None, progress, in_django: bo
         click.echo(f"{prog_name}: error: {error}", err=True)
         return error.exit_code
     except KeyboardInterrupt as interrupt:
-        from esbgen.errors import signal_name
-
         progress.end()  # the progress line goes before the message
         # an interrupt while applying is turned into Interrupted by the journal, after its rollback
-        name = signal_name(interrupt)
-        click.echo(f"{prog_name}: error: interrupted ({name}) before anything was applied: nothing was changed",
-                   err=True)
-        return 143 if name == "SIGTERM" else 130
+        return _interrupted(prog_name, interrupt)
     finally:
         progress.end()
     return result if isinstance(result, int) else 0
+
+
+def _interrupted(prog_name: str, interrupt: BaseException) -> int:
+    """The line and status of a run interrupted before anything was applied."""
+    from esbgen.errors import signal_name
+
+    name = signal_name(interrupt)
+    click.echo(f"{prog_name}: error: interrupted ({name}) before anything was applied: nothing was changed", err=True)
+    return 143 if name == "SIGTERM" else 130
 
 
 def main() -> None:

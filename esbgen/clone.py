@@ -67,32 +67,54 @@ class CloneOutcome:
     edits_by_kind: dict[str, int] = field(default_factory=dict)
 
 
-def _source_files(folder: Path, label: Path) -> list[Path]:
-    """Files of a source folder; links are refused, caches skipped."""
-    found = []
-    for dirpath, dirnames, filenames in os.walk(folder):
-        for name in list(dirnames):
+def _source_files(folder: Path, label: Path) -> list[str]:
+    """Files of a source folder, relative to it ("toolkit/configs.py"); links are refused, caches skipped.
+
+    The order is os.walk's (a folder's files sorted, then its sub-folders, sorted). One os.scandir
+    a folder and strings, not Paths: a link is told by the entry's type, without a stat a file.
+    """
+    found: list[str] = []
+
+    def refuse_name(relative: str, name: str, what: str, more: str = "") -> None:
+        shown = os.fsencode(name).decode("utf-8", errors="backslashreplace")
+        raise EsbgenError(f"{label / relative / shown}: the {what} name is not UTF-8; rename it first{more}") from None
+
+    def walk(directory: str, prefix: str) -> None:
+        try:
+            with os.scandir(directory) as listing:
+                entries = list(listing)
+        except OSError:  # as os.walk: an unreadable folder holds nothing
+            return
+        folders, files = [], []
+        for entry in entries:
+            try:
+                is_folder = entry.is_dir()
+            except OSError:
+                is_folder = False
+            (folders if is_folder else files).append(entry)
+        for entry in folders:
+            try:
+                entry.name.encode("utf-8")
+            except UnicodeEncodeError:
+                refuse_name(prefix, entry.name, "folder")
+            if entry.is_symlink():
+                raise EsbgenError(f"{label / (prefix + entry.name)} is a symbolic link; esbgen does not clone links")
+        for entry in sorted(files, key=lambda e: e.name):
+            name = entry.name
             try:
                 name.encode("utf-8")
             except UnicodeEncodeError:
-                shown = os.fsencode(name).decode("utf-8", errors="backslashreplace")
-                raise EsbgenError(f"{label / Path(dirpath).relative_to(folder) / shown}: the folder name is not UTF-8; rename it first") from None
-            if os.path.islink(os.path.join(dirpath, name)):
-                raise EsbgenError(f"{label / Path(dirpath, name).relative_to(folder)} is a symbolic link; esbgen does not clone links")
-        dirnames[:] = sorted(d for d in dirnames if d != "__pycache__")
-        for filename in sorted(filenames):
-            path = Path(dirpath, filename)
-            try:
-                filename.encode("utf-8")
-            except UnicodeEncodeError:
-                shown = os.fsencode(filename).decode("utf-8", errors="backslashreplace")
-                raise EsbgenError(f"{label / path.relative_to(folder).parent / shown}: the file name is not UTF-8; "
-                                  "rename it first (a clone cannot name it in its template)") from None
-            if path.is_symlink():
-                raise EsbgenError(f"{label / path.relative_to(folder)} is a symbolic link; esbgen does not clone links")
-            if filename.endswith(SKIPPED_FILES[1:]):
+                refuse_name(prefix, name, "file", " (a clone cannot name it in its template)")
+            if entry.is_symlink():
+                raise EsbgenError(f"{label / (prefix + name)} is a symbolic link; esbgen does not clone links")
+            if name.endswith(SKIPPED_FILES[1:]):
                 continue
-            found.append(path)
+            found.append(prefix + name)
+        for entry in sorted(folders, key=lambda e: e.name):
+            if entry.name != "__pycache__":
+                walk(entry.path, prefix + entry.name + "/")
+
+    walk(os.fspath(folder), "")
     return found
 
 
@@ -180,12 +202,15 @@ def build_template(tree: EsbTree, source: ComponentSet, saas_type: SaasType, tar
             package=(folder.parts, "system"),
         )
         group = folder.parent.relative_to(COMPONENTS).as_posix()  # e.g. "bk/apisv2"
-        for path in _source_files(root / folder, folder):
-            relative = path.relative_to(root / folder)
-            item = TemplateFile(path, [group + "/", Var("system"), "/" + str(relative)])
-            label = str(folder / relative)
-            if path.suffix == ".py" and label not in {w.rsplit(":", 1)[0] for w in source.unreadable}:
-                data = path.read_bytes()
+        unreadable = {w.rsplit(":", 1)[0] for w in source.unreadable}
+        absolute = os.path.join(root, folder)
+        for relative in _source_files(root / folder, folder):
+            path = os.path.join(absolute, relative)
+            label = f"{folder}/{relative}"
+            item = TemplateFile(path, [group + "/", Var("system"), "/" + relative], relative=label)
+            if relative.endswith(".py") and label not in unreadable:
+                with open(path, "rb") as handle:
+                    data = handle.read()
                 try:
                     data.decode("utf-8")
                 except UnicodeDecodeError:
@@ -196,18 +221,21 @@ def build_template(tree: EsbTree, source: ComponentSet, saas_type: SaasType, tar
             files.append(item)
             progress.tick()
     if source.confapis_dir is not None:
-        by_file: dict[Path, list[Channel]] = {}
+        by_file: dict[str, list[Channel]] = {}
         for channel in source.channels:
-            by_file.setdefault(channel.file, []).append(channel)
-        for path in _source_files(root / source.confapis_dir, source.confapis_dir):
-            relative = path.relative_to(root / source.confapis_dir)
+            by_file.setdefault(str(channel.file), []).append(channel)
+        absolute = os.path.join(root, source.confapis_dir)
+        for relative in _source_files(root / source.confapis_dir, source.confapis_dir):
+            path = os.path.join(absolute, relative)
+            label = f"{source.confapis_dir}/{relative}"
+            parent, _, name = relative.rpartition("/")
             parts: list[str | Var] = [CONFAPIS_GROUP + "/", Var("system"), "/"]
-            if len(relative.parts) > 1:
-                parts.append(str(relative.parent) + "/")
-            item = TemplateFile(path, parts + (_renamed(relative.name, source.name) if path.suffix == ".yaml" else [relative.name]))
-            channels = by_file.get(source.confapis_dir / relative)
+            if parent:
+                parts.append(parent + "/")
+            item = TemplateFile(path, parts + (_renamed(name, source.name) if name.endswith(".yaml") else [name]), relative=label)
+            channels = by_file.get(label)
             if channels:
-                text = read_text(path, str(source.confapis_dir / relative))
+                text = read_text(Path(path), label)
                 item.text, item.edits = text, yaml_edits(text, channels, source, source_app)
             files.append(item)
             progress.tick()
@@ -540,11 +568,11 @@ def add_rendered_folders(plan: Plan, output: Path, folders: list[Path], force: b
     for relative in folders:
         staged_folder = output / relative
         names = relative_names(staged_folder)
-        same, differing = _same_tree(plan.root / relative, staged_folder, names)
+        replaces = (plan.root / relative).exists()
+        same, differing = _same_tree(plan.root / relative, staged_folder, names) if replaces else (not names, [])
         if same:
             plan.unchanged.append(f"{relative}/ is already as asked")
             continue
-        replaces = (plan.root / relative).exists()
         if replaces:
             existing_differs.append(str(relative))
         plan.tree_adds.append(
@@ -620,11 +648,11 @@ def derived_clone(tree: EsbTree, output: Path, new: str, design: CloneDesign) ->
     if context.get("system") != new or context.get("SYSTEM_NAME") != target.system_name:
         return None
     values = {key: value for key, value in context.items() if isinstance(value, str)}
-    renamed_file: dict[Path, Path] = {}
-    edits_of: dict[Path, list[Edit]] = {}
+    renamed_file: dict[str, str] = {}
+    edits_of: dict[str, list[Edit]] = {}
     for item in design.spec.files:
-        relative = COMPONENTS / "".join(values[p.name] if isinstance(p, Var) else p for p in item.target)
-        source_relative = item.source.relative_to(tree.root)
+        relative = f"{COMPONENTS}/" + "".join(values[p.name] if isinstance(p, Var) else p for p in item.target)
+        source_relative = item.relative or str(Path(item.source).relative_to(tree.root))
         renamed_file[source_relative] = relative
         if item.edits:
             try:
@@ -636,10 +664,10 @@ def derived_clone(tree: EsbTree, output: Path, new: str, design: CloneDesign) ->
             edits_of[source_relative] = item.edits
 
     def moved(path: Path) -> Path:
-        found = renamed_file.get(path)
+        found = renamed_file.get(str(path))
         if found is None:
             raise KeyError(path)
-        return found
+        return Path(found)
 
     try:
         staged = ComponentSet(new, target.system_name, moved_dir(source.python_dir, new), source.codename_prefix,
@@ -652,18 +680,31 @@ def derived_clone(tree: EsbTree, output: Path, new: str, design: CloneDesign) ->
         for component in source.components:
             staged.components.append(replace(component, module=moved(component.module),
                                              codename=f"{component.prefix}{new}.{component.component_name}"))
-        starts_of = {path: [e.start for e in edits] for path, edits in edits_of.items()}  # edits come sorted
+        files: dict[str, tuple[Path, list[Edit], list[int]]] = {}
         for channel in source.channels:
-            edits = edits_of.get(channel.file, [])
-            starts = starts_of.get(channel.file, [])
-            fields = dict(channel.fields)
-            for key, span in channel.spans.items():
-                inner_start = span.start + (1 if span.style in ('"', "'") else 0)
-                first = bisect.bisect_left(starts, inner_start)
-                inside = [e for e in edits[first:bisect.bisect_right(starts, span.end)] if e.end <= span.end]
-                if inside and isinstance(fields.get(key), str):
-                    fields[key] = rendered_text(fields[key], [replace(e, start=e.start - inner_start, end=e.end - inner_start) for e in inside], values)
-            staged.channels.append(Channel(moved(channel.file), channel.line, fields, {}, channel.run_mode, channel.nested))
+            key_of_file = str(channel.file)
+            known = files.get(key_of_file)
+            if known is None:
+                edits = edits_of.get(key_of_file, [])
+                known = files[key_of_file] = (moved(channel.file), edits, [e.start for e in edits])  # edits come sorted
+            staged_file, edits, starts = known
+            fields = channel.fields
+            if edits and channel.spans:
+                lowest = min(span.start for span in channel.spans.values())
+                highest = max(span.end for span in channel.spans.values())
+                inside = edits[bisect.bisect_left(starts, lowest):bisect.bisect_right(starts, highest)]
+                if inside:
+                    fields = dict(fields)
+                    for key, span in channel.spans.items():
+                        value = fields.get(key)
+                        if not isinstance(value, str):
+                            continue
+                        inner_start = span.start + (1 if span.style in ('"', "'") else 0)
+                        mine = [e for e in inside if inner_start <= e.start and e.end <= span.end]
+                        if mine:
+                            fields[key] = rendered_text(value, [Edit(e.start - inner_start, e.end - inner_start, e.parts, e.note)
+                                                                for e in mine], values)
+            staged.channels.append(Channel(staged_file, channel.line, fields, {}, channel.run_mode, channel.nested))
     except KeyError:
         return None
     registered, conf_channels = read_custom_conf(output)

@@ -145,7 +145,7 @@ class Clone(Operation):
         target = outcome.target
         return [
             f"Cloned {self.source} as {self.new} (SYSTEM_NAME {target.system_name}, app {target.app_code}, "
-            f"SaaS type {outcome.saas_type.name}): {len(plan.added_files())} files written; "
+            f"SaaS type {outcome.saas_type.name}): {plan.added_count} files written; "
             f"edits: {_edits(outcome.edits_by_kind)}."
         ] + _registration.done_lines(plan) + _verify_notes(plan.root, self.new, list(target.renamed_settings.values())
                                                            or [target.host_setting])
@@ -189,7 +189,7 @@ class New(Operation):
         outcome = self.outcome
         return [
             f"Created {self.name} (SYSTEM_NAME {outcome.target.system_name}, app {self.app_code}, SaaS type "
-            f"{outcome.saas_type.name}): {len(plan.added_files())} files written."
+            f"{outcome.saas_type.name}): {plan.added_count} files written."
         ] + _registration.done_lines(plan) + _verify_notes(plan.root, self.name, [outcome.target.host_setting])
 
     def plugin_values(self, plan: Plan) -> dict[str, Any]:
@@ -273,7 +273,7 @@ class ApplyPlan(Operation):
         return "the tree is already as the plan leaves it"
 
     def summary(self, plan: Plan) -> list[str]:
-        return [f"Applied the plan {self.plan_file} ({self.data.get('title')}): {len(plan.added_files())} files added,"
+        return [f"Applied the plan {self.plan_file} ({self.data.get('title')}): {plan.added_count} files added,"
                 f" {len(plan.file_writes)} written."]
 
     def plugin_values(self, plan: Plan) -> dict[str, Any]:

@@ -17,9 +17,12 @@ COMPONENT_GROUPS = {
 }
 
 
-@dataclass
+@dataclass(slots=True)
 class Span:
-    """Where a YAML scalar's text stands in its file (character offsets, ruamel marks)."""
+    """Where a YAML scalar's text stands in its file (character offsets, ruamel marks).
+
+    Slots: a 20,000-channel system has 220,000 of them.
+    """
 
     start: int
     end: int

@@ -520,7 +520,7 @@ class SyncOutcome:
             )
         held = f"; {len(self.held)} file(s) esbgen changed here kept" if self.held else ""
         return (
-            f"Synced from {self.ce_root}: {folders} folder(s) added ({len(plan.added_files())} files), "
+            f"Synced from {self.ce_root}: {folders} folder(s) added ({plan.added_count} files), "
             f"{len(plan.file_writes) - len(configs)} file(s) written{settings}{held}."
         )
 

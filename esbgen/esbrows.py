@@ -20,7 +20,6 @@ after a round trip (datetimes as ISO text).
 from __future__ import annotations
 
 import datetime
-import decimal
 from dataclasses import dataclass
 from typing import Any, Iterable
 
@@ -93,6 +92,8 @@ def normal(value: Any) -> Any:
         return value.replace(tzinfo=None).isoformat(sep=" ")
     if isinstance(value, (datetime.date, datetime.time)):
         return value.isoformat()
+    import decimal  # only a row read from the database has one
+
     if isinstance(value, decimal.Decimal):
         return str(value)
     if isinstance(value, (bytes, bytearray, memoryview)):

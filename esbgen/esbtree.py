@@ -135,14 +135,17 @@ def _base_name(base: ast.expr) -> str:
     return base.attr if isinstance(base, ast.Attribute) else getattr(base, "id", "")
 
 
-def _facts_of_ast(module: ast.Module) -> ModuleFacts:
+def _facts_of_ast(module: ast.Module, data: bytes = b"settings") -> ModuleFacts:
     classes = [
         (node.name, [_base_name(b) for b in node.bases], node.lineno, _class_alias(node))
         for node in module.body
         if isinstance(node, ast.ClassDef)
     ]
     strings = {name: value for name, node in module_assignments(module).items() if (value := string_constant(node)) is not None}
-    return ModuleFacts(classes, strings, settings_read(module))
+    # Both forms name ``settings``: a file without the word reads none, and its tree need not be walked
+    # (unless it has non-ASCII text: Python reads some other letters as these, NFKC-normalised).
+    walk = b"settings" in data or not data.isascii()
+    return ModuleFacts(classes, strings, settings_read(module) if walk else [])
 
 
 def _facts_of_libcst(data: bytes) -> ModuleFacts | None:
@@ -211,7 +214,7 @@ def module_facts(path: Path, label: str, unreadable: list[str] | None = None) ->
     """
     data = path.read_bytes()
     try:
-        return _facts_of_ast(ast.parse(data, filename=label))
+        return _facts_of_ast(ast.parse(data, filename=label), data)
     except (SyntaxError, ValueError) as error:
         facts = _facts_of_libcst(data)
         if facts is not None:
@@ -227,8 +230,9 @@ def read_python_system(root: Path, folder: Path, prefix: str, system: ComponentS
     relative_folder = folder.relative_to(root)
     configs = folder / SYSTEM_CONFIGS
     side_name = None
+    read: dict[Path, ModuleFacts | None] = {}
     if configs.is_file():
-        facts = module_facts(configs, str(configs.relative_to(root)))
+        facts = read[configs] = module_facts(configs, str(configs.relative_to(root)))
         side_name = facts.strings.get("SYSTEM_NAME")
     system.side_names[relative_folder] = side_name
     if system.system_name is None:
@@ -238,7 +242,7 @@ def read_python_system(root: Path, folder: Path, prefix: str, system: ComponentS
     for path in python_files(folder):
         relative = path.relative_to(folder)
         label = str(path.relative_to(root))
-        facts = module_facts(path, label, system.unreadable)
+        facts = read[path] if path in read else module_facts(path, label, system.unreadable)
         if facts is None:
             continue
         for name in facts.settings:

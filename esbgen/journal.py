@@ -818,14 +818,12 @@ def apply(plan: Plan, argv: list[str] | None = None, after_files: Callable[[], N
     # prepare hashes and journals, and the last syncfs below only waits for what is left.
     flusher = flush_soon(ensure_state_dir(root))
     progress.phase("applying", sum(len(add.files) for add in plan.tree_adds) or None)  # hashing the staged files
-    try:
-        journal = prepare(plan, argv)
-    finally:
-        flusher.join()
+    journal = prepare(plan, argv)  # an interrupted prepare does not wait for the disk: the flush goes on in its thread
     journal.run = context
     done = 0
     try:
-        _sync_filesystem(journal.path)  # what prepare wrote meanwhile; the staged files are on disk before any rename
+        flusher.join()  # a join, unlike a syncfs in this thread, gives way to Ctrl-C at once
+        flush_soon(journal.path).join()  # what prepare wrote meanwhile; the staged files are on disk before any rename
         _crash_point("prepared")
         journal.set_state("applying")
         _crash_point("applying")
@@ -841,8 +839,12 @@ def apply(plan: Plan, argv: list[str] | None = None, after_files: Callable[[], N
         journal.set_state("applied")  # if even this fails, the change is rolled back like any other failure
     except BaseException as error:
         _roll_back(journal, root, error, done)
-    _crash_point("applied")
-    _cleanup_payload(journal)
+    try:
+        _crash_point("applied")
+        _cleanup_payload(journal)
+    except KeyboardInterrupt as error:  # the change is in: say so, rather than that nothing was changed
+        raise Interrupted(f"interrupted ({signal_name(error)}) after change {journal.id} was applied: it is kept "
+                          "(`esbgen undo` reverts it)", APPLIED, signal_name(error)) from None
     return journal
 
 
@@ -1063,16 +1065,18 @@ def undo(root: Path, journal_id: str | None = None, context: Any = None) -> Jour
     takes what leaves the tree), and files go back by rename: a full disk refuses the undo up front, it
     never stops one half-way."""
     journal = check_undo(root, journal_id, context)
-    try:
-        (journal.path / "undone").mkdir(exist_ok=True)
-        journal.set_state("undoing")
-    except OSError as error:
-        shutil.rmtree(journal.path / "undone", ignore_errors=True)
-        journal.data["state"] = "applied"
-        raise Refused(f"cannot undo change {journal.id}: {_reason(error)}; nothing was changed") from None
-    _crash_point("undoing")
-    progress.phase("applying", len(journal.data["ops"]))
+    # Held from the state "undoing" on: a signal between it and the first step would leave the journal
+    # half-way while the run said that nothing was changed.
     with _signals_wait() as came:
+        try:
+            (journal.path / "undone").mkdir(exist_ok=True)
+            journal.set_state("undoing")
+        except OSError as error:
+            shutil.rmtree(journal.path / "undone", ignore_errors=True)
+            journal.data["state"] = "applied"
+            raise Refused(f"cannot undo change {journal.id}: {_reason(error)}; nothing was changed") from None
+        _crash_point("undoing")
+        progress.phase("applying", len(journal.data["ops"]))
         reverted, problems = _revert(journal, root, "undo", stop_at_first=True)
         if problems and reverted == 0 and journal.data["ops"][-1]["op"] == "external":
             journal.set_state("applied")  # its kind changed nothing: refuse cleanly

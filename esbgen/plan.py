@@ -82,6 +82,11 @@ class Plan:
     def added_files(self) -> list[Path]:
         return [add.path / f for add in self.tree_adds for f in add.files]
 
+    @property
+    def added_count(self) -> int:
+        """``len(added_files())`` without a Path a file (40,000 of them at 20,000 channels: 0.2 s)."""
+        return sum(len(add.files) for add in self.tree_adds)
+
     def describe(self, show_files: int = 40) -> str:
         """The plan as an operator reads it: added files, diffs, external steps, post-steps."""
         lines = [f"Plan: {self.title}", f"ESB root: {self.root}"]

@@ -1,14 +1,21 @@
-"""Edits of Python files at the positions libcst reports; every other byte stays.
+"""Edits of Python files at the positions their parser reports; every other byte stays.
 
 Two uses: the identifiers of a cloned component set become template
 variables (``python_edits``), and entries are appended to the lists of the
 custom conf module (``append_to_list``).
+
+A file Python 3's own ``ast`` and ``tokenize`` read (no f-string, no lone carriage
+return) is read with them: they give the same nodes and positions as libcst for
+such a file, and importing libcst costs more than a whole small clone. Any other
+file, Python 2 forms included, is read by libcst.
 """
 
 from __future__ import annotations
 
 import ast
+import io
 import re
+import tokenize
 from dataclasses import dataclass, field
 
 from esbgen.errors import EsbgenError
@@ -57,8 +64,170 @@ def _dotted_names(node) -> list:
     return []
 
 
+class _Tokens:
+    """A Python 3 file read by ``ast`` and ``tokenize``, with character offsets of its tokens."""
+
+    def __init__(self, text: str, module: ast.Module, tokens: list[tokenize.TokenInfo]):
+        self.text, self.module, self.tokens = text, module, tokens
+        self.line_starts = [0]
+        for line in text.split("\n")[:-1]:
+            self.line_starts.append(self.line_starts[-1] + len(line) + 1)
+        self.lines = text.split("\n")
+        self.at = {tok.start: index for index, tok in enumerate(tokens)}
+
+    def offset(self, row: int, column: int) -> int:
+        """Character offset of a tokenize position (row from 1, column in characters)."""
+        return self.line_starts[row - 1] + column
+
+    def node_start(self, node: ast.AST) -> tuple[int, int]:
+        """The tokenize position of where an ast node starts (ast columns count UTF-8 bytes)."""
+        return node.lineno, self._column(node.lineno, node.col_offset)
+
+    def node_end(self, node: ast.AST) -> tuple[int, int]:
+        return node.end_lineno, self._column(node.end_lineno, node.end_col_offset)
+
+    def _column(self, row: int, byte_column: int) -> int:
+        line = self.lines[row - 1]
+        return byte_column if line.isascii() else len(line.encode("utf-8")[:byte_column].decode("utf-8"))
+
+
+def _read_tokens(data: bytes) -> _Tokens | None:
+    """The file read by Python 3's parser and tokenizer, or None when libcst must read it.
+
+    None for what the two readers could place differently: Python 2 forms, f-strings
+    (libcst reads inside them), a byte order mark, a coding line other than UTF-8, and
+    carriage returns or form feeds that are not part of a CRLF line end.
+    """
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    if text.startswith("\ufeff") or "\f" in text or "\r" in text.replace("\r\n", ""):
+        return None
+    try:  # a coding line naming another encoding: libcst reads the file in it, and so must this
+        if tokenize.detect_encoding(io.BytesIO(data).readline)[0] != "utf-8":
+            return None
+    except SyntaxError:
+        return None
+    try:
+        module = ast.parse(text)
+        tokens = list(tokenize.generate_tokens(io.StringIO(text).readline))
+    except (SyntaxError, ValueError, tokenize.TokenError, RecursionError, MemoryError):
+        return None
+    fstring_start = getattr(tokenize, "FSTRING_START", None)
+    for tok in tokens:
+        if tok.type == fstring_start or (tok.type == tokenize.STRING and "f" in _string_prefix(tok.string).lower()):
+            return None
+    return _Tokens(text, module, tokens)
+
+
+def _string_prefix(literal: str) -> str:
+    return literal[: len(literal) - len(literal.lstrip("rRbBuUfF"))]
+
+
+def _string_parts(literal: str) -> tuple[int, str]:
+    """Length of a string token's prefix and opening quote, and the raw text inside its quotes."""
+    prefix = _string_prefix(literal)
+    body = literal[len(prefix):]
+    quote = body[:3] if body[:3] in ('"""', "'''") else body[:1]
+    return len(prefix) + len(quote), body[len(quote): len(body) - len(quote)]
+
+
 def python_edits(data: bytes, label: str, rewrites: PythonRewrites) -> tuple[str, list[Edit]]:
     """The decoded text of a Python file and the edits that templatize it."""
+    read = _read_tokens(data)
+    if read is not None:
+        return read.text, _token_edits(read, label, rewrites)
+    return _libcst_edits(data, label, rewrites)
+
+
+def _string_rewrites(start: int, raw: str, rewrites: PythonRewrites) -> list[Edit]:
+    """The edits ``rewrites.strings`` make in one string literal's text (``start``: its offset)."""
+    hits = []
+    for rewrite in rewrites.strings:
+        for match in rewrite.pattern.finditer(raw):
+            hits.append((match.start("old"), match.end("old"), rewrite))
+    hits.sort(key=lambda hit: (hit[0], -hit[1]))
+    edits, last_end = [], -1
+    for begin, finish, rewrite in hits:
+        if begin < last_end:
+            continue
+        edits.append(Edit(start + begin, start + finish, [Var(rewrite.var)], rewrite.why))
+        last_end = finish
+    return edits
+
+
+def _token_edits(read: _Tokens, label: str, rewrites: PythonRewrites) -> list[Edit]:
+    """``python_edits`` from ast nodes and tokens: what the libcst visitor finds, at the same offsets."""
+    tokens, edits = read.tokens, []
+    assigned: set[int] = set()  # token indexes of the strings an assignment rewrite takes whole
+
+    def name_edit(index: int, variable: str, note: str) -> None:
+        tok = tokens[index]
+        start = read.offset(*tok.start)
+        edits.append(Edit(start, start + len(tok.string), [Var(variable)], note))
+
+    def module_path(index: int) -> None:
+        """A dotted module name starting at token ``index``: the package's segment becomes the variable."""
+        if rewrites.package is None:
+            return
+        prefix, variable = rewrites.package
+        names: list[int] = []
+        while index < len(tokens):
+            tok = tokens[index]
+            if tok.type == tokenize.NAME and tok.string not in ("import", "as"):
+                names.append(index)
+            elif not (tok.type == tokenize.OP and tok.string == ".") and tok.type != tokenize.NL:
+                break
+            index += 1
+        if len(names) >= len(prefix) and tuple(tokens[i].string for i in names[: len(prefix)]) == prefix:
+            name_edit(names[len(prefix) - 1], variable, "package path")
+
+    for node in ast.walk(read.module):
+        if isinstance(node, ast.Assign):
+            if len(node.targets) != 1 or not isinstance(node.targets[0], ast.Name):
+                continue
+            name = node.targets[0].id
+            variable = rewrites.assignments.get(name)
+            if variable is None:
+                continue
+            first = read.at.get(read.node_start(node.value))
+            if (not isinstance(node.value, ast.Constant) or first is None or tokens[first].type != tokenize.STRING
+                    or tokens[first].end != read.node_end(node.value)):
+                raise EsbgenError(f"{label}: {name} is not a plain string literal; set it by hand")
+            literal = tokens[first].string
+            opening, raw = _string_parts(literal)
+            if ast.literal_eval(literal) != raw:
+                raise EsbgenError(f"{label}: {name} uses escapes; set it by hand")
+            start = read.offset(*tokens[first].start) + opening
+            edits.append(Edit(start, start + len(raw), [Var(variable)], name))
+            assigned.add(first)
+        elif isinstance(node, ast.Attribute):
+            if isinstance(node.value, ast.Name) and node.value.id == "settings":
+                variable = rewrites.settings.get(node.attr)
+                if variable:
+                    end = read.node_end(node)
+                    index = next((i for i in range(read.at.get(read.node_start(node), 0), len(tokens))
+                                  if tokens[i].end == end), None)
+                    if index is None or tokens[index].type != tokenize.NAME:
+                        raise EsbgenError(f"{label}:{node.lineno}: cannot place settings.{node.attr}")
+                    name_edit(index, variable, "host setting")
+        elif isinstance(node, ast.ImportFrom):
+            if node.level == 0 and node.module is not None:
+                index = read.at[read.node_start(node)]  # the "from" keyword
+                module_path(index + 1)
+        elif isinstance(node, ast.Import):
+            for alias in node.names:
+                module_path(read.at[read.node_start(alias)])
+    for index, tok in enumerate(tokens):
+        if tok.type == tokenize.STRING and index not in assigned:
+            opening, raw = _string_parts(tok.string)
+            edits.extend(_string_rewrites(read.offset(*tok.start) + opening, raw, rewrites))
+    return sorted(edits, key=lambda e: e.start)
+
+
+def _libcst_edits(data: bytes, label: str, rewrites: PythonRewrites) -> tuple[str, list[Edit]]:
+    """``python_edits`` for a file only libcst reads (Python 2 forms, f-strings)."""
     import libcst as cst
     from libcst.metadata import ByteSpanPositionProvider, MetadataWrapper
 
@@ -181,13 +350,80 @@ def _line(data: bytes, offset: int) -> int:
 
 def append_to_list(text: str, list_name: str, elements: list[str], label: str) -> str:
     """Append element sources to the module-level list ``list_name``; add the list when missing."""
-    import libcst as cst
-    from libcst.metadata import ByteSpanPositionProvider, MetadataWrapper
-
     if not elements:
         return text
     newline = newline_of(text)
     data = text.encode("utf-8")
+    found = _list_by_tokens(data, list_name, label)
+    if found is None:
+        found = _list_by_libcst(data, list_name, label)
+    if found is False:
+        body = "".join(f"    {element},{newline}" for element in elements)
+        separator = "" if text.endswith(("\n", "\r")) or not text else newline
+        lead = newline if text.strip() else ""
+        return f"{text}{separator}{lead}{list_name} = [{newline}{body}]{newline}"
+    close, comma_at = found
+    inserts: list[tuple[int, bytes]] = []
+    if comma_at is not None:
+        inserts.append((comma_at, b","))
+    line_start = data.rfind(b"\n", 0, close) + 1
+    before_close = data[line_start:close]
+    if before_close.strip() == b"":
+        indent = before_close.decode("utf-8") + "    "
+        body = "".join(f"{indent}{element},{newline}" for element in elements)
+        inserts.append((line_start, body.encode("utf-8")))
+    else:
+        indent = "    "
+        body = "".join(f"{newline}{indent}{element}," for element in elements)
+        inserts.append((close, (body + newline).encode("utf-8")))
+    for offset, insert in sorted(inserts, key=lambda item: item[0], reverse=True):
+        data = data[:offset] + insert + data[offset:]
+    return data.decode("utf-8")
+
+
+def _list_by_tokens(data: bytes, list_name: str, label: str) -> tuple[int, int | None] | bool | None:
+    """Where the list's ``]`` is and where its last element needs a comma (byte offsets), False
+    when the module does not assign it, or None when libcst must read the file."""
+    read = _read_tokens(data)
+    if read is None:
+        return None
+    target = None
+    for statement in read.module.body:
+        if (isinstance(statement, ast.Assign) and len(statement.targets) == 1
+                and isinstance(statement.targets[0], ast.Name) and statement.targets[0].id == list_name):
+            if target is not None:
+                raise EsbgenError(f"{label}:{statement.lineno}: {list_name} is assigned twice; edit it by hand")
+            target = statement.value
+    if target is None:
+        return False
+    if not isinstance(target, ast.List):
+        raise EsbgenError(f"{label}:{target.lineno}: {list_name} is not a list literal "
+                          "([...]); esbgen cannot add to it faithfully, edit it by hand")
+    tokens = read.tokens
+    opening = read.at.get(read.node_start(target))
+    closing = next((i for i in range(opening or 0, len(tokens)) if tokens[i].end == read.node_end(target)), None)
+    if opening is None or closing is None or tokens[closing].string != "]" or tokens[opening - 1].string != "=":
+        return None  # a parenthesised list: libcst places it
+    if tokens[closing + 1].type not in (tokenize.NEWLINE, tokenize.COMMENT, tokenize.ENDMARKER):
+        return None
+
+    def byte_offset(position: tuple[int, int]) -> int:
+        return len(read.text[: read.offset(*position)].encode("utf-8"))
+
+    comma_at = None
+    if target.elts:
+        last = closing - 1
+        while tokens[last].type in (tokenize.NL, tokenize.COMMENT):
+            last -= 1
+        if tokens[last].string != ",":
+            comma_at = byte_offset(tokens[last].end)
+    return byte_offset(tokens[closing].start), comma_at
+
+
+def _list_by_libcst(data: bytes, list_name: str, label: str) -> tuple[int, int | None] | bool:
+    import libcst as cst
+    from libcst.metadata import ByteSpanPositionProvider, MetadataWrapper
+
     module = _parse(data, label)
     wrapper = MetadataWrapper(module, unsafe_skip_copy=True)
     spans = wrapper.resolve(ByteSpanPositionProvider)
@@ -206,29 +442,14 @@ def append_to_list(text: str, list_name: str, elements: list[str], label: str) -
                                           "edit it by hand")
                     target = small.value
     if target is None:
-        body = "".join(f"    {element},{newline}" for element in elements)
-        separator = "" if text.endswith(("\n", "\r")) or not text else newline
-        lead = newline if text.strip() else ""
-        return f"{text}{separator}{lead}{list_name} = [{newline}{body}]{newline}"
+        return False
     if not isinstance(target, cst.List):
         raise EsbgenError(f"{label}:{_line(data, spans[target].start)}: {list_name} is not a list literal "
                           "([...]); esbgen cannot add to it faithfully, edit it by hand")
     span = spans[target]
     close = span.start + span.length - 1  # the byte of ']'
-    inserts: list[tuple[int, bytes]] = []
+    comma_at = None
     if target.elements and isinstance(target.elements[-1].comma, cst.MaybeSentinel):
-        last = spans[target.elements[-1].value]
-        inserts.append((last.start + last.length, b","))
-    line_start = data.rfind(b"\n", 0, close) + 1
-    before_close = data[line_start:close]
-    if before_close.strip() == b"":
-        indent = before_close.decode("utf-8") + "    "
-        body = "".join(f"{indent}{element},{newline}" for element in elements)
-        inserts.append((line_start, body.encode("utf-8")))
-    else:
-        indent = "    "
-        body = "".join(f"{newline}{indent}{element}," for element in elements)
-        inserts.append((close, (body + newline).encode("utf-8")))
-    for offset, insert in sorted(inserts, key=lambda item: item[0], reverse=True):
-        data = data[:offset] + insert + data[offset:]
-    return data.decode("utf-8")
+        last = spans[target.elements[-1]]  # the element with its parentheses: "(2)," not "(2,)"
+        comma_at = last.start + last.length
+    return close, comma_at

@@ -255,7 +255,18 @@ class Problem:
 
 
 def check_channel_fields(channel: Channel) -> list[Problem]:
-    """What makes the ESB log and skip an entry."""
+    """What makes the ESB log and skip an entry.
+
+    Worked out once a channel (a clone asks it of each entry up to eight times: its edits, its
+    check, the tree's served paths); a channel's fields never change once read.
+    """
+    known = channel.__dict__.get("_flaws")
+    if known is None:
+        known = channel.__dict__["_flaws"] = tuple(_channel_flaws(channel))
+    return list(known)
+
+
+def _channel_flaws(channel: Channel) -> list[Problem]:
     problems = []
     for key in REQUIRED_FIELDS:
         value = channel.get(key)

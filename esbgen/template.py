@@ -54,10 +54,11 @@ class Edit:
 
 @dataclass
 class TemplateFile:
-    source: Path  # absolute path of the source file
+    source: str | Path  # absolute path of the source file
     target: list[str | Var]  # the path below components/, as parts
     text: str | None = None  # decoded source text, when the file has edits
     edits: list[Edit] = field(default_factory=list)
+    relative: str | None = None  # the source file relative to the ESB root ("components/confapis/sops/sops.yaml")
 
     @property
     def verbatim(self) -> bool:
@@ -215,11 +216,22 @@ class TemplateSpec:
         top = directory / TOP
         top.mkdir(parents=True, exist_ok=True)
         parts: dict[str, list[Any]] = {}
+        # Verbatim files a folder at a time: [source folder, target folder parts, [name or [source name,
+        # target name], ...]]. 40,000 apidocs as one [path, parts] pair each were 760,000 JSON values to
+        # write and read back (50 MiB at 20,000 channels).
         verbatim: list[list[Any]] = []
+        groups: dict[tuple[Any, ...], list[Any]] = {}  # by source folder and target folder parts
         for index, item in enumerate(self.files):
             target = [[p.name] if isinstance(p, Var) else p for p in item.target]
             if item.verbatim:
-                verbatim.append([str(item.source), target])
+                folder, _, name = str(item.source).rpartition(os.sep)
+                prefix, target_name = _split_name(target)
+                key = (folder, *(p if isinstance(p, str) else (p[0],) for p in prefix))
+                group = groups.get(key)
+                if group is None:
+                    group = groups[key] = [folder, prefix, []]
+                    verbatim.append(group)
+                group[2].append(name if name == target_name else [name, target_name])
                 continue
             destination = top / _path_template(item.target)
             destination.parent.mkdir(parents=True, exist_ok=True)
@@ -232,6 +244,15 @@ class TemplateSpec:
         context[PRIVATE_VERBATIM] = verbatim
         (directory / "cookiecutter.json").write_text(json.dumps(context, ensure_ascii=False), encoding="utf-8")
         return directory
+
+
+def _split_name(target: list[Any]) -> tuple[list[Any], str]:
+    """Target parts as the parts of a folder and the literal name after them (they join back to the path)."""
+    last = target[-1]
+    if not isinstance(last, str):
+        return target, ""
+    head, slash, name = last.rpartition("/")
+    return target[:-1] + ([head + slash] if slash else []), name
 
 
 def _text_parts(text: str, edits: list[Edit]) -> list[Any]:
@@ -248,26 +269,32 @@ def _text_parts(text: str, edits: list[Edit]) -> list[Any]:
     return [part for part in out if part != ""]
 
 
-def _copy_verbatim(context: dict[str, Any], files: list[list[Any]], output_dir: Path) -> None:
+def _copy_verbatim(context: dict[str, Any], groups: list[list[Any]], output_dir: Path) -> None:
     """Copy the private template's verbatim files to where cookiecutter would have copied them."""
     from esbgen import progress
     from esbgen.journal import remember_written
 
-    progress.phase("rendering", len(files))
+    progress.phase("rendering", sum(len(names) for _, _, names in groups))
     top = os.path.join(output_dir, str(context["_components"]))
     checked: set[str] = set()
-    for source, target in files:
-        relative = "".join(str(context[p[0]]) if isinstance(p, list) else p for p in target)
-        folder, _, name = relative.rpartition("/")
-        if folder not in checked:  # once a folder: its rendered path stays inside the output
-            if ".." in relative.split("/") or relative.startswith("/") or not name:
-                raise EsbgenError(f"rendered path {relative!r} leaves the output folder")
-            os.makedirs(os.path.join(top, folder), exist_ok=True)
-            checked.add(folder)
-        elif name in ("", ".", ".."):
+    for source_folder, target, names in groups:
+        prefix = "".join(str(context[p[0]]) if isinstance(p, list) else p for p in target)
+        for entry in names:
+            source_name, target_name = (entry, entry) if isinstance(entry, str) else entry
+            _copy_one(os.path.join(source_folder, source_name), prefix + target_name, top, checked, remember_written)
+            progress.tick()
+
+
+def _copy_one(source: str, relative: str, top: str, checked: set[str], remember) -> None:
+    folder, _, name = relative.rpartition("/")
+    if folder not in checked:  # once a folder: its rendered path stays inside the output
+        if ".." in relative.split("/") or relative.startswith("/") or not name:
             raise EsbgenError(f"rendered path {relative!r} leaves the output folder")
-        _copy_bytes(source, os.path.join(top, relative), remember_written)
-        progress.tick()
+        os.makedirs(os.path.join(top, folder), exist_ok=True)
+        checked.add(folder)
+    elif name in ("", ".", ".."):
+        raise EsbgenError(f"rendered path {relative!r} leaves the output folder")
+    _copy_bytes(source, os.path.join(top, relative), remember)
 
 
 def _copy_bytes(source: str, destination: str, remember=None) -> None:
@@ -351,13 +378,29 @@ def render_with_defaults(template_dir: Path, values: dict[str, Any], output_dir:
     from cookiecutter.generate import generate_context, generate_files
     from cookiecutter.prompt import prompt_for_config
 
+    import tempfile
+
     try:
         context = generate_context(context_file=str(template_dir / "cookiecutter.json"), extra_context=values)
         context["cookiecutter"] = {**prompt_for_config(context, no_input=True), **values}
-        generate_files(repo_dir=str(template_dir), context=context, output_dir=str(output_dir),
-                       overwrite_if_exists=True, accept_hooks=False)
+        with tempfile.TemporaryDirectory(prefix="template-", dir=Path(output_dir).parent) as scratch:
+            generate_files(repo_dir=str(_without_bytecode(template_dir, Path(scratch))), context=context,
+                           output_dir=str(output_dir), overwrite_if_exists=True, accept_hooks=False)
     except (CookiecutterException, OSError, ValueError) as error:
         raise EsbgenError(f"rendering {template_dir} failed: {error}") from error
     except Exception as error:  # Jinja errors in a template are the template author's
         raise EsbgenError(f"rendering {template_dir} failed: {type(error).__name__}: {error}") from error
     return dict(context["cookiecutter"])
+
+
+def _without_bytecode(template_dir: Path, scratch: Path) -> Path:
+    """The template, or a copy of it without ``__pycache__`` folders when it has any.
+
+    pip compiles every .py file of a wheel, a template's own files too: an installed esbgen's
+    template has bytecode of them beside them, which cookiecutter would copy into the new system.
+    """
+    if not any(template_dir.rglob("__pycache__")):
+        return template_dir
+    copy = scratch / template_dir.name
+    shutil.copytree(template_dir, copy, symlinks=True, ignore=shutil.ignore_patterns("__pycache__"))
+    return copy

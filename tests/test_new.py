@@ -76,3 +76,30 @@ def test_new_refuses_a_path_another_system_serves(esb_root, run_esbgen):
     assert result.exit_code == 1
     assert "path /v2/bk_demo/get_status/ is already served by components/generic/apis/conf.py" in result.stderr
     assert snapshot(esb_root) == before
+
+
+def test_bytecode_beside_an_installed_template_does_not_reach_the_new_system(tmp_path):
+    """pip compiles a wheel's template files too; what cookiecutter renders must not carry their __pycache__."""
+    import shutil
+    from importlib.resources import files
+    from pathlib import Path
+
+    from esbgen.template import render_with_defaults
+
+    template = tmp_path / "confapis-system"
+    shutil.copytree(Path(str(files("esbgen") / "cookiecutters" / "confapis-system")), template)
+    for init in template.rglob("__init__.py"):
+        (init.parent / "__pycache__").mkdir(exist_ok=True)
+        (init.parent / "__pycache__" / "__init__.cpython-311.pyc").write_bytes(b"\x00bytecode")
+    values = {"system": "bk_demo", "app_code": "bk-demo"}
+    with_bytecode, clean = tmp_path / "with", tmp_path / "clean"
+    with_bytecode.mkdir()
+    clean.mkdir()
+    render_with_defaults(template, values, with_bytecode)
+    for folder in list(template.rglob("__pycache__")):
+        shutil.rmtree(folder)
+    render_with_defaults(template, values, clean)
+    rendered = {str(p.relative_to(with_bytecode)): p.read_bytes() for p in with_bytecode.rglob("*") if p.is_file()}
+    assert rendered == {str(p.relative_to(clean)): p.read_bytes() for p in clean.rglob("*") if p.is_file()}
+    assert rendered and not any("__pycache__" in name for name in rendered)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["clean", "confapis-system", "with"]  # no scratch left

@@ -1,0 +1,81 @@
+"""Ctrl-C in each phase of a clone and of its undo: one line saying what state the tree is in, exit 130.
+
+The interrupt is sent where a phase starts or after some of its items (ESBGEN_INTERRUPT_AT=phase:NAME[:COUNT]),
+as a Ctrl-C would arrive; how long esbgen takes to act on it at 20,000 channels is in the README (make bench).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import snapshot
+
+CLONE = ["clone", "sops", "--as", "bk_sops_ce"]
+UNCHANGED = "esbgen: error: interrupted (SIGINT) before anything was applied: nothing was changed"
+
+
+def esbgen(root: Path, *args: str, interrupt: str | None = None) -> subprocess.CompletedProcess:
+    env = {**os.environ, "ESBGEN_LOCK_TIMEOUT": "30"}
+    env.pop("ESBGEN_INTERRUPT_AT", None)
+    if interrupt:
+        env["ESBGEN_INTERRUPT_AT"] = interrupt
+    return subprocess.run([sys.executable, "-m", "esbgen", *args, "--esb-root", str(root)], env=env,
+                          capture_output=True, text=True, timeout=120)
+
+
+def outside_state(root: Path) -> dict[str, str]:
+    return {path: value for path, value in snapshot(root).items() if not path.startswith(".esbgen")}
+
+
+@pytest.mark.parametrize("point", [
+    "phase:reading", "phase:reading:2",  # reading the tree, then the source's files
+    "phase:rendering", "phase:rendering:3",  # cookiecutter, then the verbatim files
+    "phase:checking",  # the rendered clone held to the ESB's rules
+    "phase:applying", "phase:applying:5",  # the staged files hashed for the journal
+])
+def test_ctrl_c_before_the_tree_changes_changes_nothing_and_says_so(esb_root, point):
+    before = snapshot(esb_root)
+    done = esbgen(esb_root, *CLONE, interrupt=point)
+    assert done.returncode == 130, done.stderr
+    assert done.stderr.strip().splitlines() == [UNCHANGED]
+    assert snapshot(esb_root) == before  # not even esbgen's own state folder is left
+    again = esbgen(esb_root, *CLONE)  # and nothing is left that stands in the way of the next run
+    assert again.returncode == 0, again.stderr
+
+
+def test_ctrl_c_while_applying_the_steps_rolls_back_and_says_so(esb_root):
+    before = outside_state(esb_root)
+    done = esbgen(esb_root, *CLONE, interrupt="op-1")
+    assert done.returncode == 130, done.stderr
+    assert done.stderr.strip().splitlines() == [
+        "esbgen: error: interrupted (SIGINT) while applying: the change was rolled back, the tree is as it was"]
+    assert outside_state(esb_root) == before
+
+
+def test_ctrl_c_while_checking_an_undo_changes_nothing(esb_root):
+    assert esbgen(esb_root, *CLONE).returncode == 0
+    cloned = outside_state(esb_root)
+    done = esbgen(esb_root, "undo", interrupt="phase:checking")
+    assert done.returncode == 130, done.stderr
+    assert done.stderr.strip().splitlines() == [UNCHANGED]
+    assert outside_state(esb_root) == cloned
+    assert esbgen(esb_root, "undo").returncode == 0
+
+
+@pytest.mark.parametrize("point", ["phase:applying", "undo-op-1", "undoing"])
+def test_ctrl_c_while_undoing_finishes_the_undo_and_says_so(esb_root, point):
+    before = outside_state(esb_root)
+    assert esbgen(esb_root, *CLONE).returncode == 0
+    done = esbgen(esb_root, "undo", interrupt=point)
+    assert done.returncode == 130, done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("esbgen: error: interrupted (SIGINT) while undoing change ")
+    assert lines[0].endswith(": the undo was finished first, the change is undone")
+    assert outside_state(esb_root) == before
+    listed = esbgen(esb_root, "undo", "--list")
+    assert listed.returncode == 0 and "undone" in listed.stdout

@@ -1,0 +1,57 @@
+"""The private template lists verbatim files a folder at a time; they land where the readable template puts them."""
+
+from __future__ import annotations
+
+import filecmp
+import os
+from pathlib import Path
+
+from esbgen.template import Edit, TemplateFile, TemplateSpec, Var, render, render_with_defaults
+
+
+def tree_files(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_renamed_nested_and_top_level_verbatim_files_render_as_the_readable_template_does(tmp_path):
+    source = tmp_path / "source"
+    (source / "apidocs" / "en").mkdir(parents=True)
+    (source / "apidocs" / "zh_hans").mkdir(parents=True)
+    files = {
+        "sops.yaml": b"# no channels yet\n",  # renamed after the clone, as <source>.yaml is
+        "apidocs/en/get_a.md": b"{{ common_args_desc }}\n",
+        "apidocs/en/get_b.md": b"{% if x %}b{% endif %}\r\n",
+        "apidocs/zh_hans/get_a.md": "查询 {{ a }}\n".encode(),
+        "toolkit.py": b"X = 1\n",
+        "configs.py": b'SYSTEM_NAME = "SOPS"\n',
+        "extra.yaml": b"- path: /v2/sops/x/\n",
+    }
+    for name, data in files.items():
+        (source / name).write_bytes(data)
+    os.chmod(source / "toolkit.py", 0o755)
+    spec = TemplateSpec([
+        TemplateFile(str(source / "sops.yaml"), ["confapis/", Var("system"), "/", Var("system"), ".yaml"]),
+        TemplateFile(str(source / "apidocs/en/get_a.md"), ["confapis/", Var("system"), "/", "apidocs/en/", "get_a.md"]),
+        TemplateFile(source / "apidocs/en/get_b.md", ["confapis/", Var("system"), "/", "apidocs/en/", "get_b.md"]),
+        TemplateFile(str(source / "apidocs/zh_hans/get_a.md"), ["confapis/", Var("system"), "/", "apidocs/zh_hans/", "get_a.md"]),
+        TemplateFile(str(source / "toolkit.py"), ["bk/apisv2/", Var("system"), "/toolkit.py"]),
+        # an edited file in each folder, as a clone always has (SYSTEM_NAME, the channels)
+        TemplateFile(str(source / "configs.py"), ["bk/apisv2/", Var("system"), "/toolkit/configs.py"],
+                     'SYSTEM_NAME = "SOPS"\n', [Edit(15, 19, [Var("SYSTEM_NAME")])]),
+        TemplateFile(str(source / "extra.yaml"), ["confapis/", Var("system"), "/", "extra.yaml"],
+                     "- path: /v2/sops/x/\n", [Edit(12, 16, [Var("system")])]),
+    ], {"system": "bk_x", "SYSTEM_NAME": "BK_X", "_components": "components"})
+    private = render(spec.write(tmp_path / "private", link=True), {"system": "bk_x", "SYSTEM_NAME": "BK_X",
+                                                                   "_components": "components"}, tmp_path / "out-private")
+    readable = tmp_path / "out-readable"
+    render_with_defaults(spec.write(tmp_path / "readable"), {}, readable)
+    assert tree_files(private) == tree_files(readable)
+    assert set(tree_files(private)) == {
+        "components/confapis/bk_x/bk_x.yaml", "components/confapis/bk_x/apidocs/en/get_a.md",
+        "components/confapis/bk_x/apidocs/en/get_b.md", "components/confapis/bk_x/apidocs/zh_hans/get_a.md",
+        "components/bk/apisv2/bk_x/toolkit.py", "components/bk/apisv2/bk_x/toolkit/configs.py",
+        "components/confapis/bk_x/extra.yaml",
+    }
+    assert tree_files(private)["components/confapis/bk_x/extra.yaml"] == b"- path: /v2/bk_x/x/\n"
+    assert os.stat(private / "components/bk/apisv2/bk_x/toolkit.py").st_mode & 0o777 == 0o755
+    assert filecmp.cmp(private / "components/confapis/bk_x/apidocs/en/get_b.md", source / "apidocs/en/get_b.md", shallow=False)
