@@ -857,14 +857,19 @@ def _roll_back(journal: Journal, root: Path, error: BaseException, done: int) ->
         # done + 1: the failing step may have got half-way (a database row, a backup moved).
         _, problems = _revert(journal, root, "rollback", upto=done + 1)
         if problems:
+            # The state stays rolling-back: the next run (recovery, under the lock) retries the
+            # steps that could not be reverted, and nothing else runs until they are.
             journal.data["rollback_problems"] = problems
-        _set_state_if_possible(journal, "rolled-back")
+            _set_state_if_possible(journal, "rolling-back")
+        else:
+            _set_state_if_possible(journal, "rolled-back")
         _cleanup_payload(journal, keep_backups=bool(problems))
     interrupted = isinstance(error, KeyboardInterrupt)
     if problems:
         reason = f"interrupted ({signal_name(error)})" if interrupted else str(error)
         raise RollbackIncomplete(
-            f"{reason}; rolling back left problems: {'; '.join(problems)} (journal {journal.path})"
+            f"{reason}; rolling back left problems: {'; '.join(problems)}; the next esbgen run retries them "
+            f"(journal {journal.path})"
         ) from error
     if interrupted:
         raise Interrupted(f"interrupted ({signal_name(error)}) while applying: the change was rolled back, "

@@ -13,6 +13,7 @@ from conftest import snapshot
 from esbgen import journal as jr
 from stepkit import provide_kinds  # noqa: F401 (a fixture)
 from esbgen.errors import EsbgenError
+from esbgen.plugins import get_plugin_manager
 from esbgen.plan import ExternalStep, FileWrite, Plan, TreeAdd
 
 CONF = Path("components/generic/apis/conf.py")
@@ -390,14 +391,30 @@ def test_a_rollback_that_cannot_finish_says_so_and_keeps_the_backups(esb_root, t
         def revert(self, record, ctx):
             raise RuntimeError("the database is gone")
 
+    before = full_state(esb_root)
     plan = a_plan(esb_root, tmp_path / "s", replace_sops=True, external=True)
     plan.external.append(ExternalStep("failing", "fails", {"name": "X", "label": "x"}))
-    provide_kinds(Stubborn(tmp_path / "rows.json"), Rows(tmp_path / "other.json", fail_apply=True, kind="failing"))
+    stubborn = provide_kinds(Stubborn(tmp_path / "rows.json"), Rows(tmp_path / "other.json", fail_apply=True,
+                                                                    kind="failing"))
     with pytest.raises(EsbgenError, match="rolling back left problems: insert row NEWSYS: the database is gone"):
         jr.apply(plan, argv=["test"])
     (journal,) = jr.journals(esb_root)
     assert journal.data["rollback_problems"] and (journal.path / "backup").is_dir()
+    assert journal.state == "rolling-back"  # so that the next run retries what is left
     assert (esb_root / "components/confapis/itsm/itsm.yaml").read_bytes() != b"[]\n"  # the files did go back
+
+    # The database is back: the next run's recovery finishes the rollback and drops the backups.
+    get_plugin_manager().unregister(stubborn)
+    rows = Rows(tmp_path / "rows.json")
+    provide_kinds(rows, Rows(tmp_path / "other.json", kind="failing"))
+    said = []
+    with jr.locked(esb_root):
+        jr.recover(esb_root, said.append)
+    (journal,) = jr.journals(esb_root)
+    assert journal.state == "rolled-back" and not (journal.path / "backup").exists()
+    assert rows.rows() == {} and ("rollback", "NEWSYS") in rows.calls
+    assert full_state(esb_root) == before
+    assert said and "rolled back an interrupted change" in said[0]
 
 
 def test_hashes_remembered_while_copying_are_never_stale(tmp_path, monkeypatch):

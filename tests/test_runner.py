@@ -252,7 +252,7 @@ class AddsStuckRow:
 
 
 def test_json_says_when_a_rollback_is_incomplete(esb_root, run_esbgen, provide_kinds):
-    provide_kinds(StuckRow())
+    stuck = provide_kinds(StuckRow())
     pm = get_plugin_manager()
     plugin = pm.register(AddsStuckRow(), name="adds-stuck-row")
     try:
@@ -265,5 +265,26 @@ def test_json_says_when_a_rollback_is_incomplete(esb_root, run_esbgen, provide_k
     assert "the connection is still down" in report["error"]["message"]
     # The files went back; the row is what is left, and the journal names it.
     assert not (esb_root / "components/confapis/bk_sops_ce").exists()
-    journal = json.loads(next((esb_root / ".esbgen/journal").glob("*/journal.json")).read_text())
-    assert journal["rollback_problems"] and journal["state"] == "rolled-back"
+    journal_file = next((esb_root / ".esbgen/journal").glob("*/journal.json"))
+    journal = json.loads(journal_file.read_text())
+    assert journal["rollback_problems"] and journal["state"] == "rolling-back"
+
+    # While the row cannot be reverted, every run retries first and refuses to do anything else.
+    again = run_esbgen(*CLONE, "--esb-root", esb_root)
+    assert again.exit_code == 1 and "could not be rolled back: " in again.stderr and "the connection is still down" in again.stderr
+    assert not (esb_root / "components/confapis/bk_sops_ce").exists()
+
+    # Once the database answers again, the next run finishes the rollback, says so, and goes on.
+    pm.unregister(stuck)
+    provide_kinds(Reachable())
+    listed = run_esbgen("list", "--esb-root", esb_root)
+    assert listed.exit_code == 0, listed.stderr
+    assert "rolled back an interrupted change" in listed.stderr + listed.output
+    assert json.loads(journal_file.read_text())["state"] == "rolled-back"
+
+
+class Reachable(StuckRow):
+    """The same step once the database is back: its revert goes through."""
+
+    def revert(self, record, ctx):
+        return None
