@@ -173,8 +173,8 @@ def channels_of(root: Path, relpath: Path, run_mode: str | None = None, position
     """The entries of one confapis file, each with the spans of its scalar values.
 
     ``positions`` False leaves the spans out (a system that is only read, never edited): the
-    file is then composed by PyYAML's C loader, the ESB's own reader, which makes no position
-    objects esbgen keeps and spends no Python call per scalar on tags it does not need. The
+    file is then composed by PyYAML's C loader (the parser of the ESB's own yaml.safe_load), no
+    span is made, and a scalar's tag is asked only whether it is a null or a merge key. The
     entries are the same, field by field (tested); a file it does not read, the precise reader
     reads again, so errors are worded as ever.
     """
