@@ -478,7 +478,7 @@ def design_clone(root: Path, request: CloneRequest) -> CloneDesign:
     validate_new_system(request.new)
     if request.new == request.source:
         raise UsageError("the new system must differ from the source")
-    tree = load_tree(root)
+    tree = load_tree(root, positions={request.source})  # only the source's YAML is edited
     source = tree.systems.get(request.source)
     if source is None:
         known = ", ".join(sorted(tree.systems)) or "none"

@@ -1,4 +1,5 @@
-"""Reading confapis YAML files with the positions ruamel.yaml reports, for in-place edits."""
+"""Reading confapis YAML files: with the positions ruamel.yaml reports, for in-place edits, or
+without them (PyYAML's C loader, as the ESB reads them) where nothing is edited."""
 
 from __future__ import annotations
 
@@ -168,14 +169,28 @@ def _tag_text(node, known: dict[int, str]) -> str:
     return text
 
 
-def channels_of(root: Path, relpath: Path, run_mode: str | None = None) -> list[Channel]:
-    """The entries of one confapis file, each with the spans of its scalar values."""
+def channels_of(root: Path, relpath: Path, run_mode: str | None = None, positions: bool = True) -> list[Channel]:
+    """The entries of one confapis file, each with the spans of its scalar values.
+
+    ``positions`` False leaves the spans out (a system that is only read, never edited): the
+    file is then composed by PyYAML's C loader (the parser of the ESB's own yaml.safe_load), no
+    span is made, and a scalar's tag is asked only whether it is a null or a merge key. The
+    entries are the same, field by field (tested); a file it does not read, the precise reader
+    reads again, so errors are worded as ever.
+    """
     label = str(relpath)
     text = read_text(root / relpath, label)
-    document = compose(text, label)
+    if not positions:
+        document = _compose_fast(text)
+        if document is not _UNREAD:
+            return _channels(document, relpath, label, run_mode, _fast_tag_text, False)
+    return _channels(compose(text, label), relpath, label, run_mode, _tag_text, True)
+
+
+def _channels(document, relpath: Path, label: str, run_mode: str | None, tag_text, positions: bool) -> list[Channel]:
     if document is None:
         return []
-    # Node kinds by ``id`` ('scalar', 'sequence', 'mapping'): the C and the pure-Python composer's nodes alike.
+    # Node kinds by ``id`` ('scalar', 'sequence', 'mapping'): the nodes of every composer alike.
     if document.id != "sequence":
         raise EsbgenError(f"{label}:{document.start_mark.line + 1}: the file is not a list of channels")
     channels = []
@@ -187,22 +202,78 @@ def channels_of(root: Path, relpath: Path, run_mode: str | None = None) -> list[
         fields: dict = {}
         spans: dict[str, Span] = {}
         nested: set[str] = set()
-        for key, value_node in _entry_items(item, tags):
+        for key, value_node in _entry_items(item, tags, tag_text):
             key = sys.intern(key)  # 10 names for 200,000 keys at 20,000 channels
             if value_node.id == "scalar":
-                fields[key] = None if _tag_text(value_node, tags).endswith(":null") else _own(value_node.value)
-                start = value_node.start_mark
-                spans[key] = Span(
-                    start.index,
-                    value_node.end_mark.index,
-                    start.line + 1,
-                    value_node.style or None,  # libyaml says '' for plain
-                )
+                fields[key] = None if tag_text(value_node, tags).endswith(":null") else _own(value_node.value)
+                if positions:
+                    start = value_node.start_mark
+                    spans[key] = Span(
+                        start.index,
+                        value_node.end_mark.index,
+                        start.line + 1,
+                        value_node.style or None,  # libyaml says '' for plain
+                    )
             else:
                 fields[key] = None
                 nested.add(key)
         channels.append(Channel(relpath, line, fields, spans, run_mode, frozenset(nested)))
     return channels
+
+
+_UNREAD = object()
+_FAST_LOADER = None
+
+
+def _fast_loader():
+    """PyYAML's C loader with a resolver that tells apart only what a channel's reading asks:
+    a null (``~``, ``null``, empty, plain) and a merge key (``<<``, plain); every other implicit
+    scalar is text, as esbgen keeps every value. Both are the same in YAML 1.1 and 1.2."""
+    global _FAST_LOADER
+    if _FAST_LOADER is None:
+        import yaml
+
+        null, merge, text = "tag:yaml.org,2002:null", "tag:yaml.org,2002:merge", "tag:yaml.org,2002:str"
+        nulls = frozenset(("~", "null", "Null", "NULL", ""))
+        scalar = yaml.ScalarNode
+        base = yaml.resolver.BaseResolver.resolve
+
+        class ChannelLoader(yaml.CBaseLoader):
+            def resolve(self, kind, value, implicit):
+                if kind is not scalar:
+                    return base(self, kind, value, implicit)
+                if implicit[0]:
+                    if value in nulls:
+                        return null
+                    if value == "<<":
+                        return merge
+                return text
+
+        _FAST_LOADER = ChannelLoader
+    return _FAST_LOADER
+
+
+def _compose_fast(text: str):
+    """The document's nodes as PyYAML's C composer makes them (None for an empty one), or _UNREAD:
+    no C loader, nesting too deep for C recursion, or any error (the precise reader words it)."""
+    if _deeply_nested(text):
+        return _UNREAD
+    try:
+        import yaml
+
+        if not getattr(yaml, "__with_libyaml__", False):
+            return _UNREAD
+        loader = _fast_loader()(text)
+        try:
+            return loader.get_single_node()
+        finally:
+            loader.dispose()
+    except Exception:  # noqa: BLE001 - the precise reader reads it again and words the error
+        return _UNREAD
+
+
+def _fast_tag_text(node, known: dict[int, str]) -> str:
+    return node.tag or ""
 
 
 def _own(value: str) -> str:
@@ -215,7 +286,7 @@ def _own(value: str) -> str:
     return (value + " ")[:-1] if value else value
 
 
-def _entry_items(mapping, tags: dict[int, str], depth: int = 0) -> list:
+def _entry_items(mapping, tags: dict[int, str], tag_text=_tag_text, depth: int = 0) -> list:
     """The (key, value node) pairs of an entry as the ESB's YAML loader sees them: merge keys
     (``<<: *defaults``, or a list of them) give the keys the entry does not set itself, the
     first merged mapping winning; an alias stands for its anchored node."""
@@ -223,12 +294,12 @@ def _entry_items(mapping, tags: dict[int, str], depth: int = 0) -> list:
     for key_node, value_node in mapping.value:
         if key_node.id != "scalar":
             continue
-        if (key_node.value == "<<" and not key_node.style) or _tag_text(key_node, tags).endswith(":merge"):
+        if (key_node.value == "<<" and not key_node.style) or tag_text(key_node, tags).endswith(":merge"):
             sources = [value_node] if value_node.id == "mapping" else [
                 n for n in (value_node.value if value_node.id == "sequence" else []) if n.id == "mapping"]
             if depth < 16:
                 for source in sources:
-                    merged.extend(_entry_items(source, tags, depth + 1))
+                    merged.extend(_entry_items(source, tags, tag_text, depth + 1))
             continue
         own.append((key_node.value, value_node))
     seen = {key for key, _ in own}

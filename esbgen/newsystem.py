@@ -59,7 +59,7 @@ def plan_new(root: Path, name: str, app_code: str, work: Path, *, type_name: str
     validate_one_line(label, "--label", blank_ok=False)
     validate_system_columns(label=label)
     saas_type, template = template_of(type_name)
-    tree = load_tree(root)
+    tree = load_tree(root, positions=set())  # no system's YAML is edited
     target = CloneTarget(name, app_code, label if label is not None else name.upper(), "")
     plugin, answer = answers("esbgen_host_setting", target=target, source=None, old=None)[0]
     target.host_setting = validate_host_setting_answer(plugin, answer, tree, name)

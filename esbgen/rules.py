@@ -290,13 +290,22 @@ SKIPS = " (the ESB logs it and skips the entry)"
 
 
 def normalised_path(path: str) -> str:
-    """A confapis path as the ESB stores it: one slash each side."""
-    return "/%s/" % path.strip("/")
+    """A confapis path as the ESB stores it: one slash each side.
+
+    A path already so is given back itself, not an equal copy: the served channels of a system
+    and of its clone, kept for the run, would otherwise hold 40,000 copies at 20,000 channels.
+    """
+    found = "/%s/" % path.strip("/")
+    return path if found == path else found
 
 
-@dataclass
+@dataclass(slots=True)
 class Served:
-    """A channel the ESB's sync makes a row of: path and method, the component, where it is declared."""
+    """A channel the ESB's sync makes a row of: path and method, the component, where it is declared.
+
+    Slots: a system's served channels are kept for the run (``_remembered``), 20,000 of them and as
+    many of its clone's.
+    """
 
     path: str
     method: str
@@ -330,9 +339,42 @@ def importable(tree: EsbTree, component: ComponentClass | None) -> ComponentClas
     return component
 
 
+def _state(tree: EsbTree, system: ComponentSet) -> tuple:
+    """What a system's rules are worked out from, as identities and sizes: the tree and the system are
+    filled in while read, then only read, so a memo made from the same state holds."""
+    return (tree.generation, id(tree.preset_channels), len(tree.preset_channels), id(system.channels),
+            len(system.channels), id(system.components), len(system.components), id(system.preset_channels),
+            len(system.preset_channels), system.name, system.system_name, system.confapis_dir)
+
+
+def _remembered(tree: EsbTree, system: ComponentSet, what: str, work):
+    """``work(tree, system)``, done once for the same tree and system in their same state.
+
+    A clone asks both of the source (its own check, the served paths of the tree) and of the
+    rendered clone (its check, its served paths): at 20,000 channels each was worked out twice.
+    The memo lives on the system and knows its tree by a weak reference: a strong one would make
+    a cycle (tree, system, memo) that keeps the rendered clone's tree alive after its check.
+    """
+    import weakref
+
+    memo = system.__dict__.setdefault("_esbgen_rules", {})
+    state = _state(tree, system)
+    known = memo.get(what)
+    if known is not None and known[0]() is tree and known[1] == state:
+        return known[2]
+    found = work(tree, system)
+    memo[what] = (weakref.ref(tree), state, found)
+    return found
+
+
 def served_channels(tree: EsbTree, system: ComponentSet) -> tuple[list[Served], list[Problem]]:
     """What the ESB's sync makes of a system's channels, in its order: esb_conf.py presets, conf.py
     CHANNELS, then confapis entries; and what it drops on the way, each as a Problem."""
+    served, dropped = _remembered(tree, system, "served", _served_channels)
+    return list(served), list(dropped)
+
+
+def _served_channels(tree: EsbTree, system: ComponentSet) -> tuple[list[Served], list[Problem]]:
     served: list[Served] = []
     dropped: list[Problem] = []
     seen: dict[tuple[str, str], str] = {}
@@ -405,6 +447,10 @@ def _doc_files(tree: EsbTree, system: ComponentSet) -> dict[str, set[str]]:
 
 def check_system(tree: EsbTree, system: ComponentSet) -> list[Problem]:
     """Everything the ESB would do silently to this system's channels and docs."""
+    return list(_remembered(tree, system, "check", _check_system))
+
+
+def _check_system(tree: EsbTree, system: ComponentSet) -> list[Problem]:
     problems: list[Problem] = []
     for folder in system.python_dirs or ([system.python_dir] if system.python_dir else []):
         side_name = system.side_names.get(folder, system.system_name)
