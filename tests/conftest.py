@@ -90,3 +90,22 @@ def run_esbgen(capsys):
 
 # Real services (MariaDB, supervisord) and the test ESB project for registration, sync and restart.
 pytest_plugins = ["conftest_services"]
+
+
+@pytest.fixture
+def register_plugin():
+    """``register_plugin(plugin, name)`` registers a plugin object with esbgen's plugin manager until the test ends."""
+    from esbgen.plugins import get_plugin_manager
+
+    pm = get_plugin_manager()
+    registered = []
+
+    def add(plugin, name):
+        pm.register(plugin, name=name)
+        registered.append(plugin)
+        return plugin
+
+    yield add
+    for plugin in registered:
+        if pm.is_registered(plugin):
+            pm.unregister(plugin)

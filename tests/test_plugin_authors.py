@@ -18,7 +18,6 @@ import pytest
 
 from conftest import REPO, assert_one_line_refusal
 from esbgen import hookimpl
-from esbgen.plugins import get_plugin_manager
 from test_no_trace import entries
 
 DOC = REPO / "docs" / "plugins.md"
@@ -158,20 +157,6 @@ def test_an_entry_point_naming_nothing_is_named_the_same_way(tmp_path):
 
 
 # --- values plugins return -----------------------------------------------------------------------------
-
-
-@pytest.fixture
-def register_plugin():
-    pm = get_plugin_manager()
-    registered = []
-
-    def add(plugin, name):
-        pm.register(plugin, name=name)
-        registered.append(plugin)
-
-    yield add
-    for plugin in registered:
-        pm.unregister(plugin)
 
 
 def host_setting_plugin(value):

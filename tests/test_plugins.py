@@ -12,22 +12,7 @@ import pytest
 from conftest import REPO, snapshot
 from esbgen import hookimpl
 from esbgen.plan import PostStep
-from esbgen.plugins import call_hook, get_plugin_manager, reset_plugin_manager
-
-
-@pytest.fixture
-def register_plugin():
-    pm = get_plugin_manager()
-    registered = []
-
-    def add(plugin, name):
-        pm.register(plugin, name=name)
-        registered.append(plugin)
-        return plugin
-
-    yield add
-    for plugin in registered:
-        pm.unregister(plugin)
+from esbgen.plugins import call_hook, reset_plugin_manager
 
 
 def test_builtins_are_listed_with_their_hooks(run_esbgen):
