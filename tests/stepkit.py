@@ -18,21 +18,12 @@ def _provider(kinds):
 
 
 @pytest.fixture
-def provide_kinds():
+def provide_kinds(register_plugin):
     """``provide_kinds(kind, ...)`` registers a plugin answering esbgen_step_kinds with them until the test ends
     (it returns the plugin, for a test that unregisters it sooner)."""
-    from esbgen.plugins import get_plugin_manager
-
-    pm = get_plugin_manager()
-    providers = []
 
     def provide(*kinds):
         provider = _provider(kinds)
-        pm.register(provider, name=f"test-step-kinds-{len(providers)}-{id(provider)}")
-        providers.append(provider)
-        return provider
+        return register_plugin(provider, f"test-step-kinds-{id(provider)}")
 
-    yield provide
-    for provider in providers:
-        if pm.is_registered(provider):
-            pm.unregister(provider)
+    return provide
