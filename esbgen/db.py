@@ -697,6 +697,20 @@ def explain(error: BaseException) -> str:
     return " ".join(text.split())
 
 
+@contextmanager
+def explained(what: str) -> Iterator[None]:
+    """A database error raised inside becomes one line, ``<what>: <the reason>``; esbgen's own errors and
+    any other exception pass through unchanged."""
+    try:
+        yield
+    except EsbgenError:
+        raise
+    except Exception as error:
+        if not is_database_error(error):
+            raise
+        raise EsbgenError(f"{what}: {explain(error)}") from None
+
+
 def is_database_error(error: BaseException) -> bool:
     try:
         from django.core.exceptions import ImproperlyConfigured

@@ -196,16 +196,10 @@ class DbSystemKind:
         record["outcome"] = "applied"
 
     def verify(self, record: dict[str, Any], ctx: Any) -> bool:
-        try:
+        shown = record.get("shown", record["database"])
+        with db.explained(f"cannot read row {record['system']} in {db.TABLE} ({shown})"):
             with _database_for(record, run_target(ctx)) as database:
                 rows = database.rows(record["system"])
-        except EsbgenError:
-            raise
-        except Exception as error:
-            if db.is_database_error(error):
-                raise EsbgenError(f"cannot read row {record['system']} in {db.TABLE} "
-                                  f"({record.get('shown', record['database'])}): {db.explain(error)}") from None
-            raise
         return len(rows) == 1 and _matches(rows[0], record["after"])
 
     def revert(self, record: dict[str, Any], ctx: Any) -> None:
@@ -213,7 +207,7 @@ class DbSystemKind:
             return  # this process saw the step change nothing
         system, action = record["system"], record["action"]
         shown = record.get("shown", record["database"])
-        try:
+        with db.explained(f"cannot revert row {system} in {db.TABLE} ({shown})"):
             with _database_for(record, run_target(ctx)) as database, database.atomic():
                 rows = database.rows(system, for_update=True)
                 if action == "insert":
@@ -229,10 +223,4 @@ class DbSystemKind:
                     if len(rows) == 1 and _matches(rows[0], record["before"]):
                         return
                 raise EsbgenError(f"row {system} in {db.TABLE} ({shown}) changed since esbgen wrote it; revert it by hand")
-        except EsbgenError:
-            raise
-        except Exception as error:
-            if db.is_database_error(error):
-                raise EsbgenError(f"cannot revert row {system} in {db.TABLE} ({shown}): {db.explain(error)}") from None
-            raise
 

@@ -446,7 +446,7 @@ class SyncedRowsKind:
 
         shown = record.get("shown", record["database"])
         problems = []
-        try:
+        with db.explained(f"cannot read the rows the sync wrote ({shown})"):
             with _database_for(record, run_target(ctx)) as database:
                 for table, pairs in record.get("changed", {}).items():
                     for pair in pairs:
@@ -456,12 +456,6 @@ class SyncedRowsKind:
                     for row in rows:
                         if not esbrows.same(_current(database, table, row["id"]), row):
                             problems.append(f"{table} row {row['id']}{_row_label(row)}")
-        except EsbgenError:
-            raise
-        except Exception as error:
-            if db.is_database_error(error):
-                raise EsbgenError(f"cannot read the rows the sync wrote ({shown}): {db.explain(error)}") from None
-            raise
         if problems:
             raise EsbgenError(f"rows changed since the sync wrote them ({shown}): {', '.join(problems)}; "
                               "revert them by hand")
@@ -471,7 +465,7 @@ class SyncedRowsKind:
         from esbgen.registration import _database_for, run_target
 
         shown = record.get("shown", record["database"])
-        try:
+        with db.explained(f"cannot revert the rows the sync wrote ({shown})"):
             with _database_for(record, run_target(ctx)) as database, database.atomic():
                 problems = []
                 for table, pairs in record.get("changed", {}).items():
@@ -495,12 +489,6 @@ class SyncedRowsKind:
                 if problems:
                     raise EsbgenError(f"rows changed since the sync wrote them ({shown}): {', '.join(problems)}; "
                                       "revert them by hand")
-        except EsbgenError:
-            raise
-        except Exception as error:
-            if db.is_database_error(error):
-                raise EsbgenError(f"cannot revert the rows the sync wrote ({shown}): {db.explain(error)}") from None
-            raise
 
 
 def _current(database, table: str, row_id: Any) -> dict[str, Any] | None:
