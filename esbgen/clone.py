@@ -8,7 +8,7 @@ import filecmp
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable
 
 from esbgen.confapis import dest_path_app_edit, read_text, scalar_inner
 from esbgen.domain import Channel, CloneTarget, ComponentSet, EsbTree, PresetChannel
@@ -16,7 +16,7 @@ from esbgen.errors import EsbgenError, UsageError
 from esbgen.esbtree import load_tree
 from esbgen.plan import FileWrite, Plan, TreeAdd, relative_names
 from esbgen.pyedit import PythonRewrites, append_to_list, py_literal, python_edits
-from esbgen.layout import APISV2, COMPONENTS, CONFAPIS_GROUP, CUSTOM_CONF, ESB_CONF, settings_file, system_folders
+from esbgen.layout import APIDOCS, APISV2, COMPONENTS, CONFAPIS_GROUP, CUSTOM_CONF, ESB_CONF, settings_file, system_folders
 from esbgen.rules import (
     Problem,
     check_channel_fields,
@@ -40,7 +40,7 @@ from esbgen.rules import (
     validate_system_folder,
 )
 from esbgen.saas import APP_PATH_RE, SaasType, select_saas_type
-from esbgen.template import Edit, TemplateFile, TemplateSpec, Var, render
+from esbgen.template import Edit, TemplateFile, TemplateSpec, Var, VerbatimCopy, rendering
 
 SKIPPED_FILES = ("__pycache__", ".pyc", ".pyo")
 
@@ -524,13 +524,15 @@ def plan_clone(root: Path, request: CloneRequest, work: Path) -> CloneOutcome:
     template_dir = design.spec.write(work / "template", link=True)
     output = work / "output"
     output.mkdir()
-    render(template_dir, design.context, output)
     plan = Plan(root, f"clone {request.source} as {request.new}")
-    remark = clone_remark(source)
-    esb_conf = root / ESB_CONF
-    source_text = esb_conf.read_bytes().decode("utf-8", errors="replace") if esb_conf.is_file() else ""
-    conf_write, said, carried = conf_changes(tree, target, remark, source, source_text)
-    inherited = validate_rendered(tree, output, request.new, source, conf_write, design)
+    with rendering(template_dir, design.context, output) as copying:
+        # the verbatim files are copied meanwhile (a helper process, for many): the checks know them from the template
+        remark = clone_remark(source)
+        esb_conf = root / ESB_CONF
+        source_text = esb_conf.read_bytes().decode("utf-8", errors="replace") if esb_conf.is_file() else ""
+        conf_write, said, carried = conf_changes(tree, target, remark, source, source_text)
+        inherited = validate_rendered(tree, output, request.new, source, conf_write, design, copying)
+        copying.finish()
     folders = [folder.parent / request.new for folder in source.python_dirs]
     if source.confapis_dir is not None:
         folders.append(source.confapis_dir.parent / request.new)
@@ -585,11 +587,13 @@ def add_rendered_folders(plan: Plan, output: Path, folders: list[Path], force: b
 
 
 def validate_rendered(tree: EsbTree, output: Path, new: str, source: ComponentSet | None,
-                      conf_write: FileWrite | None = None, design: CloneDesign | None = None) -> list[Problem]:
+                      conf_write: FileWrite | None = None, design: CloneDesign | None = None,
+                      copying: VerbatimCopy | None = None) -> list[Problem]:
     """Hold the clone rendered under ``output`` (with the conf module it gets) to the ESB's rules.
 
     The same check as ``esbgen check``: a problem the source has too is inherited (reported,
     the clone serves what the source serves); any other refuses the clone. Returns the inherited.
+    ``copying``: the verbatim files still on their way; a clone read back from disk waits for them.
     """
     from esbgen import progress
 
@@ -603,6 +607,8 @@ def validate_rendered(tree: EsbTree, output: Path, new: str, source: ComponentSe
         (output / CUSTOM_CONF).write_bytes((tree.root / CUSTOM_CONF).read_bytes())
     staged_tree = derived_clone(tree, output, new, design) if design is not None else None
     if staged_tree is None:
+        if copying is not None:
+            copying.finish()
         staged_tree = load_tree(output, only={new})
     staged_tree.generation = tree.generation
     staged_tree.preset_channels = tree.preset_channels  # the ESB drops a confapis entry on a preset's path
@@ -610,7 +616,9 @@ def validate_rendered(tree: EsbTree, output: Path, new: str, source: ComponentSe
     if staged is None:
         raise EsbgenError(f"the rendered template holds no system folder {new!r}; is a template or plugin wrong?")
     found = check_system(staged_tree, staged)
-    known = {p.key(source.name, source.system_name) for p in check_system(tree, source)} if source is not None else set()
+    # a clean clone needs no look at its source's problems: only a problem found is told inherited or new
+    known = ({p.key(source.name, source.system_name) for p in check_system(tree, source)}
+             if source is not None and found else set())
     inherited = [p for p in found if p.key(new) in known]
     problems = [str(p) for p in found if p.key(new) not in known]
     taken: dict[str, list[str]] = {}
@@ -709,7 +717,23 @@ def derived_clone(tree: EsbTree, output: Path, new: str, design: CloneDesign) ->
         return None
     registered, conf_channels = read_custom_conf(output)
     staged.preset_channels = [p for p in conf_channels if p.codename.split(".")[-2] == new]
-    return EsbTree(output, {new: staged}, registered, conf_channels, [], tree.generation)
+    derived = EsbTree(output, {new: staged}, registered, conf_channels, [], tree.generation)
+    derived.planned_docs = {new: planned_docs(staged, renamed_file.values())}
+    return derived
+
+
+def planned_docs(staged: ComponentSet, rendered: Iterable[str]) -> dict[str, set[str]]:
+    """The apidocs a rendered clone holds, by language, from the paths its template renders."""
+    docs: dict[str, set[str]] = {}
+    if staged.confapis_dir is None:
+        return docs
+    prefix = f"{staged.confapis_dir.as_posix()}/{APIDOCS}/"
+    for relative in rendered:
+        if relative.startswith(prefix):
+            language, slash, name = relative[len(prefix):].partition("/")
+            if slash and name and "/" not in name:
+                docs.setdefault(language, set()).add(name)
+    return docs
 
 
 def moved_dir(folder: Path | None, new: str) -> Path | None:

@@ -175,6 +175,9 @@ class EsbTree:
     preset_channels: list[PresetChannel]
     generation: str = "legacy"  # "legacy" (configs/default.py, Python 2.7) or "later" (conf/default.py, Python 3)
     unread_systems: list[str] = field(default_factory=list)  # SYSTEMS entries built in code ("file:line")
+    # system -> language -> apidoc file names: the docs a rendered clone holds once its copy is done,
+    # known from its template while the copy is still under way (None: list them on disk)
+    planned_docs: dict[str, dict[str, set[str]]] | None = None
 
     @property
     def conf_path(self) -> Path:

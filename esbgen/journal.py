@@ -492,6 +492,11 @@ def remember_written(fd: int, data: bytes) -> None:
     _WRITTEN[_stat_key(os.fstat(fd))] = hashlib.sha256(data).hexdigest().encode()
 
 
+def remember_copied(written: dict[tuple[int, int, int, int, int], bytes]) -> None:
+    """Note the hashes of files a helper process wrote (esbgen/copier.py), keyed as remember_written keys them."""
+    _WRITTEN.update(written)
+
+
 def _content_sha(path: str) -> bytes:
     """sha256 of a file's bytes (os.open/os.read: open() adds an ioctl, a seek and a stat a file)."""
     digest = hashlib.sha256()

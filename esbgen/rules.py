@@ -432,6 +432,9 @@ def follows_path_pattern(system_folder: str, name: str, path: str) -> bool:
 
 def _doc_files(tree: EsbTree, system: ComponentSet) -> dict[str, set[str]]:
     """Names of the regular files (links followed) in each apidocs/<language>/ folder: one listing, not a stat per doc."""
+    planned = tree.planned_docs.get(system.name) if tree.planned_docs is not None else None
+    if planned is not None:
+        return {language: set(planned.get(language, ())) for language in DOC_LANGUAGES}
     found: dict[str, set[str]] = {}
     for language in DOC_LANGUAGES:
         names: set[str] = set()

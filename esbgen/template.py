@@ -18,9 +18,10 @@ from __future__ import annotations
 import json
 import os
 import shutil
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import Any, Iterator
 
 from esbgen.errors import EsbgenError
 
@@ -269,32 +270,89 @@ def _text_parts(text: str, edits: list[Edit]) -> list[Any]:
     return [part for part in out if part != ""]
 
 
-def _copy_verbatim(context: dict[str, Any], groups: list[list[Any]], output_dir: Path) -> None:
-    """Copy the private template's verbatim files to where cookiecutter would have copied them."""
+# From this many verbatim files on, a helper process copies them while esbgen checks the clone
+# (esbgen/copier.py); fewer are copied here, in less time than the helper takes to start.
+HELPER_FROM = 1000
+
+
+def _verbatim_jobs(context: dict[str, Any], groups: list[list[Any]], output_dir: Path) -> list[list[Any]]:
+    """The private template's verbatim files as ``[source folder, destination folder, names]``, where
+    cookiecutter would have copied them; every rendered path checked to stay inside the output."""
+    top = os.path.join(output_dir, str(context["_components"]))
+    jobs: list[list[Any]] = []
+    for source_folder, target, names in groups:
+        prefix = "".join(str(context[p[0]]) if isinstance(p, list) else p for p in target)
+        by_folder: dict[str, list[Any]] = {}
+        for entry in names:
+            source_name, target_name = (entry, entry) if isinstance(entry, str) else entry
+            relative = prefix + target_name
+            folder, _, name = relative.rpartition("/")
+            if folder not in by_folder:
+                if ".." in relative.split("/") or relative.startswith("/") or not name:
+                    raise EsbgenError(f"rendered path {relative!r} leaves the output folder")
+                by_folder[folder] = []
+                jobs.append([source_folder, os.path.join(top, folder), by_folder[folder]])
+            elif name in ("", ".", ".."):
+                raise EsbgenError(f"rendered path {relative!r} leaves the output folder")
+            by_folder[folder].append(source_name if source_name == name else [source_name, name])
+    return jobs
+
+
+def _copy_verbatim(jobs: list[list[Any]]) -> None:
+    """Copy the verbatim files here, in this process (a few of them)."""
     from esbgen import progress
     from esbgen.journal import remember_written
 
-    progress.phase("rendering", sum(len(names) for _, _, names in groups))
-    top = os.path.join(output_dir, str(context["_components"]))
-    checked: set[str] = set()
-    for source_folder, target, names in groups:
-        prefix = "".join(str(context[p[0]]) if isinstance(p, list) else p for p in target)
+    progress.phase("rendering", sum(len(names) for _, _, names in jobs))
+    for source_folder, destination_folder, names in jobs:
+        os.makedirs(destination_folder, exist_ok=True)
         for entry in names:
             source_name, target_name = (entry, entry) if isinstance(entry, str) else entry
-            _copy_one(os.path.join(source_folder, source_name), prefix + target_name, top, checked, remember_written)
+            _copy_bytes(os.path.join(source_folder, source_name), os.path.join(destination_folder, target_name),
+                        remember_written)
             progress.tick()
 
 
-def _copy_one(source: str, relative: str, top: str, checked: set[str], remember) -> None:
-    folder, _, name = relative.rpartition("/")
-    if folder not in checked:  # once a folder: its rendered path stays inside the output
-        if ".." in relative.split("/") or relative.startswith("/") or not name:
-            raise EsbgenError(f"rendered path {relative!r} leaves the output folder")
-        os.makedirs(os.path.join(top, folder), exist_ok=True)
-        checked.add(folder)
-    elif name in ("", ".", ".."):
-        raise EsbgenError(f"rendered path {relative!r} leaves the output folder")
-    _copy_bytes(source, os.path.join(top, relative), remember)
+class VerbatimCopy:
+    """The verbatim files of a render on their way: ``finish()`` waits until they are all in place."""
+
+    def __init__(self, jobs: list[list[Any]], output_dir: Path, scratch: Path) -> None:
+        self.output_dir = output_dir
+        self.total = sum(len(names) for _, _, names in jobs)
+        self._jobs: list[list[Any]] | None = jobs
+        self._helper = None
+        self._finished = False
+        if self.total >= HELPER_FROM:
+            from esbgen.copier import BackgroundCopy
+
+            self._helper = BackgroundCopy(jobs, str(scratch / "copied.txt"), self.total)
+            self._jobs = None
+
+    def finish(self) -> None:
+        from esbgen import progress
+        from esbgen.journal import STATE_DIR, flush_soon, remember_copied
+
+        if self._finished:
+            return
+        self._finished = True
+        try:
+            if self._helper is not None:
+                progress.phase("rendering", self.total)
+                remember_copied(self._helper.wait(progress.tick))
+                self._helper = None
+            elif self._jobs:
+                _copy_verbatim(self._jobs)
+                self._jobs = None
+        except OSError as error:
+            raise EsbgenError(f"copying {error.filename or 'a file'} failed: {error.strerror or error}") from error
+        if STATE_DIR in Path(self.output_dir).absolute().parts:  # staged for a real apply: start writing it to disk
+            flush_soon(Path(self.output_dir))
+
+    def stop(self) -> None:
+        """Stop a copy still under way (the run failed or was interrupted)."""
+        if self._helper is not None:
+            self._helper.stop()
+            self._helper = None
 
 
 def _copy_bytes(source: str, destination: str, remember=None) -> None:
@@ -336,6 +394,16 @@ def _copy_file(source: Path, destination: Path, link: bool) -> None:
 
 def render(template_dir: Path, values: dict[str, Any], output_dir: Path) -> Path:
     """Render a template with cookiecutter's API into ``output_dir`` (which must be empty)."""
+    with rendering(template_dir, values, output_dir) as copying:
+        copying.finish()
+    return output_dir
+
+
+@contextmanager
+def rendering(template_dir: Path, values: dict[str, Any], output_dir: Path) -> Iterator[VerbatimCopy]:
+    """Render a template with cookiecutter's API into ``output_dir`` (which must be empty); its
+    verbatim files are still being copied inside the block, until ``finish()`` (leaving the
+    block stops a copy not finished: nothing writes into ``output_dir`` after it)."""
     from cookiecutter.exceptions import CookiecutterException
     from cookiecutter.generate import generate_files
 
@@ -345,6 +413,7 @@ def render(template_dir: Path, values: dict[str, Any], output_dir: Path) -> Path
     from esbgen import progress
 
     progress.phase("rendering")
+    jobs = _verbatim_jobs(context["cookiecutter"], defaults.get(PRIVATE_VERBATIM) or [], output_dir)
     try:
         generate_files(
             repo_dir=str(template_dir),
@@ -355,16 +424,11 @@ def render(template_dir: Path, values: dict[str, Any], output_dir: Path) -> Path
         )
     except CookiecutterException as error:
         raise EsbgenError(f"rendering the template failed: {error}") from error
-    if defaults.get(PRIVATE_VERBATIM):
-        try:
-            _copy_verbatim(context["cookiecutter"], defaults[PRIVATE_VERBATIM], output_dir)
-        except OSError as error:
-            raise EsbgenError(f"copying {error.filename or 'a file'} failed: {error.strerror or error}") from error
-    from esbgen.journal import STATE_DIR, flush_soon
-
-    if STATE_DIR in Path(output_dir).absolute().parts:  # staged for a real apply: start writing it to disk
-        flush_soon(Path(output_dir))
-    return output_dir
+    copying = VerbatimCopy(jobs, output_dir, template_dir.parent)
+    try:
+        yield copying
+    finally:
+        copying.stop()
 
 
 def render_with_defaults(template_dir: Path, values: dict[str, Any], output_dir: Path) -> dict[str, Any]:

@@ -6,6 +6,9 @@ import filecmp
 import os
 from pathlib import Path
 
+import pytest
+
+from esbgen import template
 from esbgen.template import Edit, TemplateFile, TemplateSpec, Var, render, render_with_defaults
 
 
@@ -13,7 +16,9 @@ def tree_files(folder: Path) -> dict[str, bytes]:
     return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
-def test_renamed_nested_and_top_level_verbatim_files_render_as_the_readable_template_does(tmp_path):
+@pytest.mark.parametrize("helper_from", [1, 10**9], ids=["helper-process", "in-process"])
+def test_renamed_nested_and_top_level_verbatim_files_render_as_the_readable_template_does(tmp_path, monkeypatch, helper_from):
+    monkeypatch.setattr(template, "HELPER_FROM", helper_from)
     source = tmp_path / "source"
     (source / "apidocs" / "en").mkdir(parents=True)
     (source / "apidocs" / "zh_hans").mkdir(parents=True)
