@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import ast
-import bisect
 import filecmp
 import os
 from dataclasses import dataclass, field
@@ -135,12 +134,14 @@ def clone_path(path: str, source: str, name: str | None) -> list[str | Var]:
     raise EsbgenError(f"channel path {path!r} names no {source} segment; esbgen cannot place it under the clone")
 
 
-def yaml_edits(text: str, channels: list[Channel], source: ComponentSet, source_app: str | None) -> list[Edit]:
+def yaml_edits(text: str, channels: list[Channel], source: ComponentSet, source_app: str | None,
+               asked: dict[int, list[tuple[str, Edit]]] | None = None) -> list[Edit]:
     """Edits of one confapis file: path, comp_codename and dest_path of every entry, in place.
 
     An entry the ESB skips (a required field missing, a value out of its choices) and one
     whose codename is no component of the source are carried over unchanged: the clone
     serves exactly what the source serves, and the entry is reported as inherited.
+    ``asked`` gets, by ``id`` of each channel, the fields its edits change (for derived_clone).
     """
     edits = []
     for channel in channels:
@@ -152,11 +153,15 @@ def yaml_edits(text: str, channels: list[Channel], source: ComponentSet, source_
             continue
         name = channel.name
         start_path, path = scalar_inner(text, channel, "path")
-        edits.append(Edit(start_path, start_path + len(path), clone_path(path, source.name, name), "path"))
-        edits.append(Edit(start, start + len(inner), [component.prefix, Var("system"), f".{component.component_name}"], "comp_codename"))
+        mine = [("path", Edit(start_path, start_path + len(path), clone_path(path, source.name, name), "path")),
+                ("comp_codename", Edit(start, start + len(inner),
+                                       [component.prefix, Var("system"), f".{component.component_name}"], "comp_codename"))]
         edit = dest_path_app_edit(text, channel, source_app)
         if edit is not None:
-            edits.append(edit)
+            mine.append(("dest_path", edit))
+        edits.extend(edit for _, edit in mine)
+        if asked is not None:
+            asked[id(channel)] = mine
     return shared_once(edits, channels[0].file if channels else "")
 
 
@@ -184,7 +189,9 @@ def setting_variables(names: list[str]) -> dict[str, str]:
 
 
 def build_template(tree: EsbTree, source: ComponentSet, saas_type: SaasType, target: CloneTarget,
-                   source_app: str | None) -> tuple[TemplateSpec, dict[str, int]]:
+                   source_app: str | None, asked: dict[int, list[tuple[str, Edit]]] | None = None,
+                   ) -> tuple[TemplateSpec, dict[str, int]]:
+    """The clone's template; ``asked`` gets what each confapis entry's edits change (see yaml_edits)."""
     from esbgen import progress
 
     progress.phase("reading")
@@ -236,7 +243,7 @@ def build_template(tree: EsbTree, source: ComponentSet, saas_type: SaasType, tar
             channels = by_file.get(label)
             if channels:
                 text = read_text(Path(path), label)
-                item.text, item.edits = text, yaml_edits(text, channels, source, source_app)
+                item.text, item.edits = text, yaml_edits(text, channels, source, source_app, asked)
             files.append(item)
             progress.tick()
     for item in files:
@@ -468,6 +475,8 @@ class CloneDesign:
     spec: TemplateSpec
     counts: dict[str, int]
     context: dict[str, Any]
+    # id of a source channel -> (field, edit) of each of its values the template changes
+    asked: dict[int, list[tuple[str, Edit]]] = field(default_factory=dict)
 
 
 def design_clone(root: Path, request: CloneRequest) -> CloneDesign:
@@ -503,7 +512,8 @@ def design_clone(root: Path, request: CloneRequest) -> CloneDesign:
     source_app = saas_type.source_app_code(source)
     settings = validate_host_settings_of_type(saas_type, saas_type.host_settings(source))
     target = clone_target(source, request, settings, tree)
-    spec, counts = build_template(tree, source, saas_type, target, source_app)
+    asked: dict[int, list[tuple[str, Edit]]] = {}
+    spec, counts = build_template(tree, source, saas_type, target, source_app, asked)
     context: dict[str, Any] = {
         "system": target.name,
         "SYSTEM_NAME": target.system_name,
@@ -514,7 +524,7 @@ def design_clone(root: Path, request: CloneRequest) -> CloneDesign:
     for index, new_name in enumerate(list(target.renamed_settings.values())[1:], start=2):
         context[f"host_setting_{index}"] = new_name
     call_hook("esbgen_clone_context", context=context, source=source, target=target)
-    return CloneDesign(tree, source, saas_type, source_app, target, spec, counts, context)
+    return CloneDesign(tree, source, saas_type, source_app, target, spec, counts, context, asked)
 
 
 def plan_clone(root: Path, request: CloneRequest, work: Path) -> CloneOutcome:
@@ -650,7 +660,7 @@ def derived_clone(tree: EsbTree, output: Path, new: str, design: CloneDesign) ->
     from dataclasses import replace
 
     from esbgen.esbtree import read_custom_conf
-    from esbgen.template import rendered_text
+    from esbgen.template import parts_text, rendered_text
 
     source, target, context = design.source, design.target, design.context
     if context.get("system") != new or context.get("SYSTEM_NAME") != target.system_name:
@@ -667,7 +677,11 @@ def derived_clone(tree: EsbTree, output: Path, new: str, design: CloneDesign) ->
                 written = (output / relative).read_bytes().decode("utf-8")
             except (OSError, UnicodeDecodeError):
                 return None
-            if written != rendered_text(item.text or "", item.edits, values):
+            if item.parts is not None:  # the compact template's parts of it: one join
+                expected = parts_text(item.parts, values)
+            else:
+                expected = rendered_text(item.text or "", item.edits, values)
+            if written != expected:
                 return None
             edits_of[source_relative] = item.edits
 
@@ -688,31 +702,31 @@ def derived_clone(tree: EsbTree, output: Path, new: str, design: CloneDesign) ->
         for component in source.components:
             staged.components.append(replace(component, module=moved(component.module),
                                              codename=f"{component.prefix}{new}.{component.component_name}"))
-        files: dict[str, tuple[Path, list[Edit], list[int]]] = {}
+        files: dict[str, Path] = {}
+        attributed: dict[str, set[int]] = {}  # per file, the edits some channel asked for
+        asked = design.asked
         for channel in source.channels:
             key_of_file = str(channel.file)
-            known = files.get(key_of_file)
-            if known is None:
-                edits = edits_of.get(key_of_file, [])
-                known = files[key_of_file] = (moved(channel.file), edits, [e.start for e in edits])  # edits come sorted
-            staged_file, edits, starts = known
+            staged_file = files.get(key_of_file)
+            if staged_file is None:
+                staged_file = files[key_of_file] = moved(channel.file)
             fields = channel.fields
-            if edits and channel.spans:
-                lowest = min(span.start for span in channel.spans.values())
-                highest = max(span.end for span in channel.spans.values())
-                inside = edits[bisect.bisect_left(starts, lowest):bisect.bisect_right(starts, highest)]
-                if inside:
-                    fields = dict(fields)
-                    for key, span in channel.spans.items():
-                        value = fields.get(key)
-                        if not isinstance(value, str):
-                            continue
-                        inner_start = span.start + (1 if span.style in ('"', "'") else 0)
-                        mine = [e for e in inside if inner_start <= e.start and e.end <= span.end]
-                        if mine:
-                            fields[key] = rendered_text(value, [Edit(e.start - inner_start, e.end - inner_start, e.parts, e.note)
-                                                                for e in mine], values)
+            mine = asked.get(id(channel))
+            if mine:
+                fields = dict(fields)
+                seen = attributed.setdefault(key_of_file, set())
+                for key, edit in mine:
+                    span = channel.spans[key]
+                    offset = span.start + (1 if span.style in ('"', "'") else 0)
+                    value = fields[key]
+                    fields[key] = "".join((value[:edit.start - offset],
+                                           *(values[p.name] if isinstance(p, Var) else p for p in edit.parts),
+                                           value[edit.end - offset:]))
+                    seen.add(edit.start)
             staged.channels.append(Channel(staged_file, channel.line, fields, {}, channel.run_mode, channel.nested))
+        for key_of_file in files:
+            if {e.start for e in edits_of.get(key_of_file, [])} != attributed.get(key_of_file, set()):
+                return None  # an edit of the entries' file that no entry asked for: the clone is read back instead
     except KeyError:
         return None
     registered, conf_channels = read_custom_conf(output)

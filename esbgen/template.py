@@ -60,6 +60,7 @@ class TemplateFile:
     text: str | None = None  # decoded source text, when the file has edits
     edits: list[Edit] = field(default_factory=list)
     relative: str | None = None  # the source file relative to the ESB root ("components/confapis/sops/sops.yaml")
+    parts: list[Any] | None = None  # the text with its edits as the compact template holds it, once written
 
     @property
     def verbatim(self) -> bool:
@@ -239,7 +240,7 @@ class TemplateSpec:
             key = str(index)
             destination.write_text(COMPACT_BODY.replace("KEY", json.dumps(key)), encoding="utf-8")
             shutil.copymode(item.source, destination)
-            parts[key] = _text_parts(item.text or "", item.edits)
+            parts[key] = item.parts = _text_parts(item.text or "", item.edits)
         context = dict(self.defaults)
         context[PRIVATE_PARTS] = parts
         context[PRIVATE_VERBATIM] = verbatim
@@ -257,17 +258,35 @@ def _split_name(target: list[Any]) -> tuple[list[Any], str]:
 
 
 def _text_parts(text: str, edits: list[Edit]) -> list[Any]:
-    """The text of a file as literal strings and ``[variable]`` lists, in order."""
+    """The text of a file as literal strings and ``[variable]`` lists, in order; neighbouring
+    literals joined (at 20,000 channels, 120,000 parts for Jinja's loop to render, not 200,000)."""
     out: list[Any] = []
+    literal: list[str] = []  # the literal text since the last variable
     position = 0
     for edit in sorted(edits, key=lambda e: e.start):
         if edit.start < position:
             raise EsbgenError(f"overlapping edits at offset {edit.start}")
-        out.append(text[position:edit.start])
-        out.extend([part.name] if isinstance(part, Var) else part for part in edit.parts)
+        literal.append(text[position:edit.start])
+        for part in edit.parts:
+            if isinstance(part, Var):
+                joined = "".join(literal)
+                if joined:
+                    out.append(joined)
+                out.append([part.name])
+                literal = []
+            else:
+                literal.append(part)
         position = edit.end
-    out.append(text[position:])
-    return [part for part in out if part != ""]
+    literal.append(text[position:])
+    joined = "".join(literal)
+    if joined:
+        out.append(joined)
+    return out
+
+
+def parts_text(parts: list[Any], values: dict[str, Any]) -> str:
+    """What the compact template renders of a file's text parts (``rendered_text`` of its edits)."""
+    return "".join(part if isinstance(part, str) else str(values[part[0]]) for part in parts)
 
 
 # From this many verbatim files on, a helper process copies them while esbgen checks the clone
@@ -404,9 +423,6 @@ def rendering(template_dir: Path, values: dict[str, Any], output_dir: Path) -> I
     """Render a template with cookiecutter's API into ``output_dir`` (which must be empty); its
     verbatim files are still being copied inside the block, until ``finish()`` (leaving the
     block stops a copy not finished: nothing writes into ``output_dir`` after it)."""
-    from cookiecutter.exceptions import CookiecutterException
-    from cookiecutter.generate import generate_files
-
     context_file = template_dir / "cookiecutter.json"
     defaults = json.loads(context_file.read_text(encoding="utf-8"))
     context = {"cookiecutter": {**defaults, **values}}
@@ -414,18 +430,22 @@ def rendering(template_dir: Path, values: dict[str, Any], output_dir: Path) -> I
 
     progress.phase("rendering")
     jobs = _verbatim_jobs(context["cookiecutter"], defaults.get(PRIVATE_VERBATIM) or [], output_dir)
-    try:
-        generate_files(
-            repo_dir=str(template_dir),
-            context=context,
-            output_dir=str(output_dir),
-            overwrite_if_exists=True,
-            accept_hooks=False,
-        )
-    except CookiecutterException as error:
-        raise EsbgenError(f"rendering the template failed: {error}") from error
+    # the verbatim files are on their way while cookiecutter renders the others (no file is in both)
     copying = VerbatimCopy(jobs, output_dir, template_dir.parent)
     try:
+        from cookiecutter.exceptions import CookiecutterException
+        from cookiecutter.generate import generate_files  # 80 ms of imports, the helper copying meanwhile
+
+        try:
+            generate_files(
+                repo_dir=str(template_dir),
+                context=context,
+                output_dir=str(output_dir),
+                overwrite_if_exists=True,
+                accept_hooks=False,
+            )
+        except CookiecutterException as error:
+            raise EsbgenError(f"rendering the template failed: {error}") from error
         yield copying
     finally:
         copying.stop()
