@@ -421,10 +421,22 @@ def run(argv: Sequence[str] | None = None, prog_name: str = "esbgen", default_ma
     ``default_map`` (click's) gives option defaults per command, e.g. ``manage.py esbgen``'s ``--esb-root``;
     ``in_django``: run by ``manage.py esbgen`` in-process (the project's database and Python serve).
     """
-    from esbgen import progress
+    from esbgen import progress, render_helper
 
-    with _sigterm_as_interrupt():
-        return _run(argv, prog_name, default_map, progress, in_django)
+    arguments = list(argv) if argv is not None else sys.argv[1:]
+    if _renders_a_clone(arguments):
+        render_helper.prestart()
+    try:
+        with _sigterm_as_interrupt():
+            return _run(argv, prog_name, default_map, progress, in_django)
+    finally:
+        render_helper.discard_prestarted()
+
+
+def _renders_a_clone(arguments: list[str]) -> bool:
+    """Whether the command line is a clone, which renders (its helper is started first)."""
+    words = [a for a in arguments if not a.startswith("-")]
+    return bool(words) and words[0] == "clone" and not {"--help", "-h"} & set(arguments)
 
 
 @contextmanager

@@ -39,7 +39,7 @@ from esbgen.rules import (
     validate_system_folder,
 )
 from esbgen.saas import APP_PATH_RE, SaasType, select_saas_type
-from esbgen.template import Edit, TemplateFile, TemplateSpec, Var, VerbatimCopy, rendering
+from esbgen.template import Edit, Rendering, TemplateFile, TemplateSpec, Var, rendering
 
 SKIPPED_FILES = ("__pycache__", ".pyc", ".pyo")
 
@@ -529,20 +529,28 @@ def design_clone(root: Path, request: CloneRequest) -> CloneDesign:
 
 def plan_clone(root: Path, request: CloneRequest, work: Path) -> CloneOutcome:
     """Compute, render and validate a clone; nothing in the tree changes."""
+    from esbgen.render_helper import start_helper
+
+    with start_helper() as helper:  # it imports cookiecutter while the tree is read
+        return _plan_clone(root, request, work, helper)
+
+
+def _plan_clone(root: Path, request: CloneRequest, work: Path, helper) -> CloneOutcome:
     design = design_clone(root, request)
     tree, source, target = design.tree, design.source, design.target
     template_dir = design.spec.write(work / "template", link=True)
     output = work / "output"
     output.mkdir()
     plan = Plan(root, f"clone {request.source} as {request.new}")
-    with rendering(template_dir, design.context, output) as copying:
-        # the verbatim files are copied meanwhile (a helper process, for many): the checks know them from the template
+    with rendering(template_dir, design.context, output, helper, design.spec.written_context) as rendered:
+        # the helper renders and copies meanwhile: the checks know the verbatim files from the template
         remark = clone_remark(source)
         esb_conf = root / ESB_CONF
         source_text = esb_conf.read_bytes().decode("utf-8", errors="replace") if esb_conf.is_file() else ""
         conf_write, said, carried = conf_changes(tree, target, remark, source, source_text)
-        inherited = validate_rendered(tree, output, request.new, source, conf_write, design, copying)
-        copying.finish()
+        rendered.wait_rendered()
+        inherited = validate_rendered(tree, output, request.new, source, conf_write, design, rendered)
+        rendered.finish()
     folders = [folder.parent / request.new for folder in source.python_dirs]
     if source.confapis_dir is not None:
         folders.append(source.confapis_dir.parent / request.new)
@@ -598,12 +606,12 @@ def add_rendered_folders(plan: Plan, output: Path, folders: list[Path], force: b
 
 def validate_rendered(tree: EsbTree, output: Path, new: str, source: ComponentSet | None,
                       conf_write: FileWrite | None = None, design: CloneDesign | None = None,
-                      copying: VerbatimCopy | None = None) -> list[Problem]:
+                      rendered: Rendering | None = None) -> list[Problem]:
     """Hold the clone rendered under ``output`` (with the conf module it gets) to the ESB's rules.
 
     The same check as ``esbgen check``: a problem the source has too is inherited (reported,
     the clone serves what the source serves); any other refuses the clone. Returns the inherited.
-    ``copying``: the verbatim files still on their way; a clone read back from disk waits for them.
+    ``rendered``: the verbatim files may still be on their way; a clone read back from disk waits for them.
     """
     from esbgen import progress
 
@@ -617,8 +625,8 @@ def validate_rendered(tree: EsbTree, output: Path, new: str, source: ComponentSe
         (output / CUSTOM_CONF).write_bytes((tree.root / CUSTOM_CONF).read_bytes())
     staged_tree = derived_clone(tree, output, new, design) if design is not None else None
     if staged_tree is None:
-        if copying is not None:
-            copying.finish()
+        if rendered is not None:
+            rendered.finish()
         staged_tree = load_tree(output, only={new})
     staged_tree.generation = tree.generation
     staged_tree.preset_channels = tree.preset_channels  # the ESB drops a confapis entry on a preset's path

@@ -162,6 +162,7 @@ class TemplateSpec:
 
     files: list[TemplateFile]
     defaults: dict[str, Any]  # cookiecutter.json, in prompt order
+    written_context: dict[str, Any] | None = None  # the private template's cookiecutter.json, once written
 
     def copy_only_patterns(self) -> list[str]:
         """Glob patterns for the folders and files that need no rendering, folders first."""
@@ -245,6 +246,7 @@ class TemplateSpec:
         context[PRIVATE_PARTS] = parts
         context[PRIVATE_VERBATIM] = verbatim
         (directory / "cookiecutter.json").write_text(json.dumps(context, ensure_ascii=False), encoding="utf-8")
+        self.written_context = context
         return directory
 
 
@@ -289,11 +291,6 @@ def parts_text(parts: list[Any], values: dict[str, Any]) -> str:
     return "".join(part if isinstance(part, str) else str(values[part[0]]) for part in parts)
 
 
-# From this many verbatim files on, a helper process copies them while esbgen checks the clone
-# (esbgen/copier.py); fewer are copied here, in less time than the helper takes to start.
-HELPER_FROM = 1000
-
-
 def _verbatim_jobs(context: dict[str, Any], groups: list[list[Any]], output_dir: Path) -> list[list[Any]]:
     """The private template's verbatim files as ``[source folder, destination folder, names]``, where
     cookiecutter would have copied them; every rendered path checked to stay inside the output."""
@@ -318,11 +315,10 @@ def _verbatim_jobs(context: dict[str, Any], groups: list[list[Any]], output_dir:
 
 
 def _copy_verbatim(jobs: list[list[Any]]) -> None:
-    """Copy the verbatim files here, in this process (a few of them)."""
+    """Copy the verbatim files here, in this process (without a helper process)."""
     from esbgen import progress
     from esbgen.journal import remember_written
 
-    progress.phase("rendering", sum(len(names) for _, _, names in jobs))
     for source_folder, destination_folder, names in jobs:
         os.makedirs(destination_folder, exist_ok=True)
         for entry in names:
@@ -332,20 +328,44 @@ def _copy_verbatim(jobs: list[list[Any]]) -> None:
             progress.tick()
 
 
-class VerbatimCopy:
-    """The verbatim files of a render on their way: ``finish()`` waits until they are all in place."""
+class Rendering:
+    """A template being rendered into ``output_dir``: by the clone's helper process (see
+    esbgen/render_helper.py) when there is one, else here. ``wait_rendered()`` waits for the
+    rendered files, ``finish()`` also for the verbatim files."""
 
-    def __init__(self, jobs: list[list[Any]], output_dir: Path, scratch: Path) -> None:
-        self.output_dir = output_dir
+    def __init__(self, template_dir: Path, context: dict[str, Any], output_dir: Path, jobs: list[list[Any]],
+                 helper=None) -> None:
+        self.template_dir, self.context, self.output_dir, self.jobs = template_dir, context, output_dir, jobs
         self.total = sum(len(names) for _, _, names in jobs)
-        self._jobs: list[list[Any]] | None = jobs
-        self._helper = None
-        self._finished = False
-        if self.total >= HELPER_FROM:
-            from esbgen.copier import BackgroundCopy
+        self.helper = helper
+        self._rendered = self._finished = False
+        if helper is not None:
+            try:
+                helper.render(str(template_dir), _json_values(context["cookiecutter"]), str(output_dir))
+            except (TypeError, ValueError):  # a plugin's value JSON cannot carry: render here
+                helper.stop()
+                self.helper = helper = None
+        if helper is not None:
+            if jobs:
+                helper.copy(jobs, str(Path(template_dir).parent))
+        else:
+            self._render_here()
 
-            self._helper = BackgroundCopy(jobs, str(scratch / "copied.txt"), self.total)
-            self._jobs = None
+    def _render_here(self) -> None:
+        _generate(self.template_dir, self.context, self.output_dir)
+        self._rendered = True
+
+    def wait_rendered(self) -> None:
+        from esbgen.render_helper import HelperUnusable
+
+        if self._rendered:
+            return
+        try:
+            self.helper.wait_rendered()
+        except HelperUnusable:  # it could not import cookiecutter: render here, as without a helper
+            self.helper = None
+            self._render_here()
+        self._rendered = True
 
     def finish(self) -> None:
         from esbgen import progress
@@ -353,25 +373,39 @@ class VerbatimCopy:
 
         if self._finished:
             return
+        self.wait_rendered()
         self._finished = True
-        try:
-            if self._helper is not None:
-                progress.phase("rendering", self.total)
-                remember_copied(self._helper.wait(progress.tick))
-                self._helper = None
-            elif self._jobs:
-                _copy_verbatim(self._jobs)
-                self._jobs = None
-        except OSError as error:
-            raise EsbgenError(f"copying {error.filename or 'a file'} failed: {error.strerror or error}") from error
+        progress.phase("rendering", self.total)
+        if self.helper is not None:
+            remember_copied(self.helper.finish(progress.tick))
+        else:
+            try:
+                _copy_verbatim(self.jobs)
+            except OSError as error:
+                raise EsbgenError(f"copying {error.filename or 'a file'} failed: {error.strerror or error}") from error
         if STATE_DIR in Path(self.output_dir).absolute().parts:  # staged for a real apply: start writing it to disk
             flush_soon(Path(self.output_dir))
 
-    def stop(self) -> None:
-        """Stop a copy still under way (the run failed or was interrupted)."""
-        if self._helper is not None:
-            self._helper.stop()
-            self._helper = None
+
+def _json_values(values: dict[str, Any]) -> dict[str, Any]:
+    """The values the helper renders with: what the template's cookiecutter.json does not hold already."""
+    return {key: value for key, value in values.items() if key not in (PRIVATE_PARTS, PRIVATE_VERBATIM)}
+
+
+def _generate(template_dir: Path, context: dict[str, Any], output_dir: Path) -> None:
+    from cookiecutter.exceptions import CookiecutterException
+    from cookiecutter.generate import generate_files
+
+    try:
+        generate_files(
+            repo_dir=str(template_dir),
+            context=context,
+            output_dir=str(output_dir),
+            overwrite_if_exists=True,
+            accept_hooks=False,
+        )
+    except CookiecutterException as error:
+        raise EsbgenError(f"rendering the template failed: {error}") from error
 
 
 def _copy_bytes(source: str, destination: str, remember=None) -> None:
@@ -412,43 +446,34 @@ def _copy_file(source: Path, destination: Path, link: bool) -> None:
 
 
 def render(template_dir: Path, values: dict[str, Any], output_dir: Path) -> Path:
-    """Render a template with cookiecutter's API into ``output_dir`` (which must be empty)."""
-    with rendering(template_dir, values, output_dir) as copying:
-        copying.finish()
+    """Render a template with cookiecutter's API into ``output_dir`` (which must be empty), here."""
+    with rendering(template_dir, values, output_dir) as rendered:
+        rendered.finish()
     return output_dir
 
 
 @contextmanager
-def rendering(template_dir: Path, values: dict[str, Any], output_dir: Path) -> Iterator[VerbatimCopy]:
-    """Render a template with cookiecutter's API into ``output_dir`` (which must be empty); its
-    verbatim files are still being copied inside the block, until ``finish()`` (leaving the
-    block stops a copy not finished: nothing writes into ``output_dir`` after it)."""
-    context_file = template_dir / "cookiecutter.json"
-    defaults = json.loads(context_file.read_text(encoding="utf-8"))
+def rendering(template_dir: Path, values: dict[str, Any], output_dir: Path, helper=None,
+              defaults: dict[str, Any] | None = None) -> Iterator[Rendering]:
+    """Render a template with cookiecutter's API into ``output_dir`` (which must be empty).
+
+    With the clone's ``helper`` (esbgen.render_helper), the helper renders and copies while the
+    block runs: ``wait_rendered()`` before reading what it renders, ``finish()`` before the whole
+    output. Leaving the block stops a helper not done: nothing writes into ``output_dir`` after it.
+    ``defaults``: the template's cookiecutter.json, when the caller has it (it is not read again).
+    """
+    if defaults is None:
+        defaults = json.loads((template_dir / "cookiecutter.json").read_text(encoding="utf-8"))
     context = {"cookiecutter": {**defaults, **values}}
     from esbgen import progress
 
     progress.phase("rendering")
     jobs = _verbatim_jobs(context["cookiecutter"], defaults.get(PRIVATE_VERBATIM) or [], output_dir)
-    # the verbatim files are on their way while cookiecutter renders the others (no file is in both)
-    copying = VerbatimCopy(jobs, output_dir, template_dir.parent)
     try:
-        from cookiecutter.exceptions import CookiecutterException
-        from cookiecutter.generate import generate_files  # 80 ms of imports, the helper copying meanwhile
-
-        try:
-            generate_files(
-                repo_dir=str(template_dir),
-                context=context,
-                output_dir=str(output_dir),
-                overwrite_if_exists=True,
-                accept_hooks=False,
-            )
-        except CookiecutterException as error:
-            raise EsbgenError(f"rendering the template failed: {error}") from error
-        yield copying
+        yield Rendering(template_dir, context, output_dir, jobs, helper)
     finally:
-        copying.stop()
+        if helper is not None:
+            helper.stop()
 
 
 def render_with_defaults(template_dir: Path, values: dict[str, Any], output_dir: Path) -> dict[str, Any]:

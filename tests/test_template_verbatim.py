@@ -8,17 +8,23 @@ from pathlib import Path
 
 import pytest
 
-from esbgen import template
-from esbgen.template import Edit, TemplateFile, TemplateSpec, Var, render, render_with_defaults
+from esbgen.render_helper import RenderHelper
+from esbgen.template import Edit, TemplateFile, TemplateSpec, Var, render, render_with_defaults, rendering
 
 
 def tree_files(folder: Path) -> dict[str, bytes]:
     return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
-@pytest.mark.parametrize("helper_from", [1, 10**9], ids=["helper-process", "in-process"])
-def test_renamed_nested_and_top_level_verbatim_files_render_as_the_readable_template_does(tmp_path, monkeypatch, helper_from):
-    monkeypatch.setattr(template, "HELPER_FROM", helper_from)
+def render_by_helper(template_dir, values, output):
+    """What a clone does: its helper process renders and copies (esbgen/render_helper.py)."""
+    with RenderHelper() as helper, rendering(template_dir, values, output, helper) as rendered:
+        rendered.finish()
+    return output
+
+
+@pytest.mark.parametrize("how", [render, render_by_helper], ids=["in-process", "helper-process"])
+def test_renamed_nested_and_top_level_verbatim_files_render_as_the_readable_template_does(tmp_path, how):
     source = tmp_path / "source"
     (source / "apidocs" / "en").mkdir(parents=True)
     (source / "apidocs" / "zh_hans").mkdir(parents=True)
@@ -46,7 +52,7 @@ def test_renamed_nested_and_top_level_verbatim_files_render_as_the_readable_temp
         TemplateFile(str(source / "extra.yaml"), ["confapis/", Var("system"), "/", "extra.yaml"],
                      "- path: /v2/sops/x/\n", [Edit(12, 16, [Var("system")])]),
     ], {"system": "bk_x", "SYSTEM_NAME": "BK_X", "_components": "components"})
-    private = render(spec.write(tmp_path / "private", link=True), {"system": "bk_x", "SYSTEM_NAME": "BK_X",
+    private = how(spec.write(tmp_path / "private", link=True), {"system": "bk_x", "SYSTEM_NAME": "BK_X",
                                                                    "_components": "components"}, tmp_path / "out-private")
     readable = tmp_path / "out-readable"
     render_with_defaults(spec.write(tmp_path / "readable"), {}, readable)

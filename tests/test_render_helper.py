@@ -1,6 +1,7 @@
-"""A clone with many verbatim files has them copied by a helper process (esbgen/copier.py) while it
-is checked: the same bytes and modes, hashes the journal can trust, nothing left behind when the
-run fails, is interrupted or is killed."""
+"""A clone renders and copies in its helper process (esbgen/render_helper.py) while it is read and
+checked: the same bytes and modes as cookiecutter's own rendering, hashes the journal can trust,
+the same clone where no helper can work, and nothing left behind when the run is refused, fails,
+is interrupted or is killed."""
 
 from __future__ import annotations
 
@@ -17,13 +18,13 @@ import pytest
 
 from conftest import snapshot
 from esbgen import journal
-from esbgen.copier import BackgroundCopy
+from esbgen import render_helper
 from esbgen.errors import EsbgenError
-from esbgen.template import HELPER_FROM
+from esbgen.render_helper import RenderHelper
 
 CLONE = ["clone", "sops", "--as", "bk_sops_ce"]
 DOCS = Path("components/confapis/sops/apidocs/zh_hans")
-EXTRA = HELPER_FROM + 100  # docs beyond the fixture's, so that the helper copies them
+EXTRA = 1100  # docs beyond the fixture's: a copy that takes the helper a while
 
 
 def esbgen(root: Path, *args: str, interrupt: str | None = None) -> subprocess.CompletedProcess:
@@ -45,7 +46,7 @@ def add_docs(root: Path, count: int) -> None:
 
 
 def helpers_of(pid: int) -> list[int]:
-    """The copier helpers whose parent is ``pid``."""
+    """The render helpers whose parent is ``pid`` (any parent: 0)."""
     found = []
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
@@ -56,7 +57,7 @@ def helpers_of(pid: int) -> list[int]:
         except OSError:
             continue
         parent = int(stat.rsplit(")", 1)[1].split()[1])
-        if b"copier.py" in cmdline and (pid == 0 or parent == pid):
+        if b"/esbgen/render_helper.py\x00" in cmdline and (pid == 0 or parent == pid):
             found.append(int(entry))
     return found
 
@@ -111,7 +112,7 @@ def test_ctrl_c_while_the_helper_copies_changes_nothing_and_leaves_no_helper(esb
 
 
 def test_a_killed_esbgen_takes_its_helper_with_it(esb_root):
-    add_docs(esb_root, 6 * HELPER_FROM)
+    add_docs(esb_root, 6000)
     env = {**os.environ, "ESBGEN_LOCK_TIMEOUT": "30"}
     env.pop("ESBGEN_INTERRUPT_AT", None)
     process = subprocess.Popen([sys.executable, "-m", "esbgen", *CLONE, "--esb-root", str(esb_root)], env=env,
@@ -136,11 +137,19 @@ def test_a_killed_esbgen_takes_its_helper_with_it(esb_root):
 def test_a_file_the_helper_cannot_read_fails_in_one_line(tmp_path):
     (tmp_path / "in").mkdir()
     (tmp_path / "in" / "a.md").write_bytes(b"a")
-    with BackgroundCopy([[str(tmp_path / "in"), str(tmp_path / "out"), ["a.md", "gone.md"]]],
-                        str(tmp_path / "copied.txt"), 2) as copying:
+    with RenderHelper() as helper:
+        helper.copy([[str(tmp_path / "in"), str(tmp_path / "out"), ["a.md", "gone.md"]]], str(tmp_path))
         with pytest.raises(EsbgenError) as raised:
-            copying.wait()
+            helper.finish()
     assert str(raised.value) == f"copying {tmp_path / 'in' / 'gone.md'} failed: No such file or directory"
+
+
+def test_a_template_the_helper_cannot_render_fails_in_one_line(tmp_path):
+    with RenderHelper() as helper:
+        helper.render(str(tmp_path / "no-template"), {}, str(tmp_path / "out"))
+        with pytest.raises(EsbgenError) as raised:
+            helper.wait_rendered()
+    assert str(raised.value) == f"rendering the template failed: No such file or directory: {tmp_path / 'no-template' / 'cookiecutter.json'}"
 
 
 def test_the_helper_reports_what_remember_written_would_have_noted(tmp_path):
@@ -148,12 +157,13 @@ def test_the_helper_reports_what_remember_written_would_have_noted(tmp_path):
     names = ["a.md", "b.md", "名字.md"]
     for name in names:
         (tmp_path / "in" / name).write_bytes(name.encode() * 100)
-    with BackgroundCopy([[str(tmp_path / "in"), str(tmp_path / "out" / "x"), [names[0], [names[1], "b2.md"], names[2]]]],
-                        str(tmp_path / "copied.txt"), 3) as copying:
-        written = copying.wait()
+    with RenderHelper() as helper:
+        helper.copy([[str(tmp_path / "in"), str(tmp_path / "out" / "x"), [names[0], [names[1], "b2.md"], names[2]]]],
+                    str(tmp_path))
+        written = helper.finish()
+    assert len(written) == 3
     for source, target in zip(names, ["a.md", "b2.md", "名字.md"]):
-        info = os.stat(tmp_path / "out" / "x" / target)
-        key = journal._stat_key(info)
+        key = journal._stat_key(os.stat(tmp_path / "out" / "x" / target))
         assert written[key] == hashlib.sha256((tmp_path / "in" / source).read_bytes()).hexdigest().encode()
 
 
@@ -161,6 +171,47 @@ def test_a_path_that_is_not_utf8_reaches_the_helper_as_it_is(tmp_path):
     folder = os.fsdecode(os.fsencode(str(tmp_path)) + b"/caf\xe9")
     os.mkdir(folder)
     Path(folder, "a.md").write_bytes(b"a")
-    with BackgroundCopy([[folder, folder + "/out", ["a.md"]]], str(tmp_path / "copied.txt"), 1) as copying:
-        copying.wait()
+    with RenderHelper() as helper:
+        helper.copy([[folder, folder + "/out", ["a.md"]]], str(tmp_path))
+        helper.finish()
     assert Path(folder, "out", "a.md").read_bytes() == b"a"
+
+
+def clone_files(root: Path) -> dict[str, tuple[bytes, int]]:
+    clone = {}
+    for folder in ("components/bk/apisv2/bk_sops_ce", "components/confapis/bk_sops_ce"):
+        for path in sorted((root / folder).rglob("*")):
+            if path.is_file():
+                clone[str(path.relative_to(root))] = (path.read_bytes(), path.stat().st_mode)
+    return clone
+
+
+@pytest.mark.parametrize("how", ["helper-cannot-import-cookiecutter", "no-helper-process"])
+def test_where_no_helper_can_work_the_clone_is_rendered_here_and_the_same(tmp_path, esb_root, run_esbgen, monkeypatch, how):
+    add_docs(esb_root, 30)
+    reference = tmp_path / "reference"
+    import shutil
+
+    shutil.copytree(esb_root, reference, symlinks=True)
+    assert run_esbgen(*CLONE, "--esb-root", reference).exit_code == 0
+    if how == "no-helper-process":
+        monkeypatch.setattr(render_helper.sys, "executable", str(tmp_path / "no-python"))
+    else:
+        real_send = RenderHelper._send
+
+        def send(self, message):
+            if message["kind"] == "path":
+                message = {**message, "path": [str(tmp_path / "nowhere")]}
+            real_send(self, message)
+
+        monkeypatch.setattr(RenderHelper, "_send", send)
+    result = run_esbgen(*CLONE, "--esb-root", esb_root)
+    assert result.exit_code == 0, result.stderr
+    assert clone_files(esb_root) == clone_files(reference)
+    assert helpers_of(os.getpid()) == []
+
+
+def test_a_refused_clone_leaves_no_helper(esb_root, run_esbgen):
+    result = run_esbgen("clone", "nosuch", "--as", "bk_x", "--esb-root", esb_root)
+    assert result.exit_code != 0
+    assert helpers_of(os.getpid()) == []

@@ -1,0 +1,346 @@
+"""A clone's helper process: cookiecutter renders the template there, and the verbatim files are
+copied there, while esbgen reads, checks and stages the clone on the other core.
+
+Started when a clone begins, the helper imports cookiecutter (a tenth of a second of Jinja,
+rich and arrow) while esbgen reads the tree; it then renders the template and copies the
+verbatim files (at 20,000 channels 40,000 apidocs, mostly the kernel's work of creating files,
+on which a thread of esbgen's would wait for the interpreter lock). For each copied file it
+tells what ``journal.remember_written`` keeps: its stat key and the sha256 of its bytes.
+
+The helper is this file run by ``python -I -S`` (the standard library only, until it is given
+esbgen's ``sys.path``). It reads one JSON message a line on stdin:
+
+- ``{"kind": "path", "path": [...]}``: take that ``sys.path`` and import cookiecutter; says ``ready``;
+- ``{"kind": "render", "template": ..., "values": {...}, "output": ...}``: cookiecutter's
+  ``generate_files``, as ``esbgen.template.render`` calls it; says ``rendered``;
+- ``{"kind": "copy", "jobs": <file>, "results": <file>}``: copy each ``[source folder, destination
+  folder, [name or [source name, destination name], ...]]`` of the jobs file; one line
+  ``dev ino size mtime_ns ctime_ns sha256`` a file in the results file; says ``copied``.
+
+On its stdout it says what is done, one word a line, or ``! <json>`` for the failure it stops
+at. It ignores SIGINT (esbgen stops it and words the interruption) and dies with esbgen.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import signal
+import sys
+from contextlib import contextmanager
+from typing import Iterator
+
+POLL = 0.1  # seconds between looks while waiting for the helper (Ctrl-C is acted on meanwhile)
+
+
+# --- the helper's side ----------------------------------------------------------------------------
+
+
+def _die_with_parent(parent: int) -> None:
+    """Ask Linux to kill this process when esbgen's ends (a killed esbgen leaves no helper writing)."""
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+    if os.getppid() != parent:  # esbgen ended before the request took hold
+        os._exit(1)
+
+
+def _copy(source: str, destination: str, out) -> None:
+    fd = os.open(source, os.O_RDONLY)
+    try:
+        mode = os.fstat(fd).st_mode & 0o7777
+        chunks = []
+        while True:
+            chunk = os.read(fd, 1 << 20)
+            if not chunk:
+                break
+            chunks.append(chunk)
+    finally:
+        os.close(fd)
+    data = b"".join(chunks)
+    fd = os.open(destination, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view):]
+        os.fchmod(fd, mode)
+        info = os.fstat(fd)
+    finally:
+        os.close(fd)
+    out.write(b"%d %d %d %d %d %s\n" % (info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns, info.st_ctime_ns,
+                                        hashlib.sha256(data).hexdigest().encode()))
+
+
+def _copy_all(jobs_file: str, results_file: str) -> None:
+    with open(jobs_file, "rb") as handle:
+        jobs = json.loads(handle.read().decode("utf-8", "surrogateescape"))
+    with open(results_file, "wb", buffering=1 << 16) as out:
+        for source_folder, destination_folder, names in jobs:
+            os.makedirs(destination_folder, exist_ok=True)
+            for entry in names:
+                source_name, destination_name = (entry, entry) if isinstance(entry, str) else entry
+                source = os.path.join(source_folder, source_name)
+                try:
+                    _copy(source, os.path.join(destination_folder, destination_name), out)
+                except OSError as error:
+                    error.filename = error.filename or source
+                    raise
+
+
+def _render(message: dict) -> None:
+    from cookiecutter.exceptions import CookiecutterException
+    from cookiecutter.generate import generate_files
+
+    template = message["template"]
+    with open(os.path.join(template, "cookiecutter.json"), encoding="utf-8") as handle:
+        defaults = json.load(handle)
+    context = {"cookiecutter": {**defaults, **message["values"]}}
+    try:
+        generate_files(repo_dir=template, context=context, output_dir=message["output"], overwrite_if_exists=True,
+                       accept_hooks=False)
+    except CookiecutterException as error:
+        raise _Told(f"rendering the template failed: {error}") from error
+
+
+class _Told(Exception):
+    """A failure worded for the operator already."""
+
+
+def helper_main() -> int:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _die_with_parent(int(sys.argv[1]))
+    control = sys.stdout.buffer
+
+    def say(line: bytes) -> None:
+        control.write(line + b"\n")
+        control.flush()
+
+    for raw in sys.stdin.buffer:
+        # bytes both ways: a path that is not UTF-8 travels as surrogate escapes, whatever the locale
+        message = json.loads(raw.decode("utf-8", "surrogateescape"))
+        kind = message["kind"]
+        try:
+            if kind == "path":
+                sys.path[:] = message["path"]
+                import cookiecutter.generate  # noqa: F401 - imported now, while esbgen reads the tree
+                from cookiecutter.utils import create_env_with_context
+
+                create_env_with_context({})  # the extensions it loads (arrow, slugify) and Jinja's lexer, ahead
+                say(b"ready")
+            elif kind == "render":
+                _render(message)
+                say(b"rendered")
+            elif kind == "copy":
+                _copy_all(message["jobs"], message["results"])
+                say(b"copied")
+        except _Told as told:
+            say(b"! " + json.dumps({"kind": kind, "message": str(told)}).encode())
+            return 1
+        except OSError as error:
+            filename = os.fsdecode(error.filename) if error.filename is not None else None
+            say(b"! " + json.dumps({"kind": kind, "filename": filename, "strerror": error.strerror or str(error)}).encode())
+            return 1
+        except Exception as error:  # noqa: BLE001 - whatever stopped it, said in one line
+            say(b"! " + json.dumps({"kind": kind, "message": f"{type(error).__name__}: {error}"}).encode())
+            return 1
+    return 0
+
+
+# --- esbgen's side ---------------------------------------------------------------------------------
+
+
+_prestarted: "RenderHelper | None" = None
+
+
+def prestart() -> None:
+    """Start the next clone's helper now: the command line does, before it loads its own modules
+    and plugins, so that the helper's import of cookiecutter is over when the clone needs it."""
+    global _prestarted
+    if _prestarted is None:
+        try:
+            _prestarted = RenderHelper()
+        except OSError:
+            pass
+
+
+def discard_prestarted() -> None:
+    """Stop a helper started for a clone that never came to render (a refusal, --help, an error)."""
+    global _prestarted
+    helper, _prestarted = _prestarted, None
+    if helper is not None:
+        helper.stop()
+
+
+@contextmanager
+def start_helper() -> Iterator["RenderHelper | None"]:
+    """The helper of a clone (the one started ahead, else a new one); None where none can be
+    started (esbgen then renders in its own process). Leaving the block stops it."""
+    global _prestarted
+    helper, _prestarted = _prestarted, None
+    if helper is None:
+        try:
+            helper = RenderHelper()
+        except OSError:
+            yield None
+            return
+    try:
+        yield helper
+    finally:
+        helper.stop()
+
+
+class HelperUnusable(Exception):
+    """The helper could not start or import cookiecutter: esbgen renders in its own process instead."""
+
+
+class RenderHelper:
+    """The helper process of one clone. Use it as a context manager: leaving the block stops a
+    helper still running (a refusal, an error, Ctrl-C), so nothing writes into the scratch folder
+    after esbgen has left it."""
+
+    def __init__(self) -> None:
+        import subprocess
+
+        self._copies: list[tuple[str, int]] = []  # (results file, files) of each copy asked for
+        self._said: list[str] = []  # what the helper has said so far, in order
+        self._buffer = b""
+        self._done = False
+        self._process = subprocess.Popen(
+            [sys.executable, "-I", "-S", os.path.abspath(__file__), str(os.getpid())],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        )
+        self._send({"kind": "path", "path": sys.path})
+
+    def __enter__(self) -> "RenderHelper":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    def _send(self, message: dict) -> None:
+        try:
+            self._process.stdin.write(json.dumps(message, ensure_ascii=False).encode("utf-8", "surrogateescape") + b"\n")
+            self._process.stdin.flush()
+        except OSError:
+            pass  # the helper has ended: what it said tells why
+
+    def render(self, template_dir: str, values: dict, output_dir: str) -> None:
+        """Ask for the template to be rendered (cookiecutter's generate_files) into ``output_dir``."""
+        self._send({"kind": "render", "template": template_dir, "values": values, "output": output_dir})
+
+    def copy(self, jobs: list[list], scratch: str) -> None:
+        """Ask for the files of ``jobs`` to be copied; the list goes by a file in ``scratch`` (a pipe
+        would block esbgen while the helper is busy)."""
+        number = len(self._copies)
+        jobs_file = os.path.join(scratch, f"copy-{number}.json")
+        results_file = os.path.join(scratch, f"copied-{number}.txt")
+        with open(jobs_file, "wb") as handle:
+            handle.write(json.dumps(jobs, ensure_ascii=False).encode("utf-8", "surrogateescape"))
+        self._copies.append((results_file, sum(len(names) for _, _, names in jobs)))
+        self._send({"kind": "copy", "jobs": jobs_file, "results": results_file})
+
+    def wait_rendered(self) -> None:
+        """Until the template is rendered. HelperUnusable if the helper could not import cookiecutter."""
+        self._wait_for("rendered")
+
+    def finish(self, tick=None) -> dict[tuple[int, int, int, int, int], bytes]:
+        """Until every copy is done; the stat key and sha256 of each file copied."""
+        for number in range(len(self._copies)):
+            self._wait_for("copied", number + 1, tick)
+        self._send({"kind": "end"})
+        self._stop_input()
+        written: dict[tuple[int, int, int, int, int], bytes] = {}
+        for results_file, expected in self._copies:
+            with open(results_file, "rb") as handle:
+                lines = handle.read().decode("ascii").splitlines()
+            if len(lines) != expected:
+                from esbgen.errors import EsbgenError
+
+                raise EsbgenError(f"copying the clone's files failed: {len(lines)} of {expected} copied")
+            for line in lines:
+                *key, sha = line.split(" ")
+                written[tuple(int(part) for part in key)] = sha.encode()  # type: ignore[misc]
+        return written
+
+    def _wait_for(self, word: str, count: int = 1, tick=None) -> None:
+        import select
+
+        from esbgen.errors import EsbgenError
+
+        results = self._copies[count - 1][0] if word == "copied" else None
+        seen = 0
+        while self._said.count(word) < count:
+            ready, _, _ = select.select([self._process.stdout], [], [], POLL)
+            if ready:
+                chunk = os.read(self._process.stdout.fileno(), 65536)
+                if not chunk:
+                    self._process.wait()
+                    error = self._process.stderr.read().decode("utf-8", errors="replace").strip()
+                    detail = error.splitlines()[-1] if error else f"exit status {self._process.returncode}"
+                    raise EsbgenError(f"the clone's helper process ended: {detail}")
+                self._buffer += chunk
+                *lines, self._buffer = self._buffer.split(b"\n")
+                for line in lines:
+                    said = line.decode("utf-8", errors="replace")
+                    if said.startswith("! "):
+                        self._failed(json.loads(said[2:]))
+                    self._said.append(said)
+            if tick is not None and results is not None:
+                seen = self._tick_copied(results, seen, tick)
+        if tick is not None and results is not None:
+            self._tick_copied(results, seen, tick)
+
+    def _tick_copied(self, results: str, seen: int, tick) -> int:
+        try:
+            with open(results, "rb") as handle:
+                count = handle.read().count(b"\n")
+        except OSError:
+            return seen
+        if count > seen:
+            tick(count - seen)
+        return max(count, seen)
+
+    def _failed(self, failure: dict) -> None:
+        from esbgen.errors import EsbgenError
+
+        self.stop()
+        if failure["kind"] == "path":
+            raise HelperUnusable(failure.get("message") or failure.get("strerror") or "cannot import cookiecutter")
+        if "strerror" in failure:
+            if failure["kind"] == "copy":
+                raise EsbgenError(f"copying {failure['filename'] or 'a file'} failed: {failure['strerror']}")
+            raise EsbgenError(f"rendering the template failed: {failure['strerror']}: {failure['filename'] or 'a file'}")
+        raise EsbgenError(failure["message"])
+
+    def _stop_input(self) -> None:
+        try:
+            self._process.stdin.close()
+        except OSError:
+            pass
+
+    def stop(self) -> None:
+        """End the helper (killed if it still works) and wait for it to be gone."""
+        if self._done:
+            return
+        self._done = True
+        self._stop_input()
+        if self._process.poll() is None:
+            try:
+                self._process.kill()
+            except OSError:
+                pass
+        self._process.wait()
+        for stream in (self._process.stdout, self._process.stderr):
+            try:
+                stream.close()
+            except OSError:
+                pass
+
+
+if __name__ == "__main__":
+    sys.exit(helper_main())
