@@ -71,12 +71,14 @@ def _load_entry_points(pm: pluggy.PluginManager) -> None:
     """
     from importlib.metadata import entry_points
 
+    # one scan of the installed distributions (pluggy's loader scans them all again for each name)
     for entry_point in entry_points(group=GROUP):
         name = entry_point.name
         if pm.is_blocked(name) or pm.get_plugin(name) is not None:
             continue
         try:
-            pm.load_setuptools_entrypoints(GROUP, name=name)
+            pm.register(entry_point.load(), name=name)
+            _ENTRY_POINT_DISTS[name] = getattr(entry_point, "dist", None)
         except Exception as error:  # noqa: BLE001 - whatever the plugin's import raised
             dist = getattr(entry_point, "dist", None)
             origin = f" (entry point {entry_point.value} of {dist.name} {dist.version})" if dist is not None else ""
@@ -84,18 +86,22 @@ def _load_entry_points(pm: pluggy.PluginManager) -> None:
                               f"{way_out(name)}") from None
 
 
+_ENTRY_POINT_DISTS: dict[str, Any] = {}  # plugin name -> the distribution whose entry point it is
+
+
 def reset_plugin_manager() -> None:
     """Forget the loaded plugins (tests, or after installing a distribution)."""
     get_plugin_manager.cache_clear()
+    _ENTRY_POINT_DISTS.clear()
 
 
 def plugin_origin(pm: pluggy.PluginManager, plugin: object) -> str:
     name = pm.get_name(plugin) or "?"
     if name in BUILTIN_PLUGINS and getattr(plugin, "__name__", None) == BUILTIN_PLUGINS[name]:
         return "built-in"
-    for module_plugin, dist in pm.list_plugin_distinfo():
-        if module_plugin is plugin:
-            return f"entry point of {dist.project_name} {dist.version}"
+    dist = _ENTRY_POINT_DISTS.get(name)
+    if dist is not None and pm.get_plugin(name) is plugin:
+        return f"entry point of {dist.metadata['Name']} {dist.version}"
     return "registered at run time"
 
 
