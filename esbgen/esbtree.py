@@ -17,6 +17,7 @@ from esbgen.domain import (
     RegisteredSystem,
 )
 from esbgen.errors import EsbgenError
+from esbgen.pyedit import source_segment
 from esbgen.layout import APIDOCS, COMPONENTS, CONFAPIS, CUSTOM_CONF, ESB_CONF, SYSTEM_CONFIGS, generation, is_esb_root, not_a_root_reason
 from esbgen.rules import NON_COMPONENT_DIRS, component_codename
 
@@ -389,11 +390,11 @@ def _preset_of(node: ast.expr, text: str, source: str, builtin_dict: bool = True
         codename = config.get("comp_codename")
         if path is None or not isinstance(codename, str):
             return None
-        code = ast.get_source_segment(text, options)
+        code = source_segment(text, options)
         span = None
         for key, value in dict_items(options) or []:
             if key == "comp_codename":
-                segment = ast.get_source_segment(text, value) or ""
+                segment = source_segment(text, value) or ""
                 start = _relative_offset(code or "", options, value)
                 span = (start, start + len(segment))
         names = frozenset(n.id for n in ast.walk(options) if isinstance(n, ast.Name))

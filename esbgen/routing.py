@@ -28,6 +28,7 @@ from pathlib import Path
 from esbgen.domain import Channel, ComponentClass, ComponentSet
 from esbgen.errors import EsbgenError
 from esbgen.esbtree import assignments_in
+from esbgen.pyedit import source_segment
 
 MAX_DEPTH = 12  # how far names are followed (assignments, imports, methods)
 PATH_VAR_RE = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
@@ -126,7 +127,7 @@ def settings_values(root: Path, settings_file: Path | None = None) -> dict[str, 
             targets, value = [statement.target], statement.value
         else:
             continue
-        code = ast.get_source_segment(text, value) or ""
+        code = source_segment(text, value) or ""
         plain = value.value if isinstance(value, ast.Constant) and isinstance(value.value, str) else None
         for target in targets:
             if isinstance(target, ast.Name):

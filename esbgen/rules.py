@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from esbgen.errors import EsbgenError, UsageError
 from esbgen.layout import APIDOCS, ESB_CONF, SYSTEM_CONFIGS
+from esbgen.pyedit import source_segment
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -609,7 +610,7 @@ def settings_assigned(root: Path) -> dict[str, str]:
             [statement.target] if isinstance(statement, ast.AnnAssign) and statement.value is not None else [])
         for target in targets:
             if isinstance(target, ast.Name):
-                found[target.id] = ast.get_source_segment(text, statement.value) or ""
+                found[target.id] = source_segment(text, statement.value) or ""
     return found
 
 

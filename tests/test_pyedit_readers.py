@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import re
 import subprocess
 import sys
@@ -122,3 +123,35 @@ def test_a_clone_of_python_3_code_does_not_import_libcst(esb_root):
     assert done.returncode == 0, done.stderr
     assert done.stdout.split()[-2:] == ["0", "False"]
     assert (esb_root / "components/bk/apisv2/bk_sops_ce/toolkit/configs.py").read_text(encoding="utf-8").count("BK_SOPS_CE") >= 1
+
+
+TRICKY_SOURCES = [
+    "x = 1\r\ny = 'é\\r'\rz = (1,\n  2)\n",  # CRLF, a lone CR, an escaped CR in a string, a multi-line node
+    "a = {'k': '查询',\n     'v': [1,\r\n           2]}  # 注释\n",  # non-ASCII before and inside nodes (byte offsets)
+    "s = '''one\ntwo\r\nthree'''\nt = f(\n    s)\n",  # a string spanning lines of both kinds
+    "x = 1\x0cy = 2\n",  # a form feed is no line end for Python
+]
+
+
+def _with_nodes(text: str) -> bool:
+    """Whether Python 3's parser reads the text into at least one node with a position."""
+    try:
+        return any(hasattr(node, "end_lineno") for node in ast.walk(ast.parse(text)))
+    except SyntaxError:  # a Python 2 fixture
+        return False
+
+
+SEGMENT_SOURCES = [(str(p.relative_to(REPO)), p.read_text(encoding="utf-8")) for p in PYTHON_FILES] + [
+    (f"tricky-{number}", text) for number, text in enumerate(TRICKY_SOURCES)]
+SEGMENT_SOURCES = [(name, text) for name, text in SEGMENT_SOURCES if _with_nodes(text)]
+
+
+def test_there_are_sources_to_compare_segments_of():
+    assert len(SEGMENT_SOURCES) >= 40
+
+
+@pytest.mark.parametrize("text", [text for _, text in SEGMENT_SOURCES], ids=[name for name, _ in SEGMENT_SOURCES])
+def test_source_segments_are_the_standard_ones(text):
+    """pyedit.source_segment gives what ast.get_source_segment gives, for every node of every fixture file."""
+    nodes = [node for node in ast.walk(ast.parse(text)) if hasattr(node, "end_lineno")]
+    assert [pyedit.source_segment(text, node) for node in nodes] == [ast.get_source_segment(text, node) for node in nodes]
