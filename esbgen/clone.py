@@ -7,7 +7,7 @@ import filecmp
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 from esbgen.confapis import dest_path_app_edit, read_text, scalar_inner
 from esbgen.domain import Channel, CloneTarget, ComponentSet, EsbTree, PresetChannel
@@ -39,7 +39,7 @@ from esbgen.rules import (
     validate_system_folder,
 )
 from esbgen.saas import APP_PATH_RE, SaasType, select_saas_type
-from esbgen.template import Edit, Rendering, TemplateFile, TemplateSpec, Var, rendering
+from esbgen.template import Edit, Rendering, TemplateFile, TemplateSpec, Var, rendering, verbatim_jobs
 
 SKIPPED_FILES = ("__pycache__", ".pyc", ".pyo")
 
@@ -190,17 +190,24 @@ def setting_variables(names: list[str]) -> dict[str, str]:
 
 def build_template(tree: EsbTree, source: ComponentSet, saas_type: SaasType, target: CloneTarget,
                    source_app: str | None, asked: dict[int, list[tuple[str, Edit]]] | None = None,
+                   verbatim_first: Callable[[list[TemplateFile]], None] | None = None,
                    ) -> tuple[TemplateSpec, dict[str, int]]:
-    """The clone's template; ``asked`` gets what each confapis entry's edits change (see yaml_edits)."""
+    """The clone's template; ``asked`` gets what each confapis entry's edits change (see yaml_edits).
+
+    First every file is listed; ``verbatim_first`` gets those no edit can touch (neither a Python
+    file read for edits nor a file of entries), before the others are read and edited.
+    """
     from esbgen import progress
 
     progress.phase("reading")
     root = tree.root
     files: list[TemplateFile] = []
+    to_edit: list[tuple[TemplateFile, Any]] = []  # (file, how its edits are made)
     counts: dict[str, int] = {}
     settings = saas_type.host_settings(source)
     variables = setting_variables(settings)
     strings = saas_type.literal_rewrites(source, target, source_app, variables)
+    unreadable = {w.rsplit(":", 1)[0] for w in source.unreadable}
     for folder in source.python_dirs:
         rewrites = PythonRewrites(
             assignments={"SYSTEM_NAME": "SYSTEM_NAME"},
@@ -209,43 +216,49 @@ def build_template(tree: EsbTree, source: ComponentSet, saas_type: SaasType, tar
             package=(folder.parts, "system"),
         )
         group = folder.parent.relative_to(COMPONENTS).as_posix()  # e.g. "bk/apisv2"
-        unreadable = {w.rsplit(":", 1)[0] for w in source.unreadable}
         absolute = os.path.join(root, folder)
         for relative in _source_files(root / folder, folder):
-            path = os.path.join(absolute, relative)
             label = f"{folder}/{relative}"
-            item = TemplateFile(path, [group + "/", Var("system"), "/" + relative], relative=label)
-            if relative.endswith(".py") and label not in unreadable:
-                with open(path, "rb") as handle:
-                    data = handle.read()
-                try:
-                    data.decode("utf-8")
-                except UnicodeDecodeError:
-                    raise EsbgenError(f"{label}: not UTF-8 text; esbgen edits UTF-8 Python files only") from None
-                text, edits = python_edits(data, label, rewrites)
-                if edits:
-                    item.text, item.edits = text, edits
+            item = TemplateFile(os.path.join(absolute, relative), [group + "/", Var("system"), "/" + relative], relative=label)
             files.append(item)
-            progress.tick()
+            if relative.endswith(".py") and label not in unreadable:
+                to_edit.append((item, rewrites))
+    by_file: dict[str, list[Channel]] = {}
     if source.confapis_dir is not None:
-        by_file: dict[str, list[Channel]] = {}
         for channel in source.channels:
             by_file.setdefault(str(channel.file), []).append(channel)
         absolute = os.path.join(root, source.confapis_dir)
         for relative in _source_files(root / source.confapis_dir, source.confapis_dir):
-            path = os.path.join(absolute, relative)
             label = f"{source.confapis_dir}/{relative}"
             parent, _, name = relative.rpartition("/")
             parts: list[str | Var] = [CONFAPIS_GROUP + "/", Var("system"), "/"]
             if parent:
                 parts.append(parent + "/")
-            item = TemplateFile(path, parts + (_renamed(name, source.name) if name.endswith(".yaml") else [name]), relative=label)
-            channels = by_file.get(label)
-            if channels:
-                text = read_text(Path(path), label)
-                item.text, item.edits = text, yaml_edits(text, channels, source, source_app, asked)
+            item = TemplateFile(os.path.join(absolute, relative),
+                                parts + (_renamed(name, source.name) if name.endswith(".yaml") else [name]), relative=label)
             files.append(item)
-            progress.tick()
+            if label in by_file:
+                to_edit.append((item, None))
+    if verbatim_first is not None:
+        editable = {id(item) for item, _ in to_edit}
+        verbatim_first([item for item in files if id(item) not in editable])
+    progress.tick(len(files) - len(to_edit))
+    for item, rewrites in to_edit:
+        label, path = item.relative or "", str(item.source)
+        if rewrites is not None:
+            with open(path, "rb") as handle:
+                data = handle.read()
+            try:
+                data.decode("utf-8")
+            except UnicodeDecodeError:
+                raise EsbgenError(f"{label}: not UTF-8 text; esbgen edits UTF-8 Python files only") from None
+            text, edits = python_edits(data, label, rewrites)
+            if edits:
+                item.text, item.edits = text, edits
+        else:
+            text = read_text(Path(path), label)
+            item.text, item.edits = text, yaml_edits(text, by_file[label], source, source_app, asked)
+        progress.tick()
     for item in files:
         for edit in item.edits:
             counts[edit.note] = counts.get(edit.note, 0) + 1
@@ -479,8 +492,12 @@ class CloneDesign:
     asked: dict[int, list[tuple[str, Edit]]] = field(default_factory=dict)
 
 
-def design_clone(root: Path, request: CloneRequest) -> CloneDesign:
-    """Validate a clone request against the tree and build its template (in memory)."""
+def design_clone(root: Path, request: CloneRequest, verbatim_first=None) -> CloneDesign:
+    """Validate a clone request against the tree and build its template (in memory).
+
+    ``verbatim_first(files, context)``: called with the template files no edit can touch (neither
+    Python nor a file of entries) as soon as they are known, before the others are read.
+    """
     from esbgen.plugins import call_hook
 
     validate_system_folder(request.source, "source system")
@@ -512,8 +529,6 @@ def design_clone(root: Path, request: CloneRequest) -> CloneDesign:
     source_app = saas_type.source_app_code(source)
     settings = validate_host_settings_of_type(saas_type, saas_type.host_settings(source))
     target = clone_target(source, request, settings, tree)
-    asked: dict[int, list[tuple[str, Edit]]] = {}
-    spec, counts = build_template(tree, source, saas_type, target, source_app, asked)
     context: dict[str, Any] = {
         "system": target.name,
         "SYSTEM_NAME": target.system_name,
@@ -524,6 +539,9 @@ def design_clone(root: Path, request: CloneRequest) -> CloneDesign:
     for index, new_name in enumerate(list(target.renamed_settings.values())[1:], start=2):
         context[f"host_setting_{index}"] = new_name
     call_hook("esbgen_clone_context", context=context, source=source, target=target)
+    asked: dict[int, list[tuple[str, Edit]]] = {}
+    spec, counts = build_template(tree, source, saas_type, target, source_app, asked,
+                                  (lambda files: verbatim_first(files, context)) if verbatim_first else None)
     return CloneDesign(tree, source, saas_type, source_app, target, spec, counts, context, asked)
 
 
@@ -536,19 +554,28 @@ def plan_clone(root: Path, request: CloneRequest, work: Path) -> CloneOutcome:
 
 
 def _plan_clone(root: Path, request: CloneRequest, work: Path, helper) -> CloneOutcome:
-    design = design_clone(root, request)
-    tree, source, target = design.tree, design.source, design.target
-    template_dir = design.spec.write(work / "template", link=True)
     output = work / "output"
     output.mkdir()
+    copied_ahead: list[list[Any]] = []
+
+    def copy_ahead(files: list[TemplateFile], context: dict[str, Any]) -> None:
+        """The helper copies the files no edit touches while the others are read and edited."""
+        jobs = verbatim_jobs(files, context, output)
+        if jobs:
+            helper.copy(jobs, str(work))
+            copied_ahead.extend(jobs)
+
+    design = design_clone(root, request, copy_ahead if helper is not None else None)
+    tree, source, target = design.tree, design.source, design.target
+    template_dir = design.spec.write(work / "template", link=True)
     plan = Plan(root, f"clone {request.source} as {request.new}")
-    with rendering(template_dir, design.context, output, helper, design.spec.written_context) as rendered:
+    with rendering(template_dir, design.context, output, helper, design.spec.written_context,
+                   copied_ahead) as rendered:
         # the helper renders and copies meanwhile: the checks know the verbatim files from the template
         remark = clone_remark(source)
         esb_conf = root / ESB_CONF
         source_text = esb_conf.read_bytes().decode("utf-8", errors="replace") if esb_conf.is_file() else ""
         conf_write, said, carried = conf_changes(tree, target, remark, source, source_text)
-        rendered.wait_rendered()
         inherited = validate_rendered(tree, output, request.new, source, conf_write, design, rendered)
         rendered.finish()
     folders = [folder.parent / request.new for folder in source.python_dirs]
@@ -624,10 +651,22 @@ def validate_rendered(tree: EsbTree, output: Path, new: str, source: ComponentSe
         (output / CUSTOM_CONF).parent.mkdir(parents=True, exist_ok=True)
         (output / CUSTOM_CONF).write_bytes((tree.root / CUSTOM_CONF).read_bytes())
     staged_tree = derived_clone(tree, output, new, design) if design is not None else None
-    if staged_tree is None:
+    if staged_tree is not None:
+        # checked while the helper still renders; then what it rendered must be what was checked
+        problems, inherited = _rule_check(tree, staged_tree, new, source)
         if rendered is not None:
-            rendered.finish()
-        staged_tree = load_tree(output, only={new})
+            rendered.wait_rendered()
+        if rendered_as_derived(design, output):
+            return _refused_or(problems, inherited)
+        # a template or plugin rendered otherwise: what is on disk is held to the rules instead
+    if rendered is not None:
+        rendered.finish()
+    problems, inherited = _rule_check(tree, load_tree(output, only={new}), new, source)
+    return _refused_or(problems, inherited)
+
+
+def _rule_check(tree: EsbTree, staged_tree: EsbTree, new: str, source: ComponentSet | None) -> tuple[list[str], list[Problem]]:
+    """The staged clone's problems that refuse it, and those it inherits from its source."""
     staged_tree.generation = tree.generation
     staged_tree.preset_channels = tree.preset_channels  # the ESB drops a confapis entry on a preset's path
     staged = staged_tree.systems.get(new)
@@ -651,24 +690,51 @@ def validate_rendered(tree: EsbTree, output: Path, new: str, source: ComponentSe
             problems.append(f"{channel.where}: path {channel.path} is already served by {', '.join(sorted(set(owners)))}")
     if staged.system_name != new.upper():
         problems.append(f"SYSTEM_NAME of the clone is {staged.system_name!r}, not {new.upper()!r}")
+    return problems, inherited
+
+
+def _refused_or(problems: list[str], inherited: list[Problem]) -> list[Problem]:
     if problems:
         shown = "; ".join(problems[:5]) + (f"; and {len(problems) - 5} more" if len(problems) > 5 else "")
         raise EsbgenError(f"the clone would break ESB rules, nothing was written: {shown}")
     return inherited
 
 
+def rendered_as_derived(design: CloneDesign, output: Path) -> bool:
+    """Whether each edited file rendered under ``output`` is what its edits give (derived_clone computed
+    the clone from them)."""
+    from esbgen.template import parts_text, rendered_text
+
+    values = {key: value for key, value in design.context.items() if isinstance(value, str)}
+    for item in design.spec.files:
+        if not item.edits:
+            continue
+        relative = f"{COMPONENTS}/" + "".join(values[p.name] if isinstance(p, Var) else p for p in item.target)
+        try:
+            written = (output / relative).read_bytes().decode("utf-8")
+        except (OSError, UnicodeDecodeError):
+            return False
+        if item.parts is not None:  # the compact template's parts of it: one join
+            expected = parts_text(item.parts, values)
+        else:
+            expected = rendered_text(item.text or "", item.edits, values)
+        if written != expected:
+            return False
+    return True
+
+
 def derived_clone(tree: EsbTree, output: Path, new: str, design: CloneDesign) -> EsbTree | None:
     """The rendered clone as ``load_tree`` would read it, computed from the source and the edits.
 
     Reading 4,000 rendered files and composing the YAML again costs as much as the clone
-    itself; what was rendered is known. Each edited file on disk is first compared with what
-    its edits give (a template or plugin that renders otherwise makes this None, and the
-    clone is read back from disk instead).
+    itself; what was rendered is known. Nothing rendered is read here: ``rendered_as_derived``
+    compares each edited file with what its edits give once it is written (a template or plugin
+    that renders otherwise has the clone read back from disk instead); None where the context
+    is not the one the edits were made for.
     """
     from dataclasses import replace
 
     from esbgen.esbtree import read_custom_conf
-    from esbgen.template import parts_text, rendered_text
 
     source, target, context = design.source, design.target, design.context
     if context.get("system") != new or context.get("SYSTEM_NAME") != target.system_name:
@@ -681,16 +747,6 @@ def derived_clone(tree: EsbTree, output: Path, new: str, design: CloneDesign) ->
         source_relative = item.relative or str(Path(item.source).relative_to(tree.root))
         renamed_file[source_relative] = relative
         if item.edits:
-            try:
-                written = (output / relative).read_bytes().decode("utf-8")
-            except (OSError, UnicodeDecodeError):
-                return None
-            if item.parts is not None:  # the compact template's parts of it: one join
-                expected = parts_text(item.parts, values)
-            else:
-                expected = rendered_text(item.text or "", item.edits, values)
-            if written != expected:
-                return None
             edits_of[source_relative] = item.edits
 
     def moved(path: Path) -> Path:

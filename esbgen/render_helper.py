@@ -15,7 +15,9 @@ esbgen's ``sys.path``). It reads one JSON message a line on stdin:
   ``generate_files``, as ``esbgen.template.render`` calls it; says ``rendered``;
 - ``{"kind": "copy", "jobs": <file>, "results": <file>}``: copy each ``[source folder, destination
   folder, [name or [source name, destination name], ...]]`` of the jobs file; one line
-  ``dev ino size mtime_ns ctime_ns sha256`` a file in the results file; says ``copied``.
+  ``dev ino size mtime_ns ctime_ns sha256`` a file in the results file; says ``copied``. A copy
+  looks for a message every CHUNK files: a render asked for meanwhile is done first (the clone's
+  checks wait for the rendered files, not for the copies).
 
 On its stdout it says what is done, one word a line, or ``! <json>`` for the failure it stops
 at. It ignores SIGINT (esbgen stops it and words the interruption) and dies with esbgen.
@@ -76,9 +78,14 @@ def _copy(source: str, destination: str, out) -> None:
                                         hashlib.sha256(data).hexdigest().encode()))
 
 
-def _copy_all(jobs_file: str, results_file: str) -> None:
+CHUNK = 200  # files copied between two looks for a message waiting (a render goes first)
+
+
+def _copy_all(jobs_file: str, results_file: str, between) -> None:
+    """Copy the files of a jobs file; ``between()`` is called after every CHUNK files."""
     with open(jobs_file, "rb") as handle:
         jobs = json.loads(handle.read().decode("utf-8", "surrogateescape"))
+    done = 0
     with open(results_file, "wb", buffering=1 << 16) as out:
         for source_folder, destination_folder, names in jobs:
             os.makedirs(destination_folder, exist_ok=True)
@@ -90,6 +97,35 @@ def _copy_all(jobs_file: str, results_file: str) -> None:
                 except OSError as error:
                     error.filename = error.filename or source
                     raise
+                done += 1
+                if done % CHUNK == 0:
+                    out.flush()
+                    between()
+
+
+class _Messages:
+    """esbgen's messages on stdin, a JSON object a line, read as they come (never more than is there)."""
+
+    def __init__(self) -> None:
+        self._buffer = b""
+        self._ended = False
+
+    def waiting(self) -> bool:
+        import select
+
+        return b"\n" in self._buffer or (not self._ended and bool(select.select([0], [], [], 0)[0]))
+
+    def next(self) -> dict | None:
+        """The next message; None once stdin is closed."""
+        while b"\n" not in self._buffer:
+            chunk = b"" if self._ended else os.read(0, 1 << 16)
+            if not chunk:
+                self._ended = True
+                return None
+            self._buffer += chunk
+        line, self._buffer = self._buffer.split(b"\n", 1)
+        # bytes both ways: a path that is not UTF-8 travels as surrogate escapes, whatever the locale
+        return json.loads(line.decode("utf-8", "surrogateescape"))
 
 
 def _render(message: dict) -> None:
@@ -115,40 +151,61 @@ def helper_main() -> int:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     _die_with_parent(int(sys.argv[1]))
     control = sys.stdout.buffer
+    messages = _Messages()
+    copies: list[dict] = []  # copies asked for, in order; a render asked for meanwhile goes first
 
     def say(line: bytes) -> None:
         control.write(line + b"\n")
         control.flush()
 
-    for raw in sys.stdin.buffer:
-        # bytes both ways: a path that is not UTF-8 travels as surrogate escapes, whatever the locale
-        message = json.loads(raw.decode("utf-8", "surrogateescape"))
-        kind = message["kind"]
-        try:
-            if kind == "path":
-                sys.path[:] = message["path"]
-                import cookiecutter.generate  # noqa: F401 - imported now, while esbgen reads the tree
-                from cookiecutter.utils import create_env_with_context
+    doing = "path"  # what a failure is told as: the work under way when it happened
 
-                create_env_with_context({})  # the extensions it loads (arrow, slugify) and Jinja's lexer, ahead
-                say(b"ready")
-            elif kind == "render":
-                _render(message)
-                say(b"rendered")
-            elif kind == "copy":
-                _copy_all(message["jobs"], message["results"])
+    def take(message: dict) -> None:
+        nonlocal doing
+        kind, before = message["kind"], doing
+        doing = kind
+        if kind == "path":
+            sys.path[:] = message["path"]
+            import cookiecutter.generate  # noqa: F401 - imported now, while esbgen reads the tree
+            from cookiecutter.utils import create_env_with_context
+
+            create_env_with_context({})  # the extensions it loads (arrow, slugify) and Jinja's lexer, ahead
+            say(b"ready")
+        elif kind == "render":
+            _render(message)
+            say(b"rendered")
+        elif kind == "copy":
+            copies.append(message)
+        doing = before
+
+    def between() -> None:
+        while messages.waiting():
+            message = messages.next()
+            if message is None:
+                return
+            take(message)
+
+    try:
+        while True:
+            if copies:
+                message = copies.pop(0)
+                doing = "copy"
+                _copy_all(message["jobs"], message["results"], between)
                 say(b"copied")
-        except _Told as told:
-            say(b"! " + json.dumps({"kind": kind, "message": str(told)}).encode())
-            return 1
-        except OSError as error:
-            filename = os.fsdecode(error.filename) if error.filename is not None else None
-            say(b"! " + json.dumps({"kind": kind, "filename": filename, "strerror": error.strerror or str(error)}).encode())
-            return 1
-        except Exception as error:  # noqa: BLE001 - whatever stopped it, said in one line
-            say(b"! " + json.dumps({"kind": kind, "message": f"{type(error).__name__}: {error}"}).encode())
-            return 1
-    return 0
+                doing = "idle"
+                continue
+            message = messages.next()
+            if message is None:
+                return 0
+            take(message)
+    except _Told as told:
+        say(b"! " + json.dumps({"kind": doing, "message": str(told)}).encode())
+    except OSError as error:
+        filename = os.fsdecode(error.filename) if error.filename is not None else None
+        say(b"! " + json.dumps({"kind": doing, "filename": filename, "strerror": error.strerror or str(error)}).encode())
+    except Exception as error:  # noqa: BLE001 - whatever stopped it, said in one line
+        say(b"! " + json.dumps({"kind": doing, "message": f"{type(error).__name__}: {error}"}).encode())
+    return 1
 
 
 # --- esbgen's side ---------------------------------------------------------------------------------

@@ -294,24 +294,61 @@ def parts_text(parts: list[Any], values: dict[str, Any]) -> str:
 def _verbatim_jobs(context: dict[str, Any], groups: list[list[Any]], output_dir: Path) -> list[list[Any]]:
     """The private template's verbatim files as ``[source folder, destination folder, names]``, where
     cookiecutter would have copied them; every rendered path checked to stay inside the output."""
-    top = os.path.join(output_dir, str(context["_components"]))
+    def entries():
+        for source_folder, target, names in groups:
+            prefix = "".join(str(context[p[0]]) if isinstance(p, list) else p for p in target)
+            for entry in names:
+                source_name, target_name = (entry, entry) if isinstance(entry, str) else entry
+                yield source_folder, source_name, prefix + target_name
+
+    return _jobs(entries(), os.path.join(output_dir, str(context["_components"])))
+
+
+def verbatim_jobs(files: list[TemplateFile], context: dict[str, Any], output_dir: Path) -> list[list[Any]]:
+    """The same jobs for template files not written yet (a clone copies them while it reads the rest)."""
+    def entries():
+        for item in files:
+            folder, _, name = str(item.source).rpartition(os.sep)
+            yield folder, name, "".join(str(context[p.name]) if isinstance(p, Var) else p for p in item.target)
+
+    return _jobs(entries(), os.path.join(output_dir, str(context["_components"])))
+
+
+def _jobs(entries, top: str) -> list[list[Any]]:
+    """(source folder, source name, rendered path below ``top``) as jobs, one a source and destination folder."""
     jobs: list[list[Any]] = []
-    for source_folder, target, names in groups:
-        prefix = "".join(str(context[p[0]]) if isinstance(p, list) else p for p in target)
-        by_folder: dict[str, list[Any]] = {}
-        for entry in names:
-            source_name, target_name = (entry, entry) if isinstance(entry, str) else entry
-            relative = prefix + target_name
-            folder, _, name = relative.rpartition("/")
-            if folder not in by_folder:
-                if ".." in relative.split("/") or relative.startswith("/") or not name:
-                    raise EsbgenError(f"rendered path {relative!r} leaves the output folder")
-                by_folder[folder] = []
-                jobs.append([source_folder, os.path.join(top, folder), by_folder[folder]])
-            elif name in ("", ".", ".."):
+    by_folder: dict[tuple[str, str], list[Any]] = {}
+    for source_folder, source_name, relative in entries:
+        folder, _, name = relative.rpartition("/")
+        names = by_folder.get((source_folder, folder))
+        if names is None:
+            if ".." in relative.split("/") or relative.startswith("/") or not name:
                 raise EsbgenError(f"rendered path {relative!r} leaves the output folder")
-            by_folder[folder].append(source_name if source_name == name else [source_name, name])
+            names = by_folder[(source_folder, folder)] = []
+            jobs.append([source_folder, os.path.join(top, folder), names])
+        elif name in ("", ".", ".."):
+            raise EsbgenError(f"rendered path {relative!r} leaves the output folder")
+        names.append(source_name if source_name == name else [source_name, name])
     return jobs
+
+
+def _destinations(jobs: list[list[Any]]) -> set[str]:
+    return {os.path.join(folder, entry if isinstance(entry, str) else entry[1]) for _, folder, names in jobs for entry in names}
+
+
+def _without(jobs: list[list[Any]], copied: set[str]) -> list[list[Any]]:
+    """The jobs, less the files already asked for (each of which must be one of them)."""
+    if not copied:
+        return jobs
+    missing = copied - _destinations(jobs)
+    if missing:
+        raise EsbgenError(f"{sorted(missing)[0]} was copied ahead but the template does not hold it")
+    kept = []
+    for source_folder, folder, names in jobs:
+        rest = [e for e in names if os.path.join(folder, e if isinstance(e, str) else e[1]) not in copied]
+        if rest:
+            kept.append([source_folder, folder, rest])
+    return kept
 
 
 def _copy_verbatim(jobs: list[list[Any]]) -> None:
@@ -334,9 +371,10 @@ class Rendering:
     rendered files, ``finish()`` also for the verbatim files."""
 
     def __init__(self, template_dir: Path, context: dict[str, Any], output_dir: Path, jobs: list[list[Any]],
-                 helper=None) -> None:
+                 helper=None, copied_ahead: list[list[Any]] = ()) -> None:
         self.template_dir, self.context, self.output_dir, self.jobs = template_dir, context, output_dir, jobs
-        self.total = sum(len(names) for _, _, names in jobs)
+        self.copied_ahead = list(copied_ahead)  # the helper's already (copied here too if it cannot render)
+        self.total = sum(len(names) for _, _, names in [*jobs, *self.copied_ahead])
         self.helper = helper
         self._rendered = self._finished = False
         if helper is not None:
@@ -380,7 +418,7 @@ class Rendering:
             remember_copied(self.helper.finish(progress.tick))
         else:
             try:
-                _copy_verbatim(self.jobs)
+                _copy_verbatim(self.copied_ahead + self.jobs)
             except OSError as error:
                 raise EsbgenError(f"copying {error.filename or 'a file'} failed: {error.strerror or error}") from error
         if STATE_DIR in Path(self.output_dir).absolute().parts:  # staged for a real apply: start writing it to disk
@@ -454,13 +492,14 @@ def render(template_dir: Path, values: dict[str, Any], output_dir: Path) -> Path
 
 @contextmanager
 def rendering(template_dir: Path, values: dict[str, Any], output_dir: Path, helper=None,
-              defaults: dict[str, Any] | None = None) -> Iterator[Rendering]:
+              defaults: dict[str, Any] | None = None, copied_ahead: list[list[Any]] | None = None) -> Iterator[Rendering]:
     """Render a template with cookiecutter's API into ``output_dir`` (which must be empty).
 
     With the clone's ``helper`` (esbgen.render_helper), the helper renders and copies while the
     block runs: ``wait_rendered()`` before reading what it renders, ``finish()`` before the whole
     output. Leaving the block stops a helper not done: nothing writes into ``output_dir`` after it.
-    ``defaults``: the template's cookiecutter.json, when the caller has it (it is not read again).
+    ``defaults``: the template's cookiecutter.json, when the caller has it (it is not read again);
+    ``copied_ahead``: jobs of verbatim files the helper was given already (``verbatim_jobs``).
     """
     if defaults is None:
         defaults = json.loads((template_dir / "cookiecutter.json").read_text(encoding="utf-8"))
@@ -469,8 +508,10 @@ def rendering(template_dir: Path, values: dict[str, Any], output_dir: Path, help
 
     progress.phase("rendering")
     jobs = _verbatim_jobs(context["cookiecutter"], defaults.get(PRIVATE_VERBATIM) or [], output_dir)
+    if copied_ahead:
+        jobs = _without(jobs, _destinations(copied_ahead))
     try:
-        yield Rendering(template_dir, context, output_dir, jobs, helper)
+        yield Rendering(template_dir, context, output_dir, jobs, helper, copied_ahead or [])
     finally:
         if helper is not None:
             helper.stop()

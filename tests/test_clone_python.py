@@ -157,6 +157,50 @@ def test_the_clone_checked_before_writing_is_the_one_read_back(tmp_path, fixture
     assert sorted(a.settings_read) == sorted(b.settings_read) and a.side_names == b.side_names
 
 
+def test_a_rendered_file_other_than_computed_is_seen(tmp_path):
+    """The clone is checked as computed while the helper renders; a rendered file that is not what
+    the edits give (a template or plugin rendering otherwise) is told apart, byte for byte."""
+    from esbgen.clone import CloneRequest, design_clone, rendered_as_derived
+    from esbgen.template import render
+
+    root = tmp_path / "esb"
+    shutil.copytree(FIXTURES / "esb", root)
+    design = design_clone(root, CloneRequest("sops", "sops_ce"))
+    output = tmp_path / "work" / "output"
+    output.mkdir(parents=True)
+    render(design.spec.write(tmp_path / "work" / "template", link=True), design.context, output)
+    assert rendered_as_derived(design, output)
+    rendered = output / "components/confapis/sops_ce/sops_ce.yaml"
+    data = rendered.read_bytes()
+    rendered.write_bytes(data.replace(b"/v2/sops_ce/", b"/v2/sops_cf/", 1))
+    assert not rendered_as_derived(design, output)
+    rendered.write_bytes(data + b"\n")
+    assert not rendered_as_derived(design, output)
+
+
+def test_a_clone_rendered_otherwise_than_computed_is_read_back_and_checked(esb_root, run_esbgen, monkeypatch, tmp_path):
+    """Where the rendered files are not the computed ones, the clone on disk is what is held to the rules."""
+    from esbgen import clone
+
+    reference = tmp_path / "reference"
+    shutil.copytree(esb_root, reference, symlinks=True)
+    assert run_esbgen("clone", "sops", "--as", "bk_sops_ce", "--esb-root", reference).exit_code == 0
+    read_back = []
+
+    def load_tree(root, *args, **kwargs):
+        read_back.append(root)
+        return real_load_tree(root, *args, **kwargs)
+
+    real_load_tree = clone.load_tree
+    monkeypatch.setattr(clone, "rendered_as_derived", lambda design, output: False)
+    monkeypatch.setattr(clone, "load_tree", load_tree)
+    result = run_esbgen("clone", "sops", "--as", "bk_sops_ce", "--esb-root", esb_root)
+    assert result.exit_code == 0, result.stderr
+    assert any(root.name == "output" for root in read_back)  # the staged clone was read from disk
+    for folder in ("components/bk/apisv2/bk_sops_ce", "components/confapis/bk_sops_ce"):
+        assert snapshot(esb_root / folder) == snapshot(reference / folder)
+
+
 def test_flaws_the_esb_tolerates_are_carried_over_and_reported_as_inherited(esb_root, run_esbgen):
     """An entry without dest_http_method, one without name, a channel without its zh_hans doc (cc.yaml's and job's shapes)."""
     yaml_file = esb_root / "components/confapis/sops/sops.yaml"
