@@ -21,6 +21,7 @@ from esbgen.rules import (
     check_channel_fields,
     check_system,
     clone_remark,
+    known_flawless,
     default_app_code,
     follows_path_pattern,
     is_v2_path,
@@ -787,7 +788,10 @@ def derived_clone(tree: EsbTree, output: Path, new: str, design: CloneDesign) ->
                                            *(values[p.name] if isinstance(p, Var) else p for p in edit.parts),
                                            value[edit.end - offset:]))
                     seen.add(edit.start)
-            staged.channels.append(Channel(staged_file, channel.line, fields, {}, channel.run_mode, channel.nested))
+            staged_channel = Channel(staged_file, channel.line, fields, {}, channel.run_mode, channel.nested)
+            if mine:  # yaml_edits edits flawless entries only, and only values that stay filled
+                known_flawless(staged_channel)
+            staged.channels.append(staged_channel)
         for key_of_file in files:
             if {e.start for e in edits_of.get(key_of_file, [])} != attributed.get(key_of_file, set()):
                 return None  # an edit of the entries' file that no entry asked for: the clone is read back instead

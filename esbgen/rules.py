@@ -267,6 +267,13 @@ def check_channel_fields(channel: Channel) -> list[Problem]:
     return list(known)
 
 
+def known_flawless(channel: Channel) -> None:
+    """Record that an entry has nothing the ESB skips it for, without working it out: a clone's entry
+    made by edits of a flawless source entry (its required fields stay filled, its choices and name
+    unedited)."""
+    channel.__dict__["_flaws"] = ()
+
+
 def _channel_flaws(channel: Channel) -> list[Problem]:
     problems = []
     for key in REQUIRED_FIELDS:

@@ -33,6 +33,23 @@ def setting_literal(name: str) -> re.Pattern[str]:
     return re.compile(rf"(?<![A-Za-z0-9_])(?P<old>{re.escape(name)})(?![A-Za-z0-9_])")
 
 
+def _app_counts(source: ComponentSet) -> Counter[str]:
+    """How many of the source's dest_paths go to each app, counted once for its channels as read
+    (a clone asks four times: at 20,000 channels, 0.15 s each)."""
+    known = source.__dict__.get("_esbgen_app_counts")
+    if known is not None and known[0] is source.channels and known[1] == len(source.channels):
+        return known[2]
+    counts: Counter[str] = Counter()
+    for channel in source.channels:
+        dest = channel.fields.get("dest_path")
+        if isinstance(dest, str):
+            match = APP_PATH_RE.match(dest)
+            if match:
+                counts[match.group(1)] += 1
+    source.__dict__["_esbgen_app_counts"] = (source.channels, len(source.channels), counts)
+    return counts
+
+
 class SaasType:
     """The generic behaviour; subclasses narrow ``recognizes`` and add literals."""
 
@@ -46,13 +63,7 @@ class SaasType:
 
     def source_app_code(self, source: ComponentSet) -> str | None:
         """The app the source forwards to, read from its dest_paths (``/o/bk_sops/...``)."""
-        counts: Counter[str] = Counter()
-        for channel in source.channels:
-            dest = channel.get("dest_path")
-            if isinstance(dest, str):
-                match = APP_PATH_RE.match(dest)
-                if match:
-                    counts[match.group(1)] += 1
+        counts = _app_counts(source)
         if not counts:
             return None
         return counts.most_common(1)[0][0]

@@ -332,20 +332,22 @@ def _jobs(entries, top: str) -> list[list[Any]]:
     return jobs
 
 
-def _destinations(jobs: list[list[Any]]) -> set[str]:
-    return {os.path.join(folder, entry if isinstance(entry, str) else entry[1]) for _, folder, names in jobs for entry in names}
+def _destinations(jobs: list[list[Any]]) -> set[tuple[str, str]]:
+    """(destination folder, name) of every file of the jobs."""
+    return {(folder, entry if isinstance(entry, str) else entry[1]) for _, folder, names in jobs for entry in names}
 
 
-def _without(jobs: list[list[Any]], copied: set[str]) -> list[list[Any]]:
+def _without(jobs: list[list[Any]], copied: set[tuple[str, str]]) -> list[list[Any]]:
     """The jobs, less the files already asked for (each of which must be one of them)."""
     if not copied:
         return jobs
     missing = copied - _destinations(jobs)
     if missing:
-        raise EsbgenError(f"{sorted(missing)[0]} was copied ahead but the template does not hold it")
+        folder, name = sorted(missing)[0]
+        raise EsbgenError(f"{os.path.join(folder, name)} was copied ahead but the template does not hold it")
     kept = []
     for source_folder, folder, names in jobs:
-        rest = [e for e in names if os.path.join(folder, e if isinstance(e, str) else e[1]) not in copied]
+        rest = [e for e in names if (folder, e if isinstance(e, str) else e[1]) not in copied]
         if rest:
             kept.append([source_folder, folder, rest])
     return kept
