@@ -9,7 +9,9 @@ identifiers are copied without rendering (``_copy_without_render``).
 ``TemplateSpec.write(link=True)``): each edited file's text is data in the
 context and one small loop puts the variables in, so Jinja never has to
 parse (and nothing can ever be read as Jinja in) the source text; verbatim
-files are copied by ``render`` itself, as ``_copy_without_render`` would.
+files are copied beside the rendering, as ``_copy_without_render`` would.
+A clone has both done by its helper process (``rendering`` with a helper,
+esbgen/render_helper.py) while it checks; ``render`` does both here.
 ``templatize`` writes the readable form; both render to the same bytes.
 """
 
