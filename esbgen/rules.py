@@ -276,19 +276,20 @@ def known_flawless(channel: Channel) -> None:
 
 def _channel_flaws(channel: Channel) -> list[Problem]:
     problems = []
+    fields, nested = channel.fields, channel.nested
     for key in REQUIRED_FIELDS:
-        value = channel.get(key)
-        if key in channel.nested:
+        value = fields.get(key)
+        if key in nested:
             problems.append(Problem(channel.where, f"required field {key!r} holds a list or mapping, not text", "malformed"))
         elif value is None or (isinstance(value, str) and not value.strip()):
             problems.append(Problem(channel.where, f"entry lacks required field {key!r}{SKIPS}", "skipped-entry"))
     for key, choices in CHOICES.items():
-        value = channel.get(key)
+        value = fields.get(key)
         if value is not None and value not in choices:
             problems.append(
                 Problem(channel.where, f"{key} {value!r} is not one of {', '.join(choices)}{SKIPS}", "skipped-entry")
             )
-    name = channel.name
+    name = fields.get("name")
     if isinstance(name, str) and name and not CHANNEL_NAME_RE.fullmatch(name):
         problems.append(Problem(channel.where, f"name {name!r} is not a component name (no URL can reach it)", "path"))
     return problems
@@ -416,18 +417,19 @@ def _served_channels(tree: EsbTree, system: ComponentSet) -> tuple[list[Served],
             dropped.append(Problem(channel.where, f"path {path} is a preset channel of {ESB_CONF.name} (the ESB ignores this entry)", "duplicate"))
             continue
         key = (path, (channel.get("method") or "").upper())
+        where = channel.where
         if key in seen:
-            dropped.append(Problem(channel.where, f"duplicate path {channel.path!r} (first at {seen[key]}); the ESB ignores it", "duplicate"))
+            dropped.append(Problem(where, f"duplicate path {channel.path!r} (first at {seen[key]}); the ESB ignores it", "duplicate"))
             continue
-        seen[key] = channel.where
+        seen[key] = where
         component = importable(tree, system.component_by_codename(channel.codename))
         if component is None:
-            dropped.append(Problem(channel.where, f"comp_codename {channel.codename!r} resolves to no component of "
+            dropped.append(Problem(where, f"comp_codename {channel.codename!r} resolves to no component of "
                                    f"{system.name} (the ESB logs it and skips the entry)", "codename"))
             continue
         if tree.generation == "legacy" and _legacy_skips(system, path, channel.name):
             continue
-        served.append(Served(path, key[1], channel.name, channel.codename, component, channel.where, channel=channel))
+        served.append(Served(path, key[1], channel.name, channel.codename, component, where, channel=channel))
     return served, dropped
 
 
