@@ -421,16 +421,20 @@ def run(argv: Sequence[str] | None = None, prog_name: str = "esbgen", default_ma
     ``default_map`` (click's) gives option defaults per command, e.g. ``manage.py esbgen``'s ``--esb-root``;
     ``in_django``: run by ``manage.py esbgen`` in-process (the project's database and Python serve).
     """
-    from esbgen import progress, render_helper
+    from esbgen import progress
 
     arguments = list(argv) if argv is not None else sys.argv[1:]
+    helper = None
     if _renders_a_clone(arguments):
-        render_helper.prestart()
+        from esbgen import render_helper as helper
+
+        helper.prestart()
     try:
         with _sigterm_as_interrupt():
             return _run(argv, prog_name, default_map, progress, in_django)
     finally:
-        render_helper.discard_prestarted()
+        if helper is not None:
+            helper.discard_prestarted()
 
 
 def _renders_a_clone(arguments: list[str]) -> bool:
