@@ -453,25 +453,33 @@ def journals(root: Path) -> list[Journal]:
 def tree_fingerprint(folder: Path) -> str:
     """Names, kinds, modes and bytes of everything under ``folder`` (links are not followed)."""
     digest = hashlib.sha256()
+    update = digest.update
+    encoding, errors = sys.getfilesystemencoding(), sys.getfilesystemencodeerrors()  # os.fsencode's, once
+    written = _WRITTEN
     pending = [""]
     while pending:
         relative_dir = pending.pop()
-        digest.update(b"D " + os.fsencode(relative_dir or ".") + b"\n")
+        update(b"D " + (relative_dir or ".").encode(encoding, errors) + b"\n")
         with os.scandir(os.path.join(folder, relative_dir)) as scan:
             entries = sorted(scan, key=lambda entry: entry.name)
+        prefix = relative_dir + "/" if relative_dir else ""
         subdirs = []
+        files = 0
         for entry in entries:
-            relative = os.path.join(relative_dir, entry.name) if relative_dir else entry.name
+            relative = prefix + entry.name
             if entry.is_dir(follow_symlinks=False):
                 subdirs.append(relative)
                 continue
             info = entry.stat(follow_symlinks=False)
-            progress.tick()
+            files += 1
             if stat.S_ISLNK(info.st_mode):
                 kind, content = b"L", os.fsencode(os.readlink(entry.path))
             else:
-                kind, content = b"F", _WRITTEN.get(_stat_key(info)) or _content_sha(entry.path)
-            digest.update(kind + b" " + os.fsencode(relative) + b"\0" + b"%o" % (info.st_mode & 0o7777) + b"\0" + content + b"\n")
+                key = (info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns, info.st_ctime_ns)  # _stat_key's
+                kind, content = b"F", written.get(key) or _content_sha(entry.path)
+            update(kind + b" " + relative.encode(encoding, errors) + b"\0" + b"%o" % (info.st_mode & 0o7777) + b"\0"
+                   + content + b"\n")
+        progress.tick(files)
         pending.extend(reversed(subdirs))
     return digest.hexdigest()
 
