@@ -495,13 +495,13 @@ def _stat_key(info: os.stat_result) -> tuple[int, int, int, int, int]:
     return (info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns, info.st_ctime_ns)
 
 
-def remember_written(fd: int, data: bytes) -> None:
-    """Note the hash of ``data``, just written (and chmod-ed) through ``fd``, for tree_fingerprint."""
-    _WRITTEN[_stat_key(os.fstat(fd))] = hashlib.sha256(data).hexdigest().encode()
+def remember_written(info: os.stat_result, data: bytes) -> None:
+    """Note the hash of ``data``, just written (and chmod-ed) to the file ``info`` is the stat of, for tree_fingerprint."""
+    _WRITTEN[_stat_key(info)] = hashlib.sha256(data).hexdigest().encode()
 
 
 def remember_copied(written: dict[tuple[int, int, int, int, int], bytes]) -> None:
-    """Note the hashes of files a helper process wrote (esbgen/copier.py), keyed as remember_written keys them."""
+    """Note the hashes of files a helper process wrote (esbgen/render_helper.py), keyed as remember_written keys them."""
     _WRITTEN.update(written)
 
 

@@ -52,7 +52,9 @@ def _die_with_parent(parent: int) -> None:
         os._exit(1)
 
 
-def _copy(source: str, destination: str, out) -> None:
+def copy_bytes(source: str, destination: str) -> tuple[os.stat_result, bytes]:
+    """copyfile + copymode in 2 opens, 1 read, 1 write and 1 fchmod (shutil's adds 4 stats a file);
+    what stat says of the copy once written, and its bytes. esbgen copies with it too, without a helper."""
     fd = os.open(source, os.O_RDONLY)
     try:
         mode = os.fstat(fd).st_mode & 0o7777
@@ -71,9 +73,13 @@ def _copy(source: str, destination: str, out) -> None:
         while view:
             view = view[os.write(fd, view):]
         os.fchmod(fd, mode)
-        info = os.fstat(fd)
+        return os.fstat(fd), data
     finally:
         os.close(fd)
+
+
+def _copy(source: str, destination: str, out) -> None:
+    info, data = copy_bytes(source, destination)
     out.write(b"%d %d %d %d %d %s\n" % (info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns, info.st_ctime_ns,
                                         hashlib.sha256(data).hexdigest().encode()))
 

@@ -451,29 +451,12 @@ def _generate(template_dir: Path, context: dict[str, Any], output_dir: Path) -> 
 
 
 def _copy_bytes(source: str, destination: str, remember=None) -> None:
-    """copyfile + copymode in 2 opens, 1 read, 1 write and 1 fchmod (shutil's adds 4 stats a file)."""
-    fd = os.open(source, os.O_RDONLY)
-    try:
-        mode = os.fstat(fd).st_mode & 0o7777
-        chunks = []
-        while True:
-            chunk = os.read(fd, 1 << 20)
-            if not chunk:
-                break
-            chunks.append(chunk)
-    finally:
-        os.close(fd)
-    fd = os.open(destination, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
-        data = b"".join(chunks)
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view):]
-        os.fchmod(fd, mode)
-        if remember is not None:
-            remember(fd, data)  # the journal's fingerprint need not read it back
-    finally:
-        os.close(fd)
+    """Copy a file with its mode (esbgen.render_helper.copy_bytes); ``remember(stat, data)`` gets the copy."""
+    from esbgen.render_helper import copy_bytes
+
+    info, data = copy_bytes(source, destination)
+    if remember is not None:
+        remember(info, data)  # the journal's fingerprint need not read it back
 
 
 def _copy_file(source: Path, destination: Path, link: bool) -> None:

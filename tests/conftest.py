@@ -5,6 +5,8 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
+import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,6 +37,16 @@ def edit_once(path: Path, old: bytes, new: bytes) -> None:
     data = path.read_bytes()
     assert data.count(old) == 1, old
     path.write_bytes(data.replace(old, new))
+
+
+def esbgen_process(root: Path, *args: str, interrupt: str | None = None) -> subprocess.CompletedProcess:
+    """The esbgen command line in a process of its own, on ``root``; ``interrupt``: ESBGEN_INTERRUPT_AT."""
+    env = {**os.environ, "ESBGEN_LOCK_TIMEOUT": "30"}
+    env.pop("ESBGEN_INTERRUPT_AT", None)
+    if interrupt:
+        env["ESBGEN_INTERRUPT_AT"] = interrupt
+    return subprocess.run([sys.executable, "-m", "esbgen", *args, "--esb-root", str(root)], env=env,
+                          capture_output=True, text=True, timeout=120)
 
 
 def assert_one_line_refusal(result, code: int = 1) -> None:

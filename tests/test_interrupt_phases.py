@@ -6,26 +6,14 @@ as a Ctrl-C would arrive; how long esbgen takes to act on it at 20,000 channels 
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from conftest import snapshot
+from conftest import esbgen_process as esbgen, snapshot
 
 CLONE = ["clone", "sops", "--as", "bk_sops_ce"]
 UNCHANGED = "esbgen: error: interrupted (SIGINT) before anything was applied: nothing was changed"
-
-
-def esbgen(root: Path, *args: str, interrupt: str | None = None) -> subprocess.CompletedProcess:
-    env = {**os.environ, "ESBGEN_LOCK_TIMEOUT": "30"}
-    env.pop("ESBGEN_INTERRUPT_AT", None)
-    if interrupt:
-        env["ESBGEN_INTERRUPT_AT"] = interrupt
-    return subprocess.run([sys.executable, "-m", "esbgen", *args, "--esb-root", str(root)], env=env,
-                          capture_output=True, text=True, timeout=120)
 
 
 def outside_state(root: Path) -> dict[str, str]:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import snapshot
+from conftest import esbgen_process as esbgen, snapshot
 from esbgen import journal
 from esbgen import render_helper
 from esbgen.errors import EsbgenError
@@ -25,15 +25,6 @@ from esbgen.render_helper import RenderHelper
 CLONE = ["clone", "sops", "--as", "bk_sops_ce"]
 DOCS = Path("components/confapis/sops/apidocs/zh_hans")
 EXTRA = 1100  # docs beyond the fixture's: a copy that takes the helper a while
-
-
-def esbgen(root: Path, *args: str, interrupt: str | None = None) -> subprocess.CompletedProcess:
-    env = {**os.environ, "ESBGEN_LOCK_TIMEOUT": "30"}
-    env.pop("ESBGEN_INTERRUPT_AT", None)
-    if interrupt:
-        env["ESBGEN_INTERRUPT_AT"] = interrupt
-    return subprocess.run([sys.executable, "-m", "esbgen", *args, "--esb-root", str(root)], env=env,
-                          capture_output=True, text=True, timeout=120)
 
 
 def add_docs(root: Path, count: int) -> None:
