@@ -14,6 +14,9 @@ from esbgen.domain import Channel, Span
 from esbgen.errors import EsbgenError
 
 MAX_YAML_BYTES = 64 * 1024 * 1024
+# The values esbgen edits in place (a clone's, a retarget's): only they get a span (the others of
+# 20,000 entries were 160,000 spans made for nothing).
+POSITIONED_FIELDS = frozenset({"path", "comp_codename", "dest_path"})
 
 
 def max_yaml_bytes() -> int:
@@ -172,7 +175,7 @@ def _tag_text(node, known: dict[int, str]) -> str:
 
 
 def channels_of(root: Path, relpath: Path, run_mode: str | None = None, positions: bool = True) -> list[Channel]:
-    """The entries of one confapis file; with ``positions``, each with the spans of its scalar values.
+    """The entries of one confapis file; with ``positions``, each with the spans of its POSITIONED_FIELDS.
 
     PyYAML's C loader (the parser of the ESB's own yaml.safe_load) composes the file, its
     resolver asked only whether a scalar is a null or a merge key; libyaml's marks give the
@@ -242,7 +245,7 @@ def _channels(document, relpath: Path, label: str, run_mode: str | None, tag_tex
             if value_node.id == "scalar":
                 tag = (value_node.tag or "") if fast else tag_text(value_node, tags)
                 fields[key] = None if tag.endswith(":null") else _own(value_node.value)
-                if positions:
+                if positions and key in POSITIONED_FIELDS:
                     start = value_node.start_mark
                     spans[key] = Span(
                         start.index,
