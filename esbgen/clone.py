@@ -145,14 +145,17 @@ def yaml_edits(text: str, channels: list[Channel], source: ComponentSet, source_
     ``asked`` gets, by ``id`` of each channel, the fields its edits change (for derived_clone).
     """
     edits = []
+    components: dict[str, Any] = {}
+    for candidate in source.components:  # component_by_codename's answer: the first of a codename
+        components.setdefault(candidate.codename, candidate)
     for channel in channels:
         if check_channel_fields(channel):
             continue
         start, inner = scalar_inner(text, channel, "comp_codename")
-        component = source.component_by_codename(inner)
+        component = components.get(inner)
         if component is None:
             continue
-        name = channel.name
+        name = channel.fields.get("name")
         start_path, path = scalar_inner(text, channel, "path")
         mine = [("path", Edit(start_path, start_path + len(path), clone_path(path, source.name, name), "path")),
                 ("comp_codename", Edit(start, start + len(inner),

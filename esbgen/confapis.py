@@ -373,7 +373,7 @@ def scalar_inner(text: str, channel: Channel, key: str) -> tuple[int, str]:
         start, inner = span.start + 1, raw[1:-1]
     else:
         raise EsbgenError(f"{channel.file}:{span.line}: {key} is a block scalar; write it on one line first")
-    if inner != channel.get(key):
+    if inner != channel.fields.get(key):
         raise EsbgenError(f"{channel.file}:{span.line}: {key} uses escapes or spans lines; write it plainly first")
     return start, inner
 
@@ -384,7 +384,7 @@ def dest_path_app_edit(text: str, channel: Channel, app: str | None, note: str =
     from esbgen.saas import APP_PATH_RE
     from esbgen.template import Edit, Var
 
-    if not app or "dest_path" not in channel.spans or not isinstance(channel.get("dest_path"), str):
+    if not app or "dest_path" not in channel.spans or not isinstance(channel.fields.get("dest_path"), str):
         return None
     start, inner = scalar_inner(text, channel, "dest_path")
     match = APP_PATH_RE.match(inner)
