@@ -277,7 +277,9 @@ class RenderHelper:
             [sys.executable, "-I", "-S", os.path.abspath(__file__), str(os.getpid())],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
         )
-        self._send({"kind": "path", "path": sys.path})
+        # entries as text (a tool may put a Path or bytes there); what JSON cannot carry, the helper goes without
+        path = [os.fsdecode(entry) for entry in sys.path if isinstance(entry, (str, bytes, os.PathLike))]
+        self._send({"kind": "path", "path": path})
 
     def __enter__(self) -> "RenderHelper":
         return self

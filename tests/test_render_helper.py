@@ -206,3 +206,12 @@ def test_a_refused_clone_leaves_no_helper(esb_root, run_esbgen):
     result = run_esbgen("clone", "nosuch", "--as", "bk_x", "--esb-root", esb_root)
     assert result.exit_code != 0
     assert helpers_of(os.getpid()) == []
+
+
+def test_a_path_entry_that_is_not_text_does_not_stop_the_helper(tmp_path, monkeypatch):
+    """A tool may put a Path (or bytes) into sys.path; the helper gets it as text and still renders."""
+    monkeypatch.setattr(sys, "path", [*sys.path, tmp_path / "a-path-object", os.fsencode(str(tmp_path / "bytes"))])
+    with RenderHelper() as helper:
+        helper.render(str(tmp_path / "no-template"), {}, str(tmp_path / "out"))
+        with pytest.raises(EsbgenError, match="^rendering the template failed"):
+            helper.wait_rendered()  # cookiecutter was imported: the failure is the missing template's
