@@ -272,6 +272,8 @@ class RenderHelper:
         self._copies: list[tuple[str, int]] = []  # (results file, files) of each copy asked for
         self._said: list[str] = []  # what the helper has said so far, in order
         self._buffer = b""
+        self._errors = b""  # the end of what the helper wrote to stderr (a Python that cannot start says why)
+        self._stderr_ended = False
         self._done = False
         self._process = subprocess.Popen(
             [sys.executable, "-I", "-S", os.path.abspath(__file__), str(os.getpid())],
@@ -339,14 +341,23 @@ class RenderHelper:
 
         results = self._copies[count - 1][0] if word == "copied" else None
         seen = 0
+        stdout, stderr = self._process.stdout, self._process.stderr
         while self._said.count(word) < count:
-            ready, _, _ = select.select([self._process.stdout], [], [], POLL)
-            if ready:
-                chunk = os.read(self._process.stdout.fileno(), 65536)
+            ready, _, _ = select.select([stdout, stderr] if not self._stderr_ended else [stdout], [], [], POLL)
+            if stderr in ready:  # read as it comes: a full pipe would stop the helper
+                chunk = os.read(stderr.fileno(), 65536)
+                self._stderr_ended = not chunk
+                self._errors = (self._errors + chunk)[-8192:]
+            if stdout in ready:
+                chunk = os.read(stdout.fileno(), 65536)
                 if not chunk:
                     self._process.wait()
-                    error = self._process.stderr.read().decode("utf-8", errors="replace").strip()
+                    if not self._stderr_ended:
+                        self._errors = (self._errors + stderr.read())[-8192:]
+                    error = self._errors.decode("utf-8", errors="replace").strip()
                     detail = error.splitlines()[-1] if error else f"exit status {self._process.returncode}"
+                    if "ready" not in self._said:  # it never started working: esbgen does the work itself
+                        raise HelperUnusable(detail)
                     raise EsbgenError(f"the clone's helper process ended: {detail}")
                 self._buffer += chunk
                 *lines, self._buffer = self._buffer.split(b"\n")

@@ -177,7 +177,7 @@ def clone_files(root: Path) -> dict[str, tuple[bytes, int]]:
     return clone
 
 
-@pytest.mark.parametrize("how", ["helper-cannot-import-cookiecutter", "no-helper-process"])
+@pytest.mark.parametrize("how", ["helper-cannot-import-cookiecutter", "no-helper-process", "helper-ends-at-once"])
 def test_where_no_helper_can_work_the_clone_is_rendered_here_and_the_same(tmp_path, esb_root, run_esbgen, monkeypatch, how):
     add_docs(esb_root, 30)
     reference = tmp_path / "reference"
@@ -187,6 +187,11 @@ def test_where_no_helper_can_work_the_clone_is_rendered_here_and_the_same(tmp_pa
     assert run_esbgen(*CLONE, "--esb-root", reference).exit_code == 0
     if how == "no-helper-process":
         monkeypatch.setattr(render_helper.sys, "executable", str(tmp_path / "no-python"))
+    elif how == "helper-ends-at-once":  # a Python that starts and cannot run the helper
+        broken = tmp_path / "broken-python"
+        broken.write_text("#!/bin/sh\necho 'no such option: -I' >&2\nexit 2\n")
+        broken.chmod(0o755)
+        monkeypatch.setattr(render_helper.sys, "executable", str(broken))
     else:
         real_send = RenderHelper._send
 
