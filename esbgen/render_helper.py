@@ -1,8 +1,8 @@
 """A clone's helper process: cookiecutter renders the template there, and the verbatim files are
 copied there, while esbgen reads, checks and stages the clone on the other core.
 
-Started when a clone begins, the helper imports cookiecutter (a tenth of a second of Jinja,
-rich and arrow) while esbgen reads the tree; it then renders the template and copies the
+Started when a clone begins, the helper imports cookiecutter (0.15 s of Jinja, rich, arrow and
+slugify in a fresh interpreter) while esbgen reads the tree; it then renders the template and copies the
 verbatim files (at 20,000 channels 40,000 apidocs, mostly the kernel's work of creating files,
 on which a thread of esbgen's would wait for the interpreter lock). For each copied file it
 tells what ``journal.remember_written`` keeps: its stat key and the sha256 of its bytes.
@@ -16,8 +16,8 @@ esbgen's ``sys.path``). It reads one JSON message a line on stdin:
 - ``{"kind": "copy", "jobs": <file>, "results": <file>}``: copy each ``[source folder, destination
   folder, [name or [source name, destination name], ...]]`` of the jobs file; one line
   ``dev ino size mtime_ns ctime_ns sha256`` a file in the results file; says ``copied``. A copy
-  looks for a message every CHUNK files: a render asked for meanwhile is done first (the clone's
-  checks wait for the rendered files, not for the copies).
+  looks for a message every CHUNK files: a render asked for meanwhile is done first (esbgen waits
+  for the rendered files to compare them with the clone it checked, not for the copies).
 
 On its stdout it says what is done, one word a line, or ``! <json>`` for the failure it stops
 at. It ignores SIGINT (esbgen stops it and words the interruption) and dies with esbgen.
