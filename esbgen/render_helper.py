@@ -78,35 +78,42 @@ def copy_bytes(source: str, destination: str) -> tuple[os.stat_result, bytes]:
         os.close(fd)
 
 
-def _copy(source: str, destination: str, out) -> None:
-    info, data = copy_bytes(source, destination)
-    out.write(b"%d %d %d %d %d %s\n" % (info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns, info.st_ctime_ns,
-                                        hashlib.sha256(data).hexdigest().encode()))
+def copy_jobs(jobs: list[list], copied) -> None:
+    """Copy every file of ``jobs`` (``[source folder, destination folder, [name or [source name,
+    destination name], ...]]``); ``copied(stat, data)`` after each. A failure names the file."""
+    for source_folder, destination_folder, names in jobs:
+        os.makedirs(destination_folder, exist_ok=True)
+        for entry in names:
+            source_name, destination_name = (entry, entry) if isinstance(entry, str) else entry
+            source = os.path.join(source_folder, source_name)
+            try:
+                info, data = copy_bytes(source, os.path.join(destination_folder, destination_name))
+            except OSError as error:
+                error.filename = error.filename or source
+                raise
+            copied(info, data)
 
 
 CHUNK = 200  # files copied between two looks for a message waiting (a render goes first)
 
 
 def _copy_all(jobs_file: str, results_file: str, between) -> None:
-    """Copy the files of a jobs file; ``between()`` is called after every CHUNK files."""
+    """Copy the files of a jobs file, a results line each; ``between()`` after every CHUNK files."""
     with open(jobs_file, "rb") as handle:
         jobs = json.loads(handle.read().decode("utf-8", "surrogateescape"))
     done = 0
     with open(results_file, "wb", buffering=1 << 16) as out:
-        for source_folder, destination_folder, names in jobs:
-            os.makedirs(destination_folder, exist_ok=True)
-            for entry in names:
-                source_name, destination_name = (entry, entry) if isinstance(entry, str) else entry
-                source = os.path.join(source_folder, source_name)
-                try:
-                    _copy(source, os.path.join(destination_folder, destination_name), out)
-                except OSError as error:
-                    error.filename = error.filename or source
-                    raise
-                done += 1
-                if done % CHUNK == 0:
-                    out.flush()
-                    between()
+
+        def copied(info: os.stat_result, data: bytes) -> None:
+            nonlocal done
+            out.write(b"%d %d %d %d %d %s\n" % (info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns,
+                                                info.st_ctime_ns, hashlib.sha256(data).hexdigest().encode()))
+            done += 1
+            if done % CHUNK == 0:
+                out.flush()
+                between()
+
+        copy_jobs(jobs, copied)
 
 
 class _Messages:

@@ -359,14 +359,13 @@ def _copy_verbatim(jobs: list[list[Any]]) -> None:
     """Copy the verbatim files here, in this process (without a helper process)."""
     from esbgen import progress
     from esbgen.journal import remember_written
+    from esbgen.render_helper import copy_jobs
 
-    for source_folder, destination_folder, names in jobs:
-        os.makedirs(destination_folder, exist_ok=True)
-        for entry in names:
-            source_name, target_name = (entry, entry) if isinstance(entry, str) else entry
-            _copy_bytes(os.path.join(source_folder, source_name), os.path.join(destination_folder, target_name),
-                        remember_written)
-            progress.tick()
+    def copied(info: os.stat_result, data: bytes) -> None:
+        remember_written(info, data)  # the journal's fingerprint need not read it back
+        progress.tick()
+
+    copy_jobs(jobs, copied)
 
 
 class Rendering:
@@ -448,15 +447,6 @@ def _generate(template_dir: Path, context: dict[str, Any], output_dir: Path) -> 
         )
     except CookiecutterException as error:
         raise EsbgenError(f"rendering the template failed: {error}") from error
-
-
-def _copy_bytes(source: str, destination: str, remember=None) -> None:
-    """Copy a file with its mode (esbgen.render_helper.copy_bytes); ``remember(stat, data)`` gets the copy."""
-    from esbgen.render_helper import copy_bytes
-
-    info, data = copy_bytes(source, destination)
-    if remember is not None:
-        remember(info, data)  # the journal's fingerprint need not read it back
 
 
 def _copy_file(source: Path, destination: Path, link: bool) -> None:

@@ -418,21 +418,19 @@ def test_a_rollback_that_cannot_finish_says_so_and_keeps_the_backups(esb_root, t
 
 
 def test_hashes_remembered_while_copying_are_never_stale(tmp_path, monkeypatch):
-    """template._copy_bytes tells the journal the hash of what it wrote; a later change is still seen."""
-    from esbgen.template import _copy_bytes
+    """A render's copy here tells the journal the hash of what it wrote; a later change is still seen."""
+    from esbgen.template import _copy_verbatim
 
     monkeypatch.setattr(jr, "_WRITTEN", {})
     source = staged_folder(tmp_path / "src", {"a.md": (b"{{ common_args_desc }}", 0o640), "b.md": (b"x" * 5000, 0o644)})
     copy = tmp_path / "copy"
     copy.mkdir()
-    for name in ("a.md", "b.md"):
-        _copy_bytes(str(source / name), str(copy / name), jr.remember_written)
+    _copy_verbatim([[str(source), str(copy), ["a.md", "b.md"]]])
     assert len(jr._WRITTEN) == 2
     remembered = jr.tree_fingerprint(copy)
     monkeypatch.setattr(jr, "_WRITTEN", {})
     assert jr.tree_fingerprint(copy) == remembered == jr.tree_fingerprint(source)
-    for name in ("a.md", "b.md"):
-        _copy_bytes(str(source / name), str(copy / name), jr.remember_written)
+    _copy_verbatim([[str(source), str(copy), ["a.md", "b.md"]]])
     (copy / "a.md").write_bytes(b"{{ common_args_DESC }}")  # same size, written right after
     assert jr.tree_fingerprint(copy) != remembered
 
