@@ -704,16 +704,21 @@ def _refused_or(problems: list[str], inherited: list[Problem]) -> list[Problem]:
     return inherited
 
 
+def _text_values(context: dict[str, Any]) -> dict[str, str]:
+    """The context's text values: what the clone's edits put in place of their variables."""
+    return {key: value for key, value in context.items() if isinstance(value, str)}
+
+
 def rendered_as_derived(design: CloneDesign, output: Path) -> bool:
     """Whether each edited file rendered under ``output`` is what its edits give (derived_clone computed
     the clone from them)."""
     from esbgen.template import parts_text, rendered_text
 
-    values = {key: value for key, value in design.context.items() if isinstance(value, str)}
+    values = _text_values(design.context)
     for item in design.spec.files:
         if not item.edits:
             continue
-        relative = f"{COMPONENTS}/" + "".join(values[p.name] if isinstance(p, Var) else p for p in item.target)
+        relative = f"{COMPONENTS}/" + item.rendered_target(values)
         try:
             written = (output / relative).read_bytes().decode("utf-8")
         except (OSError, UnicodeDecodeError):
@@ -743,11 +748,11 @@ def derived_clone(tree: EsbTree, output: Path, new: str, design: CloneDesign) ->
     source, target, context = design.source, design.target, design.context
     if context.get("system") != new or context.get("SYSTEM_NAME") != target.system_name:
         return None
-    values = {key: value for key, value in context.items() if isinstance(value, str)}
+    values = _text_values(context)
     renamed_file: dict[str, str] = {}
     edits_of: dict[str, list[Edit]] = {}
     for item in design.spec.files:
-        relative = f"{COMPONENTS}/" + "".join(values[p.name] if isinstance(p, Var) else p for p in item.target)
+        relative = f"{COMPONENTS}/" + item.rendered_target(values)
         source_relative = item.relative or str(Path(item.source).relative_to(tree.root))
         renamed_file[source_relative] = relative
         if item.edits:

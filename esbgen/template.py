@@ -68,6 +68,10 @@ class TemplateFile:
     def verbatim(self) -> bool:
         return not self.edits
 
+    def rendered_target(self, values: dict[str, Any]) -> str:
+        """The path below components/ the file renders to, its variables given ``values``."""
+        return "".join(str(values[p.name]) if isinstance(p, Var) else p for p in self.target)
+
 
 def var(name: str) -> str:
     return "{{ cookiecutter.%s }}" % name
@@ -311,7 +315,7 @@ def verbatim_jobs(files: list[TemplateFile], context: dict[str, Any], output_dir
     def entries():
         for item in files:
             folder, _, name = str(item.source).rpartition(os.sep)
-            yield folder, name, "".join(str(context[p.name]) if isinstance(p, Var) else p for p in item.target)
+            yield folder, name, item.rendered_target(context)
 
     return _jobs(entries(), os.path.join(output_dir, str(context["_components"])))
 
