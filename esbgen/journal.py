@@ -475,8 +475,7 @@ def tree_fingerprint(folder: Path) -> str:
             if stat.S_ISLNK(info.st_mode):
                 kind, content = b"L", os.fsencode(os.readlink(entry.path))
             else:
-                key = (info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns, info.st_ctime_ns)  # _stat_key's
-                kind, content = b"F", written.get(key) or _content_sha(entry.path)
+                kind, content = b"F", written.get(_stat_key(info)) or _content_sha(entry.path)
             update(kind + b" " + relative.encode(encoding, errors) + b"\0" + b"%o" % (info.st_mode & 0o7777) + b"\0"
                    + content + b"\n")
         progress.tick(files)
