@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -38,6 +39,14 @@ WRITER, WRITER_PASSWORD = "esbgen", "s3cr@t:pw/1"
 READER, READER_PASSWORD = "reader", "reader-Pw.2"
 TEST_DB = "test_esb"
 START_DEADLINE = 60.0  # seconds a service may take to come up before the tests fail
+
+
+def pytest_configure(config) -> None:
+    # A shell without job control starts a background job with SIGINT ignored, and an ignored
+    # signal stays ignored across exec: every esbgen the tests interrupt would then go on as if
+    # Ctrl-C had never come. A handler is reset to the default at exec, so each child gets Python's.
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def free_port() -> int:
