@@ -192,57 +192,101 @@ def setting_variables(names: list[str]) -> dict[str, str]:
     return {name: "host_setting" if index == 0 else f"host_setting_{index + 1}" for index, name in enumerate(names)}
 
 
+@dataclass
+class SourceFiles:
+    """Every file of a source system's folders, as template files of the clone (paths with ``Var("system")``)."""
+
+    python_dirs: list[Path]
+    confapis_dir: Path | None
+    python_files: list[tuple[TemplateFile, Path, str]]  # (file, its folder, its path relative to the folder)
+    confapis_files: list[TemplateFile]
+
+    def all(self) -> list[TemplateFile]:
+        return [item for item, _, _ in self.python_files] + self.confapis_files
+
+    def never_edited(self) -> list[TemplateFile]:
+        """The files no clone edits whatever the source's channels: neither Python nor YAML."""
+        return ([item for item, _, relative in self.python_files if not relative.endswith(".py")]
+                + [item for item in self.confapis_files if not str(item.source).endswith(".yaml")])
+
+
+def list_source_files(root: Path, python_dirs: list[Path], confapis_dir: Path | None, source: str) -> SourceFiles:
+    """The files of a source's Python sides and confapis folder, each with the path it gets in the clone."""
+    python_files: list[tuple[TemplateFile, Path, str]] = []
+    for folder in python_dirs:
+        group = folder.parent.relative_to(COMPONENTS).as_posix()  # e.g. "bk/apisv2"
+        absolute = os.path.join(root, folder)
+        for relative in _source_files(root / folder, folder):
+            item = TemplateFile(os.path.join(absolute, relative), [group + "/", Var("system"), "/" + relative],
+                                relative=f"{folder}/{relative}")
+            python_files.append((item, folder, relative))
+    confapis_files: list[TemplateFile] = []
+    if confapis_dir is not None:
+        absolute = os.path.join(root, confapis_dir)
+        for relative in _source_files(root / confapis_dir, confapis_dir):
+            parent, _, name = relative.rpartition("/")
+            parts: list[str | Var] = [CONFAPIS_GROUP + "/", Var("system"), "/"]
+            if parent:
+                parts.append(parent + "/")
+            confapis_files.append(TemplateFile(os.path.join(absolute, relative),
+                                               parts + (_renamed(name, source) if name.endswith(".yaml") else [name]),
+                                               relative=f"{confapis_dir}/{relative}"))
+    return SourceFiles(list(python_dirs), confapis_dir, python_files, confapis_files)
+
+
+def _files_ahead(root: Path, source: str) -> SourceFiles | None:
+    """The source's files, listed before the tree is read (its folders as load_tree will find them);
+    None where listing them refuses: the same refusal then comes where it always does."""
+    python_dirs = [folder for folder in system_folders(source)[:-1]
+                   if (root / folder).is_dir() and not (root / folder).is_symlink()]
+    confapis = system_folders(source)[-1]
+    confapis_dir = confapis if (root / confapis).is_dir() and not (root / confapis).is_symlink() else None
+    try:
+        return list_source_files(root, python_dirs, confapis_dir, source)
+    except EsbgenError:
+        return None
+
+
 def build_template(tree: EsbTree, source: ComponentSet, saas_type: SaasType, target: CloneTarget,
                    source_app: str | None, asked: dict[int, list[tuple[str, Edit]]] | None = None,
                    verbatim_first: Callable[[list[TemplateFile]], None] | None = None,
-                   ) -> tuple[TemplateSpec, dict[str, int]]:
+                   listed: SourceFiles | None = None) -> tuple[TemplateSpec, dict[str, int]]:
     """The clone's template; ``asked`` gets what each confapis entry's edits change (see yaml_edits).
 
-    First every file is listed; ``verbatim_first`` gets those no edit can touch (neither a Python
-    file read for edits nor a file of entries), before the others are read and edited.
+    First every file is listed (``listed``: as listed already, when those were the source's folders);
+    ``verbatim_first`` gets those no edit touches (neither a Python file read for edits nor a file
+    of entries) and were not given to it already, before the others are read and edited.
     """
     from esbgen import progress
 
     progress.phase("reading")
     root = tree.root
-    files: list[TemplateFile] = []
+    if listed is None or listed.python_dirs != source.python_dirs or listed.confapis_dir != source.confapis_dir:
+        listed = list_source_files(root, source.python_dirs, source.confapis_dir, source.name)
     to_edit: list[tuple[TemplateFile, Any]] = []  # (file, how its edits are made)
     counts: dict[str, int] = {}
     settings = saas_type.host_settings(source)
     variables = setting_variables(settings)
     strings = saas_type.literal_rewrites(source, target, source_app, variables)
     unreadable = {w.rsplit(":", 1)[0] for w in source.unreadable}
+    rewrites_of: dict[Path, PythonRewrites] = {}
     for folder in source.python_dirs:
-        rewrites = PythonRewrites(
+        rewrites_of[folder] = PythonRewrites(
             assignments={"SYSTEM_NAME": "SYSTEM_NAME"},
             strings=strings,
             settings=variables,
             package=(folder.parts, "system"),
         )
-        group = folder.parent.relative_to(COMPONENTS).as_posix()  # e.g. "bk/apisv2"
-        absolute = os.path.join(root, folder)
-        for relative in _source_files(root / folder, folder):
-            label = f"{folder}/{relative}"
-            item = TemplateFile(os.path.join(absolute, relative), [group + "/", Var("system"), "/" + relative], relative=label)
-            files.append(item)
-            if relative.endswith(".py") and label not in unreadable:
-                to_edit.append((item, rewrites))
+    for item, folder, relative in listed.python_files:
+        if relative.endswith(".py") and item.relative not in unreadable:
+            to_edit.append((item, rewrites_of[folder]))
     by_file: dict[str, list[Channel]] = {}
-    if source.confapis_dir is not None:
-        for channel in source.channels:
-            by_file.setdefault(str(channel.file), []).append(channel)
-        absolute = os.path.join(root, source.confapis_dir)
-        for relative in _source_files(root / source.confapis_dir, source.confapis_dir):
-            label = f"{source.confapis_dir}/{relative}"
-            parent, _, name = relative.rpartition("/")
-            parts: list[str | Var] = [CONFAPIS_GROUP + "/", Var("system"), "/"]
-            if parent:
-                parts.append(parent + "/")
-            item = TemplateFile(os.path.join(absolute, relative),
-                                parts + (_renamed(name, source.name) if name.endswith(".yaml") else [name]), relative=label)
-            files.append(item)
-            if label in by_file:
-                to_edit.append((item, None))
+    for channel in source.channels:
+        by_file.setdefault(str(channel.file), []).append(channel)
+    for item in listed.confapis_files:
+        if item.relative in by_file:
+            to_edit.append((item, None))
+    files = listed.all()
     if verbatim_first is not None:
         editable = {id(item) for item, _ in to_edit}
         verbatim_first([item for item in files if id(item) not in editable])
@@ -499,8 +543,9 @@ class CloneDesign:
 def design_clone(root: Path, request: CloneRequest, verbatim_first=None) -> CloneDesign:
     """Validate a clone request against the tree and build its template (in memory).
 
-    ``verbatim_first(files, context)``: called with the template files no edit can touch (neither
-    Python nor a file of entries) as soon as they are known, before the others are read.
+    ``verbatim_first(files, context)``: called with template files no edit can touch as soon as
+    they are known: once before the tree is read (the files neither Python nor YAML, perhaps none),
+    once with the rest of them (neither a Python file read for edits nor a file of entries).
     """
     from esbgen.plugins import call_hook
 
@@ -508,6 +553,13 @@ def design_clone(root: Path, request: CloneRequest, verbatim_first=None) -> Clon
     validate_new_system(request.new)
     if request.new == request.source:
         raise UsageError("the new system must differ from the source")
+    folder_names = {"system": request.new, "_components": str(COMPONENTS)}  # what the clone's folders are named by
+    listed = sent = None
+    if verbatim_first is not None:  # copied while the tree is read
+        listed = _files_ahead(root, request.source)
+        ahead = listed.never_edited() if listed is not None else []
+        verbatim_first(ahead, folder_names)
+        sent = {item.source for item in ahead}
     tree = load_tree(root, positions={request.source})  # only the source's YAML is edited
     source = tree.systems.get(request.source)
     if source is None:
@@ -543,9 +595,17 @@ def design_clone(root: Path, request: CloneRequest, verbatim_first=None) -> Clon
     for index, new_name in enumerate(list(target.renamed_settings.values())[1:], start=2):
         context[f"host_setting_{index}"] = new_name
     call_hook("esbgen_clone_context", context=context, source=source, target=target)
+    for key, value in folder_names.items():
+        if context.get(key) != value:
+            raise EsbgenError(f"a plugin changed the clone's {key!r} to {context.get(key)!r}; "
+                              f"the clone's folders are named after {value!r}")
     asked: dict[int, list[tuple[str, Edit]]] = {}
+
+    def rest_verbatim(files: list[TemplateFile]) -> None:
+        verbatim_first([item for item in files if item.source not in sent], context)
+
     spec, counts = build_template(tree, source, saas_type, target, source_app, asked,
-                                  (lambda files: verbatim_first(files, context)) if verbatim_first else None)
+                                  rest_verbatim if verbatim_first else None, listed)
     return CloneDesign(tree, source, saas_type, source_app, target, spec, counts, context, asked)
 
 
@@ -563,11 +623,11 @@ def _plan_clone(root: Path, request: CloneRequest, work: Path, helper) -> CloneO
     copied_ahead: list[list[Any]] = []
 
     def copy_ahead(files: list[TemplateFile], context: dict[str, Any]) -> None:
-        """The helper copies the files no edit touches while the others are read and edited."""
+        """The helper copies the files no edit touches while the others are read and edited (the
+        first copy, perhaps of nothing, comes before the helper imports cookiecutter)."""
         jobs = verbatim_jobs(files, context, output)
-        if jobs:
-            helper.copy(jobs, str(work))
-            copied_ahead.extend(jobs)
+        helper.copy(jobs, str(work))
+        copied_ahead.extend(jobs)
 
     design = design_clone(root, request, copy_ahead if helper is not None else None)
     tree, source, target = design.tree, design.source, design.target

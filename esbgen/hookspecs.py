@@ -70,7 +70,9 @@ def esbgen_clone_context(context: dict[str, Any], source: ComponentSet | None, t
     :param context: the template variables: ``system``, ``SYSTEM_NAME``, ``app_code``,
         ``host_setting`` (``host_setting_2`` ... for a source's further host settings), and,
         for ``new``, ``component_class`` and ``component_name``; ``_components`` is the folder
-        the template renders into. A plugin that ships a template may add variables it uses.
+        the template renders into. A plugin that ships a template may add variables it uses;
+        a clone whose ``system`` or ``_components`` a plugin changes is refused (its folders
+        are named after the request).
     :param source: the system a clone is made from; None for ``esbgen new``.
     :param target: the system being made (see :func:`esbgen_host_setting`).
     :returns: nothing; the answer is ignored.

@@ -58,6 +58,25 @@ def test_a_plugin_that_raises_is_named_and_nothing_changes(esb_root, run_esbgen,
     assert not (esb_root / ".esbgen" / "journal").exists()
 
 
+@pytest.mark.parametrize("key, value", [("system", "bk_sops_other"), ("_components", "elsewhere")])
+def test_a_plugin_that_renames_the_clones_folders_is_refused_and_nothing_changes(esb_root, run_esbgen, register_plugin,
+                                                                                   key, value):
+    class Renamer:
+        @hookimpl
+        def esbgen_clone_context(self, context):
+            context[key] = value
+
+    register_plugin(Renamer(), "renamer")
+    before = snapshot(esb_root)
+    had_state = (esb_root / ".esbgen").exists()
+    result = run_esbgen("clone", "sops", "--as", "bk_sops_ce", "--esb-root", esb_root)
+    assert result.exit_code == 1
+    expected = "bk_sops_ce" if key == "system" else "components"
+    assert result.stderr.strip() == (f"esbgen: error: a plugin changed the clone's {key!r} to {value!r}; "
+                                     f"the clone's folders are named after {expected!r}")
+    assert snapshot(esb_root) == before and (esb_root / ".esbgen").exists() == had_state
+
+
 def test_a_saas_type_that_raises_is_named(esb_root, run_esbgen, register_plugin):
     from esbgen.saas import SaasType
 

@@ -158,6 +158,20 @@ def test_the_helper_reports_what_remember_written_would_have_noted(tmp_path):
         assert written[key] == hashlib.sha256((tmp_path / "in" / source).read_bytes()).hexdigest().encode()
 
 
+def test_the_first_copy_is_done_before_cookiecutter_is_imported(tmp_path):
+    """A clone's first copy comes while esbgen reads the tree: it needs no cookiecutter, and waits for none."""
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "a.md").write_bytes(b"a")
+    with RenderHelper() as helper:
+        helper.copy([[str(tmp_path / "in"), str(tmp_path / "out"), ["a.md"]]], str(tmp_path))
+        helper.render(str(tmp_path / "no-template"), {}, str(tmp_path / "rendered"))
+        with pytest.raises(EsbgenError):
+            helper.wait_rendered()  # rendering nothing fails, after the import
+        said = list(helper._said)
+    assert said[:2] == ["copied", "ready"], said
+    assert (tmp_path / "out" / "a.md").read_bytes() == b"a"
+
+
 def test_a_path_that_is_not_utf8_reaches_the_helper_as_it_is(tmp_path):
     folder = os.fsdecode(os.fsencode(str(tmp_path)) + b"/caf\xe9")
     os.mkdir(folder)
@@ -220,3 +234,38 @@ def test_a_path_entry_that_is_not_text_does_not_stop_the_helper(tmp_path, monkey
         helper.render(str(tmp_path / "no-template"), {}, str(tmp_path / "out"))
         with pytest.raises(EsbgenError, match="^rendering the template failed"):
             helper.wait_rendered()  # cookiecutter was imported: the failure is the missing template's
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o077, 0o000])
+def test_a_copy_has_the_source_bytes_and_mode_whatever_the_umask(tmp_path, monkeypatch, umask):
+    """copy_bytes creates a file with its mode where the umask lets it, and sets it where not."""
+    modes = [0o644, 0o600, 0o755, 0o666, 0o640, 0o444, 0o1755]
+    (tmp_path / "in").mkdir()
+    (tmp_path / "out").mkdir()
+    for number, mode in enumerate(modes):
+        path = tmp_path / "in" / f"{number}.md"
+        path.write_bytes(b"x" * (number * 1500))  # empty, and one read's size and more
+        os.chmod(path, mode)
+    monkeypatch.setattr(render_helper, "_UMASK", None)
+    previous = os.umask(umask)
+    try:
+        for number in range(len(modes)):
+            info, data = render_helper.copy_bytes(str(tmp_path / "in" / f"{number}.md"), str(tmp_path / "out" / f"{number}.md"))
+            assert info == os.stat(tmp_path / "out" / f"{number}.md")
+            assert data == (tmp_path / "in" / f"{number}.md").read_bytes()
+    finally:
+        os.umask(previous)
+    for number, mode in enumerate(modes):
+        copy = tmp_path / "out" / f"{number}.md"
+        assert copy.read_bytes() == (tmp_path / "in" / f"{number}.md").read_bytes()
+        assert copy.stat().st_mode & 0o7777 == mode, (oct(mode), oct(umask))
+
+
+def test_a_copy_over_a_file_there_replaces_its_bytes_and_mode(tmp_path):
+    source, destination = tmp_path / "a.md", tmp_path / "b.md"
+    source.write_bytes(b"new")
+    os.chmod(source, 0o640)
+    destination.write_bytes(b"an older and longer text")
+    os.chmod(destination, 0o600)
+    render_helper.copy_bytes(str(source), str(destination))
+    assert destination.read_bytes() == b"new" and destination.stat().st_mode & 0o7777 == 0o640
