@@ -633,19 +633,20 @@ def _plan_clone(root: Path, request: CloneRequest, work: Path, helper) -> CloneO
     tree, source, target = design.tree, design.source, design.target
     template_dir = design.spec.write(work / "template", link=True)
     plan = Plan(root, f"clone {request.source} as {request.new}")
+    folders = [folder.parent / request.new for folder in source.python_dirs]
+    if source.confapis_dir is not None:
+        folders.append(source.confapis_dir.parent / request.new)
     with rendering(template_dir, design.context, output, helper, design.spec.written_context,
                    copied_ahead) as rendered:
         # the helper renders and copies meanwhile: the checks know the verbatim files from the template
+        rendered.fingerprint([output / folder for folder in folders])
         remark = clone_remark(source)
         esb_conf = root / ESB_CONF
         source_text = esb_conf.read_bytes().decode("utf-8", errors="replace") if esb_conf.is_file() else ""
         conf_write, said, carried = conf_changes(tree, target, remark, source, source_text)
         inherited = validate_rendered(tree, output, request.new, source, conf_write, design, rendered)
         rendered.finish()
-    folders = [folder.parent / request.new for folder in source.python_dirs]
-    if source.confapis_dir is not None:
-        folders.append(source.confapis_dir.parent / request.new)
-    add_rendered_folders(plan, output, folders, request.force)
+    add_rendered_folders(plan, output, folders, request.force, rendered.fingerprints)
     if conf_write is not None:
         plan.file_writes.append(conf_write)
     plan.unchanged.extend(said)
@@ -670,8 +671,10 @@ def _plan_clone(root: Path, request: CloneRequest, work: Path, helper) -> CloneO
     return CloneOutcome(plan, target, source, design.saas_type, source_app, design.context, design.spec, design.counts)
 
 
-def add_rendered_folders(plan: Plan, output: Path, folders: list[Path], force: bool) -> None:
-    """Folders rendered under ``output`` go into the plan: added, replaced (--force) or already there."""
+def add_rendered_folders(plan: Plan, output: Path, folders: list[Path], force: bool,
+                         fingerprints: dict[str, str | None] | None = None) -> None:
+    """Folders rendered under ``output`` go into the plan: added, replaced (--force) or already there.
+    ``fingerprints``: of the staged folders, by path, taken after their last write (Rendering.fingerprints)."""
     from esbgen import progress
 
     progress.phase("checking")
@@ -687,7 +690,8 @@ def add_rendered_folders(plan: Plan, output: Path, folders: list[Path], force: b
         if replaces:
             existing_differs.append(str(relative))
         plan.tree_adds.append(
-            TreeAdd(relative, staged_folder, [Path(name) for name in names], replaces, differing if replaces else [])
+            TreeAdd(relative, staged_folder, [Path(name) for name in names], replaces, differing if replaces else [],
+                    (fingerprints or {}).get(str(staged_folder)))
         )
     if existing_differs and not force:
         raise EsbgenError(

@@ -25,6 +25,8 @@ class TreeAdd:
     files: list[Path]  # relative to ``path``
     replaces: bool = False
     changed: list[Path] = field(default_factory=list)  # when replacing: files whose bytes differ
+    # journal.tree_fingerprint of ``staged`` taken after its last write, by whoever wrote it; None: taken when prepared
+    fingerprint: str | None = None
 
 
 @dataclass

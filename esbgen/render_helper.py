@@ -18,7 +18,11 @@ esbgen's ``sys.path``). It reads one JSON message a line on stdin:
   folder, [name or [source name, destination name], ...]]`` of the jobs file; one line
   ``dev ino size mtime_ns ctime_ns sha256`` a file in the results file; says ``copied``. A copy
   looks for a message every CHUNK files: a render asked for meanwhile is done first (esbgen waits
-  for the rendered files to compare them with the clone it checked, not for the copies).
+  for the rendered files to compare them with the clone it checked, not for the copies);
+- ``{"kind": "fingerprint", "folders": [...], "results": <file>}``: once the copies asked for
+  before it are done, ``journal.tree_fingerprint`` of each folder (null for one not there), as
+  a JSON object in the results file; says ``fingerprinted``. esbgen asks for it last, for the
+  folders the clone stages, so that it need not stat 40,000 files again itself.
 
 cookiecutter is imported (then it says ``ready``) once the first copy is done, when nothing else
 waits, or before a render asked for first: a clone's first copy comes while esbgen starts to read
@@ -133,8 +137,9 @@ def copy_jobs(jobs: list[list], copied) -> None:
 CHUNK = 200  # files copied between two looks for a message waiting (a render goes first)
 
 
-def _copy_all(jobs_file: str, results_file: str, between) -> None:
-    """Copy the files of a jobs file, a results line each; ``between()`` after every CHUNK files."""
+def _copy_all(jobs_file: str, results_file: str, between, written: dict) -> None:
+    """Copy the files of a jobs file, a results line each, into ``written`` their stat keys and
+    sha256s; ``between()`` after every CHUNK files."""
     with open(jobs_file, "rb") as handle:
         jobs = json.loads(handle.read().decode("utf-8", "surrogateescape"))
     done = 0
@@ -142,8 +147,9 @@ def _copy_all(jobs_file: str, results_file: str, between) -> None:
 
         def copied(info: os.stat_result, data: bytes) -> None:
             nonlocal done
-            out.write(b"%d %d %d %d %d %s\n" % (info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns,
-                                                info.st_ctime_ns, hashlib.sha256(data).hexdigest().encode()))
+            key = (info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns, info.st_ctime_ns)  # fingerprint.stat_key
+            written[key] = sha = hashlib.sha256(data).hexdigest().encode()
+            out.write(b"%d %d %d %d %d %s\n" % (*key, sha))
             done += 1
             if done % CHUNK == 0:
                 out.flush()
@@ -175,6 +181,20 @@ class _Messages:
         return json.loads(line.decode("utf-8", "surrogateescape"))
 
 
+def _fingerprint(message: dict, written: dict) -> None:
+    """journal.tree_fingerprint of each folder asked for (null for one not there), as JSON in the results file."""
+    import importlib.util
+
+    # esbgen/fingerprint.py by its file: the path esbgen gave need not hold esbgen (an editable install's finder)
+    spec = importlib.util.spec_from_file_location("_esbgen_fingerprint", os.path.join(os.path.dirname(__file__), "fingerprint.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    found = {folder: module.tree_fingerprint(folder, written) if os.path.isdir(folder) else None
+             for folder in message["folders"]}
+    with open(message["results"], "w", encoding="utf-8", errors="surrogateescape") as out:
+        json.dump(found, out, ensure_ascii=False)
+
+
 def _render(message: dict) -> None:
     from cookiecutter.exceptions import CookiecutterException
     from cookiecutter.generate import generate_files
@@ -199,7 +219,8 @@ def helper_main() -> int:
     _die_with_parent(int(sys.argv[1]))
     control = sys.stdout.buffer
     messages = _Messages()
-    copies: list[dict] = []  # copies asked for, in order; a render asked for meanwhile goes first
+    queued: list[dict] = []  # copies and fingerprints asked for, in order; a render asked for meanwhile goes first
+    written: dict = {}  # stat key -> sha256 of every file copied
 
     def say(line: bytes) -> None:
         control.write(line + b"\n")
@@ -229,8 +250,8 @@ def helper_main() -> int:
                 import_cookiecutter()
             _render(message)
             say(b"rendered")
-        elif kind == "copy":
-            copies.append(message)
+        elif kind in ("copy", "fingerprint"):
+            queued.append(message)
         doing = before
 
     def between() -> None:
@@ -242,12 +263,17 @@ def helper_main() -> int:
 
     try:
         while True:
-            if copies:
-                message = copies.pop(0)
-                doing = "copy"
-                _copy_all(message["jobs"], message["results"], between)
-                say(b"copied")
-                doing, copied = "idle", True
+            if queued:
+                message = queued.pop(0)
+                doing = message["kind"]
+                if doing == "copy":
+                    _copy_all(message["jobs"], message["results"], between, written)
+                    say(b"copied")
+                    copied = True
+                else:
+                    _fingerprint(message, written)
+                    say(b"fingerprinted")
+                doing = "idle"
                 continue
             if copied and not imported and not messages.waiting():
                 import_cookiecutter()  # idle now: the render esbgen asks for next need not wait for it
@@ -322,6 +348,7 @@ class RenderHelper:
         import subprocess
 
         self._copies: list[tuple[str, int]] = []  # (results file, files) of each copy asked for
+        self._fingerprints: str | None = None  # the results file of the fingerprints asked for
         self._said: list[str] = []  # what the helper has said so far, in order
         self._buffer = b""
         self._errors = b""  # the end of what the helper wrote to stderr (a Python that cannot start says why)
@@ -367,21 +394,43 @@ class RenderHelper:
         """Until the template is rendered. HelperUnusable if the helper could not import cookiecutter."""
         self._wait_for("rendered")
 
-    def finish(self, tick=None) -> dict[tuple[int, int, int, int, int], bytes]:
-        """Until every copy is done; the stat key and sha256 of each file copied."""
+    def fingerprint(self, folders: list[str], scratch: str) -> None:
+        """Ask for the fingerprint of each folder once the copies asked for so far are done
+        (the last request: nothing may write into them after it)."""
+        self._fingerprints = os.path.join(scratch, "fingerprints.json")
+        self._send({"kind": "fingerprint", "folders": folders, "results": self._fingerprints})
+
+    def finish(self, tick=None) -> dict[str, str | None]:
+        """Until every copy (and the fingerprints asked for) is done; the fingerprints, by folder."""
+        from esbgen.errors import EsbgenError
+
         for number in range(len(self._copies)):
             self._wait_for("copied", number + 1, tick)
+        found: dict[str, str | None] = {}
+        if self._fingerprints is not None:
+            self._wait_for("fingerprinted")
+            with open(self._fingerprints, encoding="utf-8", errors="surrogateescape") as handle:
+                found = json.load(handle)
         self._send({"kind": "end"})
         self._stop_input()
-        written: dict[tuple[int, int, int, int, int], bytes] = {}
         for results_file, expected in self._copies:
             with open(results_file, "rb") as handle:
-                lines = handle.read().decode("ascii").splitlines()
-            if len(lines) != expected:
-                from esbgen.errors import EsbgenError
+                copied = handle.read().count(b"\n")
+            if copied != expected:
+                raise EsbgenError(f"copying the clone's files failed: {copied} of {expected} copied")
+        return found
 
-                raise EsbgenError(f"copying the clone's files failed: {len(lines)} of {expected} copied")
-            for line in lines:
+    def written(self) -> dict[tuple[int, int, int, int, int], bytes]:
+        """The stat key and sha256 of each file copied (journal.remember_written's), once finished;
+        none once the scratch folder is gone (the journal then reads the files)."""
+        written: dict[tuple[int, int, int, int, int], bytes] = {}
+        for results_file, _ in self._copies:
+            try:
+                with open(results_file, "rb") as handle:
+                    data = handle.read()
+            except OSError:
+                return {}
+            for line in data.decode("ascii").splitlines():
                 *key, sha = line.split(" ")
                 written[tuple(int(part) for part in key)] = sha.encode()  # type: ignore[misc]
         return written

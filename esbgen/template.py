@@ -383,6 +383,7 @@ class Rendering:
         self.copied_ahead = list(copied_ahead)  # the helper's already (copied here too if it cannot render)
         self.total = sum(len(names) for _, _, names in [*jobs, *self.copied_ahead])
         self.helper = helper
+        self.fingerprints: dict[str, str | None] = {}  # the helper's of the folders asked for, once finished
         self._rendered = self._finished = False
         if helper is not None:
             try:
@@ -395,6 +396,12 @@ class Rendering:
                 helper.copy(jobs, str(Path(template_dir).parent))
         else:
             self._render_here()
+
+    def fingerprint(self, folders: list[Path]) -> None:
+        """Have the helper fingerprint these folders of the output once all is written (see
+        ``fingerprints``); without a helper, nothing: the journal fingerprints them itself."""
+        if self.helper is not None:
+            self.helper.fingerprint([str(folder) for folder in folders], str(Path(self.template_dir).parent))
 
     def _render_here(self) -> None:
         _generate(self.template_dir, self.context, self.output_dir)
@@ -422,7 +429,8 @@ class Rendering:
         self._finished = True
         progress.phase("rendering", self.total)
         if self.helper is not None:
-            remember_copied(self.helper.finish(progress.tick))
+            self.fingerprints = self.helper.finish(progress.tick)
+            remember_copied(self.helper.written)
         else:
             try:
                 _copy_verbatim(self.copied_ahead + self.jobs)

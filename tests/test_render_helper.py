@@ -74,7 +74,12 @@ def test_the_helper_copies_every_file_with_its_bytes_and_mode_and_undo_trusts_it
             assert os.stat(source / language / name).st_mode == os.stat(clone / language / name).st_mode
     assert esbgen(esb_root, "check", "bk_sops_ce").returncode == 0
     assert not any(p.name == "copied.txt" for p in esb_root.rglob("*"))
-    # undo compares the tree with the fingerprint the journal took from the helper's hashes
+    (change,) = journal.journals(esb_root)
+    folders = [op for op in change.data["ops"] if op["op"] == "tree"]
+    assert len(folders) == 2  # the helper fingerprinted both, as the journal reads them from disk
+    for op in folders:
+        assert op["fingerprint"] == journal.tree_fingerprint(esb_root / op["path"])
+    # undo compares the tree with the fingerprint the helper took
     undone = esbgen(esb_root, "undo")
     assert undone.returncode == 0, undone.stderr
     assert not clone.exists()
@@ -151,11 +156,38 @@ def test_the_helper_reports_what_remember_written_would_have_noted(tmp_path):
     with RenderHelper() as helper:
         helper.copy([[str(tmp_path / "in"), str(tmp_path / "out" / "x"), [names[0], [names[1], "b2.md"], names[2]]]],
                     str(tmp_path))
-        written = helper.finish()
+        assert helper.finish() == {}  # no fingerprint asked for
+        written = helper.written()
     assert len(written) == 3
     for source, target in zip(names, ["a.md", "b2.md", "名字.md"]):
         key = journal._stat_key(os.stat(tmp_path / "out" / "x" / target))
         assert written[key] == hashlib.sha256((tmp_path / "in" / source).read_bytes()).hexdigest().encode()
+
+
+def test_the_helpers_fingerprints_are_the_journals_of_what_is_on_disk(tmp_path, monkeypatch):
+    real_send = RenderHelper._send
+
+    def send(self, message):  # as from an editable install: esbgen is found by a finder, not on the path
+        if message["kind"] == "path":
+            message = {**message, "path": [p for p in message["path"] if p and not os.path.isdir(os.path.join(p, "esbgen"))]}
+        real_send(self, message)
+
+    monkeypatch.setattr(RenderHelper, "_send", send)
+    (tmp_path / "in" / "sub").mkdir(parents=True)
+    for name, mode in (("a.md", 0o644), ("b.md", 0o600), ("sub/c.md", 0o755)):
+        (tmp_path / "in" / name).write_bytes(name.encode() * 300)
+        os.chmod(tmp_path / "in" / name, mode)
+    out = tmp_path / "out"
+    with RenderHelper() as helper:
+        helper.copy([[str(tmp_path / "in"), str(out / "x"), ["a.md", ["b.md", "b2.md"]]],
+                     [str(tmp_path / "in" / "sub"), str(out / "x" / "deeper"), ["c.md"]]], str(tmp_path))
+        (out / "x" / "empty").mkdir(parents=True)  # a folder with nothing copied into it counts too
+        (out / "x" / "rendered.txt").write_bytes(b"a file the helper did not copy")
+        helper.fingerprint([str(out / "x"), str(out / "missing")], str(tmp_path))
+        found = helper.finish()
+    monkeypatch.setattr(journal, "_WRITTEN", {})
+    monkeypatch.setattr(journal, "_COPIED", [])
+    assert found == {str(out / "x"): journal.tree_fingerprint(out / "x"), str(out / "missing"): None}
 
 
 def test_the_first_copy_is_done_before_cookiecutter_is_imported(tmp_path):
