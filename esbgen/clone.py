@@ -40,7 +40,8 @@ from esbgen.rules import (
     validate_system_folder,
 )
 from esbgen.saas import APP_PATH_RE, SaasType, select_saas_type
-from esbgen.template import Edit, Rendering, TemplateFile, TemplateSpec, Var, rendering, verbatim_jobs
+from esbgen.template import (Edit, Rendering, TemplateFile, TemplateSpec, Var, VerbatimFolder, folder_jobs, rendering,
+                             verbatim_jobs)
 
 SKIPPED_FILES = ("__pycache__", ".pyc", ".pyo")
 
@@ -67,13 +68,14 @@ class CloneOutcome:
     edits_by_kind: dict[str, int] = field(default_factory=dict)
 
 
-def _source_files(folder: Path, label: Path) -> list[str]:
-    """Files of a source folder, relative to it ("toolkit/configs.py"); links are refused, caches skipped.
+def _source_files(folder: Path, label: Path) -> list[tuple[str, list[str]]]:
+    """Files of a source folder, a sub-folder at a time: (its path relative to ``folder``, "" or ending
+    with "/"; its file names). Links are refused, caches skipped.
 
     The order is os.walk's (a folder's files sorted, then its sub-folders, sorted). One os.scandir
     a folder and strings, not Paths: a link is told by the entry's type, without a stat a file.
     """
-    found: list[str] = []
+    found: list[tuple[str, list[str]]] = []
 
     def refuse_name(relative: str, name: str, what: str, more: str = "") -> None:
         shown = os.fsencode(name).decode("utf-8", errors="backslashreplace")
@@ -99,6 +101,7 @@ def _source_files(folder: Path, label: Path) -> list[str]:
                 refuse_name(prefix, entry.name, "folder")
             if entry.is_symlink():
                 raise EsbgenError(f"{label / (prefix + entry.name)} is a symbolic link; esbgen does not clone links")
+        names: list[str] = []
         for entry in sorted(files, key=lambda e: e.name):
             name = entry.name
             try:
@@ -109,7 +112,9 @@ def _source_files(folder: Path, label: Path) -> list[str]:
                 raise EsbgenError(f"{label / (prefix + name)} is a symbolic link; esbgen does not clone links")
             if name.endswith(SKIPPED_FILES[1:]):
                 continue
-            found.append(prefix + name)
+            names.append(name)
+        if names:
+            found.append((prefix, names))
         for entry in sorted(folders, key=lambda e: e.name):
             if entry.name != "__pycache__":
                 walk(entry.path, prefix + entry.name + "/")
@@ -194,44 +199,50 @@ def setting_variables(names: list[str]) -> dict[str, str]:
 
 @dataclass
 class SourceFiles:
-    """Every file of a source system's folders, as template files of the clone (paths with ``Var("system")``)."""
+    """Every file of a source system's folders, as the clone's template holds them (paths with ``Var("system")``)."""
 
     python_dirs: list[Path]
     confapis_dir: Path | None
-    python_files: list[tuple[TemplateFile, Path, str]]  # (file, its folder, its path relative to the folder)
-    confapis_files: list[TemplateFile]
+    python_files: list[tuple[TemplateFile, Path]]  # each Python file, with its folder
+    confapis_files: list[TemplateFile]  # each YAML file of the confapis folder
+    folders: list[VerbatimFolder]  # the files no clone edits, whatever the channels: neither of those
 
     def all(self) -> list[TemplateFile]:
-        return [item for item, _, _ in self.python_files] + self.confapis_files
-
-    def never_edited(self) -> list[TemplateFile]:
-        """The files no clone edits whatever the source's channels: neither Python nor YAML."""
-        return ([item for item, _, relative in self.python_files if not relative.endswith(".py")]
-                + [item for item in self.confapis_files if not str(item.source).endswith(".yaml")])
+        return [item for item, _ in self.python_files] + self.confapis_files
 
 
 def list_source_files(root: Path, python_dirs: list[Path], confapis_dir: Path | None, source: str) -> SourceFiles:
     """The files of a source's Python sides and confapis folder, each with the path it gets in the clone."""
-    python_files: list[tuple[TemplateFile, Path, str]] = []
+    python_files: list[tuple[TemplateFile, Path]] = []
+    folders: list[VerbatimFolder] = []
     for folder in python_dirs:
         group = folder.parent.relative_to(COMPONENTS).as_posix()  # e.g. "bk/apisv2"
         absolute = os.path.join(root, folder)
-        for relative in _source_files(root / folder, folder):
-            item = TemplateFile(os.path.join(absolute, relative), [group + "/", Var("system"), "/" + relative],
-                                relative=f"{folder}/{relative}")
-            python_files.append((item, folder, relative))
+        for prefix, names in _source_files(root / folder, folder):
+            others = [name for name in names if not name.endswith(".py")]
+            if others:
+                folders.append(VerbatimFolder(os.path.join(absolute, prefix), [group + "/", Var("system"), "/" + prefix],
+                                              others))
+            for name in names:
+                if name.endswith(".py"):
+                    item = TemplateFile(os.path.join(absolute, prefix + name), [group + "/", Var("system"), "/" + prefix + name],
+                                        relative=f"{folder}/{prefix}{name}")
+                    python_files.append((item, folder))
     confapis_files: list[TemplateFile] = []
     if confapis_dir is not None:
         absolute = os.path.join(root, confapis_dir)
-        for relative in _source_files(root / confapis_dir, confapis_dir):
-            parent, _, name = relative.rpartition("/")
+        for prefix, names in _source_files(root / confapis_dir, confapis_dir):
             parts: list[str | Var] = [CONFAPIS_GROUP + "/", Var("system"), "/"]
-            if parent:
-                parts.append(parent + "/")
-            confapis_files.append(TemplateFile(os.path.join(absolute, relative),
-                                               parts + (_renamed(name, source) if name.endswith(".yaml") else [name]),
-                                               relative=f"{confapis_dir}/{relative}"))
-    return SourceFiles(list(python_dirs), confapis_dir, python_files, confapis_files)
+            if prefix:
+                parts.append(prefix)
+            others = [name for name in names if not name.endswith(".yaml")]
+            if others:
+                folders.append(VerbatimFolder(os.path.join(absolute, prefix), parts, others))
+            for name in names:
+                if name.endswith(".yaml"):
+                    confapis_files.append(TemplateFile(os.path.join(absolute, prefix + name), parts + _renamed(name, source),
+                                                       relative=f"{confapis_dir}/{prefix}{name}"))
+    return SourceFiles(list(python_dirs), confapis_dir, python_files, confapis_files, folders)
 
 
 def _files_ahead(root: Path, source: str) -> SourceFiles | None:
@@ -249,19 +260,21 @@ def _files_ahead(root: Path, source: str) -> SourceFiles | None:
 
 def build_template(tree: EsbTree, source: ComponentSet, saas_type: SaasType, target: CloneTarget,
                    source_app: str | None, asked: dict[int, list[tuple[str, Edit]]] | None = None,
-                   verbatim_first: Callable[[list[TemplateFile]], None] | None = None,
+                   verbatim_first: Callable[[list[TemplateFile], list[VerbatimFolder]], None] | None = None,
                    listed: SourceFiles | None = None) -> tuple[TemplateSpec, dict[str, int]]:
     """The clone's template; ``asked`` gets what each confapis entry's edits change (see yaml_edits).
 
-    First every file is listed (``listed``: as listed already, when those were the source's folders);
-    ``verbatim_first`` gets those no edit touches (neither a Python file read for edits nor a file
-    of entries) and were not given to it already, before the others are read and edited.
+    First every file is listed (``listed``: as listed already, when those were the source's
+    folders, its never-edited files given to ``verbatim_first`` then); ``verbatim_first(files,
+    folders)`` gets the others no edit touches (neither a Python file read for edits nor a file
+    of entries), before the rest are read and edited.
     """
     from esbgen import progress
 
     progress.phase("reading")
     root = tree.root
-    if listed is None or listed.python_dirs != source.python_dirs or listed.confapis_dir != source.confapis_dir:
+    relisted = listed is None or listed.python_dirs != source.python_dirs or listed.confapis_dir != source.confapis_dir
+    if relisted:
         listed = list_source_files(root, source.python_dirs, source.confapis_dir, source.name)
     to_edit: list[tuple[TemplateFile, Any]] = []  # (file, how its edits are made)
     counts: dict[str, int] = {}
@@ -277,8 +290,8 @@ def build_template(tree: EsbTree, source: ComponentSet, saas_type: SaasType, tar
             settings=variables,
             package=(folder.parts, "system"),
         )
-    for item, folder, relative in listed.python_files:
-        if relative.endswith(".py") and item.relative not in unreadable:
+    for item, folder in listed.python_files:
+        if item.relative not in unreadable:
             to_edit.append((item, rewrites_of[folder]))
     by_file: dict[str, list[Channel]] = {}
     for channel in source.channels:
@@ -289,7 +302,7 @@ def build_template(tree: EsbTree, source: ComponentSet, saas_type: SaasType, tar
     files = listed.all()
     if verbatim_first is not None:
         editable = {id(item) for item, _ in to_edit}
-        verbatim_first([item for item in files if id(item) not in editable])
+        verbatim_first([item for item in files if id(item) not in editable], listed.folders if relisted else [])
     progress.tick(len(files) - len(to_edit))
     for item, rewrites in to_edit:
         label, path = item.relative or "", str(item.source)
@@ -311,7 +324,7 @@ def build_template(tree: EsbTree, source: ComponentSet, saas_type: SaasType, tar
         for edit in item.edits:
             counts[edit.note] = counts.get(edit.note, 0) + 1
     defaults = template_defaults(target)
-    return TemplateSpec(files, defaults), counts
+    return TemplateSpec(files, defaults, folders=listed.folders), counts
 
 
 def template_defaults(target: CloneTarget) -> dict[str, Any]:
@@ -543,9 +556,10 @@ class CloneDesign:
 def design_clone(root: Path, request: CloneRequest, verbatim_first=None) -> CloneDesign:
     """Validate a clone request against the tree and build its template (in memory).
 
-    ``verbatim_first(files, context)``: called with template files no edit can touch as soon as
-    they are known: once before the tree is read (the files neither Python nor YAML, perhaps none),
-    once with the rest of them (neither a Python file read for edits nor a file of entries).
+    ``verbatim_first(files, folders, context)``: called with template files no edit can touch as
+    soon as they are known: once before the tree is read (the VerbatimFolders of the files neither
+    Python nor YAML, perhaps none), once with the rest of them (neither a Python file read for
+    edits nor a file of entries).
     """
     from esbgen.plugins import call_hook
 
@@ -554,12 +568,10 @@ def design_clone(root: Path, request: CloneRequest, verbatim_first=None) -> Clon
     if request.new == request.source:
         raise UsageError("the new system must differ from the source")
     folder_names = {"system": request.new, "_components": str(COMPONENTS)}  # what the clone's folders are named by
-    listed = sent = None
+    listed = None
     if verbatim_first is not None:  # copied while the tree is read
         listed = _files_ahead(root, request.source)
-        ahead = listed.never_edited() if listed is not None else []
-        verbatim_first(ahead, folder_names)
-        sent = {item.source for item in ahead}
+        verbatim_first([], listed.folders if listed is not None else [], folder_names)
     tree = load_tree(root, positions={request.source})  # only the source's YAML is edited
     source = tree.systems.get(request.source)
     if source is None:
@@ -601,8 +613,8 @@ def design_clone(root: Path, request: CloneRequest, verbatim_first=None) -> Clon
                               f"the clone's folders are named after {value!r}")
     asked: dict[int, list[tuple[str, Edit]]] = {}
 
-    def rest_verbatim(files: list[TemplateFile]) -> None:
-        verbatim_first([item for item in files if item.source not in sent], context)
+    def rest_verbatim(files: list[TemplateFile], folders: list[VerbatimFolder]) -> None:
+        verbatim_first(files, folders, context)
 
     spec, counts = build_template(tree, source, saas_type, target, source_app, asked,
                                   rest_verbatim if verbatim_first else None, listed)
@@ -622,10 +634,10 @@ def _plan_clone(root: Path, request: CloneRequest, work: Path, helper) -> CloneO
     output.mkdir()
     copied_ahead: list[list[Any]] = []
 
-    def copy_ahead(files: list[TemplateFile], context: dict[str, Any]) -> None:
+    def copy_ahead(files: list[TemplateFile], folders: list[VerbatimFolder], context: dict[str, Any]) -> None:
         """The helper copies the files no edit touches while the others are read and edited (the
         first copy, perhaps of nothing, comes before the helper imports cookiecutter)."""
-        jobs = verbatim_jobs(files, context, output)
+        jobs = verbatim_jobs(files, context, output) + folder_jobs(folders, context, output)
         helper.copy(jobs, str(work))
         copied_ahead.extend(jobs)
 
@@ -690,7 +702,7 @@ def add_rendered_folders(plan: Plan, output: Path, folders: list[Path], force: b
         if replaces:
             existing_differs.append(str(relative))
         plan.tree_adds.append(
-            TreeAdd(relative, staged_folder, [Path(name) for name in names], replaces, differing if replaces else [],
+            TreeAdd(relative, staged_folder, names, replaces, differing if replaces else [],
                     (fingerprints or {}).get(str(staged_folder)))
         )
     if existing_differs and not force:
@@ -872,12 +884,15 @@ def derived_clone(tree: EsbTree, output: Path, new: str, design: CloneDesign) ->
     registered, conf_channels = read_custom_conf(output)
     staged.preset_channels = [p for p in conf_channels if p.codename.split(".")[-2] == new]
     derived = EsbTree(output, {new: staged}, registered, conf_channels, [], tree.generation)
-    derived.planned_docs = {new: planned_docs(staged, renamed_file.values())}
+    folders = [(f"{COMPONENTS}/" + folder.rendered_target(values), folder.names) for folder in design.spec.folders]
+    derived.planned_docs = {new: planned_docs(staged, renamed_file.values(), folders)}
     return derived
 
 
-def planned_docs(staged: ComponentSet, rendered: Iterable[str]) -> dict[str, set[str]]:
-    """The apidocs a rendered clone holds, by language, from the paths its template renders."""
+def planned_docs(staged: ComponentSet, rendered: Iterable[str],
+                 folders: Iterable[tuple[str, list[str]]] = ()) -> dict[str, set[str]]:
+    """The apidocs a rendered clone holds, by language, from the paths its template renders
+    (``folders``: a folder's rendered path, ending with "/", and the names of the files it gets)."""
     docs: dict[str, set[str]] = {}
     if staged.confapis_dir is None:
         return docs
@@ -887,6 +902,11 @@ def planned_docs(staged: ComponentSet, rendered: Iterable[str]) -> dict[str, set
             language, slash, name = relative[len(prefix):].partition("/")
             if slash and name and "/" not in name:
                 docs.setdefault(language, set()).add(name)
+    for folder, names in folders:
+        if folder.startswith(prefix):
+            language, slash, rest = folder[len(prefix):].partition("/")
+            if language and slash and not rest:
+                docs.setdefault(language, set()).update(names)
     return docs
 
 

@@ -438,7 +438,7 @@ class Templatize(Operation):
         request = CloneRequest(self.source, self.new or f"{self.source}_clone", self.app_code, None, False, self.saas_type)
         design = design_clone(root, request)
         design.spec.write(destination)
-        ctx.say(f"Wrote a cookiecutter template of {self.source} to {destination} ({len(design.spec.files)} files,"
+        ctx.say(f"Wrote a cookiecutter template of {self.source} to {destination} ({design.spec.file_count} files,"
                 f" {sum(design.counts.values())} identifiers as variables).")
         ctx.say(f"Render it into an ESB root with: cookiecutter --no-input -f {destination} -o {root}")
         return 0

@@ -22,7 +22,7 @@ class TreeAdd:
 
     path: Path  # relative to the ESB root
     staged: Path  # absolute, on the same file system as the root when applied
-    files: list[Path]  # relative to ``path``
+    files: list[Path] | list[str]  # relative to ``path`` (a clone's as text: 40,000 Paths at 20,000 channels took 0.1 s)
     replaces: bool = False
     changed: list[Path] = field(default_factory=list)  # when replacing: files whose bytes differ
     # journal.tree_fingerprint of ``staged`` taken after its last write, by whoever wrote it; None: taken when prepared

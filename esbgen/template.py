@@ -73,6 +73,20 @@ class TemplateFile:
         return "".join(str(values[p.name]) if isinstance(p, Var) else p for p in self.target)
 
 
+@dataclass
+class VerbatimFolder:
+    """Files of one source folder that are copied as they are, under the same names: the 40,000
+    apidocs of a 20,000-channel clone as a few lists of names, not 40,000 TemplateFiles."""
+
+    source: str  # absolute path of the source folder
+    target: list[str | Var]  # the folder below components/, as parts; it ends with "/"
+    names: list[str]
+
+    def rendered_target(self, values: dict[str, Any]) -> str:
+        """The folder below components/ the files render to, its variables given ``values`` (ends with "/")."""
+        return "".join(str(values[p.name]) if isinstance(p, Var) else p for p in self.target)
+
+
 def var(name: str) -> str:
     return "{{ cookiecutter.%s }}" % name
 
@@ -169,10 +183,18 @@ class TemplateSpec:
     files: list[TemplateFile]
     defaults: dict[str, Any]  # cookiecutter.json, in prompt order
     written_context: dict[str, Any] | None = None  # the private template's cookiecutter.json, once written
+    folders: list[VerbatimFolder] = field(default_factory=list)  # verbatim files beside ``files``, a folder at a time
+
+    @property
+    def file_count(self) -> int:
+        return len(self.files) + sum(len(folder.names) for folder in self.folders)
 
     def copy_only_patterns(self) -> list[str]:
         """Glob patterns for the folders and files that need no rendering, folders first."""
         files = {PurePosixPath(_path_template(f.target)): f.verbatim for f in self.files}
+        for folder in self.folders:
+            prefix = _path_template(folder.target)
+            files.update((PurePosixPath(prefix + name), True) for name in folder.names)
         dirs: dict[PurePosixPath, bool] = {}
         for path, verbatim in files.items():
             for parent in path.parents:
@@ -207,6 +229,11 @@ class TemplateSpec:
                 with open(destination, "w", encoding="utf-8", newline="") as handle:
                     handle.write(body)
                 shutil.copymode(item.source, destination)
+        for folder in self.folders:
+            destination_folder = top / _path_template(folder.target)
+            destination_folder.mkdir(parents=True, exist_ok=True)
+            for name in folder.names:
+                _copy_file(Path(folder.source, name), destination_folder / name, link)
         context = dict(self.defaults)
         context["_copy_without_render"] = self.copy_only_patterns()
         (directory / "cookiecutter.json").write_text(
@@ -248,6 +275,14 @@ class TemplateSpec:
             destination.write_text(COMPACT_BODY.replace("KEY", json.dumps(key)), encoding="utf-8")
             shutil.copymode(item.source, destination)
             parts[key] = item.parts = _text_parts(item.text or "", item.edits)
+        for folder in self.folders:
+            prefix = [[p.name] if isinstance(p, Var) else p for p in folder.target]
+            key = (folder.source, *(p if isinstance(p, str) else (p[0],) for p in prefix))
+            group = groups.get(key)
+            if group is None:
+                group = groups[key] = [folder.source, prefix, []]
+                verbatim.append(group)
+            group[2].extend(folder.names)
         context = dict(self.defaults)
         context[PRIVATE_PARTS] = parts
         context[PRIVATE_VERBATIM] = verbatim
@@ -300,14 +335,29 @@ def parts_text(parts: list[Any], values: dict[str, Any]) -> str:
 def _verbatim_jobs(context: dict[str, Any], groups: list[list[Any]], output_dir: Path) -> list[list[Any]]:
     """The private template's verbatim files as ``[source folder, destination folder, names]``, where
     cookiecutter would have copied them; every rendered path checked to stay inside the output."""
-    def entries():
-        for source_folder, target, names in groups:
-            prefix = "".join(str(context[p[0]]) if isinstance(p, list) else p for p in target)
-            for entry in names:
-                source_name, target_name = (entry, entry) if isinstance(entry, str) else entry
-                yield source_folder, source_name, prefix + target_name
-
-    return _jobs(entries(), os.path.join(output_dir, str(context["_components"])))
+    top = os.path.join(output_dir, str(context["_components"]))
+    jobs: list[list[Any]] = []
+    by_folder: dict[tuple[str, str], list[Any]] = {}
+    for source_folder, target, names in groups:
+        prefix = "".join(str(context[p[0]]) if isinstance(p, list) else p for p in target)
+        if prefix.endswith("/") and all(isinstance(entry, str) and "/" not in entry and entry not in ("", ".", "..")
+                                        for entry in names):  # plain names in one folder: one job
+            folder = _inside(top, prefix)
+            same = by_folder.get((source_folder, folder))
+            if same is None:
+                same = by_folder[(source_folder, folder)] = []
+                jobs.append([source_folder, folder, same])
+            same.extend(names)
+            continue
+        entries = [(source_folder, *((entry, entry) if isinstance(entry, str) else entry)) for entry in names]
+        for job in _jobs(((folder_, name, prefix + target_name) for folder_, name, target_name in entries), top):
+            same = by_folder.get((job[0], job[1]))
+            if same is None:
+                by_folder[(job[0], job[1])] = job[2]
+                jobs.append(job)
+            else:
+                same.extend(job[2])
+    return jobs
 
 
 def verbatim_jobs(files: list[TemplateFile], context: dict[str, Any], output_dir: Path) -> list[list[Any]]:
@@ -318,6 +368,20 @@ def verbatim_jobs(files: list[TemplateFile], context: dict[str, Any], output_dir
             yield folder, name, item.rendered_target(context)
 
     return _jobs(entries(), os.path.join(output_dir, str(context["_components"])))
+
+
+def folder_jobs(folders: list[VerbatimFolder], context: dict[str, Any], output_dir: Path) -> list[list[Any]]:
+    """verbatim_jobs of the files of VerbatimFolders, a job a folder."""
+    top = os.path.join(output_dir, str(context["_components"]))
+    return [[folder.source, _inside(top, folder.rendered_target(context)), list(folder.names)]
+            for folder in folders if folder.names]
+
+
+def _inside(top: str, folder: str) -> str:
+    """``top``/``folder``, refused where the rendered folder would leave ``top``."""
+    if folder.startswith("/") or ".." in folder.split("/"):
+        raise EsbgenError(f"rendered path {folder!r} leaves the output folder")
+    return os.path.join(top, folder.rstrip("/"))
 
 
 def _jobs(entries, top: str) -> list[list[Any]]:
