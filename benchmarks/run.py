@@ -278,7 +278,7 @@ def table(results: dict) -> str:
     if interrupts:
         lines.append("")
         lines.append(f"Ctrl-C at {interrupts['channels']:,} channels, sent on a pseudo-terminal once the progress line names "
-                     "the phase (clone: 0.2 s into it), timed until esbgen has exited; in brackets, until its last line:")
+                     "the phase (clone: 0.2 s into it, but at once into applying), timed until esbgen has exited; in brackets, until its last line:")
         lines.append("")
         lines.append(show_interrupts(interrupts["runs"]))
     return "\n".join(lines)

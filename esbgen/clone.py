@@ -635,8 +635,7 @@ def _plan_clone(root: Path, request: CloneRequest, work: Path, helper) -> CloneO
     copied_ahead: list[list[Any]] = []
 
     def copy_ahead(files: list[TemplateFile], folders: list[VerbatimFolder], context: dict[str, Any]) -> None:
-        """The helper copies the files no edit touches while the others are read and edited (the
-        first copy, perhaps of nothing, comes before the helper imports cookiecutter)."""
+        """The helper copies the files no edit touches while the others are read and edited."""
         jobs = verbatim_jobs(files, context, output) + folder_jobs(folders, context, output)
         helper.copy(jobs, str(work))
         copied_ahead.extend(jobs)

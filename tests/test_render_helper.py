@@ -190,20 +190,6 @@ def test_the_helpers_fingerprints_are_the_journals_of_what_is_on_disk(tmp_path, 
     assert found == {str(out / "x"): journal.tree_fingerprint(out / "x"), str(out / "missing"): None}
 
 
-def test_the_first_copy_is_done_before_cookiecutter_is_imported(tmp_path):
-    """A clone's first copy comes while esbgen reads the tree: it needs no cookiecutter, and waits for none."""
-    (tmp_path / "in").mkdir()
-    (tmp_path / "in" / "a.md").write_bytes(b"a")
-    with RenderHelper() as helper:
-        helper.copy([[str(tmp_path / "in"), str(tmp_path / "out"), ["a.md"]]], str(tmp_path))
-        helper.render(str(tmp_path / "no-template"), {}, str(tmp_path / "rendered"))
-        with pytest.raises(EsbgenError):
-            helper.wait_rendered()  # rendering nothing fails, after the import
-        said = list(helper._said)
-    assert said[:2] == ["copied", "ready"], said
-    assert (tmp_path / "out" / "a.md").read_bytes() == b"a"
-
-
 def test_a_path_that_is_not_utf8_reaches_the_helper_as_it_is(tmp_path):
     folder = os.fsdecode(os.fsencode(str(tmp_path)) + b"/caf\xe9")
     os.mkdir(folder)
