@@ -139,12 +139,13 @@ def _copy_all(jobs_file: str, results_file: str, between, written: dict) -> None
     sha256s; ``between()`` after every CHUNK files."""
     with open(jobs_file, "rb") as handle:
         jobs = json.loads(handle.read().decode("utf-8", "surrogateescape"))
+    stat_key = _fingerprint_module().stat_key
     done = 0
     with open(results_file, "wb", buffering=1 << 16) as out:
 
         def copied(info: os.stat_result, data: bytes) -> None:
             nonlocal done
-            key = (info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns, info.st_ctime_ns)  # fingerprint.stat_key
+            key = stat_key(info)
             written[key] = sha = hashlib.sha256(data).hexdigest().encode()
             out.write(b"%d %d %d %d %d %s\n" % (*key, sha))
             done += 1
@@ -178,16 +179,27 @@ class _Messages:
         return json.loads(line.decode("utf-8", "surrogateescape"))
 
 
+_FINGERPRINT = None
+
+
+def _fingerprint_module():
+    """esbgen/fingerprint.py, loaded by its file: the path esbgen gives need not hold esbgen (an
+    editable install's finder), and the helper keys and fingerprints as the journal does."""
+    global _FINGERPRINT
+    if _FINGERPRINT is None:
+        import importlib.util
+
+        spec = importlib.util.spec_from_file_location("_esbgen_fingerprint",
+                                                      os.path.join(os.path.dirname(os.path.abspath(__file__)), "fingerprint.py"))
+        _FINGERPRINT = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(_FINGERPRINT)
+    return _FINGERPRINT
+
+
 def _fingerprint(message: dict, written: dict) -> None:
     """journal.tree_fingerprint of each folder asked for (null for one not there), as JSON in the results file."""
-    import importlib.util
-
-    # esbgen/fingerprint.py by its file: the path esbgen gave need not hold esbgen (an editable install's finder)
-    spec = importlib.util.spec_from_file_location("_esbgen_fingerprint", os.path.join(os.path.dirname(__file__), "fingerprint.py"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    found = {folder: module.tree_fingerprint(folder, written) if os.path.isdir(folder) else None
-             for folder in message["folders"]}
+    tree_fingerprint = _fingerprint_module().tree_fingerprint
+    found = {folder: tree_fingerprint(folder, written) if os.path.isdir(folder) else None for folder in message["folders"]}
     with open(message["results"], "w", encoding="utf-8", errors="surrogateescape") as out:
         json.dump(found, out, ensure_ascii=False)
 
