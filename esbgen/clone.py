@@ -642,7 +642,7 @@ def _plan_clone(root: Path, request: CloneRequest, work: Path, helper) -> CloneO
 
     design = design_clone(root, request, copy_ahead if helper is not None else None)
     tree, source, target = design.tree, design.source, design.target
-    template_dir = design.spec.write(work / "template", link=True)
+    template_dir = design.spec.write(work / "template", link=True, values=design.context)
     plan = Plan(root, f"clone {request.source} as {request.new}")
     folders = [folder.parent / request.new for folder in source.python_dirs]
     if source.confapis_dir is not None:
@@ -787,7 +787,7 @@ def _text_values(context: dict[str, Any]) -> dict[str, str]:
 def rendered_as_derived(design: CloneDesign, output: Path) -> bool:
     """Whether each edited file rendered under ``output`` is what its edits give (derived_clone computed
     the clone from them)."""
-    from esbgen.template import parts_text, rendered_text
+    from esbgen.template import compact_text, rendered_text
 
     values = _text_values(design.context)
     for item in design.spec.files:
@@ -798,8 +798,8 @@ def rendered_as_derived(design: CloneDesign, output: Path) -> bool:
             written = (output / relative).read_bytes().decode("utf-8")
         except (OSError, UnicodeDecodeError):
             return False
-        if item.parts is not None:  # the compact template's parts of it: one join
-            expected = parts_text(item.parts, values)
+        if item.compact is not None:  # as the compact template holds it: a replace a variable
+            expected = compact_text(item.compact, values)
         else:
             expected = rendered_text(item.text or "", item.edits, values)
         if written != expected:

@@ -209,8 +209,8 @@ def _render(message: dict) -> None:
     from cookiecutter.generate import generate_files
 
     template = message["template"]
-    with open(os.path.join(template, "cookiecutter.json"), encoding="utf-8") as handle:
-        defaults = json.load(handle)
+    with open(os.path.join(template, "cookiecutter.json"), "rb") as handle:  # bytes: no newline translation of 7 MB
+        defaults = json.loads(handle.read())
     context = {"cookiecutter": {**defaults, **message["values"]}}
     try:
         generate_files(repo_dir=template, context=context, output_dir=message["output"], overwrite_if_exists=True,

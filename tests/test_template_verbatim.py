@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from esbgen.errors import EsbgenError
 from esbgen.render_helper import RenderHelper
 from esbgen.template import Edit, TemplateFile, TemplateSpec, Var, render, render_with_defaults, rendering
 
@@ -66,3 +67,40 @@ def test_renamed_nested_and_top_level_verbatim_files_render_as_the_readable_temp
     assert tree_files(private)["components/confapis/bk_x/extra.yaml"] == b"- path: /v2/bk_x/x/\n"
     assert os.stat(private / "components/bk/apisv2/bk_x/toolkit.py").st_mode & 0o777 == 0o755
     assert filecmp.cmp(private / "components/confapis/bk_x/apidocs/en/get_b.md", source / "apidocs/en/get_b.md", shallow=False)
+
+
+@pytest.mark.parametrize("how", [render, render_by_helper], ids=["in-process", "helper-process"])
+def test_text_holding_the_first_mark_characters_renders_as_the_readable_template_does(tmp_path, how):
+    # The compact template marks each variable between two private-use characters; a file that holds
+    # them (and values that do) gets marks of others, and every byte of it comes back.
+    text = "- path: /v2/sops/a/\n  label: \ue000sops\ue001 \ue002\n  dest_path: /o/bk_sops/\ue003sops/\r\n"
+    source = tmp_path / "source"
+    source.mkdir()
+    (source / "sops.yaml").write_bytes(text.encode())
+    start = text.index("/v2/sops/") + 4
+    app = text.index("/o/bk_sops/") + 3
+    spec = TemplateSpec([
+        TemplateFile(str(source / "sops.yaml"), ["confapis/", Var("system"), "/", Var("system"), ".yaml"], text,
+                     [Edit(start, start + 4, [Var("system")]), Edit(app, app + 7, [Var("app_code")])]),
+    ], {"system": "sops", "app_code": "bk_sops", "_components": "components"})
+    values = {"system": "bk_x", "app_code": "bk_x_app\ue004", "_components": "components"}
+    private = how(spec.write(tmp_path / "private", link=True, values=values), values, tmp_path / "out-private")
+    readable = tmp_path / "out-readable"
+    render_with_defaults(spec.write(tmp_path / "readable"), values, readable)
+    expected = text.replace("/v2/sops/", "/v2/bk_x/").replace("/o/bk_sops/", "/o/bk_x_app\ue004/").encode()
+    assert tree_files(private)["components/confapis/bk_x/bk_x.yaml"] == expected
+    assert tree_files(private) == tree_files(readable)
+
+
+def test_a_value_holding_a_mark_character_is_refused_before_anything_renders(tmp_path):
+    source = tmp_path / "source"
+    source.mkdir()
+    (source / "sops.yaml").write_bytes(b"- path: /v2/sops/a/\n")
+    spec = TemplateSpec([
+        TemplateFile(str(source / "sops.yaml"), ["confapis/", Var("system"), "/", Var("system"), ".yaml"],
+                     "- path: /v2/sops/a/\n", [Edit(12, 16, [Var("system")])]),
+    ], {"system": "sops", "_components": "components"})
+    template = spec.write(tmp_path / "private", link=True, values={"system": "bk_x", "_components": "components"})
+    with pytest.raises(EsbgenError, match="the value of 'system' holds a character the compact template marks"):
+        render(template, {"system": "bk_\ue000x"}, tmp_path / "out")
+    assert not (tmp_path / "out").exists()
