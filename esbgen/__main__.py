@@ -1,3 +1,3 @@
-from esbgen.cli import main
+from esbgen.console import main
 
 main()

@@ -422,10 +422,11 @@ def run(argv: Sequence[str] | None = None, prog_name: str = "esbgen", default_ma
     ``in_django``: run by ``manage.py esbgen`` in-process (the project's database and Python serve).
     """
     from esbgen import progress
+    from esbgen.console import renders_a_clone
 
     arguments = list(argv) if argv is not None else sys.argv[1:]
     helper = None
-    if _renders_a_clone(arguments):
+    if renders_a_clone(arguments):
         from esbgen import render_helper as helper
 
         helper.prestart()
@@ -435,12 +436,6 @@ def run(argv: Sequence[str] | None = None, prog_name: str = "esbgen", default_ma
     finally:
         if helper is not None:
             helper.discard_prestarted()
-
-
-def _renders_a_clone(arguments: list[str]) -> bool:
-    """Whether the command line is a clone, which renders (its helper is started first)."""
-    words = [a for a in arguments if not a.startswith("-")]
-    return bool(words) and words[0] == "clone" and not {"--help", "-h"} & set(arguments)
 
 
 @contextmanager
@@ -504,12 +499,3 @@ def _interrupted(prog_name: str, interrupt: BaseException) -> int:
     name = signal_name(interrupt)
     click.echo(f"{prog_name}: error: interrupted ({name}) before anything was applied: nothing was changed", err=True)
     return 143 if name == "SIGTERM" else 130
-
-
-def main() -> None:
-    import gc
-
-    # One command per process, building big graphs of small objects (YAML nodes, syntax trees):
-    # collecting cycles every 700 allocations cost a quarter of a 2,000-channel clone (benchmarks/).
-    gc.set_threshold(100_000, 50, 100)
-    sys.exit(run())
