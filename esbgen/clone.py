@@ -123,7 +123,7 @@ def _source_files(folder: Path, label: Path) -> list[tuple[str, list[str]]]:
     return found
 
 
-def clone_path(path: str, source: str, name: str | None) -> list[str | Var]:
+def clone_path(path: str, source: str, name: str | None, system: Var = Var("system")) -> list[str | Var]:
     """The clone's path for a source channel path, as parts with ``Var("system")``.
 
     A standard path (``/v2/<source>/<name>/`` or ``/<source>/<name>/``, slashes as the ESB
@@ -132,11 +132,11 @@ def clone_path(path: str, source: str, name: str | None) -> list[str | Var]:
     """
     if name and follows_path_pattern(source, name, normalised_path(path)):
         # the ESB adds a missing last slash itself, so the clone leaves it missing too
-        return standard_path_parts(Var("system"), name, v2=is_v2_path(path), last_slash=path.endswith("/"))
+        return standard_path_parts(system, name, v2=is_v2_path(path), last_slash=path.endswith("/"))
     segments = path.split("/")
     for index, segment in enumerate(segments):
         if segment == source:
-            return ["/".join(segments[:index]) + "/", Var("system"), "/" + "/".join(segments[index + 1:]) if index + 1 < len(segments) else ""]
+            return ["/".join(segments[:index]) + "/", system, "/" + "/".join(segments[index + 1:]) if index + 1 < len(segments) else ""]
     raise EsbgenError(f"channel path {path!r} names no {source} segment; esbgen cannot place it under the clone")
 
 
@@ -150,21 +150,22 @@ def yaml_edits(text: str, channels: list[Channel], source: ComponentSet, source_
     ``asked`` gets, by ``id`` of each channel, the fields its edits change (for derived_clone).
     """
     edits = []
-    components: dict[str, Any] = {}
+    codename_parts: dict[str, list[Any]] = {}  # the clone's codename of each component, as parts (shared, never changed)
+    system = Var("system")
     for candidate in source.components:  # component_by_codename's answer: the first of a codename
-        components.setdefault(candidate.codename, candidate)
+        if candidate.codename not in codename_parts:
+            codename_parts[candidate.codename] = [candidate.prefix, system, f".{candidate.component_name}"]
     for channel in channels:
         if check_channel_fields(channel):
             continue
         start, inner = scalar_inner(text, channel, "comp_codename")
-        component = components.get(inner)
-        if component is None:
+        parts = codename_parts.get(inner)
+        if parts is None:
             continue
         name = channel.fields.get("name")
         start_path, path = scalar_inner(text, channel, "path")
-        mine = [("path", Edit(start_path, start_path + len(path), clone_path(path, source.name, name), "path")),
-                ("comp_codename", Edit(start, start + len(inner),
-                                       [component.prefix, Var("system"), f".{component.component_name}"], "comp_codename"))]
+        mine = [("path", Edit(start_path, start_path + len(path), clone_path(path, source.name, name, system), "path")),
+                ("comp_codename", Edit(start, start + len(inner), parts, "comp_codename"))]
         edit = dest_path_app_edit(text, channel, source_app)
         if edit is not None:
             mine.append(("dest_path", edit))

@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+from operator import attrgetter
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
@@ -342,21 +343,23 @@ def _split_name(target: list[Any]) -> tuple[list[Any], str]:
 def _marked_text(text: str, edits: list[Edit], opening: str, closing: str) -> tuple[str, list[str]]:
     """The text with its edits made, each variable as ``opening`` + name + ``closing``; the names, in order."""
     out: list[str] = []
-    names: dict[str, None] = {}
-    position = 0
-    for edit in sorted(edits, key=lambda e: e.start):
+    marks: dict[str, str] = {}  # by name, in order
+    append, position = out.append, 0
+    for edit in sorted(edits, key=attrgetter("start")):
         if edit.start < position:
             raise EsbgenError(f"overlapping edits at offset {edit.start}")
-        out.append(text[position:edit.start])
+        append(text[position:edit.start])
         for part in edit.parts:
-            if isinstance(part, Var):
-                out.append(opening + part.name + closing)
-                names[part.name] = None
+            if part.__class__ is Var:
+                mark = marks.get(part.name)
+                if mark is None:
+                    mark = marks[part.name] = opening + part.name + closing
+                append(mark)
             else:
-                out.append(part)
+                append(part)
         position = edit.end
-    out.append(text[position:])
-    return "".join(out), list(names)
+    append(text[position:])
+    return "".join(out), list(marks)
 
 
 def compact_text(compact: tuple[str, dict[str, str]], values: dict[str, Any]) -> str:
