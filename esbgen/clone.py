@@ -651,7 +651,9 @@ def _plan_clone(root: Path, request: CloneRequest, work: Path, helper) -> CloneO
     with rendering(template_dir, design.context, output, helper, design.spec.written_context,
                    copied_ahead) as rendered:
         # the helper renders and copies meanwhile: the checks know the verbatim files from the template
-        rendered.fingerprint([output / folder for folder in folders])
+        rendered.fingerprint([output / folder for folder in folders],
+                             [output / COMPONENTS / item.rendered_target(design.context)
+                              for item in design.spec.files if item.edits])
         remark = clone_remark(source)
         esb_conf = root / ESB_CONF
         source_text = esb_conf.read_bytes().decode("utf-8", errors="replace") if esb_conf.is_file() else ""

@@ -20,9 +20,10 @@ esbgen's ``sys.path``). It reads one JSON message a line on stdin:
   ``dev ino size mtime_ns ctime_ns sha256`` a file in the results file; says ``copied``. A copy
   looks for a message every CHUNK files: a render asked for meanwhile is done first (esbgen waits
   for the rendered files to compare them with the clone it checked, not for the copies);
-- ``{"kind": "fingerprint", "folders": [...], "results": <file>}``: once the copies asked for
-  before it are done, ``journal.tree_fingerprint`` of each folder (null for one not there), as
-  a JSON object in the results file; says ``fingerprinted``. esbgen asks for it last, for the
+- ``{"kind": "fingerprint", "folders": [...], "results": <file>, "rendered": [...]}``: once the
+  copies asked for before it are done, ``journal.tree_fingerprint`` of each folder (null for one
+  not there), as a JSON object in the results file, a copied file from what was noted when it was
+  written (but a ``rendered`` one); says ``fingerprinted``. esbgen asks for it last, for the
   folders the clone stages, so that it need not stat 40,000 files again itself.
 
 On its stdout it says what is done, one word a line, or ``! <json>`` for the failure it stops
@@ -38,6 +39,7 @@ import select
 import signal
 import sys
 from contextlib import contextmanager
+from os.path import normpath
 from typing import Iterator
 
 POLL = 0.1  # seconds between looks while waiting for the helper (Ctrl-C is acted on meanwhile)
@@ -117,36 +119,38 @@ def _umask() -> int:
 
 def copy_jobs(jobs: list[list], copied) -> None:
     """Copy every file of ``jobs`` (``[source folder, destination folder, [name or [source name,
-    destination name], ...]]``); ``copied(stat, data)`` after each. A failure names the file."""
+    destination name], ...]]``); ``copied(stat, data, destination)`` after each. A failure names the file."""
     for source_folder, destination_folder, names in jobs:
         os.makedirs(destination_folder, exist_ok=True)
         for entry in names:
             source_name, destination_name = (entry, entry) if isinstance(entry, str) else entry
             source = os.path.join(source_folder, source_name)
+            destination = os.path.join(destination_folder, destination_name)
             try:
-                info, data = copy_bytes(source, os.path.join(destination_folder, destination_name))
+                info, data = copy_bytes(source, destination)
             except OSError as error:
                 error.filename = error.filename or source
                 raise
-            copied(info, data)
+            copied(info, data, destination)
 
 
 CHUNK = 200  # files copied between two looks for a message waiting (a render goes first)
 
 
-def _copy_all(jobs_file: str, results_file: str, between, written: dict) -> None:
+def _copy_all(jobs_file: str, results_file: str, between, written: dict, recorded: dict) -> None:
     """Copy the files of a jobs file, a results line each, into ``written`` their stat keys and
-    sha256s; ``between()`` after every CHUNK files."""
+    sha256s, into ``recorded`` their modes and sha256s by path; ``between()`` after every CHUNK files."""
     with open(jobs_file, "rb") as handle:
         jobs = json.loads(handle.read().decode("utf-8", "surrogateescape"))
     stat_key = _fingerprint_module().stat_key
     done = 0
     with open(results_file, "wb", buffering=1 << 16) as out:
 
-        def copied(info: os.stat_result, data: bytes) -> None:
+        def copied(info: os.stat_result, data: bytes, destination: str) -> None:
             nonlocal done
             key = stat_key(info)
             written[key] = sha = hashlib.sha256(data).hexdigest().encode()
+            recorded[normpath(destination)] = (info.st_mode, sha)
             out.write(b"%d %d %d %d %d %s\n" % (*key, sha))
             done += 1
             if done % CHUNK == 0:
@@ -196,10 +200,16 @@ def _fingerprint_module():
     return _FINGERPRINT
 
 
-def _fingerprint(message: dict, written: dict) -> None:
-    """journal.tree_fingerprint of each folder asked for (null for one not there), as JSON in the results file."""
+def _fingerprint(message: dict, written: dict, recorded: dict) -> None:
+    """journal.tree_fingerprint of each folder asked for (null for one not there), as JSON in the results file.
+
+    A copied file is fingerprinted from what was noted when it was written, but where the render
+    wrote (the message's ``rendered`` paths): that file is looked at again."""
     tree_fingerprint = _fingerprint_module().tree_fingerprint
-    found = {folder: tree_fingerprint(folder, written) if os.path.isdir(folder) else None for folder in message["folders"]}
+    for path in message.get("rendered", []):
+        recorded.pop(normpath(path), None)
+    found = {folder: tree_fingerprint(folder, written, None, recorded) if os.path.isdir(folder) else None
+             for folder in message["folders"]}
     with open(message["results"], "w", encoding="utf-8", errors="surrogateescape") as out:
         json.dump(found, out, ensure_ascii=False)
 
@@ -230,6 +240,7 @@ def helper_main() -> int:
     messages = _Messages()
     queued: list[dict] = []  # copies and fingerprints asked for, in order; a render asked for meanwhile goes first
     written: dict = {}  # stat key -> sha256 of every file copied
+    recorded: dict = {}  # path -> mode and sha256 of every file copied
 
     def say(line: bytes) -> None:
         control.write(line + b"\n")
@@ -268,10 +279,10 @@ def helper_main() -> int:
                 message = queued.pop(0)
                 doing = message["kind"]
                 if doing == "copy":
-                    _copy_all(message["jobs"], message["results"], between, written)
+                    _copy_all(message["jobs"], message["results"], between, written, recorded)
                     say(b"copied")
                 else:
-                    _fingerprint(message, written)
+                    _fingerprint(message, written, recorded)
                     say(b"fingerprinted")
                 doing = "idle"
                 continue
@@ -391,11 +402,13 @@ class RenderHelper:
         """Until the template is rendered. HelperUnusable if the helper could not import cookiecutter."""
         self._wait_for("rendered")
 
-    def fingerprint(self, folders: list[str], scratch: str) -> None:
+    def fingerprint(self, folders: list[str], scratch: str, rendered: list[str] = ()) -> None:
         """Ask for the fingerprint of each folder once the copies asked for so far are done
-        (the last request: nothing may write into them after it)."""
+        (the last request: nothing may write into them after it); ``rendered``: the files the
+        render writes."""
         self._fingerprints = os.path.join(scratch, "fingerprints.json")
-        self._send({"kind": "fingerprint", "folders": folders, "results": self._fingerprints})
+        self._send({"kind": "fingerprint", "folders": folders, "results": self._fingerprints,
+                    "rendered": list(rendered)})
 
     def finish(self, tick=None) -> dict[str, str | None]:
         """Until every copy (and the fingerprints asked for) is done; the fingerprints, by folder."""

@@ -24,7 +24,7 @@ from operator import attrgetter
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import Any, Iterator
+from typing import Any, Iterable, Iterator
 
 from esbgen.errors import EsbgenError
 
@@ -467,7 +467,7 @@ def _copy_verbatim(jobs: list[list[Any]]) -> None:
     from esbgen.journal import remember_written
     from esbgen.render_helper import copy_jobs
 
-    def copied(info: os.stat_result, data: bytes) -> None:
+    def copied(info: os.stat_result, data: bytes, destination: str) -> None:
         remember_written(info, data)  # the journal's fingerprint need not read it back
         progress.tick()
 
@@ -499,11 +499,13 @@ class Rendering:
         else:
             self._render_here()
 
-    def fingerprint(self, folders: list[Path]) -> None:
+    def fingerprint(self, folders: list[Path], rendered: Iterable[Path] = ()) -> None:
         """Have the helper fingerprint these folders of the output once all is written (see
-        ``fingerprints``); without a helper, nothing: the journal fingerprints them itself."""
+        ``fingerprints``); ``rendered``: the files the template renders there (the others are its
+        copies). Without a helper, nothing: the journal fingerprints them itself."""
         if self.helper is not None:
-            self.helper.fingerprint([str(folder) for folder in folders], str(Path(self.template_dir).parent))
+            self.helper.fingerprint([str(folder) for folder in folders], str(Path(self.template_dir).parent),
+                                    [str(path) for path in rendered])
 
     def _render_here(self) -> None:
         _generate(self.template_dir, self.context, self.output_dir)

@@ -190,6 +190,29 @@ def test_the_helpers_fingerprints_are_the_journals_of_what_is_on_disk(tmp_path, 
     assert found == {str(out / "x"): journal.tree_fingerprint(out / "x"), str(out / "missing"): None}
 
 
+def test_a_copied_file_the_render_writes_again_is_fingerprinted_as_it_is_on_disk(tmp_path, monkeypatch):
+    # The helper fingerprints its copies from what it noted when it wrote them, but for the files
+    # esbgen says the render writes: one written over after its copy is looked at again.
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "a.md").write_bytes(b"as copied\n")
+    (tmp_path / "in" / "b.md").write_bytes(b"copied only\n")
+    template = tmp_path / "template"
+    (template / "{{cookiecutter.name}}").mkdir(parents=True)
+    (template / "cookiecutter.json").write_text('{"name": "x"}', encoding="utf-8")
+    (template / "{{cookiecutter.name}}" / "a.md").write_text("rendered {{ cookiecutter.name }}\n", encoding="utf-8")
+    out = tmp_path / "out"
+    with RenderHelper() as helper:
+        helper.copy([[str(tmp_path / "in"), str(out / "x"), ["a.md", "b.md"]]], str(tmp_path))  # done before the render
+        helper.render(str(template), {"name": "x"}, str(out))
+        helper.wait_rendered()
+        helper.fingerprint([str(out / "x")], str(tmp_path), [str(out / "x" / "a.md")])
+        found = helper.finish()
+    assert (out / "x" / "a.md").read_bytes() == b"rendered x\n"
+    monkeypatch.setattr(journal, "_WRITTEN", {})
+    monkeypatch.setattr(journal, "_COPIED", [])
+    assert found == {str(out / "x"): journal.tree_fingerprint(out / "x")}
+
+
 def test_a_path_that_is_not_utf8_reaches_the_helper_as_it_is(tmp_path):
     folder = os.fsdecode(os.fsencode(str(tmp_path)) + b"/caf\xe9")
     os.mkdir(folder)
