@@ -150,7 +150,7 @@ def _copy_all(jobs_file: str, results_file: str, between, written: dict, recorde
             nonlocal done
             key = stat_key(info)
             written[key] = sha = hashlib.sha256(data).hexdigest().encode()
-            recorded[normpath(destination)] = (info.st_mode, sha)
+            recorded[destination] = (info.st_mode, sha)  # found by the fingerprint's own spelling of it, or not at all
             out.write(b"%d %d %d %d %d %s\n" % (*key, sha))
             done += 1
             if done % CHUNK == 0:
