@@ -20,9 +20,9 @@ from __future__ import annotations
 import json
 import os
 import shutil
-from operator import attrgetter
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from operator import attrgetter
 from pathlib import Path, PurePosixPath
 from typing import Any, Iterable, Iterator
 
