@@ -149,15 +149,32 @@ def _assemble(text: str, edits: list[Edit], carriage_returns_as_vars: bool) -> s
 
 
 def rendered_text(text: str, edits: list[Edit], values: dict[str, str]) -> str:
-    """What rendering ``template_text`` gives, computed directly (for checks and diffs)."""
+    """What rendering ``template_text`` gives, computed directly (for checks and diffs, and with
+    ``_Marks`` for values, the compact template's text)."""
     out: list[str] = []
-    position = 0
-    for edit in sorted(edits, key=lambda e: e.start):
-        out.append(text[position:edit.start])
-        out.extend(values[p.name] if isinstance(p, Var) else p for p in edit.parts)
+    append, position = out.append, 0
+    for edit in sorted(edits, key=attrgetter("start")):
+        if edit.start < position:
+            raise EsbgenError(f"overlapping edits at offset {edit.start}")
+        append(text[position:edit.start])
+        for part in edit.parts:
+            append(values[part.name] if isinstance(part, Var) else part)
         position = edit.end
-    out.append(text[position:])
+    append(text[position:])
     return "".join(out)
+
+
+class _Marks(dict):
+    """The mark of each variable a text asks for, made when first asked: ``opening`` + name +
+    ``closing``, in the order the text asks for them."""
+
+    def __init__(self, opening: str, closing: str) -> None:
+        super().__init__()
+        self.opening, self.closing = opening, closing
+
+    def __missing__(self, name: str) -> str:
+        mark = self[name] = self.opening + name + self.closing
+        return mark
 
 
 def _path_template(parts: list[str | Var]) -> str:
@@ -279,11 +296,11 @@ class TemplateSpec:
             destination = top / _path_template(item.target)
             destination.parent.mkdir(parents=True, exist_ok=True)
             key = str(index)
-            text, names = _marked_text(item.text or "", item.edits, opening, closing)
-            texts[key] = text
-            item.compact = (text, {name: opening + name + closing for name in names})
-            marks.update(item.compact[1])
-            destination.write_text(_compact_body(key, names), encoding="utf-8")
+            marked = _Marks(opening, closing)
+            texts[key] = text = rendered_text(item.text or "", item.edits, marked)
+            item.compact = (text, dict(marked))
+            marks.update(marked)
+            destination.write_text(_compact_body(key, list(marked)), encoding="utf-8")
             shutil.copymode(item.source, destination)
         for folder in self.folders:
             prefix = [[p.name] if isinstance(p, Var) else p for p in folder.target]
@@ -338,28 +355,6 @@ def _split_name(target: list[Any]) -> tuple[list[Any], str]:
         return target, ""
     head, slash, name = last.rpartition("/")
     return target[:-1] + ([head + slash] if slash else []), name
-
-
-def _marked_text(text: str, edits: list[Edit], opening: str, closing: str) -> tuple[str, list[str]]:
-    """The text with its edits made, each variable as ``opening`` + name + ``closing``; the names, in order."""
-    out: list[str] = []
-    marks: dict[str, str] = {}  # by name, in order
-    append, position = out.append, 0
-    for edit in sorted(edits, key=attrgetter("start")):
-        if edit.start < position:
-            raise EsbgenError(f"overlapping edits at offset {edit.start}")
-        append(text[position:edit.start])
-        for part in edit.parts:
-            if part.__class__ is Var:
-                mark = marks.get(part.name)
-                if mark is None:
-                    mark = marks[part.name] = opening + part.name + closing
-                append(mark)
-            else:
-                append(part)
-        position = edit.end
-    append(text[position:])
-    return "".join(out), list(marks)
 
 
 def compact_text(compact: tuple[str, dict[str, str]], values: dict[str, Any]) -> str:
