@@ -18,7 +18,6 @@ StatKey = Tuple[int, int, int, int, int]
 
 
 def stat_key(info: os.stat_result) -> StatKey:
-    # tree_fingerprint spells the same tuple inline (a call a file less)
     return (info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns, info.st_ctime_ns)
 
 
@@ -57,8 +56,7 @@ def tree_fingerprint(folder: str | os.PathLike, known: Dict[StatKey, bytes],
                 if stat.S_ISLNK(mode):
                     kind, content = b"L", os.fsencode(os.readlink(entry.path))
                 else:
-                    kind, content = b"F", known.get((info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns,
-                                                     info.st_ctime_ns)) or content_sha(entry.path)
+                    kind, content = b"F", known.get(stat_key(info)) or content_sha(entry.path)
             lines.append(b"%s %s\0%o\0%s\n" % (kind, relative.encode(encoding, errors), mode & 0o7777, content))
         update(b"".join(lines))
         if tick is not None:
