@@ -50,8 +50,11 @@ START, END = "<!-- esbgen-bench:start -->", "<!-- esbgen-bench:end -->"
 DEFAULT_REPS = {200: 5, 2000: 7, 20000: 2}
 
 
+BIN = Path(sys.executable).parent  # the virtualenv timed: `make bench` gives one with esbgen installed from its wheels
+
+
 def bin_path(name: str) -> str:
-    path = Path(sys.executable).parent / name
+    path = BIN / name
     return str(path) if path.exists() else name
 
 
@@ -197,7 +200,7 @@ def bench_real(base: Path, rounds: int) -> dict:
 
 def bench_startup(rounds: int) -> dict:
     """``esbgen --help`` and ``--version`` against a bare ``python -c pass`` (esbgen's own Python), paired."""
-    argvs = {"pass": [sys.executable, "-c", "pass"], "help": [bin_path("esbgen"), "--help"],
+    argvs = {"pass": [bin_path("python"), "-c", "pass"], "help": [bin_path("esbgen"), "--help"],
              "version": [bin_path("esbgen"), "--version"]}
     times = paired(argvs, rounds)
     result = {"rounds": rounds}
@@ -207,6 +210,14 @@ def bench_startup(rounds: int) -> dict:
     for name in ("help", "version"):
         result[f"{name}_ratio"] = statistics.median(x / p for x, p in zip(times[name], times["pass"]))
     return result
+
+
+def install_of(bin_dir: Path) -> str:
+    """How the timed esbgen is installed: from its wheel, or as an editable checkout (whose finder every
+    Python of that virtualenv imports at start, `python -c pass` included)."""
+    found = subprocess.run([str(bin_dir / "python"), "-I", "-c", "import esbgen, os; print(os.path.dirname(esbgen.__file__))"],
+                           capture_output=True, text=True, check=True).stdout.strip()
+    return "as an editable checkout" if Path(found).resolve() == (REPO / "esbgen").resolve() else "installed from its wheel"
 
 
 def disk_of(path: Path) -> str:
@@ -266,7 +277,7 @@ def table(results: dict) -> str:
     lines.append(
         f"Medians (best) of {', '.join(str(r['rounds']) for r in results['sizes'])} paired rounds; "
         f"disk: {results['machine']['disk']}; {results['machine']['cpus']} CPUs, Python {results['machine']['python']}, "
-        f"{results['date']}."
+        f"esbgen {results['install']}; {results['date']}."
     )
     lines.append("")
     lines.append("| target | measured | met |")
@@ -387,13 +398,20 @@ def main() -> int:
     parser.add_argument("--real-rounds", type=int, default=9, help="paired rounds of the real-sized clone and --help")
     parser.add_argument("--no-readme", action="store_true", help="do not update the README table")
     parser.add_argument("--no-interrupts", action="store_true", help="do not time Ctrl-C in each phase")
+    parser.add_argument("--venv", help="the virtualenv whose esbgen, cookiecutter and python are timed "
+                                       "(default: this Python's; `make bench` installs esbgen's wheels into .venv-bench)")
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
-    # An installed esbgen has its bytecode (pip compiles a wheel); a checkout run with
-    # PYTHONDONTWRITEBYTECODE would compile every module on every run, which no operator pays
-    # (template files named {{...}} are not Python).
-    subprocess.run([sys.executable, "-m", "compileall", "-q", "-x", "[{][{]", str(REPO / "esbgen"), str(REPO / "plugins")],
-                   check=True, stdout=subprocess.DEVNULL)
+    global BIN
+    if args.venv:
+        BIN = Path(args.venv).resolve() / "bin"
+        if not (BIN / "esbgen").exists():
+            raise SystemExit(f"{args.venv}: no esbgen installed there")
+    else:
+        # A checkout run with PYTHONDONTWRITEBYTECODE would compile every module on every run, which
+        # no operator pays: pip compiles a wheel it installs (template files named {{...}} are not Python).
+        subprocess.run([sys.executable, "-m", "compileall", "-q", "-x", "[{][{]", str(REPO / "esbgen"), str(REPO / "plugins")],
+                       check=True, stdout=subprocess.DEVNULL)
     base = Path(tempfile.mkdtemp(prefix="esbgen-bench-", dir=args.dir))
     OUT.mkdir(exist_ok=True)
     disk = disk_of(base)
@@ -417,6 +435,7 @@ def main() -> int:
         "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform(),
                     "disk": disk},
+        "install": install_of(BIN),
         "sizes": rows,
         "help": help_,
         "startup": startup,
