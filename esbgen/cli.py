@@ -10,6 +10,7 @@ from typing import Iterator, Sequence
 import click
 
 from esbgen import __version__
+from esbgen.console import VERSION_MESSAGE
 from esbgen.errors import EsbgenError
 from esbgen.layout import CUSTOM_CONF, LATER_SETTINGS, LEGACY_SETTINGS
 
@@ -176,7 +177,7 @@ def run_operation(operation, ctx) -> int:
 
 
 @click.group(cls=EsbgenGroup, context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(__version__, prog_name="esbgen")
+@click.version_option(__version__, prog_name="esbgen", message=VERSION_MESSAGE)
 @click.option("-q", "--quiet", is_flag=True,
               help="Show no progress (on a terminal, work over about a second shows its phase and count on stderr).")
 def cli(quiet: bool) -> None:
