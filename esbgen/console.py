@@ -29,9 +29,10 @@ def main() -> None:
     # collecting cycles every 700 allocations cost a quarter of a 2,000-channel clone (benchmarks/).
     gc.set_threshold(100_000, 50, 100)
     if renders_a_clone(arguments):
+        forked = fork_helper()
         from esbgen.render_helper import prestart
 
-        prestart()
+        prestart(forked)
     from esbgen.cli import run
 
     status = run()
@@ -39,6 +40,51 @@ def main() -> None:
     # collection would walk all of it for nothing first (a twentieth of a 2,000-channel clone).
     gc.freeze()
     sys.exit(status)
+
+
+def fork_helper() -> "tuple[int, int, int, int] | None":
+    """A clone's helper, forked from this process before it imports anything more: its pid and the
+    file descriptors of its stdin, stdout and stderr (None where it cannot fork; esbgen then starts it
+    as a new interpreter). The child skips a Python start and its first imports, and begins
+    importing cookiecutter some 50 ms sooner than a helper esbgen would start after its own imports;
+    it never returns from here."""
+    import os
+
+    try:
+        pipes = [os.pipe() for _ in range(3)]  # (read, write) of its stdin, stdout, stderr
+        parent = os.getpid()
+        pid = os.fork()
+    except (OSError, AttributeError):
+        return None
+    if pid == 0:  # the helper
+        status = 1
+        try:
+            import signal
+
+            signal.signal(signal.SIGINT, signal.SIG_IGN)  # esbgen stops it and words the interruption
+            for number, (reading, writing) in enumerate(pipes):
+                os.dup2(reading if number == 0 else writing, number)
+            for pair in pipes:
+                for descriptor in pair:
+                    os.close(descriptor)
+            from esbgen.render_helper import helper_main
+
+            status = helper_main(parent)
+        except BaseException:  # noqa: BLE001 - said on its stderr, which esbgen reads
+            import traceback
+
+            traceback.print_exc()
+        finally:
+            for stream in (sys.stdout, sys.stderr):
+                try:
+                    stream.flush()
+                except (OSError, ValueError):
+                    pass
+            os._exit(status)  # nothing of esbgen's may run again in the child: no atexit, no unwinding
+    (stdin_read, stdin_write), (stdout_read, stdout_write), (stderr_read, stderr_write) = pipes
+    for descriptor in (stdin_read, stdout_write, stderr_write):
+        os.close(descriptor)
+    return pid, stdin_write, stdout_read, stderr_read
 
 
 def renders_a_clone(arguments: list[str]) -> bool:

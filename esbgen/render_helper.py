@@ -48,13 +48,18 @@ POLL = 0.1  # seconds between looks while waiting for the helper (Ctrl-C is acte
 # --- the helper's side ----------------------------------------------------------------------------
 
 
+PROCESS_NAME = b"esbgen-helper"  # what ps and /proc/PID/comm show of a helper (a forked one has esbgen's command line)
+
+
 def _die_with_parent(parent: int) -> None:
-    """Ask Linux to kill this process when esbgen's ends (a killed esbgen leaves no helper writing)."""
+    """Ask Linux to kill this process when esbgen's ends (a killed esbgen leaves no helper writing),
+    and to name it PROCESS_NAME."""
     try:
         import ctypes
 
         libc = ctypes.CDLL(None, use_errno=True)
         libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+        libc.prctl(15, PROCESS_NAME)  # PR_SET_NAME
     except (OSError, AttributeError):
         pass
     if os.getppid() != parent:  # esbgen ended before the request took hold
@@ -233,9 +238,10 @@ class _Told(Exception):
     """A failure worded for the operator already."""
 
 
-def helper_main() -> int:
+def helper_main(parent: int | None = None) -> int:
+    """The helper's loop; ``parent``: esbgen's pid (else the first argument: this file run by Python)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    _die_with_parent(int(sys.argv[1]))
+    _die_with_parent(int(sys.argv[1]) if parent is None else parent)
     control = sys.stdout.buffer
     messages = _Messages()
     queued: list[dict] = []  # copies and fingerprints asked for, in order; a render asked for meanwhile goes first
@@ -306,13 +312,14 @@ def helper_main() -> int:
 _prestarted: "RenderHelper | None" = None
 
 
-def prestart() -> None:
+def prestart(forked: "tuple[int, int, int, int] | None" = None) -> None:
     """Start the next clone's helper now: the command line does, before it loads its own modules
-    and plugins, so that the helper's import of cookiecutter is over when the clone needs it."""
+    and plugins, so that the helper's import of cookiecutter is over when the clone needs it.
+    ``forked``: a helper the console script forked already (console.fork_helper)."""
     global _prestarted
     if _prestarted is None:
         try:
-            _prestarted = RenderHelper()
+            _prestarted = RenderHelper(_Forked(*forked) if forked is not None else None)
         except OSError:
             pass
 
@@ -343,6 +350,34 @@ def start_helper() -> Iterator["RenderHelper | None"]:
         helper.stop()
 
 
+class _Forked:
+    """A helper forked by the console script, with what esbgen uses of a ``subprocess.Popen``."""
+
+    def __init__(self, pid: int, stdin: int, stdout: int, stderr: int) -> None:
+        self.pid = pid
+        self.returncode: int | None = None
+        self.stdin = os.fdopen(stdin, "wb")
+        self.stdout = os.fdopen(stdout, "rb")
+        self.stderr = os.fdopen(stderr, "rb")
+
+    def poll(self) -> int | None:
+        if self.returncode is None:
+            pid, status = os.waitpid(self.pid, os.WNOHANG)
+            if pid:
+                self.returncode = os.waitstatus_to_exitcode(status)
+        return self.returncode
+
+    def wait(self) -> int:
+        if self.returncode is None:
+            _, status = os.waitpid(self.pid, 0)
+            self.returncode = os.waitstatus_to_exitcode(status)
+        return self.returncode
+
+    def kill(self) -> None:
+        if self.poll() is None:
+            os.kill(self.pid, signal.SIGKILL)
+
+
 class HelperUnusable(Exception):
     """The helper could not start or import cookiecutter: esbgen renders in its own process instead."""
 
@@ -352,9 +387,7 @@ class RenderHelper:
     helper still running (a refusal, an error, Ctrl-C), so nothing writes into the scratch folder
     after esbgen has left it."""
 
-    def __init__(self) -> None:
-        import subprocess
-
+    def __init__(self, process: "_Forked | None" = None) -> None:
         self._copies: list[tuple[str, int]] = []  # (results file, files) of each copy asked for
         self._fingerprints: str | None = None  # the results file of the fingerprints asked for
         self._said: list[str] = []  # what the helper has said so far, in order
@@ -362,10 +395,14 @@ class RenderHelper:
         self._errors = b""  # the end of what the helper wrote to stderr (a Python that cannot start says why)
         self._stderr_ended = False
         self._done = False
-        self._process = subprocess.Popen(
-            [sys.executable, "-I", "-S", os.path.abspath(__file__), str(os.getpid())],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-        )
+        if process is None:
+            import subprocess
+
+            process = subprocess.Popen(
+                [sys.executable, "-I", "-S", os.path.abspath(__file__), str(os.getpid())],
+                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            )
+        self._process = process
         # entries as text (a tool may put a Path or bytes there); what JSON cannot carry, the helper goes without
         path = [os.fsdecode(entry) for entry in sys.path if isinstance(entry, (str, bytes, os.PathLike))]
         self._send({"kind": "path", "path": path})

@@ -44,11 +44,11 @@ def helpers_of(pid: int) -> list[int]:
             continue
         try:
             stat = Path(f"/proc/{entry}/stat").read_text()
-            cmdline = Path(f"/proc/{entry}/cmdline").read_bytes()
+            name = Path(f"/proc/{entry}/comm").read_bytes().rstrip(b"\n")
         except OSError:
             continue
         parent = int(stat.rsplit(")", 1)[1].split()[1])
-        if b"/esbgen/render_helper.py\x00" in cmdline and (pid == 0 or parent == pid):
+        if name == render_helper.PROCESS_NAME and (pid == 0 or parent == pid):
             found.append(int(entry))
     return found
 
