@@ -29,10 +29,13 @@ def main() -> None:
     # collecting cycles every 700 allocations cost a quarter of a 2,000-channel clone (benchmarks/).
     gc.set_threshold(100_000, 50, 100)
     if renders_a_clone(arguments):
-        forked = fork_helper()
+        # Imported before the fork, what both processes need is imported once: the helper's module,
+        # and importlib.metadata (esbgen's plugins' entry points; cookiecutter's own version).
+        import importlib.metadata  # noqa: F401
+
         from esbgen.render_helper import prestart
 
-        prestart(forked)
+        prestart(fork_helper())
     from esbgen.cli import run
 
     status = run()
