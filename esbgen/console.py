@@ -1,8 +1,8 @@
 """The ``esbgen`` console script, and ``python -m esbgen``.
 
-A clone's helper process (esbgen/render_helper.py) is started before the command line and
-its plugins are loaded: its import of cookiecutter runs beside esbgen's own imports instead of
-after them (at 2,000 channels the helper's copies were what the clone waited for last).
+A clone's helper process (esbgen/render_helper.py) is forked from this process before the
+command line and its plugins are loaded: its import of cookiecutter runs beside esbgen's own
+imports instead of after them, and it skips a Python start.
 
 ``esbgen --version`` alone is answered before click is imported: click's import is most of what
 it would cost (30 ms, three times Python's own start), for one line that click's
@@ -46,11 +46,10 @@ def main() -> None:
 
 
 def fork_helper() -> "tuple[int, int, int, int] | None":
-    """A clone's helper, forked from this process before it imports anything more: its pid and the
+    """A clone's helper, forked from this process before click and the plugins load: its pid and the
     file descriptors of its stdin, stdout and stderr (None where it cannot fork; esbgen then starts it
-    as a new interpreter). The child skips a Python start and its first imports, and begins
-    importing cookiecutter some 50 ms sooner than a helper esbgen would start after its own imports;
-    it never returns from here."""
+    as a new interpreter). The child skips a Python start and begins importing cookiecutter 30-50 ms
+    sooner than a helper started as a new Python; it never returns from here."""
     import os
 
     try:

@@ -9,7 +9,8 @@ other verbatim files. (Importing after the first copy instead made a real-sized 
 cookiecutter: 3.2x ``--help`` against 2.7x.) For each copied file it
 tells what ``journal.remember_written`` keeps: its stat key and the sha256 of its bytes.
 
-The helper is this file run by ``python -I -S`` (the standard library only, until it is given
+The helper is forked by esbgen's console script (esbgen/console.py, before click and the plugins
+load), or else this file run by ``python -I -S`` (the standard library only, until it is given
 esbgen's ``sys.path``). It reads one JSON message a line on stdin:
 
 - ``{"kind": "path", "path": [...]}``: take that ``sys.path`` and import cookiecutter; says ``ready``;
