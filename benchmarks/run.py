@@ -198,16 +198,24 @@ def bench_real(base: Path, rounds: int) -> dict:
     }
 
 
+CLICK_HELP = ("import click\n@click.group()\ndef group():\n    'A group.'\n@group.command()\ndef one():\n    'A command.'\n"
+              "try:\n    group(['--help'])\nexcept SystemExit:\n    pass")
+
+
 def bench_startup(rounds: int) -> dict:
     """``esbgen --help`` and ``--version`` against a bare ``python -c pass`` (esbgen's own Python), paired."""
     argvs = {"pass": [bin_path("python"), "-c", "pass"], "help": [bin_path("esbgen"), "--help"],
-             "version": [bin_path("esbgen"), "--version"]}
+             "version": [bin_path("esbgen"), "--version"],
+             # what --help cannot do without: a click group's help, then with the plugins' entry points read
+             "click_help": [bin_path("python"), "-c", CLICK_HELP],
+             "click_entry_points": [bin_path("python"), "-c", CLICK_HELP + "\nimport importlib.metadata as m\n"
+                                                                   "m.entry_points(group='esbgen')"]}
     times = paired(argvs, rounds)
     result = {"rounds": rounds}
     for name in argvs:
         result[f"{name}_median_ms"] = statistics.median(times[name]) * 1000
         result[f"{name}_best_ms"] = min(times[name]) * 1000
-    for name in ("help", "version"):
+    for name in ("help", "version", "click_help", "click_entry_points"):
         result[f"{name}_ratio"] = statistics.median(x / p for x, p in zip(times[name], times["pass"]))
     return result
 
@@ -266,7 +274,10 @@ def table(results: dict) -> str:
     lines.append(
         f"Start-up, medians of {startup['rounds']} paired rounds: `python -c pass` {startup['pass_median_ms']:.0f} ms, "
         f"`esbgen --help` {startup['help_median_ms']:.0f} ms ({startup['help_ratio']:.1f}x), "
-        f"`esbgen --version` {startup['version_median_ms']:.0f} ms ({startup['version_ratio']:.1f}x)."
+        f"`esbgen --version` {startup['version_median_ms']:.0f} ms ({startup['version_ratio']:.1f}x); "
+        f"for comparison, a two-command click group's `--help` {startup['click_help_median_ms']:.0f} ms "
+        f"({startup['click_help_ratio']:.1f}x), and with the plugins' entry points read by `importlib.metadata` "
+        f"{startup['click_entry_points_median_ms']:.0f} ms ({startup['click_entry_points_ratio']:.1f}x)."
     )
     if real:
         lines.append(
