@@ -221,11 +221,14 @@ def bench_startup(rounds: int) -> dict:
 
 
 def install_of(bin_dir: Path) -> str:
-    """How the timed esbgen is installed: from its wheel, or as an editable checkout (whose finder every
-    Python of that virtualenv imports at start, `python -c pass` included)."""
-    found = subprocess.run([str(bin_dir / "python"), "-I", "-c", "import esbgen, os; print(os.path.dirname(esbgen.__file__))"],
-                           capture_output=True, text=True, check=True).stdout.strip()
-    return "as an editable checkout" if Path(found).resolve() == (REPO / "esbgen").resolve() else "installed from its wheel"
+    """How the timed esbgen is installed, as its direct_url.json says (PEP 610): from its wheel, or
+    editable (whose finder every start of that virtualenv's Python imports, `python -c pass` included)."""
+    program = ("import importlib.metadata as m, json\n"
+               "print(json.loads(m.distribution('esbgen').read_text('direct_url.json') or '{}')"
+               ".get('dir_info', {}).get('editable', False))")
+    editable = subprocess.run([str(bin_dir / "python"), "-I", "-c", program], capture_output=True, text=True,
+                              check=True).stdout.strip()
+    return "as an editable install" if editable == "True" else "installed from its wheel"
 
 
 def disk_of(path: Path) -> str:
