@@ -30,8 +30,9 @@ def clone_of(root: Path) -> dict[str, str]:
     return {path: digest for path, digest in snapshot(root).items() if "bk_sops_ce" in path or path.endswith("conf.py")}
 
 
-# What the forked helper runs, replaced in it alone (after the fork, the parent renders in-process if it must).
-IN_THE_HELPER = {
+# Lines run before the console script that take the forked helper away: no fork at all, or a
+# helper_main replaced in the child alone (the parent then renders in its own process).
+HELPER_TAKEN_AWAY = {
     "cannot-import-cookiecutter": ["import esbgen.render_helper as h", "real = h.helper_main",
                                    "def helper_main(parent):",
                                    "    sys.modules['cookiecutter'] = None  # an import of it fails",
@@ -55,9 +56,9 @@ def reference(esb_root: Path, tmp_path: Path) -> dict[str, str]:
     return clone_of(root)
 
 
-@pytest.mark.parametrize("how", sorted(IN_THE_HELPER))
+@pytest.mark.parametrize("how", sorted(HELPER_TAKEN_AWAY))
 def test_where_the_forked_helper_cannot_work_the_clone_is_still_the_same(esb_root, reference, how):
-    done = console(argv=[*CLONE, "--esb-root", str(esb_root)], before=tuple(IN_THE_HELPER[how]), check=False)
+    done = console(argv=[*CLONE, "--esb-root", str(esb_root)], before=tuple(HELPER_TAKEN_AWAY[how]), check=False)
     assert done.returncode == 0, done.stderr
     assert "Cloned sops as bk_sops_ce" in done.stdout
     assert clone_of(esb_root) == reference
