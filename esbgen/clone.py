@@ -553,6 +553,10 @@ class CloneDesign:
     # id of a source channel -> (field, edit) of each of its values the template changes
     asked: dict[int, list[tuple[str, Edit]]] = field(default_factory=dict)
 
+    def rendered_path(self, item: TemplateFile | VerbatimFolder) -> str:
+        """Where a file (or folder) of the template renders, relative to the root it renders into."""
+        return f"{COMPONENTS}/" + item.rendered_target(self.context)
+
 
 def design_clone(root: Path, request: CloneRequest, verbatim_first=None) -> CloneDesign:
     """Validate a clone request against the tree and build its template (in memory).
@@ -652,8 +656,7 @@ def _plan_clone(root: Path, request: CloneRequest, work: Path, helper) -> CloneO
                    copied_ahead) as rendered:
         # the helper renders and copies meanwhile: the checks know the verbatim files from the template
         rendered.fingerprint([output / folder for folder in folders],
-                             [output / COMPONENTS / item.rendered_target(design.context)
-                              for item in design.spec.files if item.edits])
+                             [output / design.rendered_path(item) for item in design.spec.files if item.edits])
         remark = clone_remark(source)
         esb_conf = root / ESB_CONF
         source_text = esb_conf.read_bytes().decode("utf-8", errors="replace") if esb_conf.is_file() else ""
@@ -796,7 +799,7 @@ def rendered_as_derived(design: CloneDesign, output: Path) -> bool:
     for item in design.spec.files:
         if not item.edits:
             continue
-        relative = f"{COMPONENTS}/" + item.rendered_target(values)
+        relative = design.rendered_path(item)
         try:
             written = (output / relative).read_bytes().decode("utf-8")
         except (OSError, UnicodeDecodeError):
@@ -830,7 +833,7 @@ def derived_clone(tree: EsbTree, output: Path, new: str, design: CloneDesign) ->
     renamed_file: dict[str, str] = {}
     edits_of: dict[str, list[Edit]] = {}
     for item in design.spec.files:
-        relative = f"{COMPONENTS}/" + item.rendered_target(values)
+        relative = design.rendered_path(item)
         source_relative = item.relative or str(Path(item.source).relative_to(tree.root))
         renamed_file[source_relative] = relative
         if item.edits:
@@ -886,7 +889,7 @@ def derived_clone(tree: EsbTree, output: Path, new: str, design: CloneDesign) ->
     registered, conf_channels = read_custom_conf(output)
     staged.preset_channels = [p for p in conf_channels if p.codename.split(".")[-2] == new]
     derived = EsbTree(output, {new: staged}, registered, conf_channels, [], tree.generation)
-    folders = [(f"{COMPONENTS}/" + folder.rendered_target(values), folder.names) for folder in design.spec.folders]
+    folders = [(design.rendered_path(folder), folder.names) for folder in design.spec.folders]
     derived.planned_docs = {new: planned_docs(staged, renamed_file.values(), folders)}
     return derived
 
