@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 import os
 import tempfile
 from pathlib import Path
@@ -72,17 +71,38 @@ def fsync_dir(directory: Path) -> None:
 
 
 def unified_diff(before: bytes | None, after: bytes | None, label: str) -> str:
-    """A unified diff an operator can read; line ends are shown where they change."""
+    """A unified diff an operator can read; line ends are shown where they change.
+
+    Lines are matched by patience diff: difflib's matcher takes time in the product of the
+    lines and the changes (a retarget of 2,000 channels, one changed line each: 19 s of 23).
+    """
+    from patiencediff import PatienceSequenceMatcher
+
     old = _lines(before)
     new = _lines(after)
-    diff = difflib.unified_diff(
-        old,
-        new,
-        fromfile=f"a/{label}" if before is not None else "/dev/null",
-        tofile=f"b/{label}" if after is not None else "/dev/null",
-        lineterm="",
-    )
-    return "\n".join(line.rstrip("\n") for line in diff)
+    out: list[str] = []
+    for group in PatienceSequenceMatcher(None, old, new).get_grouped_opcodes(3):
+        if not out:
+            out.append(f"--- a/{label}" if before is not None else "--- /dev/null")
+            out.append(f"+++ b/{label}" if after is not None else "+++ /dev/null")
+        first, last = group[0], group[-1]
+        out.append(f"@@ -{_hunk_range(first[1], last[2])} +{_hunk_range(first[3], last[4])} @@")
+        for tag, i1, i2, j1, j2 in group:
+            if tag == "equal":
+                out.extend(" " + line for line in old[i1:i2])
+                continue
+            out.extend("-" + line for line in old[i1:i2])
+            out.extend("+" + line for line in new[j1:j2])
+    return "\n".join(line.rstrip("\n") for line in out)
+
+
+def _hunk_range(start: int, stop: int) -> str:
+    """A hunk's range as GNU diff writes it: ``start,length``, the length left out when it is 1, and an
+    empty range named by the line before it."""
+    length = stop - start
+    if length == 1:
+        return str(start + 1)
+    return f"{start + 1 if length else start},{length}"
 
 
 def _lines(data: bytes | None) -> list[str]:
