@@ -12,7 +12,8 @@ repeated and paired in one run (the order of the three rotates each round):
 
 Nothing is deleted between timed runs (a big ``rm -rf`` makes the next file
 creations on this kind of disk several times slower); ``sync`` runs before each.
-Also ``esbgen --help`` start-up, best of N.  Prints a table, writes
+Also ``esbgen --help`` start-up, best of N, and every command against ``cp -r``
+(benchmarks/commands.py).  Prints a table, writes
 benchmarks/out/results.json and benchmarks/out/bench.png, and puts the table
 into the Benchmarks section of README.md (between its markers).
 """
@@ -37,6 +38,7 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 sys.path.insert(0, str(HERE))
 
+from commands import bench_commands, commands_table, commands_targets, plot_commands  # noqa: E402
 from gen_tree import REAL_CHANNELS, REAL_SYSTEMS, SOURCE, make_real_root, make_root  # noqa: E402
 from handmade import write_template  # noqa: E402
 from interrupt import measure as measure_interrupts  # noqa: E402
@@ -299,6 +301,12 @@ def table(results: dict) -> str:
     for name, measured, met in results["targets"]:
         lines.append(f"| {name} | {measured} | {'yes' if met else ('n/a' if met is None else 'no')} |")
     lines.append(f"\nSame bytes as cookiecutter's output at every size: {results['checks']['identical_output']}.")
+    if results.get("commands"):
+        lines.append("")
+        lines.append("Every command against `cp -r` of the system's two folders, medians of paired rounds "
+                     "(seconds, the paired ratio, peak RSS in MiB):")
+        lines.append("")
+        lines.append(commands_table(results["commands"]))
     interrupts = results.get("interrupts")
     if interrupts:
         lines.append("")
@@ -412,6 +420,8 @@ def main() -> int:
     parser.add_argument("--real-rounds", type=int, default=9, help="paired rounds of the real-sized clone and --help")
     parser.add_argument("--no-readme", action="store_true", help="do not update the README table")
     parser.add_argument("--no-interrupts", action="store_true", help="do not time Ctrl-C in each phase")
+    parser.add_argument("--command-rounds", type=int, default=2,
+                        help="paired rounds of every command against cp -r at each size (0: not timed; default: 2)")
     parser.add_argument("--venv", help="the virtualenv whose esbgen, cookiecutter and python are timed "
                                        "(default: this Python's; `make bench` installs esbgen's wheels into .venv-bench)")
     args = parser.parse_args()
@@ -441,6 +451,7 @@ def main() -> int:
             tree = make_root(base / "interrupts" / "source", largest)
             interrupts = {"channels": largest, "runs": measure_interrupts(tree, base / "interrupts", bin_path("esbgen"))}
             print(show_interrupts(interrupts["runs"]), flush=True)
+        commands = bench_commands(bin_path("esbgen"), base, sizes, args.command_rounds) if args.command_rounds else None
     finally:
         shutil.rmtree(base, ignore_errors=True)
     help_ = bench_help(args.help_runs)
@@ -455,6 +466,7 @@ def main() -> int:
         "startup": startup,
         "real": real,
         "interrupts": interrupts,
+        "commands": commands,
     }
     by_size = {row["channels"]: row for row in rows}
     largest = max(by_size)
@@ -472,12 +484,14 @@ def main() -> int:
         "help_under_150ms": help_["best_ms"] < 150,
         "identical_output": all(row["identical_output"] for row in rows),
     }
-    results["targets"] = targets(by_size, results)
+    results["targets"] = targets(by_size, results) + (commands_targets(commands) if commands else [])
     (OUT / "results.json").write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
     text = table(results)
     print("\n" + text)
     try:
         plot(results, OUT / "bench.png")
+        if commands:
+            plot_commands(commands, OUT / "commands.png")
         print(f"\nWrote {OUT / 'results.json'} and {OUT / 'bench.png'}")
     except ImportError:
         print(f"\nWrote {OUT / 'results.json'} (no plot: matplotlib is missing; `pip install -e '.[bench]'`)")
