@@ -169,18 +169,18 @@ def _plan_reach(request: SwapRequest, upstream: str, nginx: Nginx, lines: list[s
 
     if not request.reload or request.skip_check:
         why = "--no-reload" if not request.reload else "--skip-check"
-        lines.append(f"  through nginx: not asked ({why})")
+        lines.append(f"  not asked through nginx ({why})")
         return None
     route = find_route(request.main_conf, upstream, request.nginx_check_path)
     if route is None:
         if request.nginx_check_path is not None or request.expect_status is not None:
             raise EsbgenError(f"no location of nginx proxies to upstream {upstream}: nothing to ask through nginx "
                               "for --nginx-check-path or --expect-status")
-        lines.append(f"  through nginx: not asked (no location with a path proxies to upstream {upstream})")
+        lines.append(f"  not asked through nginx (no location with a path proxies to upstream {upstream})")
         return None
     before = ask(route, request.connect_timeout)
     expect = f"; HTTP {request.expect_status} expected after" if request.expect_status is not None else ""
-    lines.append(f"  through nginx: GET {route.url} (Host {route.host_header}; {route.location})")
+    lines.append(f"  asked through nginx at GET {route.url} (Host {route.host_header}; {route.location})")
     lines.append(f"    before the swap: {before}{expect}")
     pid_file = master_pid_file(nginx)
     return {"route": route.to_record(), "before": before.to_record(), "expect": request.expect_status,
@@ -349,7 +349,7 @@ class SwapOperation(Operation):
         if nginx is not None and nginx.get("stage") == "reverted":
             rows = "; engine_servers is unchanged" if planned.activation is not None else ""
             again = ""
-            if planned.reach is not None and "after" in planned.reach:
+            if planned.reach is not None and "worse" in planned.reach:  # the check failed: ask once more
                 from esbgen_nginx.reach import Route, ask, master_pid, wait_for_new_workers
 
                 # the workers that served the swap's configuration give way to those of the rollback's reload
@@ -382,7 +382,7 @@ class SwapOperation(Operation):
                              "as nginx replaces its workers, open ones finish on the old)")
         reach = planned.reach
         if reach is not None and "after" in reach:
-            lines.append(f"  through nginx, after the reload: {reach['after']['detail']}, {reach['waited']}; "
+            lines.append(f"  asked through nginx after the reload: {reach['after']['detail']}, {reach['waited']}; "
                          f"before the swap: {reach['before']['detail']}")
         if planned.program is not None and planned.program.get("stage") == "stopped":
             program = planned.program
