@@ -139,6 +139,11 @@ def esbgen(*args: str) -> subprocess.CompletedProcess:
                           env=dict(os.environ))
 
 
+def esbgen_env(args: list[str], **env: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "esbgen", *args], capture_output=True, text=True, timeout=120,
+                          env={**os.environ, **env})
+
+
 # ---------------------------------------------------------------- 1. reached through nginx
 
 
@@ -272,6 +277,7 @@ def test_stop_old_then_undo_starts_it_again_before_nginx_points_back_with_no_fai
         load.wait_for(100)
         states = sv.states()
         undone = esbgen("undo", "--swap")
+        site.settle()  # the undo's reload is under way when it returns
         load.wait_for(100)
     finally:
         load.finish()
@@ -299,6 +305,27 @@ def test_undo_dry_run_names_the_start_before_the_file(site):
     assert sv.states()["paas_old"] == "STOPPED"
     assert esbgen("undo", "--swap").returncode == 0
     assert sv.states()["paas_old"] == "RUNNING"
+
+
+@pytest.mark.parametrize("how", ["KILL", "TERM"])
+def test_a_swap_stopped_once_the_old_program_is_down_starts_it_again(site, how, host_state_dir):
+    sv = site.supervised
+    args = ["swap", "web", "paas", "--to", sv.address("paas_new"), "--stop-old", *sv.options(),
+            *site.tree.options(site.bin)]
+    if how == "KILL":
+        killed = esbgen_env(args, ESBGEN_CRASH_AT="swap-stopped")
+        assert killed.returncode == 137, killed.stderr
+        assert sv.states()["paas_old"] == "STOPPED"
+        recovered = esbgen("undo", "--swap", "--list")
+        assert "esbgen: rolled back an interrupted change 00001-" in recovered.stdout, recovered.stderr
+    else:
+        stopped = esbgen_env(args, ESBGEN_INTERRUPT_AT="swap-stopped", ESBGEN_INTERRUPT_SIGNAL="TERM")
+        assert stopped.returncode == 143, stopped.stderr
+        assert "the change was rolled back, everything is as it was" in stopped.stderr
+    assert sv.states()["paas_old"] == "RUNNING"
+    assert site.tree.snapshot() == site.pristine
+    site.settle()
+    assert site.served_by("/") == "200 backend=paas_old"
 
 
 def test_stop_old_refusals_change_nothing(site):
