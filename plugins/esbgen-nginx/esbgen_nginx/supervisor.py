@@ -105,9 +105,9 @@ def find_program(ctl: Supervisorctl, old: list[str], new: list[Backend], named: 
         by_socket = [p for p in running if _listening_ports(p.pid) & ports]
         candidates = by_socket or [p for p in running if any(_names_port(p.pid, port) for port in ports)]
         if len(candidates) != 1:
-            what = ("none of supervisor's running programs" if not candidates
-                    else "several programs (" + ", ".join(p.name for p in candidates) + ")")
-            raise EsbgenError(f"--stop-old: {what} serve(s) the old backend {', '.join(old)} on this machine; "
+            what = ("no running supervisor program serves" if not candidates else
+                    f"supervisor programs {', '.join(p.name for p in candidates)} all serve")
+            raise EsbgenError(f"--stop-old: {what} the old backend {', '.join(old)} on this machine; "
                               "name the program with --old-program")
         program = candidates[0]
     if program.pid and _listening_ports(program.pid) & {backend.port for backend in new if _is_local(backend.host)}:

@@ -25,7 +25,7 @@ from esbgen.runner import Context, Operation
 
 from esbgen_nginx.backends import Backend, CheckResult, check_backend
 from esbgen_nginx.nginxctl import Nginx
-from esbgen_nginx.steps import NGINX_KIND, PROGRAM_KIND, ROWS_KIND, nginx_record
+from esbgen_nginx.steps import NGINX_KIND, OLD_WORKERS_SECONDS, PROGRAM_KIND, ROWS_KIND, nginx_record
 from esbgen_nginx.upstream import Edit, find_upstream, plan_edit, real_path
 
 if TYPE_CHECKING:  # Django stays unimported until --activate needs it
@@ -180,7 +180,7 @@ def _plan_reach(request: SwapRequest, upstream: str, nginx: Nginx, lines: list[s
         return None
     before = ask(route, request.connect_timeout)
     expect = f"; HTTP {request.expect_status} expected after" if request.expect_status is not None else ""
-    lines.append(f"  asked through nginx at GET {route.url} (Host {route.host_header}; {route.location})")
+    lines.append(f"  asked through nginx, GET {route.url} (Host {route.host_header}; {route.location})")
     lines.append(f"    before the swap: {before}{expect}")
     pid_file = master_pid_file(nginx)
     return {"route": route.to_record(), "before": before.to_record(), "expect": request.expect_status,
@@ -188,11 +188,12 @@ def _plan_reach(request: SwapRequest, upstream: str, nginx: Nginx, lines: list[s
 
 
 def _plan_stop_old(request: SwapRequest, edit: Edit, nginx: Nginx, lines: list[str]) -> dict[str, Any] | None:
+    """The record of the step that stops the old backend's program; None when it is not running."""
     from esbgen_nginx.reach import master_pid_file
     from esbgen_nginx.supervisor import Supervisorctl, find_program
 
     options = request.stop_old
-    old = [server for server in edit.old_servers if server not in edit.new_servers]
+    old = edit.removed_servers
     if not old:
         raise EsbgenError("--stop-old: every old server stays in the upstream; there is no old backend to stop")
     ctl = Supervisorctl.find(options.supervisorctl, options.supervisor_conf)
@@ -213,7 +214,7 @@ def _name_apps(request: SwapRequest, edit: Edit, lines: list[str]) -> list[dict[
     from esbgen import db
     from esbgen_nginx.apps import describe, hosted_apps
 
-    old = [server for server in edit.old_servers if server not in edit.new_servers]
+    old = edit.removed_servers
     if request.apps_database is None or not request.apps_database.known:
         lines.append(f"  apps on the old agent: not read (no PaaS database: give --activate --database URL, or "
                      f"${db.ENV_URL})")
@@ -386,7 +387,8 @@ class SwapOperation(Operation):
                          f"before the swap: {reach['before']['detail']}")
         if planned.program is not None and planned.program.get("stage") == "stopped":
             program = planned.program
-            waited = "" if program.get("old_workers_finished", True) else " (nginx's old workers still ran after 30 s)"
+            waited = ("" if program.get("old_workers_finished", True)
+                      else f" (nginx's old workers still ran after {OLD_WORKERS_SECONDS:g} s)")
             lines.append(f"  old backend: supervisor program {program['program']} stopped{waited}; "
                          "`esbgen undo --swap` starts it again before it points nginx back")
         self._report()

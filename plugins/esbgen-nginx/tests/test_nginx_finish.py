@@ -341,7 +341,7 @@ def test_stop_old_refusals_change_nothing(site):
     unserved = site.swap("web", "--upstream", "OPEN_PAAS_LOGIN", "--to", sv.address("paas_new"), "--stop-old",
                          *sv.options())
     assert unserved.exit_code == 1
-    assert "none of supervisor's running programs serve(s) the old backend" in one_error_line(unserved)
+    assert "--stop-old: no running supervisor program serves the old backend" in one_error_line(unserved)
     usage = site.swap("web", "paas", "--to", sv.address("paas_new"), "--old-program", "paas_old")
     assert usage.exit_code == 2 and "--old-program goes with --stop-old" in usage.stderr
     assert site.tree.snapshot() == site.pristine
