@@ -128,12 +128,21 @@ def _proxied_upstream(args: list[str]) -> str | None:
     return match.group(1).lower() if match else None
 
 
+_REGEX_LITERAL = re.compile(r"\^(/[^\\.*+?()\[\]{}|^$]*)")
+
+
 def _location_path(args: list[str]) -> str | None:
-    """The path a prefix or exact location serves; None for a regex or named one."""
+    """The path a location serves: a prefix or exact one's own, an anchored regex's literal start (``~ ^/o/``
+    and ``~ ^/api/(.*)`` give /o/ and /api/, as BlueKing's paas.conf writes its locations); None for a named
+    location or a regex that starts with no literal path."""
     if len(args) == 1 and args[0].startswith("/"):
         return args[0]
     if len(args) == 2 and args[0] in ("^~", "=") and args[1].startswith("/"):
         return args[1]
+    if len(args) == 2 and args[0] in ("~", "~*"):
+        match = _REGEX_LITERAL.match(args[1])
+        if match and len(match.group(1)) > 1:
+            return match.group(1)
     return None
 
 

@@ -164,6 +164,46 @@ def test_a_swap_that_makes_the_service_worse_through_nginx_is_rolled_back_and_sa
     assert site.served_by("/") == "200 backend=paas_old"
 
 
+REGEX_SITE = """\
+upstream OPEN_PAAS { server 127.0.0.1:8001; }
+upstream OPEN_PAAS_ESB { server 127.0.0.1:8002; }
+upstream PAAS_AGENT_PROD { server 10.0.0.2:8085; }
+upstream PAAS_AGENT_TEST { server 10.0.0.1:8085; }
+upstream UNROUTED { server 127.0.0.1:9; }
+server {
+    listen 443 ssl;
+    listen *:8080 default_server;
+    server_name _ paas.example.com;
+    location ~ ^/doc/(.*) { proxy_pass http://OPEN_PAAS/static/doc/$1; }
+    location / { proxy_pass http://open_paas; }
+    location ~ ^/api/(.*) { proxy_pass http://OPEN_PAAS_ESB/$1$is_args$args; }
+    include agents/*.conf;
+}
+"""
+
+
+def test_the_location_is_found_as_blueking_writes_it(tmp_path):
+    """Anchored regex locations (``~ ^/o/``), an upstream named in another case, an included location, a
+    listen on every address and a catch-all server name."""
+    from esbgen_nginx.reach import find_route
+
+    (tmp_path / "agents").mkdir()
+    (tmp_path / "nginx.conf").write_text("events {}\nhttp {\n    include paas.conf;\n}\n")
+    (tmp_path / "paas.conf").write_text(REGEX_SITE)
+    (tmp_path / "agents" / "o.conf").write_text("location ~ ^/o/ {\n    proxy_pass http://PAAS_AGENT_PROD;\n}\n"
+                                                "location ~* /t/ {\n    proxy_pass http://PAAS_AGENT_TEST;\n}\n")
+    main = tmp_path / "nginx.conf"
+    found = {name: find_route(main, name, None) for name in
+             ("OPEN_PAAS", "OPEN_PAAS_ESB", "PAAS_AGENT_PROD", "PAAS_AGENT_TEST", "UNROUTED")}
+    assert {name: route and route.url for name, route in found.items()} == {
+        "OPEN_PAAS": "http://127.0.0.1:8080/doc/", "OPEN_PAAS_ESB": "http://127.0.0.1:8080/api/",
+        "PAAS_AGENT_PROD": "http://127.0.0.1:8080/o/", "PAAS_AGENT_TEST": None, "UNROUTED": None}
+    assert found["PAAS_AGENT_PROD"].host_header == "paas.example.com"
+    assert found["PAAS_AGENT_PROD"].location == f"location ~ ^/o/ ({tmp_path / 'agents' / 'o.conf'}:1)"
+    named = find_route(main, "PAAS_AGENT_TEST", "/t/bk_demo/")
+    assert (named.path, named.url) == ("/t/bk_demo/", "http://127.0.0.1:8080/t/bk_demo/")
+
+
 def test_the_answers_before_and_after_are_in_the_output_and_the_json(site):
     new = site.supervised.address("paas_new")
     result = site.swap("web", "paas", "--to", new, "--json")
