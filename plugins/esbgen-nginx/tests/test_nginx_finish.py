@@ -427,7 +427,7 @@ def seed_apps(run, old_host: str, old_port: int) -> None:
         run(statement)
     for sid, host, port, category, active in [("a" * 32, old_host, old_port, "app", 1),
                                               ("b" * 32, "10.0.0.9", 8085, "app", 0),
-                                              ("c" * 32, old_host, 9999, "tapp", 1)]:
+                                              ("c" * 32, "10.0.0.8", 8085, "tapp", 1)]:
         run("INSERT INTO engine_servers (name, s_id, token, ip_address, ip_port, app_port, category, info, is_active, "
             "mac, created_at, updated_at) VALUES (%s, %s, %s, %s, '4245', %s, %s, '', %s, '', %s, %s)",
             (host, sid, sid, host, str(port), category, active, NOW, NOW))
@@ -468,11 +468,19 @@ def paas_db(request, tmp_path) -> str:
 
 
 @pytest.mark.django_db(transaction=True, databases=["default"])
-def test_a_paasagent_swap_names_the_apps_still_on_the_old_agent(site, paas_db, monkeypatch):
+@pytest.mark.parametrize("how", ["environment", "activate"])
+def test_a_paasagent_swap_names_the_apps_still_on_the_old_agent(site, paas_db, monkeypatch, how):
     sv = site.supervised
-    monkeypatch.setenv("ESBGEN_DATABASE_URL", paas_db)
-    result = site.swap("paasagent", "prod", "--to", sv.address("agent_new"), "--json")
+    if how == "environment":
+        monkeypatch.setenv("ESBGEN_DATABASE_URL", paas_db)
+        extra = []
+    else:
+        monkeypatch.delenv("ESBGEN_DATABASE_URL", raising=False)
+        extra = ["--activate", "--database", paas_db, "--agent-port", "4246"]  # the old agent has 4245
+    result = site.swap("paasagent", "prod", "--to", sv.address("agent_new"), "--json", *extra)
     assert result.exit_code == 0, result.stderr
+    if how == "activate":
+        assert "  engine_servers: committed (1 row(s) added, 1 deactivated)" in json.loads(result.stdout)["messages"]
     report = json.loads(result.stdout)
     assert [app["app_code"] for app in report["apps_to_redeploy"]] == ["bk_demo", "bk_sops_ce"]
     messages = report["messages"]
