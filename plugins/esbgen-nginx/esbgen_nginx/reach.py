@@ -279,19 +279,24 @@ def serving(master: int) -> set[int]:
     return {pid for pid, title in workers(master).items() if "shutting down" not in title}
 
 
-def wait_for_new_workers(master: int | None, old: set[int], seconds: float = TURNOVER_SECONDS) -> str:
-    """Wait (bounded) until none of ``old`` takes connections any more; how it went, for the output."""
+def wait_for_new_workers(master: int | None, old: set[int], seconds: float | None = None) -> tuple[bool, str]:
+    """Wait (bounded) until none of ``old`` takes connections any more: whether they stopped, and how it went.
+
+    A worker stops taking connections as soon as it handles the reload's signal, however long the requests
+    it holds; old workers still taking them after ``seconds`` mean the master did not load the new
+    configuration."""
     if master is None:
         time.sleep(1.0)
-        return "nginx's master not found from its pid file: asked 1 s after the reload"
+        return True, "asked 1 s after the reload (nginx's master not found from its pid file)"
+    seconds = TURNOVER_SECONDS if seconds is None else seconds
     started = time.monotonic()
     deadline = started + seconds
     while time.monotonic() < deadline:
         now = serving(master)
         if now and not now & old:
-            return f"asked once nginx's new workers took over ({(time.monotonic() - started) * 1000:.0f} ms)"
+            return True, f"asked once nginx's new workers took over ({(time.monotonic() - started) * 1000:.0f} ms)"
         time.sleep(0.02)
-    return f"nginx's old workers still took connections after {seconds:g} s"
+    return False, f"nginx's old workers still took connections {seconds:g} s after the reload"
 
 
 def wait_for_old_workers_to_finish(master: int | None, seconds: float) -> bool:

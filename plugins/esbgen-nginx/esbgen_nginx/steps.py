@@ -148,7 +148,10 @@ def _ask_through_nginx(reach: dict[str, Any], master: int | None, old_workers: s
     from esbgen_nginx.reach import Answer, Route, ask, serving, verdict, wait_for_new_workers
 
     route = Route.from_record(reach["route"])
-    reach["waited"] = wait_for_new_workers(master, old_workers)
+    switched, reach["waited"] = wait_for_new_workers(master, old_workers)
+    if not switched:
+        reach["worse"] = "nginx did not load the new configuration"
+        raise EsbgenError(f"{reach['waited']}: nginx did not load the new configuration (see its error log)")
     reach["workers"] = sorted(serving(master)) if master else []
     before, after = Answer.from_record(reach["before"]), ask(route, reach["timeout"])
     reach["after"] = after.to_record()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -237,6 +238,32 @@ def test_expect_status_and_the_check_path_are_the_operators(site):
     done = site.swap("web", "paas", "--to", new, "--expect-status", "200")
     assert done.exit_code == 0, done.stderr
     assert "HTTP 200 expected after" in done.stdout
+
+
+def test_a_reload_nginx_does_not_take_is_rolled_back(site, monkeypatch):
+    """nginx -t passes, but the master cannot load the configuration (a listen on a port that is taken):
+    it keeps the old workers and the old servers, and the check says so instead of asking them."""
+    from esbgen_nginx import reach
+
+    monkeypatch.setattr(reach, "TURNOVER_SECONDS", 2.0)
+    taken = socket.socket()
+    taken.bind((LOOPBACK, 0))
+    taken.listen()
+    busy = site.tree.root / "conf.d" / "busy.conf"
+    busy.write_text(f"server {{\n    listen {LOOPBACK}:{taken.getsockname()[1]};\n}}\n")
+    try:
+        result = site.swap("web", "paas", "--to", site.supervised.address("paas_new"))
+        assert result.exit_code == 1, result.stdout
+        line = one_error_line(result)
+        assert "nginx's old workers still took connections 2 s after the reload: nginx did not load the new " \
+               "configuration (see its error log)" in line
+        assert f"so {site.tree.paas} was restored byte for byte and nginx reloaded again" in line
+        assert site.tree.paas.read_bytes() == site.pristine["conf.d/paas.conf"]
+    finally:
+        busy.unlink()
+        taken.close()
+        site.nginx.reload()
+    assert site.served_by("/") == "200 backend=paas_old"
 
 
 def test_a_service_that_failed_before_and_answers_after_is_kept(site):
