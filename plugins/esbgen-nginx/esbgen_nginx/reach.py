@@ -70,8 +70,8 @@ class Answer:
 
 
 def find_route(main_conf: Path, upstream: str, path: str | None) -> Route | None:
-    """The first location that proxies to ``upstream`` (its path, or ``path``), with its server's address;
-    None when no location does."""
+    """The first prefix or exact location that proxies to ``upstream``, else the first regex one, with its path
+    (or ``path``) and its server's address; None when no location does."""
     import crossplane
 
     payload = crossplane.parse(str(main_conf), comments=False, catch_errors=True, check_ctx=False, check_args=False)
@@ -102,6 +102,7 @@ def find_route(main_conf: Path, upstream: str, path: str | None) -> Route | None
             found.extend(locations(inner))
         return found
 
+    candidates = []  # (regex, server's directives, file, location, its path)
     top = flatten(configs[0]["parsed"], configs[0]["file"]) if configs else []
     for http_file, http in [(f, s) for f, s in top if s["directive"] == "http"]:
         for file, server in flatten(http.get("block", []), http_file):
@@ -110,13 +111,16 @@ def find_route(main_conf: Path, upstream: str, path: str | None) -> Route | None
             body = flatten(server.get("block", []), file)
             for where, location in locations(body):
                 prefix = _location_path(location["args"])
-                if prefix is None and path is None:
-                    continue
-                scheme, address, port = _listen(body)
-                shown = f"location {' '.join(location['args'])} ({where}:{location['line']})"
-                return Route(scheme, address, port, _host_header(body, address, port), path or prefix,
-                             shown if path is None else f"{path} (--nginx-check-path), served by {shown}")
-    return None
+                if prefix is not None or path is not None:
+                    candidates.append((location["args"][0] in ("~", "~*"), body, where, location, prefix))
+    if not candidates:
+        return None
+    # a prefix or exact location serves its path as written; a regex one only a path derived from it
+    _, body, where, location, prefix = min(candidates, key=lambda candidate: candidate[0])
+    scheme, address, port = _listen(body)
+    shown = f"location {' '.join(location['args'])} ({where}:{location['line']})"
+    return Route(scheme, address, port, _host_header(body, address, port), path or prefix,
+                 shown if path is None else f"{path} (--nginx-check-path), served by {shown}")
 
 
 _PROXY_PASS = re.compile(r"^https?://([^/:$]+)(?:/.*)?$", re.IGNORECASE)

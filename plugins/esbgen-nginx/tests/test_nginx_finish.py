@@ -197,7 +197,7 @@ def test_the_location_is_found_as_blueking_writes_it(tmp_path):
     found = {name: find_route(main, name, None) for name in
              ("OPEN_PAAS", "OPEN_PAAS_ESB", "PAAS_AGENT_PROD", "PAAS_AGENT_TEST", "UNROUTED")}
     assert {name: route and route.url for name, route in found.items()} == {
-        "OPEN_PAAS": "http://127.0.0.1:8080/doc/", "OPEN_PAAS_ESB": "http://127.0.0.1:8080/api/",
+        "OPEN_PAAS": "http://127.0.0.1:8080/", "OPEN_PAAS_ESB": "http://127.0.0.1:8080/api/",
         "PAAS_AGENT_PROD": "http://127.0.0.1:8080/o/", "PAAS_AGENT_TEST": None, "UNROUTED": None}
     assert found["PAAS_AGENT_PROD"].host_header == "paas.example.com"
     assert found["PAAS_AGENT_PROD"].location == f"location ~ ^/o/ ({tmp_path / 'agents' / 'o.conf'}:1)"
