@@ -409,8 +409,13 @@ def test_stop_old_refusals_change_nothing(site):
                          *sv.options())
     assert unserved.exit_code == 1
     assert "--stop-old: no running supervisor program serves the old backend" in one_error_line(unserved)
-    usage = site.swap("web", "paas", "--to", sv.address("paas_new"), "--old-program", "paas_old")
-    assert usage.exit_code == 2 and "--old-program goes with --stop-old" in usage.stderr
+    for extra, message in [(["--old-program", "paas_old"], "--old-program goes with --stop-old"),
+                           (["--stop-old", "--skip-check"], "--stop-old stops the old backend once nginx answers"),
+                           (["--stop-old", "--no-reload"], "drop --no-reload"),
+                           (["--expect-status", "200", "--no-reload"], "--expect-status asks nginx after the reload"),
+                           (["--nginx-check-path", "o/"], "must be a URL path starting with '/'")]:
+        usage = site.swap("web", "paas", "--to", sv.address("paas_new"), *extra)
+        assert usage.exit_code == 2 and message in usage.stderr, usage.stderr
     assert site.tree.snapshot() == site.pristine
     assert set(sv.states().values()) == {"RUNNING"}
 
