@@ -46,7 +46,8 @@ def hosted_apps(target: db.Target, category: str, old_servers: list[str]) -> tup
                 "SELECT a.app_code, a.name, s.ip_address, s.app_port FROM engine_hosting_ships h "
                 "JOIN engine_apps a ON a.id = h.bk_app_id JOIN engine_servers s ON s.id = h.bk_server_id "
                 "WHERE s.category = %s ORDER BY a.app_code", [category])
-            linked = [(code, name, f"{str(ip).strip()}:{str(port).strip()}") for code, name, ip, port in cursor.fetchall()]
+            linked = [(code, name, f"{str(ip).strip()}:{str(port).strip()}")
+                      for code, name, ip, port in cursor.fetchall()]
             linked = [row for row in linked if row[2] in old]
             deployed = _deployed(cursor, category, sorted({code for code, _, _ in linked}))
         apps = [HostedApp(code, name or "", agent, deployed.get(code)) for code, name, agent in linked]

@@ -176,7 +176,8 @@ def _names_port(pid: int, port: int) -> bool:
     pattern = re.compile(rf"(?:^|[\s:=]){port}(?:$|[\s/,])")
     for member in _tree(pid):
         try:
-            if pattern.search(Path(f"/proc/{member}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")):
+            command = Path(f"/proc/{member}/cmdline").read_bytes().replace(b"\0", b" ")
+            if pattern.search(command.decode(errors="replace")):
                 return True
         except OSError:
             continue

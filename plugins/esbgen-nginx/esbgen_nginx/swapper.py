@@ -323,7 +323,8 @@ class SwapOperation(Operation):
             if self.request.reload:
                 steps.append(f"reload: {' '.join(planned.nginx.reload_argv())}")
             if planned.reach is not None:
-                steps.append(f"ask GET {planned.reach['route']['path']} through nginx; roll all back if it answers worse")
+                path = planned.reach["route"]["path"]
+                steps.append(f"ask GET {path} through nginx; roll all back if it answers worse")
         steps += [step.description + ": written and committed" for step in plan.external if step.kind == ROWS_KIND]
         if planned.program is not None:
             program = planned.program
