@@ -164,6 +164,41 @@ def activation_request(name: str | None, dry_run: bool, no_reload: bool, activat
                              agent_port=agent_port or DEFAULT_AGENT_PORT, name=row_name, auth=auth, database=target)
 
 
+def stop_old_request(stop_old: bool, program: str | None, grace: float, supervisorctl: str | None,
+                     supervisor_conf: Path | None, skip_check: bool, no_reload: bool):
+    """``--stop-old`` and its options as a StopOld (None without it); usage errors exit 2."""
+    from esbgen.services import PROGRAM_RE
+    from esbgen_nginx.swapper import StopOld
+
+    if not stop_old:
+        given = [option for option, value in (("--old-program", program), ("--grace", grace or None),
+                                              ("--supervisorctl", supervisorctl),
+                                              ("--supervisor-conf", supervisor_conf)) if value is not None]
+        if given:
+            raise click.UsageError(f"{given[0]} goes with --stop-old")
+        return None
+    if skip_check or no_reload:
+        raise click.UsageError("--stop-old stops the old backend once nginx answers through the new one: "
+                               f"drop {'--skip-check' if skip_check else '--no-reload'}")
+    if program is not None and not PROGRAM_RE.match(program):
+        raise click.UsageError(f"--old-program {program!r} is not a supervisor program name")
+    return StopOld(supervisorctl, supervisor_conf, program, grace)
+
+
+def apps_request(kind: str, name: str | None, activation, database: str | None) -> dict:
+    """A paasagent swap names the apps left on the old agent: the environment's category, and the database."""
+    from esbgen.cli import run_context
+    from esbgen_nginx.agents import CATEGORIES
+
+    if kind != ACTIVATE_KIND:
+        return {}
+    category = activation.category if activation is not None else CATEGORIES.get(name or "")
+    if category is None:
+        return {}
+    target = activation.database if activation is not None else run_context(database=database).database
+    return {"apps_category": category, "apps_database": target}
+
+
 def kind_command(kind: str, targets: list[SwapTarget]) -> click.Command:
     by_name = {target.name: target for target in targets}
     listing = "\n".join(f"  {t.name:<10} upstream {t.upstream}" for t in targets)
@@ -206,10 +241,28 @@ def kind_command(kind: str, targets: list[SwapTarget]) -> click.Command:
     @click.option("--check-path", metavar="PATH", callback=_check_path,
                   help="Check with an HTTP GET of PATH (status < 500) instead of a TCP connect.")
     @click.option("--connect-timeout", type=click.FloatRange(min=0, min_open=True), default=3.0,
-                  show_default=True, metavar="SECONDS", help="Timeout of each backend check.")
+                  show_default=True, metavar="SECONDS", help="Timeout of each backend check, and of the request "
+                                                             "through nginx.")
+    @click.option("--nginx-check-path", metavar="PATH", callback=_check_path,
+                  help="Path asked through nginx before the swap and after the reload (default: the path of the "
+                       "location that proxies to the upstream); an answer worse after (500 and above, or none, where "
+                       "it answered before) rolls the swap back.")
+    @click.option("--expect-status", type=click.IntRange(100, 599), metavar="CODE",
+                  help="The status the answer through nginx must have after the reload, else the swap is rolled back.")
+    @click.option("--stop-old", is_flag=True,
+                  help="Then stop the old backend's supervisor program (found from the old server's port, or "
+                       "--old-program); `esbgen undo --swap` starts it again before it points nginx back.")
+    @click.option("--old-program", metavar="NAME", help="The supervisor program --stop-old stops.")
+    @click.option("--grace", type=click.FloatRange(min=0, max=3600), default=0.0, metavar="SECONDS",
+                  help="With --stop-old: how long to wait after the check before stopping the old program.")
+    @click.option("--supervisorctl", metavar="PATH",
+                  help="supervisorctl for --stop-old (default: the one beside esbgen's Python, else on PATH).")
+    @click.option("--supervisor-conf", type=click.Path(dir_okay=False, path_type=Path), metavar="PATH",
+                  help="supervisord configuration supervisorctl reads (-c) for --stop-old.")
     @json_output
     def command(name, backends, upstream, nginx_server_root, nginx_ctl, nginx_prefix, reload_command,
-                consul_template_dir, dry_run, skip_check, no_reload, check_path, connect_timeout, **activation):
+                consul_template_dir, dry_run, skip_check, no_reload, check_path, connect_timeout, nginx_check_path,
+                expect_status, stop_old, old_program, grace, supervisorctl, supervisor_conf, **activation):
         from esbgen.cli import run_context, run_operation
 
         from esbgen_nginx.nginxctl import default_server_root
@@ -218,6 +271,12 @@ def kind_command(kind: str, targets: list[SwapTarget]) -> click.Command:
         if name is None and upstream is None:
             raise click.UsageError(f"give a NAME ({', '.join(sorted(by_name))}) or --upstream NAME")
         activation_wanted = activation_request(name, dry_run, no_reload, **activation)
+        stop_wanted = stop_old_request(stop_old, old_program, grace, supervisorctl, supervisor_conf, skip_check,
+                                       no_reload)
+        if (nginx_check_path is not None or expect_status is not None) and (skip_check or no_reload):
+            given = "--nginx-check-path" if nginx_check_path is not None else "--expect-status"
+            raise click.UsageError(f"{given} asks nginx after the reload: it cannot go with "
+                                   f"{'--skip-check' if skip_check else '--no-reload'}")
         if name is not None:
             target = by_name[name]
             label = f"{kind} {name}"
@@ -239,6 +298,10 @@ def kind_command(kind: str, targets: list[SwapTarget]) -> click.Command:
             check_path=check_path,
             connect_timeout=connect_timeout,
             activation=activation_wanted,
+            nginx_check_path=nginx_check_path,
+            expect_status=expect_status,
+            stop_old=stop_wanted,
+            **apps_request(kind, name, activation_wanted, activation.get("database")),
         )
         return run_operation(SwapOperation(request),
                              run_context(database=activation.get("database"), dry_run=dry_run))

@@ -34,6 +34,6 @@ def esbgen_register_commands(cli) -> None:
 
 @hookimpl
 def esbgen_step_kinds() -> list:
-    from esbgen_nginx.steps import EngineServersKind, NginxConfigKind
+    from esbgen_nginx.steps import EngineServersKind, NginxConfigKind, SupervisorProgramKind
 
-    return [NginxConfigKind(), EngineServersKind()]
+    return [NginxConfigKind(), EngineServersKind(), SupervisorProgramKind()]

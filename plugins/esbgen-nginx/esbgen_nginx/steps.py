@@ -1,12 +1,16 @@
-"""The journal's step kinds of a swap: ``nginx_config`` (the file, ``nginx -t``, the reload) and
-``engine_servers`` (the agents' rows of ``--activate``), declared through ``esbgen_step_kinds``.
+"""The journal's step kinds of a swap: ``nginx_config`` (the file, ``nginx -t``, the reload, the answer
+through nginx), ``engine_servers`` (the agents' rows of ``--activate``) and ``supervisor_program`` (the
+old backend's program of ``--stop-old``), declared through ``esbgen_step_kinds``. A swap's steps come in
+that order, so an undo starts the old program again before it points nginx back.
 
 ``nginx_config`` keeps the file's bytes before and after in its record (base64), so whichever
 process reverts it, after a failure, a kill or for ``esbgen undo --swap``, needs nothing else:
 
 * apply: the file must still be as planned; it is written atomically (owner and mode kept, through a
   symlink to its target), then ``nginx -t``, then the reload. The record notes each stage
-  (``written``, ``reloading``, ``reloaded``) before the next one starts.
+  (``written``, ``reloading``, ``reloaded``) before the next one starts. When the record has ``reach``,
+  the service is then asked through nginx (``esbgen_nginx.reach``), and an answer worse than the one
+  before the swap fails the step: the whole swap is rolled back.
 * revert: the half-written temporary file of a killed write goes; the file goes back to its earlier
   bytes if it has the swap's (a third content is someone else's edit: left alone, and said); nginx
   is tested, and reloaded again if the swap's reload may have reached it.
@@ -28,10 +32,12 @@ from esbgen_nginx.nginxctl import Nginx
 
 NGINX_KIND = "nginx_config"
 ROWS_KIND = "engine_servers"
+PROGRAM_KIND = "supervisor_program"
+OLD_WORKERS_SECONDS = 30.0  # how long requests nginx's old workers still hold get before the old backend stops
 
 # Where ESBGEN_CRASH_AT / ESBGEN_INTERRUPT_AT stop a swap (tests): before the write, after it, after
-# nginx -t, after the reload, after the rows' commit.
-POINTS = ("swap-before-write", "swap-written", "swap-tested", "swap-reloaded", "swap-rows")
+# nginx -t, after the reload, after the rows' commit, after the old program stopped (--stop-old).
+POINTS = ("swap-before-write", "swap-written", "swap-tested", "swap-reloaded", "swap-rows", "swap-stopped")
 
 
 def _sha(data: bytes) -> str:
@@ -85,6 +91,12 @@ class NginxConfigKind:
             return
         record["stage"] = "reloading"
         ctx.save()
+        reach = record.get("reach")
+        if reach is not None:
+            from esbgen_nginx.reach import master_pid, serving
+
+            master = master_pid(reach.get("pid_file"))
+            old_workers = serving(master) if master else set()
         reloaded = nginx.reload()
         if not reloaded.ok:
             record["stage"] = "reload-failed"  # nginx kept its configuration: the revert needs no reload
@@ -96,6 +108,9 @@ class NginxConfigKind:
             )
         record["stage"] = "reloaded"
         ctx.checkpoint("swap-reloaded")
+        if reach is not None:
+            _ask_through_nginx(reach, master, old_workers)
+            ctx.save()
 
     def revert(self, record: dict[str, Any], ctx: Any) -> None:
         target = Path(record["file"])
@@ -126,6 +141,25 @@ class NginxConfigKind:
         if record["reload"]:
             steps += [f"run {' '.join(nginx.command('-t'))}", f"run {' '.join(nginx.reload_argv())}"]
         return steps
+
+
+def _ask_through_nginx(reach: dict[str, Any], master: int | None, old_workers: set[int]) -> None:
+    """Ask the service through nginx once its new workers serve; raise (the swap is rolled back) when it got worse."""
+    from esbgen_nginx.reach import Answer, Route, ask, serving, verdict, wait_for_new_workers
+
+    route = Route.from_record(reach["route"])
+    switched, reach["waited"] = wait_for_new_workers(master, old_workers)
+    if not switched:
+        reach["worse"] = "nginx did not load the new configuration"
+        raise EsbgenError(f"{reach['waited']}: nginx did not load the new configuration (see its error log)")
+    reach["workers"] = sorted(serving(master)) if master else []
+    before, after = Answer.from_record(reach["before"]), ask(route, reach["timeout"])
+    reach["after"] = after.to_record()
+    why = verdict(before, after, reach.get("expect"))
+    if why is not None:
+        reach["worse"] = why
+        raise EsbgenError(f"through nginx, GET {route.url} ({route.location}) got {after} after the reload, "
+                          f"{before} before: {why}")
 
 
 def _write(target: Path, data: bytes, record: dict[str, Any]) -> None:
@@ -170,3 +204,56 @@ class EngineServersKind:
         from esbgen_nginx.agents import describe_revert
 
         return describe_revert(record)
+
+
+class SupervisorProgramKind:
+    """``--stop-old``: the old backend's supervisor program, stopped once the new backends serve through nginx.
+
+    apply: wait (bounded) until the workers nginx's reload told to finish have finished their requests, then
+    the grace period, then ``supervisorctl stop``. revert: ``supervisorctl start`` and wait until the old
+    backend accepts connections again, so that an undo points nginx back (the step before) at a service
+    that answers; a program already running again is left as it is. verify: supervisor still has the program.
+    """
+
+    kind = PROGRAM_KIND
+
+    def apply(self, record: dict[str, Any], ctx: Any) -> None:
+        import time
+
+        from esbgen_nginx.reach import master_pid, wait_for_old_workers_to_finish
+        from esbgen_nginx.supervisor import Supervisorctl
+
+        record["old_workers_finished"] = wait_for_old_workers_to_finish(master_pid(record.get("pid_file")),
+                                                                        OLD_WORKERS_SECONDS)
+        time.sleep(record.get("grace") or 0)
+        record["stage"] = "stopping"
+        ctx.save()
+        Supervisorctl(tuple(record["supervisorctl"])).stop(record["program"])
+        record["stage"] = "stopped"
+        ctx.checkpoint("swap-stopped")
+
+    def revert(self, record: dict[str, Any], ctx: Any) -> None:
+        from esbgen_nginx.supervisor import Supervisorctl, wait_accepting
+
+        if record.get("stage") not in ("stopping", "stopped"):
+            return
+        ctl = Supervisorctl(tuple(record["supervisorctl"]))
+        if ctl.state(record["program"]) != "RUNNING":
+            ctl.start(record["program"])
+        silent = wait_accepting(record.get("addresses", []))
+        if silent:
+            raise EsbgenError(f"supervisor program {record['program']} is running again, but {', '.join(silent)} "
+                              "does not accept connections: nginx was left pointing at the new backends")
+        record["stage"] = "started"
+
+    def verify(self, record: dict[str, Any], ctx: Any) -> bool:
+        from esbgen_nginx.supervisor import Supervisorctl
+
+        if Supervisorctl(tuple(record["supervisorctl"])).state(record["program"]) is None:
+            raise EsbgenError(f"supervisor has no program {record['program']} any more")
+        return True
+
+    def describe_revert(self, record: dict[str, Any]) -> list[str]:
+        addresses = ", ".join(record.get("addresses", [])) or "it"
+        return [f"run {' '.join(record['supervisorctl'])} start {record['program']}, and wait until "
+                f"{addresses} accepts connections"]

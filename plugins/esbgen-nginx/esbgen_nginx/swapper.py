@@ -25,10 +25,11 @@ from esbgen.runner import Context, Operation
 
 from esbgen_nginx.backends import Backend, CheckResult, check_backend
 from esbgen_nginx.nginxctl import Nginx
-from esbgen_nginx.steps import NGINX_KIND, ROWS_KIND, nginx_record
+from esbgen_nginx.steps import NGINX_KIND, OLD_WORKERS_SECONDS, PROGRAM_KIND, ROWS_KIND, nginx_record
 from esbgen_nginx.upstream import Edit, find_upstream, plan_edit, real_path
 
 if TYPE_CHECKING:  # Django stays unimported until --activate needs it
+    from esbgen import db
     from esbgen_nginx.agents import ActivationPlan, ActivationRequest
 
 
@@ -47,10 +48,23 @@ class SwapRequest:
     check_path: str | None = None
     connect_timeout: float = 3.0
     activation: "ActivationRequest | None" = None  # --activate: the agents' rows in engine_servers
+    nginx_check_path: str | None = None  # asked through nginx after the reload (default: the location's path)
+    expect_status: int | None = None  # the status that answer must have
+    stop_old: "StopOld | None" = None  # --stop-old: the old backend's supervisor program
+    apps_category: str | None = None  # a paasagent swap: the engine_servers category whose apps to name
+    apps_database: "db.Target | None" = None  # where they are read (None: no database known)
 
     @property
     def main_conf(self) -> Path:
         return Path(os.path.abspath(self.server_root)) / "nginx.conf"
+
+
+@dataclass
+class StopOld:
+    supervisorctl: str | None = None
+    supervisor_conf: Path | None = None
+    program: str | None = None  # --old-program; None: found from the old address
+    grace: float = 0.0
 
 
 @dataclass
@@ -65,6 +79,9 @@ class SwapPlan:
     target: Path | None = None  # the file written (a symlink's target)
     nginx: Nginx | None = None
     activation: "ActivationPlan | None" = None
+    reach: dict[str, Any] | None = None  # the nginx step's record of the check through nginx
+    program: dict[str, Any] | None = None  # the --stop-old step's record
+    apps: list[dict[str, Any]] | None = None  # the apps to redeploy, as --json gives them
 
 
 def plan_swap(request: SwapRequest, store: Path, dry_run: bool) -> SwapPlan:
@@ -114,14 +131,18 @@ def plan_swap(request: SwapRequest, store: Path, dry_run: bool) -> SwapPlan:
             lines = ", ".join(str(n) for n in upstream.commented_servers)
             out.lines.append(f"  note: commented-out server line(s) {lines} left as they are")
         out.diff = unified_diff(edit.before, edit.after, _diff_label(upstream.file, request.server_root))
+        record = nginx_record(target, edit.before, edit.after, target.stat(), nginx, request.reload)
         out.plan.external.append(ExternalStep(
             NGINX_KIND, f"nginx: {target}, upstream {upstream.name} -> {', '.join(edit.new_servers)} (nginx -t"
-            + (", reload)" if request.reload else ")"),
-            nginx_record(target, edit.before, edit.after, target.stat(), nginx, request.reload)))
+            + (", reload)" if request.reload else ")"), record))
     if checks is None:
         out.lines.append("  check: skipped (--skip-check)")
     for result in checks or []:
         out.lines.append(f"  check: {result}")
+    if not edit.is_noop:
+        out.reach = _plan_reach(request, upstream.name, out.nginx, out.lines)
+        if out.reach is not None:
+            record["reach"] = out.reach
     if activation is not None:
         out.lines.extend(activation.describe(dry_run))
     if rows_wanted:
@@ -132,7 +153,82 @@ def plan_swap(request: SwapRequest, store: Path, dry_run: bool) -> SwapPlan:
             probe_write(record, request.activation.database)
         out.plan.external.append(ExternalStep(ROWS_KIND, f"{TABLE} rows of {activation.request.environment} "
                                                          f"({activation.shown})", record))
+    if request.stop_old is not None and not edit.is_noop:
+        out.program = _plan_stop_old(request, edit, out.nginx, out.lines)
+        if out.program is not None:
+            out.plan.external.append(ExternalStep(
+                PROGRAM_KIND, f"supervisor program {out.program['program']}: stop (the old backend)", out.program))
+    if request.apps_category is not None:
+        out.apps = _name_apps(request, edit, out.lines)
     return out
+
+
+def _plan_reach(request: SwapRequest, upstream: str, nginx: Nginx, lines: list[str]) -> dict[str, Any] | None:
+    """What the nginx step asks through nginx after the reload, with the answer before the swap."""
+    from esbgen_nginx.reach import ask, find_route, master_pid_file
+
+    if not request.reload or request.skip_check:
+        why = "--no-reload" if not request.reload else "--skip-check"
+        lines.append(f"  not asked through nginx ({why})")
+        return None
+    route = find_route(request.main_conf, upstream, request.nginx_check_path)
+    if route is None:
+        if request.nginx_check_path is not None or request.expect_status is not None:
+            raise EsbgenError(f"no location of nginx proxies to upstream {upstream}: nothing to ask through nginx "
+                              "for --nginx-check-path or --expect-status")
+        lines.append(f"  not asked through nginx (no location with a path proxies to upstream {upstream})")
+        return None
+    before = ask(route, request.connect_timeout)
+    expect = f"; HTTP {request.expect_status} expected after" if request.expect_status is not None else ""
+    lines.append(f"  asked through nginx, GET {route.url} (Host {route.host_header}; {route.location})")
+    lines.append(f"    before the swap: {before}{expect}")
+    pid_file = master_pid_file(nginx)
+    return {"route": route.to_record(), "before": before.to_record(), "expect": request.expect_status,
+            "timeout": request.connect_timeout, "pid_file": str(pid_file) if pid_file else None}
+
+
+def _plan_stop_old(request: SwapRequest, edit: Edit, nginx: Nginx, lines: list[str]) -> dict[str, Any] | None:
+    """The record of the step that stops the old backend's program; None when it is not running."""
+    from esbgen_nginx.reach import master_pid_file
+    from esbgen_nginx.supervisor import Supervisorctl, find_program
+
+    options = request.stop_old
+    old = edit.removed_servers
+    if not old:
+        raise EsbgenError("--stop-old: every old server stays in the upstream; there is no old backend to stop")
+    ctl = Supervisorctl.find(options.supervisorctl, options.supervisor_conf)
+    program = find_program(ctl, old, request.backends, options.program)
+    if program.state != "RUNNING":
+        lines.append(f"  old backend: supervisor program {program.name} is {program.state} already; nothing to stop")
+        return None
+    grace = f" and {options.grace:g} s more (--grace)" if options.grace else ""
+    lines.append(f"  old backend: supervisor program {program.name} (pid {program.pid}) serves {', '.join(old)}; "
+                 f"stopped once nginx answers through the new backends{grace}")
+    pid_file = master_pid_file(nginx)
+    return {"supervisorctl": list(ctl.argv), "program": program.name, "addresses": old, "grace": options.grace,
+            "pid_file": str(pid_file) if pid_file else None, "stage": "planned"}
+
+
+def _name_apps(request: SwapRequest, edit: Edit, lines: list[str]) -> list[dict[str, Any]] | None:
+    """Step B.6: the apps still on the old agent (read-only; a database that cannot tell gets a note)."""
+    from esbgen import db
+    from esbgen_nginx.apps import describe, hosted_apps
+
+    old = edit.removed_servers
+    if request.apps_database is None or not request.apps_database.known:
+        lines.append(f"  apps on the old agent: not read (no PaaS database: give --activate --database URL, or "
+                     f"${db.ENV_URL})")
+        return None
+    try:
+        apps, shown = hosted_apps(request.apps_database, request.apps_category, old)
+    except Exception as error:
+        if not (db.is_database_error(error) or isinstance(error, EsbgenError)):
+            raise
+        reason = db.explain(error) if db.is_database_error(error) else str(error)
+        lines.append(f"  apps on the old agent: cannot read them ({reason})")
+        return None
+    lines.extend(describe(apps, request.apps_category, old, shown))
+    return [app.to_record() for app in apps]
 
 
 def _refuse_old_backup(target: Path) -> None:
@@ -207,6 +303,7 @@ class SwapOperation(Operation):
         if not ctx.dry_run:
             return None  # a real run says what it did once it is done (summary)
         planned = self.planned
+        self._report()
         rows = "; engine_servers not changed" if planned.activation is not None else ""
         lines = [*planned.lines]
         if planned.diff:
@@ -225,7 +322,13 @@ class SwapOperation(Operation):
             steps += [f"write {planned.target}", f"test: {' '.join(planned.nginx.command('-t'))}"]
             if self.request.reload:
                 steps.append(f"reload: {' '.join(planned.nginx.reload_argv())}")
+            if planned.reach is not None:
+                path = planned.reach["route"]["path"]
+                steps.append(f"ask GET {path} through nginx; roll all back if it answers worse")
         steps += [step.description + ": written and committed" for step in plan.external if step.kind == ROWS_KIND]
+        if planned.program is not None:
+            program = planned.program
+            steps.append(f"stop: {' '.join(program['supervisorctl'])} stop {program['program']}")
         return steps
 
     def apply(self, ctx: Context, plan: Plan):
@@ -236,7 +339,9 @@ class SwapOperation(Operation):
         try:
             return apply(plan, argv=journal_argv(), context=ctx)
         except RolledBack as error:
-            raise RolledBack(f"{error}{self._rolled_back(journals(self.store(ctx)))}") from error
+            told = self._rolled_back(journals(self.store(ctx)))
+            self._report()
+            raise RolledBack(f"{error}{told}") from error
 
     def _rolled_back(self, history: list) -> str:
         """What the rollback did, as the end of the failure's line."""
@@ -245,8 +350,17 @@ class SwapOperation(Operation):
         nginx = records.get(NGINX_KIND)
         if nginx is not None and nginx.get("stage") == "reverted":
             rows = "; engine_servers is unchanged" if planned.activation is not None else ""
+            again = ""
+            if planned.reach is not None and "worse" in planned.reach:  # the check failed: ask once more
+                from esbgen_nginx.reach import Route, ask, master_pid, wait_for_new_workers
+
+                # the workers that served the swap's configuration give way to those of the rollback's reload
+                wait_for_new_workers(master_pid(planned.reach.get("pid_file")), set(planned.reach.get("workers", [])))
+                answer = ask(Route.from_record(planned.reach["route"]), planned.reach["timeout"])
+                planned.reach["after_rollback"] = answer.to_record()
+                again = f"; through nginx it answers {answer} again"
             return (f"; so {planned.target} was restored byte for byte and nginx reloaded again: the old servers "
-                    f"serve as before{rows}")
+                    f"serve as before{rows}{again}")
         if planned.activation is not None and ROWS_KIND in records:
             return "; engine_servers was not changed"
         return ""
@@ -268,6 +382,17 @@ class SwapOperation(Operation):
             else:
                 lines.append("  nginx -s reload: ok (signal sent; new connections go to the new servers "
                              "as nginx replaces its workers, open ones finish on the old)")
+        reach = planned.reach
+        if reach is not None and "after" in reach:
+            lines.append(f"  asked through nginx after the reload: {reach['after']['detail']}, {reach['waited']}; "
+                         f"before the swap: {reach['before']['detail']}")
+        if planned.program is not None and planned.program.get("stage") == "stopped":
+            program = planned.program
+            waited = ("" if program.get("old_workers_finished", True)
+                      else f" (nginx's old workers still ran after {OLD_WORKERS_SECONDS:g} s)")
+            lines.append(f"  old backend: supervisor program {program['program']} stopped{waited}; "
+                         "`esbgen undo --swap` starts it again before it points nginx back")
+        self._report()
         if planned.activation is not None and not planned.activation.is_noop:
             lines.extend(planned.activation.done_lines())
             note = next((step.record.get("note") for step in plan.external if step.kind == ROWS_KIND), None)
@@ -277,6 +402,20 @@ class SwapOperation(Operation):
             lines.append(f"  no backup beside the file; to swap back: `esbgen undo --swap`, or --to "
                          f"{' --to '.join(planned.edit.old_servers)}")
         return lines
+
+    def _report(self) -> None:
+        """--json: the answers through nginx, the old program, the apps to redeploy, as values."""
+        from esbgen import report
+
+        planned, values = self.planned, {}
+        if planned.reach is not None:
+            values["through_nginx"] = {key: planned.reach.get(key) for key in
+                                       ("route", "before", "after", "worse", "after_rollback", "expect")}
+        if planned.program is not None:
+            values["old_program"] = {key: planned.program.get(key) for key in ("program", "addresses", "stage")}
+        if planned.apps is not None:
+            values["apps_to_redeploy"] = [app for app in planned.apps if app["deployed"] is not False]
+        report.set(**values)
 
     def applied_line(self, journal) -> str:
         return f"Applied as change {journal.id} in {journal.path.parent.parent}; `esbgen undo --swap` reverts it."

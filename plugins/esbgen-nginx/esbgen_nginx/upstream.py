@@ -87,6 +87,11 @@ class Edit:
     def is_noop(self) -> bool:
         return self.before == self.after
 
+    @property
+    def removed_servers(self) -> list[str]:
+        """The old servers the upstream no longer has: the backends the swap takes out of service."""
+        return [server for server in self.old_servers if server not in self.new_servers]
+
 
 def _crossplane():
     try:
