@@ -72,7 +72,10 @@ def fsync_dir(directory: Path) -> None:
 
 
 def unified_diff(before: bytes | None, after: bytes | None, label: str) -> str:
-    """A unified diff an operator can read; line ends are shown where they change."""
+    """A unified diff an operator can read; line ends are shown where they change; secrets masked
+    (``esbgen.redact``), context lines included."""
+    from esbgen.redact import mask
+
     old = _lines(before)
     new = _lines(after)
     diff = difflib.unified_diff(
@@ -82,7 +85,7 @@ def unified_diff(before: bytes | None, after: bytes | None, label: str) -> str:
         tofile=f"b/{label}" if after is not None else "/dev/null",
         lineterm="",
     )
-    return "\n".join(line.rstrip("\n") for line in diff)
+    return mask("\n".join(line.rstrip("\n") for line in diff))
 
 
 def _lines(data: bytes | None) -> list[str]:
