@@ -12,7 +12,7 @@ def atomic_write_bytes(path: Path, data: bytes, mode: int | None = None) -> None
     """Write ``data`` to ``path`` so that readers see the old or the new file, never a part.
 
     A symbolic link stays a link (its target is replaced), and an existing file keeps its
-    owner and mode, as an operator's editor would leave them.
+    owner and permission bits, as an operator's editor would leave them.
     """
     path = Path(os.path.realpath(path))
     try:
@@ -20,7 +20,8 @@ def atomic_write_bytes(path: Path, data: bytes, mode: int | None = None) -> None
     except FileNotFoundError:
         current = None
     if mode is None:
-        mode = current.st_mode & 0o7777 if current is not None else 0o644
+        mode = current.st_mode if current is not None else 0o644
+    mode &= 0o777  # never a setuid, setgid or sticky bit
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".esbgen-tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as handle:
@@ -86,6 +87,29 @@ def unified_diff(before: bytes | None, after: bytes | None, label: str) -> str:
         lineterm="",
     )
     return mask("\n".join(line.rstrip("\n") for line in diff))
+
+
+def byte_edits(before: bytes, after: bytes) -> list[tuple[int, int, bytes]]:
+    """The line spans of ``before`` that ``after`` replaces, as (start, end, new bytes), first to last."""
+    old, new = before.splitlines(keepends=True), after.splitlines(keepends=True)
+    offsets = [0]
+    for line in old:
+        offsets.append(offsets[-1] + len(line))
+    matcher = difflib.SequenceMatcher(None, old, new, autojunk=False)
+    return [(offsets[i1], offsets[i2], b"".join(new[j1:j2]))
+            for tag, i1, i2, j1, j2 in matcher.get_opcodes() if tag != "equal"]
+
+
+def apply_edits(before: bytes, edits: list[tuple[int, int, bytes]]) -> bytes:
+    """``before`` with each (start, end, new bytes) span replaced; the spans in order, none overlapping."""
+    parts, at = [], 0
+    for start, end, text in edits:
+        if not at <= start <= end <= len(before):
+            raise ValueError(f"the span {start}-{end} is out of order or outside the file")
+        parts += [before[at:start], text]
+        at = end
+    parts.append(before[at:])
+    return b"".join(parts)
 
 
 def _lines(data: bytes | None) -> list[str]:

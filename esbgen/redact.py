@@ -226,7 +226,11 @@ def mask_data(data: Any) -> Any:
     return data
 
 
-def holds_secret(data: bytes) -> bool:
-    """Whether bytes esbgen would store or show hold a secret (a known value, or a secret assignment)."""
+def holds_secret(data: bytes, settings: bool = False) -> bool:
+    """Whether bytes esbgen would store hold a secret value it has learnt, or (``settings``: text of a
+    settings module) any secret value of their own."""
+    pattern = _known_pattern()
     text = data.decode("utf-8", "replace")
-    return mask(text) != text
+    if pattern is not None and pattern.search(text):
+        return True
+    return settings and bool(secret_values(data))
