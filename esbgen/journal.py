@@ -875,7 +875,7 @@ class _TreeStep:
         _remove_created_dirs(root, op)
 
     def verify(self, journal: Journal, root: Path, op: dict[str, Any]) -> None:
-        if not _same_as_applied(op, root / op["path"]):
+        if not _same_as_applied(op, inside(root, op["path"], Refused)):
             raise Refused(f"{op['path']} changed since change {journal.id}; undo it by hand, nothing was changed")
         if op["backup"] and not (journal.path / op["backup"]).is_dir():
             raise Refused(f"the backup of {op['path']} is missing from journal {journal.path}; nothing was changed")

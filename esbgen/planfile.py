@@ -335,7 +335,7 @@ def _made(where: str, value: Any) -> str | None:
 
 def schema_problem(data: dict[str, Any]) -> str | None:
     """What in a plan file's object does not match the schema plan_data writes, in one line; None when all does."""
-    return _fields("the plan", data, {"basis": _basis, "adds": _objects(_add), "writes": _objects(_write)},
+    return _fields("plan", data, {"basis": _basis, "adds": _objects(_add), "writes": _objects(_write)},
                    {"title": str, "made": _made, "notes": _strings, "unchanged": _strings})
 
 

@@ -202,6 +202,12 @@ def _mask_assignment(match: re.Match[str]) -> str:
     return whole[: start - offset] + MASK + whole[end - offset:]
 
 
+def _mask_url_password(match: re.Match[str]) -> str:
+    if match.group(2) in ("***", MASK):  # masked already (esbgen.db.redact_url's mask)
+        return match.group(0)
+    return match.group(0)[: match.start(2) - match.start()] + MASK + "@"
+
+
 def mask(text: str) -> str:
     """``text`` with every secret in it replaced by ``********``."""
     if not text:
@@ -211,7 +217,7 @@ def mask(text: str) -> str:
         text = pattern.sub(MASK, text)
     if "=" in text or ":" in text:
         text = _ASSIGNED.sub(_mask_assignment, text)
-        text = _URL_PASSWORD.sub(lambda m: m.group(0)[: m.start(2) - m.start()] + MASK + "@", text)
+        text = _URL_PASSWORD.sub(_mask_url_password, text)
     return text
 
 
