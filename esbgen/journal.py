@@ -1052,7 +1052,7 @@ def apply(plan: Plan, argv: list[str] | None = None, after_files: Callable[[], N
 def _roll_back(journal: Journal, root: Path, error: BaseException, done: int) -> None:
     """Revert what a failed (or interrupted) apply did, then raise what became of it."""
     with _signals_wait():  # a second Ctrl-C or SIGTERM waits for the rollback
-        journal.data["error"] = f"{type(error).__name__}: {error}"
+        journal.data["error"] = redact.mask(f"{type(error).__name__}: {error}")
         _set_state_if_possible(journal, "rolling-back")
         _crash_point("rolling-back")
         # done + 1: the failing step may have got half-way (a database row, a backup moved).
