@@ -749,7 +749,7 @@ def _sync_filesystem(path: Path) -> None:
 def prepare(plan: Plan, argv: list[str] | None = None) -> Journal:
     """Write the journal, the staged files and the backups; nothing in the tree changes yet."""
     root = plan.root
-    folder = private_dir(ensure_state_dir(root) / "journal")
+    folder = private_dir(private_dir(ensure_state_dir(root)) / "journal")  # an older esbgen's 0755 ones too
     for step in plan.external:
         step_kind(step.kind, f"the plan of {plan.title!r}")  # refuse an unknown kind before anything is written
     seq = max((j.data.get("seq", 0) for j in journals(root)), default=0) + 1
@@ -854,6 +854,7 @@ class _TreeStep:
         if op["backup"]:
             if target.is_symlink() or not target.is_dir():
                 raise EsbgenError(f"{op['path']} is no longer the folder esbgen was to replace; nothing was changed")
+            private_dir(journal.path / Path(op["backup"]).parent)
             _rename(target, journal.path / op["backup"])
             _crash_point("tree-backed-up")
         elif _exists(target):
