@@ -429,10 +429,8 @@ def run(argv: Sequence[str] | None = None, prog_name: str = "esbgen", default_ma
     ``default_map`` (click's) gives option defaults per command, e.g. ``manage.py esbgen``'s ``--esb-root``;
     ``in_django``: run by ``manage.py esbgen`` in-process (the project's database and Python serve).
     """
-    from esbgen import progress
+    from esbgen import progress, redact
     from esbgen.console import renders_a_clone
-
-    from esbgen import redact
 
     redact.forget()  # each run masks the secrets of the trees it reads
     arguments = list(argv) if argv is not None else sys.argv[1:]

@@ -620,7 +620,8 @@ def journal_problem(data: dict[str, Any]) -> str | None:
             for key in ("mode", "before_mode"):
                 mode = op.get(key)
                 if mode is not None and (not isinstance(mode, int) or isinstance(mode, bool) or not 0 <= mode <= PERMISSION_BITS):
-                    return f"{where} {key} {mode!r} is not a file mode of permission bits only (no setuid, setgid or sticky bit)"
+                    shown = oct(mode) if isinstance(mode, int) else repr(mode)
+                    return f"{where} {key} {shown} is not a file mode of permission bits only (no setuid, setgid or sticky bit)"
             if op.get("edits") is not None:
                 edits = op["edits"]
                 if not isinstance(edits, list) or not all(

@@ -484,7 +484,7 @@ HOSTILE_JOURNALS = {
     "a missing key": (lambda data, root, outside: _file_op(data).pop("after_sha"), "has no 'after_sha'"),
     "a wrong type": (lambda data, root, outside: _file_op(data).update(mode="644"), "mode is not a number"),
     "a setuid mode": (lambda data, root, outside: _file_op(data).update(mode=0o4755),
-                      "mode 2541 is not a file mode of permission bits only"),
+                      "mode 0o4755 is not a file mode of permission bits only"),
     "..": (lambda data, root, outside: _file_op(data).update(path="../outside/conf.py"), "is not a relative path without '..'"),
     "an absolute path": (lambda data, root, outside: _file_op(data).update(path=str(outside / "conf.py")),
                          "is not a relative path without '..'"),
