@@ -337,3 +337,21 @@ def test_a_hostile_plan_file_is_refused_in_one_line_and_leaves_no_trace(case, tm
     assert "Traceback" not in result.output + result.stderr
     assert entries(host) == before and entries(outside) == outside_before
     assert not (host / ".esbgen").exists()
+
+
+@pytest.mark.parametrize("case", ["a link on the way out of the root", "a written file that is a FIFO", "a missing key"])
+def test_a_hostile_plan_file_leaves_a_host_with_history_as_it_was(case, tmp_path, run_esbgen):
+    planned, host = copy_esb(tmp_path, "planned"), copy_esb(tmp_path, "host")
+    assert run_esbgen("clone", "itsm", "--as", "bk_itsm_ce", "--esb-root", host).exit_code == 0
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    plan_file = tmp_path / "p.json"
+    assert run_esbgen("clone", "sops", "--as", "bk_sops_ce", "--esb-root", planned, "--plan-out", plan_file).exit_code == 0
+    data = json.loads(plan_file.read_text())
+    change, status, message = HOSTILE[case]
+    change(data, host, outside)
+    plan_file.write_text(json.dumps(data))
+    before = entries(host)
+    result = run_esbgen("apply-plan", plan_file, "--esb-root", host)
+    assert result.exit_code == status and message in result.stderr and result.stderr.count("\n") == 1
+    assert entries(host) == before and entries(outside) == {}
