@@ -85,7 +85,7 @@ def json_output(function):
                 collected.exit_code = result if isinstance(result, int) else 0
             except EsbgenError as error:
                 collected.error, collected.exit_code = error, error.exit_code
-                click.echo(f"{context.find_root().info_name}: error: {error}", err=True)
+                click.echo(f"{context.find_root().info_name}: error: {_masked(error)}", err=True)
         click.echo(collected.to_json())
         if collected.exit_code:
             raise click.exceptions.Exit(collected.exit_code)
@@ -120,8 +120,15 @@ def say(text: str) -> None:
     from esbgen import progress, report
 
     progress.clear()  # the progress line goes before anything is said
+    text = _masked(text)
     if not report.say(text):
         click.echo(text)
+
+
+def _masked(text: object) -> str:
+    from esbgen.redact import mask
+
+    return mask(str(text))
 
 
 class EsbgenGroup(click.Group):
@@ -422,9 +429,10 @@ def run(argv: Sequence[str] | None = None, prog_name: str = "esbgen", default_ma
     ``default_map`` (click's) gives option defaults per command, e.g. ``manage.py esbgen``'s ``--esb-root``;
     ``in_django``: run by ``manage.py esbgen`` in-process (the project's database and Python serve).
     """
-    from esbgen import progress
+    from esbgen import progress, redact
     from esbgen.console import renders_a_clone
 
+    redact.forget()  # each run masks the secrets of the trees it reads
     arguments = list(argv) if argv is not None else sys.argv[1:]
     helper = None
     if renders_a_clone(arguments):
@@ -482,7 +490,7 @@ def _run(argv, prog_name: str, default_map: dict | None, progress, in_django: bo
         return 1
     except EsbgenError as error:
         progress.end()  # the progress line goes before the message
-        click.echo(f"{prog_name}: error: {error}", err=True)
+        click.echo(f"{prog_name}: error: {_masked(error)}", err=True)
         return error.exit_code
     except KeyboardInterrupt as interrupt:
         progress.end()  # the progress line goes before the message

@@ -22,11 +22,10 @@ What comes over, and how (the granularity):
   reports in the target's own bytes, so its comments, order, quoting and line
   ends stay.
 
-A secret is a setting whose name has a word among KEY, KEYS, TOKEN, SECRET,
-PASSWORD, PASSWD, PWD, PASS, SALT, CREDENTIAL(S), PRIVATE, or contains SECRET,
-TOKEN, PASSWORD or PASSWD (``SECRET_KEY``, ``ESB_TOKEN``, ``ENCRYPT_KEY``,
-``BK_APP_SECRET``), or whose value, on either side, is a mapping with such a
-key (``{'PASSWORD': ...}``).  A secret of the CE is never added nor taken
+A secret is what ``esbgen.redact`` says is one: a setting whose name has a
+word among KEY, TOKEN, SECRET, PASSWORD and the like (``SECRET_KEY``,
+``ESB_TOKEN``, ``ENCRYPT_KEY``, ``BK_APP_SECRET``), or whose value, on either
+side, is a mapping with such a key (``{'PASSWORD': ...}``).  A secret of the CE is never added nor taken
 without ``--take``, and its value is never shown.
 
 A host setting (kept when it differs) is one whose name has a word (between
@@ -55,6 +54,8 @@ from esbgen.layout import CUSTOM_CONF
 from esbgen.errors import EsbgenError, UsageError
 from esbgen.layout import COMPONENTS, CONFAPIS, LEGACY_SETTINGS, LIB_GSE, SETTINGS_FILES, is_confapis_yaml, is_esb_root, not_a_root_reason, settings_file
 from esbgen.plan import FileWrite, Plan, TreeAdd
+from esbgen import redact
+from esbgen.redact import secret_reason
 from esbgen.rules import host_setting_reason
 
 SCOPES = (COMPONENTS, LIB_GSE)
@@ -64,11 +65,6 @@ SKIPPED_SUFFIXES = (".pyc", ".pyo")
 
 DATABASE_SETTINGS = frozenset({"DATABASES"})
 SETTING_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-SECRET_WORDS = frozenset({
-    "KEY", "KEYS", "TOKEN", "TOKENS", "SECRET", "SECRETS", "PASSWORD", "PASSWORDS", "PASSWD", "PWD", "PASS",
-    "SALT", "CREDENTIAL", "CREDENTIALS", "PRIVATE",
-})
-SECRET_PARTS = ("SECRET", "TOKEN", "PASSWORD", "PASSWD")
 
 
 # --- the settings file ---------------------------------------------------------------------------------
@@ -231,32 +227,6 @@ def _attached_comments_start(data: bytes, offset: int) -> int:
 def host_reason(name: str, *value_codes: str) -> str | None:
     """Why a setting is a host setting (kept when it differs), or None: ``rules.host_setting_reason``'s cautious test."""
     return host_setting_reason(name, *value_codes, cautious=True)
-
-
-def _secret_word(text: str) -> str | None:
-    upper = text.upper()
-    for word in re.split(r"[^A-Z0-9]+", upper):
-        if word in SECRET_WORDS:
-            return word
-    return next((part for part in SECRET_PARTS if part in upper), None)
-
-
-def secret_reason(name: str, *value_codes: str) -> str | None:
-    """Why a setting is a secret (never taken from the CE without --take), or None."""
-    word = _secret_word(name)
-    if word is not None:
-        return f"secret: {word} in its name"
-    for code in value_codes:
-        try:
-            tree = ast.parse("(\n" + code + "\n)", mode="eval")
-        except SyntaxError:
-            continue
-        for node in ast.walk(tree):
-            if isinstance(node, ast.Dict):
-                for key in node.keys:
-                    if isinstance(key, ast.Constant) and isinstance(key.value, str) and _secret_word(key.value):
-                        return f"secret: it holds {key.value!r}"
-    return None
 
 
 def is_plain_literal(code: str) -> bool:
@@ -641,6 +611,7 @@ def _configs_change(root: Path, ce_root: Path, take: list[str], target_rel: Path
             raise CeTreeError(f"--take {take[0]}: the CE (--from {ce_root}) has neither {names}")
         return None, [], [f"the CE has neither {names}; settings not merged"]
     ce_data = ce_path.read_bytes()
+    redact.learn(redact.secret_values(ce_data))  # the CE's secrets are masked as this ESB's are
     ce_label = str(ce_path)
     notes = []
     if ce_rel != target_rel:

@@ -57,10 +57,23 @@ def changed_by_esbgen(relative: Path, paths: tuple[dict[Path, Change], dict[Path
     return None
 
 
-def backup_bytes(journal, op: dict[str, Any]) -> bytes | None:
-    """The bytes a file op replaced (None: it created the file); refuses a missing or damaged backup."""
+def backup_bytes(journal, op: dict[str, Any], after: bytes | None = None) -> bytes | None:
+    """The bytes a file op replaced (None: it created the file); refuses a missing or damaged backup.
+
+    An op journaled as edits (a file with secrets) gives them from ``after``, the bytes it left."""
     import hashlib
 
+    if op.get("edits") is not None:
+        from esbgen.journal import edited_bytes
+
+        if after is None or hashlib.sha256(after).hexdigest() != op.get("after_sha"):
+            raise EsbgenError(f"{op['path']} changed between the changes of journal {journal.path}; put it back by hand, "
+                              "nothing was changed")
+        try:
+            return edited_bytes(op, after, forward=False)
+        except (EsbgenError, ValueError):
+            raise EsbgenError(f"the journaled edits of {op['path']} in journal {journal.path} are damaged; "
+                              "nothing was changed") from None
     if op.get("backup") is None:
         return None
     path = journal.path / op["backup"]

@@ -30,6 +30,16 @@ half-way by a signal.  A SIGKILL leaves the journal for the next run to finish.
 A swap keeps its journal in the host's state folder (``host_store``): swaps run
 on machines without an ESB tree.  That folder holds directly what
 ``<ESB root>/.esbgen/`` holds, locked the same way.
+
+What esbgen stores is private: its folders 0700, its files 0600 (a staged
+folder keeps the modes it takes in the tree).  A file that holds a secret
+(``esbgen.redact``: the settings file) is journaled as its edits, the byte
+spans replaced with their text before and after, and never whole; undo and
+rollback derive its earlier bytes from the file as esbgen left it.  A file put
+back gets its earlier mode, and owner when esbgen runs as root.  A journal is
+read as untrusted input: checked against its schema first (one line on any
+mismatch), and every path in it stays inside the root with no symbolic link on
+the way.
 """
 
 from __future__ import annotations
@@ -42,6 +52,7 @@ import os
 import shlex
 import signal
 import shutil
+import stat
 import sys
 import threading
 import time
@@ -55,7 +66,9 @@ from typing import Any, Callable, Iterator
 from esbgen.errors import APPLIED, ROLLED_BACK, EsbgenError, Interrupted, Refused, RollbackIncomplete, RolledBack
 from esbgen.errors import Terminated, signal_name
 from esbgen import fingerprint, progress
-from esbgen.fsutil import atomic_write_bytes, fsync_dir, remove_stray_temps
+from esbgen import redact
+from esbgen.layout import SETTINGS_FILES
+from esbgen.fsutil import apply_edits, atomic_write_bytes, byte_edits, fsync_dir, remove_stray_temps
 from esbgen.plan import Plan
 from esbgen.steps import StepContext, step_kind
 
@@ -63,6 +76,9 @@ STATE_DIR = ".esbgen"
 HOST_STATE_ENV = "ESBGEN_STATE_DIR"
 HOST_STATE_DEFAULT = "/var/lib/esbgen"
 UNFINISHED = ("prepared", "applying", "rolling-back", "undoing")
+PRIVATE_DIR = 0o700
+PRIVATE_FILE = 0o600
+PERMISSION_BITS = 0o777
 
 # Where ESBGEN_CRASH_AT=<point> kills the run (os._exit(137), as kill -9 would), for tests.
 # "op-N", "rollback-op-N" and "undo-op-N" count steps from 1.
@@ -95,6 +111,25 @@ def host_store() -> Path:
     return path
 
 
+def private_dir(path: Path) -> Path:
+    """Make ``path`` (its parent exists) a folder only its owner reads, or make an existing one so."""
+    try:
+        path.mkdir(mode=PRIVATE_DIR)
+    except FileExistsError:
+        if path.is_symlink() or not path.is_dir():
+            raise
+        if path.stat().st_uid == os.getuid() and path.stat().st_mode & 0o7777 != PRIVATE_DIR:
+            os.chmod(path, PRIVATE_DIR)
+    return path
+
+
+def _write_private(path: Path, data: bytes) -> None:
+    """A new file only its owner reads (never through a link, never over an existing file)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), PRIVATE_FILE)
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(data)
+
+
 def _is_host_store(root: Path) -> bool:
     return os.path.realpath(root) in _HOST_STORES
 
@@ -111,7 +146,8 @@ def work_dir(root: Path) -> Path:
     """
     path = ensure_state_dir(root) / "tmp" / uuid.uuid4().hex[:12]
     try:
-        path.mkdir(parents=True)
+        private_dir(path.parent)
+        private_dir(path)
     except OSError as error:
         raise EsbgenError(f"cannot make a scratch folder in {state_dir(root)}: {error.strerror or error}") from None
     return path
@@ -142,6 +178,41 @@ def _mode(path: Path) -> int | None:
         return path.stat().st_mode & 0o7777
     except OSError:
         return None
+
+
+def _owner(path: Path) -> list[int] | None:
+    try:
+        info = os.stat(path)
+    except OSError:
+        return None
+    return [info.st_uid, info.st_gid]
+
+
+def _edits(before: bytes, after: bytes) -> list[dict[str, Any]]:
+    """The spans ``after`` replaces in ``before``, with their place and text on both sides (undo needs both)."""
+    import base64
+
+    edits, shift = [], 0
+    for start, end, text in byte_edits(before, after):
+        edits.append({"start": start, "end": end, "after_start": start + shift, "after_end": start + shift + len(text),
+                      "before": base64.b64encode(before[start:end]).decode("ascii"),
+                      "after": base64.b64encode(text).decode("ascii")})
+        shift += len(text) - (end - start)
+    return edits
+
+
+def edited_bytes(op: dict[str, Any], data: bytes, forward: bool) -> bytes:
+    """The file's bytes after (``forward``) or before an op journaled as edits, from its bytes before or after."""
+    import base64
+
+    if forward:
+        spans = [(e["start"], e["end"], base64.b64decode(e["after"])) for e in op["edits"]]
+    else:
+        spans = [(e["after_start"], e["after_end"], base64.b64decode(e["before"])) for e in op["edits"]]
+    result = apply_edits(data, spans)
+    if _sha(result) != op["after_sha" if forward else "before_sha"]:
+        raise EsbgenError(f"the journaled edits of {op['path']} do not give the bytes esbgen recorded")
+    return result
 
 
 def _now() -> str:
@@ -240,7 +311,8 @@ def _write_holder(held: _Held) -> None:
     if held.holder is not None:
         return
     try:
-        handle = open(state_dir(held.root) / "lock", "a+", encoding="utf-8")
+        fd = os.open(state_dir(held.root) / "lock", os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), PRIVATE_FILE)
+        handle = os.fdopen(fd, "a+", encoding="utf-8")
     except OSError:
         return
     held.holder = handle
@@ -259,7 +331,7 @@ def ensure_state_dir(root: Path) -> Path:
     held = _held(root)
     if not directory.is_dir():
         try:
-            directory.mkdir()
+            directory.mkdir(mode=PRIVATE_DIR)
         except FileExistsError:
             _state_dir_checked(root)
         except OSError as error:
@@ -409,7 +481,8 @@ class Journal:
         return str(self.data.get("title", ""))
 
     def save(self) -> None:
-        atomic_write_bytes(self.path / "journal.json", json.dumps(self.data, indent=1, ensure_ascii=False).encode())
+        atomic_write_bytes(self.path / "journal.json", json.dumps(self.data, indent=1, ensure_ascii=False).encode(),
+                           PRIVATE_FILE)
 
     def set_state(self, state: str) -> None:
         self.data["state"] = state
@@ -425,8 +498,11 @@ class Journal:
             data = json.loads((path / "journal.json").read_text(encoding="utf-8"))
             if not isinstance(data, dict) or not isinstance(data.get("ops"), list) or "state" not in data:
                 raise ValueError("not an esbgen journal")
-        except (OSError, ValueError) as error:
+        except (OSError, ValueError, RecursionError) as error:
             raise EsbgenError(f"journal {path} is unreadable: {error}") from None
+        problem = journal_problem(data)
+        if problem is not None:
+            raise EsbgenError(f"journal {path} is not one esbgen wrote: {problem}; nothing was changed")
         data.setdefault("id", path.name)
         return cls(path, data)
 
@@ -443,6 +519,125 @@ def journals(root: Path) -> list[Journal]:
     found = [Journal.load(entry) for entry in entries if (entry / "journal.json").is_file()]
     found.sort(key=lambda j: (j.data.get("seq", 0), j.id))
     return found
+
+
+# ---------------------------------------------------------------------------------------------
+# A journal is untrusted input: its schema, and where its paths lead
+
+
+def inside(root: Path, relative: str, error: type[EsbgenError] = EsbgenError) -> Path:
+    """``root / relative``, refused unless every folder on the way is a real folder (lstat, never followed)
+    and the path itself, when it is a link, leads to a place inside the root."""
+    parts = Path(relative).parts
+    if not parts or Path(relative).is_absolute() or ".." in parts:
+        raise error(f"{relative!r} is not a path inside the ESB root; nothing was changed")
+    here = Path(root)
+    for index, part in enumerate(parts):
+        here = here / part
+        try:
+            info = os.lstat(here)
+        except FileNotFoundError:
+            break
+        except OSError as problem:
+            raise error(f"cannot look at {relative}: {problem.strerror or problem}") from None
+        if stat.S_ISLNK(info.st_mode):
+            real, top = os.path.realpath(here), os.path.realpath(root)
+            if index < len(parts) - 1 or not real.startswith(top + os.sep):
+                raise error(f"{Path(*parts[: index + 1])} is a symbolic link on the way to {relative}; "
+                            "esbgen never follows one there, nothing was changed")
+        elif index < len(parts) - 1 and not stat.S_ISDIR(info.st_mode):
+            raise error(f"{Path(*parts[: index + 1])} is not a folder; nothing was changed")
+    return Path(root) / relative
+
+
+_JOURNAL_PATH_KEYS = {"tree": ("staged",), "file": ()}
+
+
+def _problem(where: str, value: Any, kind: Any) -> str | None:
+    kinds = kind if isinstance(kind, tuple) else (kind,)
+    if value is None and None in kinds:
+        return None
+    wanted = [k for k in kinds if k is not None]
+    if any(isinstance(value, k) and not (k is int and isinstance(value, bool)) for k in wanted):
+        return None
+    return f"{where} is not {' or '.join({str: 'a string', int: 'a number', list: 'a list', dict: 'an object', bool: 'true or false'}[k] for k in wanted)}"
+
+
+def _own_path(where: str, value: Any, *, may_be_none: bool = False) -> str | None:
+    """A path the journal names (in the tree, or in its own folder): relative, never ``..``."""
+    if value is None and may_be_none:
+        return None
+    if not isinstance(value, str) or not value or Path(value).is_absolute() or ".." in Path(value).parts or "\0" in value:
+        return f"{where} {value!r} is not a relative path without '..'"
+    return None
+
+
+_OP_FIELDS: dict[str, dict[str, Any]] = {
+    "tree": {"path": str, "staged": str, "backup": (str, None), "fingerprint": str, "created_dirs": list},
+    "file": {"path": str, "new": (str, None), "backup": (str, None), "before_sha": (str, None), "after_sha": str,
+             "mode": (int, None), "created_dirs": list},
+    "external": {"kind": str, "description": str, "record": dict},
+}
+
+
+def journal_problem(data: dict[str, Any]) -> str | None:
+    """What in a journal does not match the schema esbgen writes, in one line; None when all does."""
+    for key, kind in (("state", str), ("ops", list), ("id", (str, None)), ("title", (str, None)), ("seq", (int, None)),
+                      ("argv", (list, None))):
+        problem = _problem(key, data.get(key), kind)
+        if problem is not None:
+            return problem
+    for index, op in enumerate(data["ops"]):
+        where = f"step {index + 1}"
+        if not isinstance(op, dict):
+            return f"{where} is not an object"
+        kind = op.get("op")
+        if kind not in _OP_FIELDS:
+            return f"{where} is of a kind esbgen does not know: {kind!r}"
+        for key, wanted in _OP_FIELDS[kind].items():
+            if key not in op:
+                if key == "created_dirs" or (kind == "file" and key == "new"):
+                    continue
+                return f"{where} has no {key!r}"
+            problem = _problem(f"{where} {key}", op[key], wanted)
+            if problem is not None:
+                return problem
+        if kind == "external":
+            continue
+        for key in ("path", *_JOURNAL_PATH_KEYS[kind]):
+            problem = _own_path(f"{where} {key}", op[key])
+            if problem is not None:
+                return problem
+        for key in ("backup", "new"):
+            problem = _own_path(f"{where} {key}", op.get(key), may_be_none=True)
+            if problem is not None:
+                return problem
+        for folder in op.get("created_dirs", []):
+            problem = _own_path(f"{where} created_dirs", folder)
+            if problem is not None:
+                return problem
+        if kind == "file":
+            for key in ("mode", "before_mode"):
+                mode = op.get(key)
+                if mode is not None and (not isinstance(mode, int) or isinstance(mode, bool) or not 0 <= mode <= PERMISSION_BITS):
+                    shown = oct(mode) if isinstance(mode, int) else repr(mode)
+                    return f"{where} {key} {shown} is not a file mode of permission bits only (no setuid, setgid or sticky bit)"
+            if op.get("edits") is not None:
+                edits = op["edits"]
+                if not isinstance(edits, list) or not all(
+                        isinstance(e, dict) and all(isinstance(e.get(k), int) and not isinstance(e.get(k), bool)
+                                                    for k in ("start", "end", "after_start", "after_end"))
+                        and all(isinstance(e.get(k), str) for k in ("before", "after")) for e in edits):
+                    return f"{where} edits are not a list of spans"
+                if op["before_sha"] is None:
+                    return f"{where} edits a file it says is new"
+            elif op.get("new") is None:
+                return f"{where} has neither new bytes nor edits"
+            owner = op.get("owner")
+            if owner is not None and not (isinstance(owner, list) and len(owner) == 2
+                                          and all(isinstance(n, int) and not isinstance(n, bool) for n in owner)):
+                return f"{where} owner is not a user and a group number"
+    return None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -555,15 +750,14 @@ def _sync_filesystem(path: Path) -> None:
 def prepare(plan: Plan, argv: list[str] | None = None) -> Journal:
     """Write the journal, the staged files and the backups; nothing in the tree changes yet."""
     root = plan.root
-    folder = ensure_state_dir(root) / "journal"
-    folder.mkdir(parents=True, exist_ok=True)
+    folder = private_dir(private_dir(ensure_state_dir(root)) / "journal")  # an older esbgen's 0755 ones too
     for step in plan.external:
         step_kind(step.kind, f"the plan of {plan.title!r}")  # refuse an unknown kind before anything is written
     seq = max((j.data.get("seq", 0) for j in journals(root)), default=0) + 1
     journal_id = f"{seq:05d}-{uuid.uuid4().hex[:8]}"
     path = folder / journal_id
     try:
-        path.mkdir()
+        private_dir(path)
         return _prepare_into(plan, path, journal_id, seq, argv)
     except BaseException as error:
         shutil.rmtree(path, ignore_errors=True)  # only scratch: the tree is not touched before apply
@@ -577,6 +771,7 @@ def _prepare_into(plan: Plan, path: Path, journal_id: str, seq: int, argv: list[
     ops: list[dict[str, Any]] = []
     for index, add in enumerate(plan.tree_adds):
         staged = Path("stage") / str(index)
+        private_dir(path / staged.parent)
         _rename_or_copy(add.staged, path / staged)
         if add.fingerprint is not None:
             progress.tick(len(add.files))  # the files its fingerprint hashed, to the counter of the phase
@@ -592,31 +787,37 @@ def _prepare_into(plan: Plan, path: Path, journal_id: str, seq: int, argv: list[
         )
         _crash_point("prepare-tree")
     for index, write in enumerate(plan.file_writes):
-        new = Path("new") / str(index)
-        (path / new).parent.mkdir(parents=True, exist_ok=True)
-        (path / new).write_bytes(write.after)
-        backup = None
-        if write.before is not None:
-            backup = Path("backup") / f"file-{index}"
-            (path / backup).parent.mkdir(parents=True, exist_ok=True)
-            (path / backup).write_bytes(write.before)
         mode = write.mode
+        before_mode = _mode(root / write.path) if write.before is not None else None
         if mode is None:
-            mode = _mode(root / write.path)
-            if mode is None:
-                mode = 0o644
-        ops.append(
-            {
-                "op": "file",
-                "path": str(write.path),
-                "new": str(new),
-                "backup": str(backup) if backup else None,
-                "before_sha": _sha(write.before) if write.before is not None else None,
-                "after_sha": _sha(write.after),
-                "mode": mode,
-                "created_dirs": _missing_parents(root, Path(write.path)),
-            }
-        )
+            mode = before_mode if before_mode is not None else 0o644
+        op: dict[str, Any] = {
+            "op": "file",
+            "path": str(write.path),
+            "new": None,
+            "backup": None,
+            "before_sha": _sha(write.before) if write.before is not None else None,
+            "after_sha": _sha(write.after),
+            "mode": mode & PERMISSION_BITS,
+            "created_dirs": _missing_parents(root, Path(write.path)),
+        }
+        if write.before is not None:
+            op["before_mode"] = before_mode & PERMISSION_BITS if before_mode is not None else op["mode"]
+            op["owner"] = _owner(root / write.path)
+        settings = Path(write.path) in SETTINGS_FILES
+        if write.before is not None and (redact.holds_secret(write.before, settings) or redact.holds_secret(write.after, settings)):
+            op["edits"] = _edits(write.before, write.after)  # a file with secrets is never stored whole
+        else:
+            new = Path("new") / str(index)
+            private_dir(path / new.parent)
+            _write_private(path / new, write.after)
+            op["new"] = str(new)
+            if write.before is not None:
+                backup = Path("backup") / f"file-{index}"
+                private_dir(path / backup.parent)
+                _write_private(path / backup, write.before)
+                op["backup"] = str(backup)
+        ops.append(op)
     _crash_point("prepare-files")
     for step in plan.external:
         ops.append({"op": "external", "kind": step.kind, "description": step.description, "record": step.record})
@@ -650,10 +851,11 @@ class _TreeStep:
     """A folder moved into place whole; with a backup when it replaced one (--force)."""
 
     def apply(self, journal: Journal, root: Path, op: dict[str, Any]) -> None:
-        target = root / op["path"]
+        target = inside(root, op["path"])
         if op["backup"]:
             if target.is_symlink() or not target.is_dir():
                 raise EsbgenError(f"{op['path']} is no longer the folder esbgen was to replace; nothing was changed")
+            private_dir(journal.path / Path(op["backup"]).parent)
             _rename(target, journal.path / op["backup"])
             _crash_point("tree-backed-up")
         elif _exists(target):
@@ -663,8 +865,10 @@ class _TreeStep:
     def revert(self, journal: Journal, root: Path, index: int, op: dict[str, Any], mode: str) -> None:
         """A rollback moves the folder back to its staged place, an undo to ``undone/<index>``; either way it
         leaves the tree once, and the backup comes back once."""
-        target = root / op["path"]
+        target = inside(root, op["path"])
         holder = journal.path / (op["staged"] if mode == "rollback" else f"undone/{index}")
+        if mode != "rollback":
+            private_dir(journal.path / "undone")
         backup = journal.path / op["backup"] if op["backup"] else None
         if not _exists(holder) and _exists(target) and (backup is None or _exists(backup)):
             _rename(target, holder)
@@ -673,7 +877,7 @@ class _TreeStep:
         _remove_created_dirs(root, op)
 
     def verify(self, journal: Journal, root: Path, op: dict[str, Any]) -> None:
-        if not _same_as_applied(op, root / op["path"]):
+        if not _same_as_applied(op, inside(root, op["path"], Refused)):
             raise Refused(f"{op['path']} changed since change {journal.id}; undo it by hand, nothing was changed")
         if op["backup"] and not (journal.path / op["backup"]).is_dir():
             raise Refused(f"the backup of {op['path']} is missing from journal {journal.path}; nothing was changed")
@@ -683,43 +887,59 @@ class _FileStep:
     """A file written whole (created, or modified with its earlier bytes in the journal)."""
 
     def apply(self, journal: Journal, root: Path, op: dict[str, Any]) -> None:
-        target = root / op["path"]
+        target = inside(root, op["path"])
         if _file_sha(target) != op["before_sha"]:
             raise EsbgenError(f"{op['path']} changed while esbgen was working; nothing was changed")
+        if op.get("edits") is not None:
+            after = edited_bytes(op, target.read_bytes(), forward=True)
+        else:
+            after = (journal.path / op["new"]).read_bytes()
         target.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write_bytes(target, (journal.path / op["new"]).read_bytes(), op.get("mode"))
+        atomic_write_bytes(target, after, op.get("mode"))
 
     def revert(self, journal: Journal, root: Path, index: int, op: dict[str, Any], mode: str) -> None:
-        target = root / op["path"]
+        target = inside(root, op["path"])
         remove_stray_temps(target)
         current = _file_sha(target)
         if current != op["before_sha"]:
             if current != op["after_sha"]:
                 raise EsbgenError(f"{op['path']} changed since esbgen wrote it; left as it is")
-            if op["backup"]:
-                _put_back(journal.path / op["backup"], target, op.get("mode"))
+            mode = op.get("before_mode", op.get("mode"))
+            if op.get("edits") is not None:
+                atomic_write_bytes(target, edited_bytes(op, target.read_bytes(), forward=False), mode)
+                _restore_owner(target, op.get("owner"))
+            elif op["backup"]:
+                _put_back(journal.path / op["backup"], target, mode, op.get("owner"))
             else:
                 target.unlink()
         _remove_created_dirs(root, op)
 
     def verify(self, journal: Journal, root: Path, op: dict[str, Any]) -> None:
-        target = root / op["path"]
+        target = inside(root, op["path"], Refused)
         if _file_sha(target) != op["after_sha"] or _mode(target) != op.get("mode", _mode(target)):
             raise Refused(f"{op['path']} changed since change {journal.id}; undo it by hand, nothing was changed")
-        if op["backup"] and _file_sha(journal.path / op["backup"]) != op["before_sha"]:
+        if op.get("edits") is not None:
+            try:
+                edited_bytes(op, target.read_bytes(), forward=False)
+            except (EsbgenError, ValueError):
+                raise Refused(f"the journaled edits of {op['path']} in journal {journal.path} are damaged; "
+                              "nothing was changed") from None
+        elif op["backup"] and _file_sha(journal.path / op["backup"]) != op["before_sha"]:
             raise Refused(f"the backup of {op['path']} in journal {journal.path} is damaged; nothing was changed")
 
 
-def _put_back(backup: Path, target: Path, mode: int | None) -> None:
+def _put_back(backup: Path, target: Path, mode: int | None, owner: list[int] | None = None) -> None:
     """Move the earlier bytes back by a rename, which needs no free space (undo on a full disk); a copy
-    only where the journal is on another file system than the file."""
+    only where the journal is on another file system than the file. The file gets its earlier mode, and
+    its earlier owner (or, unrecorded, the current one) where esbgen may give it."""
     real = Path(os.path.realpath(target))
     try:
         current = real.stat()
-        os.chmod(backup, mode if mode is not None else current.st_mode & 0o7777)
-        if (current.st_uid, current.st_gid) != (os.getuid(), os.getgid()):
+        os.chmod(backup, (mode if mode is not None else current.st_mode) & PERMISSION_BITS)
+        uid, gid = owner if owner is not None else (current.st_uid, current.st_gid)
+        if (uid, gid) != (os.getuid(), os.getgid()):
             try:
-                os.chown(backup, current.st_uid, current.st_gid)
+                os.chown(backup, uid, gid)
             except PermissionError:
                 pass
         os.replace(backup, real)
@@ -727,8 +947,18 @@ def _put_back(backup: Path, target: Path, mode: int | None) -> None:
         if error.errno != errno.EXDEV:
             raise
         atomic_write_bytes(real, backup.read_bytes(), mode)
+        _restore_owner(real, owner)
         return
     fsync_dir(real.parent)
+
+
+def _restore_owner(path: Path, owner: list[int] | None) -> None:
+    if owner is None or os.getuid() != 0:
+        return
+    try:
+        os.chown(os.path.realpath(path), owner[0], owner[1])
+    except OSError:
+        pass
 
 
 class _External:
@@ -824,7 +1054,7 @@ def apply(plan: Plan, argv: list[str] | None = None, after_files: Callable[[], N
 def _roll_back(journal: Journal, root: Path, error: BaseException, done: int) -> None:
     """Revert what a failed (or interrupted) apply did, then raise what became of it."""
     with _signals_wait():  # a second Ctrl-C or SIGTERM waits for the rollback
-        journal.data["error"] = f"{type(error).__name__}: {error}"
+        journal.data["error"] = redact.mask(f"{type(error).__name__}: {error}")
         _set_state_if_possible(journal, "rolling-back")
         _crash_point("rolling-back")
         # done + 1: the failing step may have got half-way (a database row, a backup moved).

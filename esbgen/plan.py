@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from esbgen.fsutil import unified_diff
+from esbgen.redact import mask
 
 
 @dataclass
@@ -119,7 +120,7 @@ class Plan:
                 lines.append(f"  - {step.description}")
         for note in self.notes:
             lines.append(f"Note: {note}")
-        return "\n".join(lines)
+        return mask("\n".join(lines))
 
 
 def relative_files(folder: Path) -> list[Path]:

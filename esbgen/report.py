@@ -81,7 +81,9 @@ class Report:
         return APPLIED if self.journal_id is not None or said_changed else UNCHANGED
 
     def to_json(self) -> str:
-        return json.dumps(self.as_dict(), ensure_ascii=False, sort_keys=True)
+        from esbgen.redact import mask_data
+
+        return json.dumps(mask_data(self.as_dict()), ensure_ascii=False, sort_keys=True)
 
 
 def _text(data: bytes | None) -> str:

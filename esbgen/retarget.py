@@ -335,31 +335,29 @@ def plan_to_source(root: Path, system_name: str) -> RetargetOutcome:
         return RetargetOutcome(plan, system, None, None, "", to_source=True)
     source_app = TITLE_RE.match(chain[0].title)["old"]
     current_app = TITLE_RE.match(chain[-1].title)["new"]
-    first: dict[Path, bytes] = {}
-    last: dict[Path, tuple[str, str]] = {}  # path -> (sha after the last retarget, its change)
+    ops: dict[Path, list] = {}  # path -> (change, op) of each retarget that wrote it, oldest first
     for journal in chain:
         for op in file_ops(journal):
-            relative = Path(op["path"])
-            if relative not in first:
-                before = backup_bytes(journal, op)
-                if before is None:
-                    raise EsbgenError(f"change {journal.id} created {relative}; take the system back with `esbgen undo`")
-                first[relative] = before
-            last[relative] = (op["after_sha"], journal.id)
+            ops.setdefault(Path(op["path"]), []).append((journal, op))
     plan = Plan(root, f"retarget {system_name} back to app {source_app}, its source")
-    for relative in sorted(first, key=str):
+    for relative in sorted(ops, key=str):
         path = root / relative
         if path.is_symlink():
             raise EsbgenError(f"{relative} is a symbolic link; esbgen does not write through links")
         current = path.read_bytes() if path.is_file() else None
-        sha, journal_id = last[relative]
-        if current is None or hashlib.sha256(current).hexdigest() != sha:
+        last_change, last_op = ops[relative][-1]
+        if current is None or hashlib.sha256(current).hexdigest() != last_op["after_sha"]:
             raise EsbgenError(
-                f"{relative} changed since change {journal_id}; put it back by hand, or use "
+                f"{relative} changed since change {last_change.id}; put it back by hand, or use "
                 f"`esbgen retarget {system_name} --app-code {source_app}`; nothing was changed"
             )
-        if current != first[relative]:
-            plan.file_writes.append(FileWrite(relative, current, first[relative]))
+        first: bytes | None = current
+        for journal, op in reversed(ops[relative]):  # back through each retarget (a settings file: its edits)
+            first = backup_bytes(journal, op, first)
+            if first is None:
+                raise EsbgenError(f"change {journal.id} created {relative}; take the system back with `esbgen undo`")
+        if current != first:
+            plan.file_writes.append(FileWrite(relative, current, first))
     if plan.is_empty:
         plan.unchanged.append(f"{system_name} is already as it was before change {chain[0].id}")
     else:

@@ -79,9 +79,12 @@ class Context:
 
     @cached_property
     def root(self) -> Path:
+        from esbgen import redact
         from esbgen.esbtree import resolve_root
 
-        return resolve_root(self.root_option)
+        root = resolve_root(self.root_option)
+        redact.learn_tree(root)  # from here on, its settings' secrets are masked in all the run says
+        return root
 
     @property
     def database(self) -> Target:

@@ -12,7 +12,7 @@ def describe_undo(journal: Journal) -> list[str]:
             verb = "put back the folder it replaced at" if op.get("backup") else "remove the folder"
             lines.append(f"  {verb} {op['path']}/")
         elif op["op"] == "file":
-            verb = "put back the earlier bytes of" if op.get("backup") else "remove"
+            verb = "put back the earlier bytes of" if op.get("backup") or op.get("edits") else "remove"
             lines.append(f"  {verb} {op['path']}")
         elif op["op"] == "external":
             record = op.get("record", {})

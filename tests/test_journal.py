@@ -450,3 +450,71 @@ def test_a_journal_whose_kind_no_plugin_provides_is_refused_naming_the_kind(esb_
         "or take it out of ESBGEN_DISABLE_PLUGINS; nothing was changed")
     assert full_state(esb_root) == after and handler.rows() == {"NEWSYS": "{{ 7*7 }}"}
     assert [j.state for j in jr.journals(esb_root)] == ["applied"]
+
+
+def _entries(root: Path) -> dict[str, tuple]:
+    """Every entry under ``root``, esbgen's state folder included (kind, mode, bytes or link target)."""
+    found = {}
+    for dirpath, dirnames, filenames in os.walk(root):
+        for name in dirnames + filenames:
+            path = Path(dirpath, name)
+            info = path.lstat()
+            content = os.readlink(path) if stat.S_ISLNK(info.st_mode) else path.read_bytes() if stat.S_ISREG(info.st_mode) else None
+            found[str(path.relative_to(root))] = (stat.S_IFMT(info.st_mode), stat.S_IMODE(info.st_mode), content)
+    return found
+
+
+def _tree_op(data):
+    return next(op for op in data["ops"] if op["op"] == "tree")
+
+
+def _file_op(data):
+    return next(op for op in data["ops"] if op["op"] == "file")
+
+
+def _through_a_link(data, root, outside):
+    op = _tree_op(data)
+    (outside / "moved").mkdir()
+    os.rename(root / op["path"], outside / "moved" / Path(op["path"]).name)
+    (root / "components/bk/linked").symlink_to(outside / "moved")
+    op["path"] = f"components/bk/linked/{Path(op['path']).name}"
+
+
+HOSTILE_JOURNALS = {
+    "a missing key": (lambda data, root, outside: _file_op(data).pop("after_sha"), "has no 'after_sha'"),
+    "a wrong type": (lambda data, root, outside: _file_op(data).update(mode="644"), "mode is not a number"),
+    "a setuid mode": (lambda data, root, outside: _file_op(data).update(mode=0o4755),
+                      "mode 0o4755 is not a file mode of permission bits only"),
+    "..": (lambda data, root, outside: _file_op(data).update(path="../outside/conf.py"), "is not a relative path without '..'"),
+    "an absolute path": (lambda data, root, outside: _file_op(data).update(path=str(outside / "conf.py")),
+                         "is not a relative path without '..'"),
+    "a backup outside the journal": (lambda data, root, outside: _file_op(data).update(backup="../../../../etc/passwd"),
+                                     "is not a relative path without '..'"),
+    "an unknown kind": (lambda data, root, outside: data["ops"].append({"op": "chmod"}), "of a kind esbgen does not know"),
+    "ops not a list": (lambda data, root, outside: data.update(ops={"op": "file"}), "not an esbgen journal"),
+    "a path through a link": (_through_a_link, "components/bk/linked is a symbolic link on the way"),
+}
+
+
+@pytest.mark.parametrize("case", list(HOSTILE_JOURNALS))
+def test_a_hostile_journal_is_refused_in_one_line_and_touches_nothing(case, esb_root, tmp_path, run_esbgen):
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "conf.py").write_bytes(b"OUTSIDE = 1\n")
+    assert run_esbgen("clone", "sops", "--as", "bk_sops_ce", "--esb-root", esb_root).exit_code == 0
+    (journal,) = (esb_root / ".esbgen" / "journal").iterdir()
+    data = json.loads((journal / "journal.json").read_text())
+    change, message = HOSTILE_JOURNALS[case]
+    change(data, esb_root, outside)
+    (journal / "journal.json").write_text(json.dumps(data))
+    before, outside_before = _entries(esb_root), _entries(outside)
+
+    commands = [("undo",), ("undo", "--dry-run")]
+    if case != "a path through a link":  # a journal that does not read is refused by whatever reads it
+        commands.append(("clone", "sops", "--as", "bk_sops_ce2"))
+    for args in commands:
+        result = run_esbgen(*args, "--esb-root", esb_root)
+        assert result.exit_code == 1, (args, result.output, result.stderr)
+        assert result.stderr.startswith("esbgen: error: ") and result.stderr.count("\n") == 1, result.stderr
+        assert message in result.stderr and "Traceback" not in result.stderr
+        assert _entries(esb_root) == before and _entries(outside) == outside_before

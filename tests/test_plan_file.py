@@ -224,3 +224,134 @@ def test_a_linked_settings_file_counts_with_its_bytes(tmp_path):
     before = _entry(link)
     first.write_text("X = 2\n")
     assert _entry(link) != before  # the same link, other bytes behind it
+
+
+def entries(root: Path) -> dict[str, tuple]:
+    """Every entry under ``root``, esbgen's state folder included, with its kind, mode and bytes."""
+    import os
+    import stat
+
+    found = {}
+    for dirpath, dirnames, filenames in os.walk(root):
+        for name in dirnames + filenames:
+            path = Path(dirpath, name)
+            info = path.lstat()
+            kind = "link" if stat.S_ISLNK(info.st_mode) else "dir" if stat.S_ISDIR(info.st_mode) else "other"
+            content = os.readlink(path) if kind == "link" else path.read_bytes() if stat.S_ISREG(info.st_mode) else None
+            found[str(path.relative_to(root))] = (kind, stat.S_IMODE(info.st_mode), content)
+    return found
+
+
+def _link_on_the_way(data, host, outside):
+    (host / "components/bk/linked").symlink_to(outside)
+    data["adds"][0]["path"] = "components/bk/linked/bk_sops_ce"
+    data["basis"]["components/bk/linked"] = f"link:{outside}"
+
+
+def _linked_file(data, host, outside):
+    target = host / data["writes"][0]["path"]
+    (outside / "conf.py").write_bytes(target.read_bytes())
+    target.unlink()
+    target.symlink_to(outside / "conf.py")
+
+
+def _fifo_target(data, host, outside):
+    import os
+
+    target = host / data["writes"][0]["path"]
+    target.unlink()
+    os.mkfifo(target)
+
+
+def _setuid(data, host, outside):
+    data["adds"][0]["files"][0]["mode"] = 0o4755
+
+
+def _sticky_write(data, host, outside):
+    data["writes"][0]["mode"] = 0o1644
+
+
+def _dotdot(data, host, outside):
+    data["adds"][0]["files"][0]["path"] = "../../../../outside.py"
+
+
+def _absolute(data, host, outside):
+    data["writes"][0]["path"] = str(outside / "conf.py")
+
+
+def _missing_key(data, host, outside):
+    del data["writes"][0]["after_sha256"]
+
+
+def _wrong_type(data, host, outside):
+    data["adds"][0]["dirs"] = "toolkit"
+
+
+def _not_a_list(data, host, outside):
+    data["writes"] = {"path": "x"}
+
+
+def _bad_sha(data, host, outside):
+    data["adds"][0]["files"][0]["sha256"] = 7
+
+
+def _unknown_version(data, host, outside):
+    data["version"] = 99
+
+
+HOSTILE = {
+    "a link on the way out of the root": (_link_on_the_way, 1, "components/bk/linked is a symbolic link"),
+    "a written file that is a link out": (_linked_file, 1, "components/generic/apis/conf.py is a symbolic link"),
+    "a written file that is a FIFO": (_fifo_target, 1, "components/generic/apis/conf.py is not a regular file"),
+    "a setuid mode": (_setuid, 2, "0o4755 is not a file mode of permission bits only"),
+    "a sticky mode": (_sticky_write, 2, "0o1644 is not a file mode of permission bits only"),
+    "..": (_dotdot, 2, "which is not a path inside an ESB root"),
+    "an absolute path": (_absolute, 2, "which is not a path inside an ESB root"),
+    "a missing key": (_missing_key, 2, "plan.writes[0] has no 'after_sha256'"),
+    "a wrong type": (_wrong_type, 2, "plan.adds[0].dirs is not a list of strings"),
+    "writes not a list": (_not_a_list, 2, "plan.writes is not a list"),
+    "a sha256 that is a number": (_bad_sha, 2, "plan.adds[0].files[0].sha256 is not a sha256"),
+    "an unknown version": (_unknown_version, 2, "is a plan of format version 99"),
+}
+
+
+@pytest.mark.parametrize("case", list(HOSTILE))
+def test_a_hostile_plan_file_is_refused_in_one_line_and_leaves_no_trace(case, tmp_path, run_esbgen):
+    planned, host = copy_esb(tmp_path, "planned"), copy_esb(tmp_path, "host")
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    plan_file = tmp_path / "p.json"
+    assert run_esbgen("clone", "sops", "--as", "bk_sops_ce", "--esb-root", planned, "--plan-out", plan_file).exit_code == 0
+    data = json.loads(plan_file.read_text())
+    change, status, message = HOSTILE[case]
+    change(data, host, outside)
+    hostile = tmp_path / "hostile.json"
+    hostile.write_text(json.dumps(data))
+    before, outside_before = entries(host), entries(outside)
+
+    result = run_esbgen("apply-plan", hostile, "--esb-root", host)
+
+    assert result.exit_code == status, result.output + result.stderr
+    assert result.stderr.startswith("esbgen: error: ") and result.stderr.count("\n") == 1, result.stderr
+    assert message in result.stderr
+    assert "Traceback" not in result.output + result.stderr
+    assert entries(host) == before and entries(outside) == outside_before
+    assert not (host / ".esbgen").exists()
+
+
+@pytest.mark.parametrize("case", ["a link on the way out of the root", "a written file that is a FIFO", "a missing key"])
+def test_a_hostile_plan_file_leaves_a_host_with_history_as_it_was(case, tmp_path, run_esbgen):
+    planned, host = copy_esb(tmp_path, "planned"), copy_esb(tmp_path, "host")
+    assert run_esbgen("clone", "itsm", "--as", "bk_itsm_ce", "--esb-root", host).exit_code == 0
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    plan_file = tmp_path / "p.json"
+    assert run_esbgen("clone", "sops", "--as", "bk_sops_ce", "--esb-root", planned, "--plan-out", plan_file).exit_code == 0
+    data = json.loads(plan_file.read_text())
+    change, status, message = HOSTILE[case]
+    change(data, host, outside)
+    plan_file.write_text(json.dumps(data))
+    before = entries(host)
+    result = run_esbgen("apply-plan", plan_file, "--esb-root", host)
+    assert result.exit_code == status and message in result.stderr and result.stderr.count("\n") == 1
+    assert entries(host) == before and entries(outside) == {}

@@ -224,11 +224,24 @@ class ActivationPlan:
         for agent in self.inserts:
             auth = agent.auth
             assert auth is not None
-            lines.append(f"  agent {agent.backend.host}:{agent.agent_port}: sid {auth.sid}  token {auth.token}")
+            written = _write_auth(agent.backend.host, agent.agent_port, auth)
+            lines.append(f"  agent {agent.backend.host}:{agent.agent_port}: sid {auth.sid}  token written to {written}")
             if auth.source == "generated":
                 lines.append("  ACTION NEEDED: write them into the new agent's paas_agent_config.yaml as auth.sid and "
                              "auth.token, and restart the agent: the app engine accepts it with these only")
         return lines
+
+
+def _write_auth(host: str, port: int | str, auth: AgentAuth) -> Path:
+    """The agent's sid and token in a file only its owner reads, in the host's state folder: a token is never
+    printed (an output may be logged or shared)."""
+    from esbgen.fsutil import atomic_write_bytes
+    from esbgen.journal import host_store, private_dir
+
+    folder = private_dir(private_dir(host_store()) / "agents")
+    path = folder / f"{host.replace('/', '_')}_{port}.yaml"
+    atomic_write_bytes(path, f"auth:\n  sid: {auth.sid}\n  token: {auth.token}\n".encode(), 0o600)
+    return path
 
 
 def plan_activation(request: ActivationRequest, backends: list[Backend], old_servers: list[str],

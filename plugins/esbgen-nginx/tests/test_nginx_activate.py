@@ -78,9 +78,14 @@ def seed(esb_db, site) -> dict[str, int]:
 
 
 def printed_auth(out: str, host: str, port: str = AGENT_PORT) -> tuple[uuid.UUID, uuid.UUID]:
-    match = re.search(rf"^  agent {re.escape(host)}:{port}: sid (\S+)  token (\S+)$", out, re.M)
+    """The sid the swap printed, and the token from the private file it names (a token is never printed)."""
+    match = re.search(rf"^  agent {re.escape(host)}:{port}: sid (\S+)  token written to (\S+)$", out, re.M)
     assert match, out
-    return uuid.UUID(match.group(1)), uuid.UUID(match.group(2))
+    written = Path(match.group(2))
+    assert written.stat().st_mode & 0o777 == 0o600 and written.parent.stat().st_mode & 0o777 == 0o700
+    auth = dict(line.strip().split(": ") for line in written.read_text().splitlines()[1:])
+    assert auth["token"] not in out
+    return uuid.UUID(match.group(1)), uuid.UUID(auth["token"])
 
 
 def agent_config(path: Path, sid: uuid.UUID, token: uuid.UUID, port: int = 4245) -> Path:

@@ -60,7 +60,7 @@ class ActionModule(ActionBase):
         os.close(handle)
         try:
             self._connection.fetch_file(remote_path, partial)
-            os.chmod(partial, 0o644)
+            os.chmod(partial, 0o600)  # private, as esbgen writes it on the host
             os.replace(partial, local_path)
         except Exception as error:
             if os.path.exists(partial):
