@@ -463,7 +463,7 @@ def plugins():
 
 @cli.command()
 @click.option("--list", "list_only", is_flag=True, help="Show the recorded changes.")
-@click.option("--id", "journal_id", metavar="ID", help="Undo this change (default: the last one).")
+@click.option("--id", "journal_id", metavar="ID", help="Undo this change (default: the last one still applied).")
 @click.option("--swap", "swap", is_flag=True,
               help="Undo a swap (or with --list, list them): the changes recorded in the host's state folder "
                    "($ESBGEN_STATE_DIR, default /var/lib/esbgen) instead of the ESB root's.")
@@ -475,6 +475,8 @@ def plugins():
 @json_output
 def undo(list_only, journal_id, swap, database, esb_root, dry_run, services):
     """Revert the last change esbgen applied to this ESB root (then --sync/--restart, if asked).
+
+    Each undo steps back one change: a second undo reverts the change before the one the first reverted.
 
     With --swap, revert the last swap instead (`esbgen undo --swap`, `--swap --id ID`, `--swap --list`):
     the nginx file goes back byte for byte, nginx is tested and reloaded, and the engine_servers rows of

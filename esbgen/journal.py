@@ -1048,7 +1048,8 @@ def _pick(history: list[Journal], journal_id: str | None) -> Journal:
     done = [j for j in history if j.state in ("applied", "undone")]
     if not done:
         raise EsbgenError("nothing to undo: no applied change is recorded (`esbgen undo --list` shows the history)")
-    return done[-1]
+    applied = [j for j in done if j.state == "applied"]
+    return applied[-1] if applied else done[0]  # undo after undo steps back through the history, to the first
 
 
 def check_undo(root: Path, journal_id: str | None = None, context: Any = None) -> Journal:
@@ -1059,11 +1060,10 @@ def check_undo(root: Path, journal_id: str | None = None, context: Any = None) -
     journal = _pick(history, journal_id)
     journal.run = context
     if journal.state == "undone":
-        earlier = [j for j in history if j.state == "applied" and j.data.get("seq", 0) < journal.data.get("seq", 0)]
-        hint = f"; to undo the change before it, use --id {earlier[-1].id}" if earlier and journal_id is None else ""
         raise Refused(
+            f"{'every recorded change is undone, down to the first: ' if journal_id is None else ''}"
             f"change {journal.describe()} is already undone; esbgen does not undo an undo: "
-            f"to make the change again, run it again (esbgen {' '.join(map(shlex.quote, journal.data.get('argv', [])))}){hint}"
+            f"to make the change again, run it again (esbgen {' '.join(map(shlex.quote, journal.data.get('argv', [])))})"
         )
     if journal.state != "applied":
         raise Refused(f"change {journal.describe()} was never applied (state {journal.state}); there is nothing to undo")
