@@ -382,15 +382,18 @@ def apply_plan(plan_file, services, esb_root, dry_run):
               help=f"Take the CE's file even though esbgen changed it in this tree, or it is this ESB's {CUSTOM_CONF.name} (repeatable).")
 @click.option("--skip", multiple=True, metavar="PATH",
               help="Leave this file or folder of the CE out, the settings file included (repeatable).")
+@click.option("--across-generations", is_flag=True,
+              help="Sync even from a CE of the other ESB generation (legacy Python 2 configs/default.py, later "
+                   "Python 3 conf/default.py): its components replace this ESB's; the plan counts them.")
 @service_options
 @esb_root_option
 @dry_run_option
 @json_output
-def sync_edition(ce_root, take, take_files, skip, services, esb_root, dry_run):
-    """Bring the CE's components/, lib/gse/ and settings into this ESB."""
+def sync_edition(ce_root, take, take_files, skip, across_generations, services, esb_root, dry_run):
+    """Bring the CE's components/, lib/gse/ and settings into this ESB (of the same ESB generation)."""
     from esbgen.commands import SyncEdition
 
-    return run_operation(SyncEdition(ce_root, tuple(take), tuple(take_files), tuple(skip)),
+    return run_operation(SyncEdition(ce_root, tuple(take), tuple(take_files), tuple(skip), across_generations),
                          run_context(esb_root, dry_run=dry_run, services=services))
 
 

@@ -289,6 +289,7 @@ class SyncEdition(Operation):
     take: tuple[str, ...] = ()
     take_files: tuple[str, ...] = ()
     skip: tuple[str, ...] = ()
+    across_generations: bool = False
     command = "sync-edition"
     ce_root: Path | None = None
     outcome: Any = None
@@ -307,7 +308,7 @@ class SyncEdition(Operation):
         from esbgen.services import service_steps
 
         self.outcome = plan_sync_edition(ctx.root, self.ce_root, work, list(self.take), list(self.take_files),
-                                         list(self.skip))
+                                         list(self.skip), self.across_generations)
         self.outcome.plan.post_steps.extend(service_steps(ctx.root, ctx.services, ctx.in_django))
         return self.outcome.plan
 
