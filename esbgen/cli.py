@@ -383,8 +383,8 @@ def apply_plan(plan_file, services, esb_root, dry_run):
 @click.option("--skip", multiple=True, metavar="PATH",
               help="Leave this file or folder of the CE out, the settings file included (repeatable).")
 @click.option("--across-generations", is_flag=True,
-              help="Sync even from a CE of the other ESB generation (legacy Python 2 configs/default.py, later "
-                   "Python 3 conf/default.py): its components replace this ESB's; the plan counts them.")
+              help=f"Sync even from a CE of the other ESB generation (legacy: Python 2, {LEGACY_SETTINGS}; later: "
+                   f"Python 3, {LATER_SETTINGS}): its components replace this ESB's; the plan counts them.")
 @service_options
 @esb_root_option
 @dry_run_option

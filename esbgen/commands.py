@@ -573,8 +573,7 @@ class ListSystems(Operation):
         widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
         for row in rows:
             ctx.say("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip())
-        report.set(systems=[dict(zip(("system", "kind", "channels", "components", "registered"), row))
-                            for row in rows[1:]])
+        report.set(systems=[dict(zip((heading.lower() for heading in rows[0]), row)) for row in rows[1:]])
         return 0
 
 
