@@ -203,14 +203,22 @@ class EsbgenGroup(click.Group):
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         self.add_plugin_commands()
-        command = super().get_command(ctx, cmd_name)
-        if command is not None and not any(param.name == "quiet" for param in command.params):
-            command.params.append(quiet_option())
-        return command
+        return with_quiet(super().get_command(ctx, cmd_name))
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         self.add_plugin_commands()
         return super().list_commands(ctx)
+
+
+def with_quiet(command: click.Command | None) -> click.Command | None:
+    """``command`` taking -q after its name too, and so every command of a group (a plugin's ``swap web``)."""
+    if command is None or any(param.name == "quiet" for param in command.params):
+        return command
+    command.params.append(quiet_option())
+    if isinstance(command, click.Group):
+        look_up = command.get_command
+        command.get_command = lambda ctx, name: with_quiet(look_up(ctx, name))  # type: ignore[method-assign]
+    return command
 
 
 @dataclass(frozen=True)

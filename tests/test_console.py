@@ -164,6 +164,8 @@ def test_global_options_go_before_or_after_the_command(esb_root, run_esbgen):
     assert json.loads(after.output) == json.loads(before.output) == json.loads(mixed.output)
     same = run_esbgen("--esb-root", esb_root, "list", "--esb-root", esb_root)
     assert same.exit_code == 0 and same.output == run_esbgen("list", "--esb-root", esb_root).output
+    listed = run_esbgen("swap", "targets")  # a plugin's group: its commands take -q after their name too
+    assert run_esbgen("swap", "targets", "-q").output == run_esbgen("-q", "swap", "targets").output == listed.output
     twice = run_esbgen("--esb-root", esb_root, "list", "--esb-root", esb_root / "components")
     assert twice.exit_code == 2 and twice.stderr.startswith("esbgen: error: --esb-root is given twice, as ")
 
