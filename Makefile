@@ -1,9 +1,11 @@
-# esbgen: `make demo` shows the main job on the bundled sample ESB; `make test` runs everything.
+# esbgen: `make demo` shows the main job on two bundled sample ESBs; `make test` runs everything.
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 PLUGINS := $(wildcard plugins/esbgen-nginx)
 STAMP := $(VENV)/.esbgen-installed
+# `make demo` needs esbgen and the nginx plugin only; `make test` adds the test extras to the same .venv
+DEMO_STAMP := $(VENV)/.esbgen-demo-installed
 # The later ESB's Django (1.11.29) on this Python, for the tests of plugins/esbgen-django.
 DJANGO111 ?= .venv-django111
 DJANGO111_STAMP := $(DJANGO111)/.esbgen-ready
@@ -20,6 +22,12 @@ $(STAMP): pyproject.toml $(wildcard plugins/*/pyproject.toml)
 	$(PY) -m pip install -q -e '.[test]' $(foreach p,$(PLUGINS),-e $(p))
 	touch $(STAMP)
 
+$(DEMO_STAMP): pyproject.toml $(wildcard plugins/*/pyproject.toml)
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e . $(foreach p,$(PLUGINS),-e $(p))
+	touch $(DEMO_STAMP)
+
 $(DJANGO111_STAMP): scripts/django111-venv.sh
 	bash scripts/django111-venv.sh $(DJANGO111)
 
@@ -31,7 +39,7 @@ $(APIGW_STAMP): Makefile
 system-packages:
 	bash scripts/ensure-system-packages.sh
 
-demo: $(STAMP)
+demo: $(DEMO_STAMP)
 	bash scripts/demo.sh
 
 # CI draws the same property-test examples every run (a fixed seed); elsewhere they vary.

@@ -13,9 +13,10 @@ repeated and paired in one run (the order of the three rotates each round):
 Nothing is deleted between timed runs (a big ``rm -rf`` makes the next file
 creations on this kind of disk several times slower); ``sync`` runs before each.
 Also ``esbgen --help`` start-up, best of N, and every command against ``cp -r``
-(benchmarks/commands.py).  Prints a table, writes
-benchmarks/out/results.json and benchmarks/out/bench.png, and puts the table
-into the Benchmarks section of README.md (between its markers).
+(benchmarks/commands.py).  Prints a table, writes benchmarks/out/results.json,
+benchmarks/out/bench.png and benchmarks/out/commands.png, and puts all of it
+into docs/benchmarks.md and the table of clone times into README.md (between
+their markers).
 """
 
 from __future__ import annotations
@@ -397,17 +398,23 @@ def plot(results: dict, path: Path) -> None:
     plt.close(figure)
 
 
-def update_readme(text: str) -> Path | None:
-    """Put the table between the markers of the Benchmarks section (README.md, else benchmarks/README.md)."""
-    for readme in (REPO / "README.md", HERE / "README.md"):
-        if readme.is_file():
-            content = readme.read_text(encoding="utf-8")
-            if START in content and END in content:
-                head, rest = content.split(START, 1)
-                _, tail = rest.split(END, 1)
-                readme.write_text(f"{head}{START}\n{text}\n{END}{tail}", encoding="utf-8")
-                return readme
-    return None
+def clone_times(text: str) -> str:
+    """The README's part of the results: the table of clone times and the conditions they were measured in."""
+    conditions = [line for line in text.splitlines() if line.startswith("Medians (best)")]
+    return "\n\n".join([text.split("\n\n")[0], *conditions])
+
+
+def update_docs(text: str) -> list[Path]:
+    """All of the results into docs/benchmarks.md, the clone times into README.md, each between its markers."""
+    written = []
+    for path, part in ((REPO / "docs" / "benchmarks.md", text), (REPO / "README.md", clone_times(text))):
+        content = path.read_text(encoding="utf-8") if path.is_file() else ""
+        if START in content and END in content:
+            head, rest = content.split(START, 1)
+            _, tail = rest.split(END, 1)
+            path.write_text(f"{head}{START}\n{part}\n{END}{tail}", encoding="utf-8")
+            written.append(path)
+    return written
 
 
 def main() -> int:
@@ -418,7 +425,8 @@ def main() -> int:
     parser.add_argument("--dir", help="where to generate the trees (default: a new folder in the temp dir)")
     parser.add_argument("--help-runs", type=int, default=15, help="paired rounds of python -c pass, --help and --version")
     parser.add_argument("--real-rounds", type=int, default=9, help="paired rounds of the real-sized clone and --help")
-    parser.add_argument("--no-readme", action="store_true", help="do not update the README table")
+    parser.add_argument("--no-readme", action="store_true",
+                        help="do not update the results in docs/benchmarks.md and README.md")
     parser.add_argument("--no-interrupts", action="store_true", help="do not time Ctrl-C in each phase")
     parser.add_argument("--command-rounds", type=int, default=2,
                         help="paired rounds of every command against cp -r at each size (0: not timed; default: 2)")
@@ -496,9 +504,8 @@ def main() -> int:
     except ImportError:
         print(f"\nWrote {OUT / 'results.json'} (no plot: matplotlib is missing; `pip install -e '.[bench]'`)")
     if not args.no_readme:
-        readme = update_readme(text)
-        if readme is not None:
-            print(f"Updated the table in {readme.relative_to(REPO)}")
+        for path in update_docs(text):
+            print(f"Updated the results in {path.relative_to(REPO)}")
     return 0
 
 

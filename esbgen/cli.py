@@ -15,6 +15,12 @@ from esbgen.errors import EsbgenError
 from esbgen.layout import CUSTOM_CONF, LATER_SETTINGS, LEGACY_SETTINGS
 
 ESB_ROOT_HELP = "ESB root (default: $ESBGEN_ESB_ROOT, else the current directory)"
+JSON_HELP = "Print the outcome as one JSON object (plan, diffs, notes, error)."
+QUIET_HELP = "Show no progress (on a terminal, work over about a second shows its phase and count on stderr)."
+
+# Where the root group keeps the global options given before the command (click's ``Context.meta``).
+GLOBAL_JSON = "esbgen.json"
+GLOBAL_ESB_ROOT = "esbgen.esb_root"
 
 
 def esb_root_option(function):
@@ -74,25 +80,27 @@ def json_output(function):
 
     @functools.wraps(function)
     def wrapper(*args, json_output: bool, **kwargs):
-        if not json_output:
+        context = click.get_current_context()
+        if not (json_output or context.find_root().meta.get(GLOBAL_JSON)):
             return function(*args, **kwargs)
         from esbgen import report
+        from esbgen.errors import UsageError
 
-        context = click.get_current_context()
         with report.collecting(context.info_name) as collected:
             try:
                 result = function(*args, **kwargs)
                 collected.exit_code = result if isinstance(result, int) else 0
-            except EsbgenError as error:
+            except (EsbgenError, click.UsageError) as error:
+                if isinstance(error, click.UsageError):
+                    error = UsageError(error.format_message())
                 collected.error, collected.exit_code = error, error.exit_code
                 click.echo(f"{context.find_root().info_name}: error: {_masked(error)}", err=True)
-        click.echo(collected.to_json())
+        echo_output(collected.to_json())
         if collected.exit_code:
             raise click.exceptions.Exit(collected.exit_code)
         return 0
 
-    return click.option("--json", "json_output", is_flag=True,
-                        help="Print the outcome as one JSON object (plan, diffs, notes, error).")(wrapper)
+    return click.option("--json", "json_output", is_flag=True, help=JSON_HELP)(wrapper)
 
 
 def sync_rows_options(function):
@@ -106,7 +114,7 @@ def sync_rows_options(function):
         return function(*args, services=services, **kwargs)
 
     wrapper = click.option(
-        "--no-force-sync", "--no-force", "no_force_sync", is_flag=True,
+        "--no-force-sync", "no_force_sync", is_flag=True,
         help="With --sync: never run the ESB's sync with --force; esbgen then says which rows keep stale values.",
     )(wrapper)
     return click.option(
@@ -122,7 +130,54 @@ def say(text: str) -> None:
     progress.clear()  # the progress line goes before anything is said
     text = _masked(text)
     if not report.say(text):
+        echo_output(text)
+
+
+def echo_output(text: str) -> None:
+    """A line on stdout; once a reader closed it (`esbgen ... | head -1`), the run goes on without it."""
+    global stdout_closed
+    if stdout_closed:
+        return
+    try:
         click.echo(text)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        stdout_closed = True
+        _drop_stdout()
+
+
+stdout_closed = False  # the reader of stdout went away during this run (said on stderr at its end)
+
+
+def _drop_stdout() -> None:
+    """What is still buffered or written later goes nowhere, so neither a write nor the exit fails on it."""
+    import os
+
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError, AttributeError):  # a stdout without a descriptor (captured in tests)
+        pass
+
+
+def _quiet(ctx: click.Context, param: click.Parameter, value: bool) -> None:
+    if value:
+        from esbgen import progress
+
+        progress.set_quiet(True)
+
+
+def _global(key: str):
+    def keep(ctx: click.Context, param: click.Parameter, value) -> None:
+        if ctx.get_parameter_source(param.name) is click.core.ParameterSource.COMMANDLINE:
+            ctx.find_root().meta[key] = value  # not a default (`manage.py esbgen` gives --esb-root one)
+
+    return keep
+
+
+def quiet_option() -> click.Option:
+    return click.Option(["-q", "--quiet"], is_flag=True, expose_value=False, callback=_quiet, help=QUIET_HELP)
 
 
 def _masked(text: object) -> str:
@@ -135,6 +190,8 @@ class EsbgenGroup(click.Group):
     """The root group: plugins add their commands when a command is first looked up or listed.
 
     ``--version`` is answered before that (an eager option), so it loads no plugin at all.
+    The global options (-q, --json, --esb-root) go before the command or after it: each command
+    gets the ones it lacks of them.
     """
 
     plugins_added = False
@@ -153,11 +210,22 @@ class EsbgenGroup(click.Group):
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         self.add_plugin_commands()
-        return super().get_command(ctx, cmd_name)
+        return with_quiet(super().get_command(ctx, cmd_name))
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         self.add_plugin_commands()
         return super().list_commands(ctx)
+
+
+def with_quiet(command: click.Command | None) -> click.Command | None:
+    """``command`` taking -q after its name too, and so every command of a group (a plugin's ``swap web``)."""
+    if command is None or any(param.name == "quiet" for param in command.params):
+        return command
+    command.params.append(quiet_option())
+    if isinstance(command, click.Group):
+        look_up = command.get_command
+        command.get_command = lambda ctx, name: with_quiet(look_up(ctx, name))  # type: ignore[method-assign]
+    return command
 
 
 @dataclass(frozen=True)
@@ -174,7 +242,21 @@ def run_context(esb_root: str | None = None, **fields):
     context = click.get_current_context(silent=True)
     settings = context.find_root().obj if context is not None else None
     in_django = isinstance(settings, RunSettings) and settings.in_django
+    if context is not None:
+        esb_root = _one_esb_root(context, esb_root)
     return Context.make(esb_root, in_django=in_django, say=say, **fields)
+
+
+def _one_esb_root(context: click.Context, after: str | None) -> str | None:
+    """--esb-root after the command or before it (that one over a default); both only when they agree."""
+    before = context.find_root().meta.get(GLOBAL_ESB_ROOT)
+    if before is None:
+        return after
+    if after is None or context.get_parameter_source("esb_root") is not click.core.ParameterSource.COMMANDLINE:
+        return before
+    if after != before:
+        raise click.UsageError(f"--esb-root is given twice, as {before} and as {after}: give it once")
+    return after
 
 
 def run_operation(operation, ctx) -> int:
@@ -185,13 +267,13 @@ def run_operation(operation, ctx) -> int:
 
 @click.group(cls=EsbgenGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="esbgen", message=VERSION_MESSAGE)
-@click.option("-q", "--quiet", is_flag=True,
-              help="Show no progress (on a terminal, work over about a second shows its phase and count on stderr).")
-def cli(quiet: bool) -> None:
+@click.option("-q", "--quiet", is_flag=True, expose_value=False, callback=_quiet, help=QUIET_HELP)
+@click.option("--json", is_flag=True, expose_value=False, callback=_global(GLOBAL_JSON),
+              help=JSON_HELP + " Also after the command.")
+@click.option("--esb-root", metavar="DIR", expose_value=False, callback=_global(GLOBAL_ESB_ROOT),
+              help=ESB_ROOT_HELP + "; also after the command.")
+def cli() -> None:
     """Clone, register and swap BlueKing ESB component systems, safely."""
-    from esbgen import progress
-
-    progress.set_quiet(quiet)
 
 
 @cli.command()
@@ -263,6 +345,7 @@ def new(name, app_code, saas_type, label, force, remark, database, services, esb
 @click.option("--app-code", metavar="CODE")
 @click.option("--type", "saas_type", metavar="TYPE")
 @esb_root_option
+@json_output
 def templatize(source, output, new, app_code, saas_type, esb_root):
     """Write the cookiecutter template a clone of SOURCE is rendered from."""
     from esbgen.commands import Templatize
@@ -279,16 +362,17 @@ def templatize(source, output, new, app_code, saas_type, esb_root):
               help="The new app's address: define its host setting with it in the settings file "
                    "(systems that call a host of their own only).")
 @click.option("--type", "saas_type", metavar="TYPE", help="Force a SaaS type (see `esbgen plugins`).")
+@service_options
 @esb_root_option
 @dry_run_option
 @plan_out_option
 @json_output
-def retarget(system, app_code, to_source, app_url, saas_type, esb_root, dry_run, plan_out):
+def retarget(system, app_code, to_source, app_url, saas_type, services, esb_root, dry_run, plan_out):
     """Make SYSTEM's calls reach another app; its paths and codenames stay."""
     from esbgen.commands import Retarget
 
     return run_operation(Retarget(system, app_code, saas_type, to_source, app_url),
-                         run_context(esb_root, dry_run=dry_run, plan_out=plan_out))
+                         run_context(esb_root, dry_run=dry_run, plan_out=plan_out, services=services))
 
 
 @cli.command(name="apply-plan")
@@ -313,14 +397,19 @@ def apply_plan(plan_file, services, esb_root, dry_run):
               help=f"Take the CE's file even though esbgen changed it in this tree, or it is this ESB's {CUSTOM_CONF.name} (repeatable).")
 @click.option("--skip", multiple=True, metavar="PATH",
               help="Leave this file or folder of the CE out, the settings file included (repeatable).")
+@click.option("--across-generations", is_flag=True,
+              help=f"Sync even from a CE of the other ESB generation (legacy: Python 2, {LEGACY_SETTINGS}; later: "
+                   f"Python 3, {LATER_SETTINGS}): its components replace this ESB's; the plan counts them.")
+@service_options
 @esb_root_option
 @dry_run_option
-def sync_edition(ce_root, take, take_files, skip, esb_root, dry_run):
-    """Bring the CE's components/, lib/gse/ and settings into this ESB."""
+@json_output
+def sync_edition(ce_root, take, take_files, skip, across_generations, services, esb_root, dry_run):
+    """Bring the CE's components/, lib/gse/ and settings into this ESB (of the same ESB generation)."""
     from esbgen.commands import SyncEdition
 
-    return run_operation(SyncEdition(ce_root, tuple(take), tuple(take_files), tuple(skip)),
-                         run_context(esb_root, dry_run=dry_run))
+    return run_operation(SyncEdition(ce_root, tuple(take), tuple(take_files), tuple(skip), across_generations),
+                         run_context(esb_root, dry_run=dry_run, services=services))
 
 
 @cli.command()
@@ -344,6 +433,7 @@ def check(systems, esb_root):
 @click.option("--strict", is_flag=True, help="Refuse when a channel cannot be mapped to its backend automatically.")
 @esb_root_option
 @dry_run_option
+@json_output
 def export_apigw(system, output, gateway, stage, backend_host, grant_apps, strict, esb_root, dry_run):
     """Write SYSTEM's channels as an API gateway project for apigw-manager (the ESB is not changed)."""
     from esbgen.commands import ExportApigw
@@ -372,6 +462,7 @@ def verify(system, live, app_code, app_secret_env, channel_name, params, esb_roo
 
 @cli.command(name="list")
 @esb_root_option
+@json_output
 def list_(esb_root):
     """List the systems of an ESB tree, their kind, channels and registration."""
     from esbgen.commands import ListSystems
@@ -380,6 +471,7 @@ def list_(esb_root):
 
 
 @cli.command()
+@json_output
 def plugins():
     """List every plugin, where it comes from and the hooks it implements."""
     from esbgen import commands
@@ -389,7 +481,7 @@ def plugins():
 
 @cli.command()
 @click.option("--list", "list_only", is_flag=True, help="Show the recorded changes.")
-@click.option("--id", "journal_id", metavar="ID", help="Undo this change (default: the last one).")
+@click.option("--id", "journal_id", metavar="ID", help="Undo this change (default: the last one still applied).")
 @click.option("--swap", "swap", is_flag=True,
               help="Undo a swap (or with --list, list them): the changes recorded in the host's state folder "
                    "($ESBGEN_STATE_DIR, default /var/lib/esbgen) instead of the ESB root's.")
@@ -401,6 +493,8 @@ def plugins():
 @json_output
 def undo(list_only, journal_id, swap, database, esb_root, dry_run, services):
     """Revert the last change esbgen applied to this ESB root (then --sync/--restart, if asked).
+
+    Each undo steps back one change: a second undo reverts the change before the one the first reverted.
 
     With --swap, revert the last swap instead (`esbgen undo --swap`, `--swap --id ID`, `--swap --list`):
     the nginx file goes back byte for byte, nginx is tested and reloaded, and the engine_servers rows of
@@ -429,7 +523,7 @@ def run(argv: Sequence[str] | None = None, prog_name: str = "esbgen", default_ma
     ``default_map`` (click's) gives option defaults per command, e.g. ``manage.py esbgen``'s ``--esb-root``;
     ``in_django``: run by ``manage.py esbgen`` in-process (the project's database and Python serve).
     """
-    from esbgen import progress, redact
+    from esbgen import progress, redact, report
     from esbgen.console import renders_a_clone
 
     redact.forget()  # each run masks the secrets of the trees it reads
@@ -439,12 +533,21 @@ def run(argv: Sequence[str] | None = None, prog_name: str = "esbgen", default_ma
         from esbgen import render_helper as helper
 
         helper.prestart()
+    global stdout_closed
+    stdout_closed = False
+    report.forget_applied()
     try:
         with _sigterm_as_interrupt():
-            return _run(argv, prog_name, default_map, progress, in_django)
+            status = _run(argv, prog_name, default_map, progress, in_django)
     finally:
         if helper is not None:
             helper.discard_prestarted()
+    applied = report.last_applied()
+    if stdout_closed and (applied is not None or status != 0):
+        outcome = f"change {applied} is applied and kept (`esbgen undo` reverts it)" if applied else "see above"
+        click.echo(f"{prog_name}: stdout was closed before the output ended (broken pipe); the run went on to its "
+                   f"end without it, exit status {status}: {outcome}", err=True)
+    return status
 
 
 @contextmanager
@@ -471,6 +574,8 @@ def _sigterm_as_interrupt() -> Iterator[None]:
 
 
 def _run(argv, prog_name: str, default_map: dict | None, progress, in_django: bool) -> int:
+    progress.set_quiet(False)  # -q holds for one run (tests run several in one process)
+    arguments = list(argv) if argv is not None else sys.argv[1:]
     try:
         group = cli  # plugins add their commands when a command is looked up (EsbgenGroup)
         result = group.main(args=list(argv) if argv is not None else None, prog_name=prog_name, standalone_mode=False,
@@ -478,9 +583,12 @@ def _run(argv, prog_name: str, default_map: dict | None, progress, in_django: bo
     except click.exceptions.Exit as done:
         progress.end()  # the progress line goes before the message
         return done.exit_code
+    except click.UsageError as error:
+        progress.end()  # the progress line goes before the message
+        return _usage_error(prog_name, error, arguments)
     except click.ClickException as error:
         progress.end()  # the progress line goes before the message
-        error.show()
+        click.echo(f"{prog_name}: error: {_one_line(error.format_message())}", err=True)
         return error.exit_code
     except click.exceptions.Abort as error:
         progress.end()  # the progress line goes before the message
@@ -491,6 +599,7 @@ def _run(argv, prog_name: str, default_map: dict | None, progress, in_django: bo
     except EsbgenError as error:
         progress.end()  # the progress line goes before the message
         click.echo(f"{prog_name}: error: {_masked(error)}", err=True)
+        _error_as_json(error, None, arguments)
         return error.exit_code
     except KeyboardInterrupt as interrupt:
         progress.end()  # the progress line goes before the message
@@ -499,6 +608,37 @@ def _run(argv, prog_name: str, default_map: dict | None, progress, in_django: bo
     finally:
         progress.end()
     return result if isinstance(result, int) else 0
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+def _usage_error(prog_name: str, error: click.UsageError, arguments: list[str]) -> int:
+    """A wrong command line in one line, with the command's usage; one JSON object too under --json."""
+    from esbgen.errors import UsageError
+
+    message = _one_line(error.format_message())
+    line = message if message.endswith((".", "?", ")")) else message + "."
+    if error.ctx is not None:
+        command_path = error.ctx.command_path
+        line += f" Usage: {command_path} {' '.join(error.ctx.command.collect_usage_pieces(error.ctx))}" \
+                f" (`{command_path} -h` explains every option)"
+    click.echo(f"{prog_name}: error: {line}", err=True)
+    command = error.ctx.info_name if error.ctx is not None and error.ctx.parent is not None else None
+    _error_as_json(UsageError(message), command, arguments)
+    return error.exit_code
+
+
+def _error_as_json(error: EsbgenError, command: str | None, arguments: list[str]) -> None:
+    """Under --json, an error that came before the command ran (its words, the plugins) as the one JSON object."""
+    from esbgen import report
+
+    options = arguments[:arguments.index("--")] if "--" in arguments else arguments
+    if "--json" in options:
+        with report.collecting(command) as collected:
+            collected.error, collected.exit_code = error, error.exit_code
+        echo_output(collected.to_json())
 
 
 def _interrupted(prog_name: str, interrupt: BaseException) -> int:

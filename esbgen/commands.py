@@ -222,9 +222,12 @@ class Retarget(Operation):
     def make_plan(self, ctx: Context, work: Path | None) -> Plan:
         from esbgen.retarget import plan_retarget, plan_to_source
 
+        from esbgen.services import service_steps
+
         root = ctx.root
         self.outcome = (plan_to_source(root, self.system) if self.to_source
                         else plan_retarget(root, self.system, self.app_code, self.saas_type, self.app_url))
+        self.outcome.plan.post_steps.extend(service_steps(root, ctx.services, ctx.in_django))
         return self.outcome.plan
 
     def nothing_to_do(self, plan: Plan) -> str:
@@ -286,6 +289,7 @@ class SyncEdition(Operation):
     take: tuple[str, ...] = ()
     take_files: tuple[str, ...] = ()
     skip: tuple[str, ...] = ()
+    across_generations: bool = False
     command = "sync-edition"
     ce_root: Path | None = None
     outcome: Any = None
@@ -301,8 +305,11 @@ class SyncEdition(Operation):
     def make_plan(self, ctx: Context, work: Path) -> Plan:
         from esbgen.edition import plan_sync_edition
 
+        from esbgen.services import service_steps
+
         self.outcome = plan_sync_edition(ctx.root, self.ce_root, work, list(self.take), list(self.take_files),
-                                         list(self.skip))
+                                         list(self.skip), self.across_generations)
+        self.outcome.plan.post_steps.extend(service_steps(ctx.root, ctx.services, ctx.in_django))
         return self.outcome.plan
 
     def nothing_to_do(self, plan: Plan) -> str:
@@ -547,6 +554,7 @@ class ListSystems(Operation):
     writes = False
 
     def read(self, ctx: Context) -> int:
+        from esbgen import report
         from esbgen.esbtree import load_tree
         from esbgen.rules import OFFICIAL_SYSTEMS, served_channels
 
@@ -565,16 +573,20 @@ class ListSystems(Operation):
         widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
         for row in rows:
             ctx.say("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip())
+        report.set(systems=[dict(zip((heading.lower() for heading in rows[0]), row)) for row in rows[1:]])
         return 0
 
 
 def plugins(say) -> int:
     """``esbgen plugins``: no ESB root, nothing to recover."""
+    from esbgen import report
     from esbgen.plugins import describe_plugins
 
-    for row in describe_plugins():
+    rows = describe_plugins()
+    for row in rows:
         hooks = ", ".join(row["hooks"]) or "-"
         say(f"{row['name']}  ({row['origin']})\n    hooks: {hooks}")
+    report.set(plugins=rows)
     return 0
 
 

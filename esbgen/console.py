@@ -91,5 +91,5 @@ def fork_helper() -> "tuple[int, int, int, int] | None":
 
 def renders_a_clone(arguments: list[str]) -> bool:
     """Whether the command line is a clone, which renders (its helper is started first)."""
-    words = [a for a in arguments if not a.startswith("-")]
+    words = [a for before, a in zip(["", *arguments], arguments) if not a.startswith("-") and before != "--esb-root"]
     return bool(words) and words[0] == "clone" and not {"--help", "-h"} & set(arguments)

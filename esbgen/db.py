@@ -271,7 +271,7 @@ def install_pymysql() -> None:
         import pymysql
     except ImportError:
         raise EsbgenError(
-            "a mysql:// database needs PyMySQL: pip install 'esbgen[mysql]' (or PyMySQL) into esbgen's environment"
+            "a mysql:// database needs PyMySQL, a dependency of esbgen: pip install PyMySQL into esbgen's environment"
         ) from None
     if tuple(pymysql.version_info[:3]) < (1, 4, 3):
         pymysql.version_info = (1, 4, 6, "final", 0)

@@ -51,8 +51,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from esbgen.layout import CUSTOM_CONF
-from esbgen.errors import EsbgenError, UsageError
-from esbgen.layout import COMPONENTS, CONFAPIS, LEGACY_SETTINGS, LIB_GSE, SETTINGS_FILES, is_confapis_yaml, is_esb_root, not_a_root_reason, settings_file
+from esbgen.errors import EsbgenError, Refused, UsageError
+from esbgen.layout import COMPONENTS, CONFAPIS, LEGACY_SETTINGS, LIB_GSE, SETTINGS_FILES, generation, is_confapis_yaml, is_esb_root, not_a_root_reason, settings_file
 from esbgen.plan import FileWrite, Plan, TreeAdd
 from esbgen import redact
 from esbgen.redact import secret_reason
@@ -495,12 +495,48 @@ class SyncOutcome:
         )
 
 
+PYTHON_OF = {"legacy": "Python 2", "later": "Python 3"}
+ACROSS_GENERATIONS = "--across-generations"
+
+
+def _generation_words(root: Path) -> str:
+    kind = generation(root)
+    return f"a {kind} ESB ({PYTHON_OF[kind]}, {settings_file(root)})"
+
+
+def generations_differ(root: Path, ce_root: Path, across: bool) -> bool:
+    """Whether the CE is of the other ESB generation; refused unless ``across`` (--across-generations).
+
+    Its components are written for the other generation's Python and Django: taken file by file they would
+    replace this ESB's own with code it cannot run. A tree without a settings file tells no generation."""
+    if not all(any((tree / name).is_file() for name in SETTINGS_FILES) for tree in (root, ce_root)):
+        return False
+    if generation(root) == generation(ce_root):
+        return False
+    if not across:
+        raise Refused(f"the CE (--from {ce_root}) is {_generation_words(ce_root)} and this one is "
+                      f"{_generation_words(root)}: its components would replace this ESB's with code for the other "
+                      f"generation; sync from a CE of this generation, or give {ACROSS_GENERATIONS} to do it anyway")
+    return True
+
+
+def _across_generations_note(root: Path, ce_root: Path, plan: Plan) -> str:
+    replaced = sum(1 for write in plan.file_writes if write.before is not None and write.path.suffix == ".py"
+                   and write.path not in SETTINGS_FILES)
+    added = sum(1 for add in plan.tree_adds for name in add.files if Path(name).suffix == ".py") + sum(
+        1 for write in plan.file_writes if write.before is None and write.path.suffix == ".py")
+    return (f"{ACROSS_GENERATIONS}: the CE is {_generation_words(ce_root)}, this ESB {_generation_words(root)}: "
+            f"{replaced} of this ESB's Python files are replaced by the CE's and {added} added, all written for the "
+            "other generation; check each (or --skip it) before restarting the ESB")
+
+
 def plan_sync_edition(root: Path, ce_root: Path, work: Path, take: list[str], take_files: list[str] | tuple = (),
-                      skip: list[str] | tuple = ()) -> SyncOutcome:
+                      skip: list[str] | tuple = (), across_generations: bool = False) -> SyncOutcome:
     """What the target needs from the CE; staged under ``work``; nothing in the tree changes."""
     from esbgen.history import changed_by_esbgen, changed_paths
 
     same_root(root, ce_root)
+    across = generations_differ(root, ce_root, across_generations)
     for name in take:
         if not SETTING_NAME_RE.fullmatch(name):
             raise UsageError(f"--take {name!r} is not a setting name")
@@ -585,6 +621,8 @@ def plan_sync_edition(root: Path, ce_root: Path, work: Path, take: list[str], ta
     for decision in decisions:
         plan.notes.append(f"{target_settings} {decision.name}: {decision.reason}")
     plan.notes.extend(notes)
+    if across:
+        plan.notes.append(_across_generations_note(root, ce_root, plan))
     if not plan.is_empty:
         plan.notes.append("files only the target has are kept; run `esbgen check` after applying")
     return outcome

@@ -274,10 +274,15 @@ def _safe_argv() -> list[str]:
 
 
 def _holder_line() -> str:
-    command = " ".join(shlex.quote(arg) for arg in _safe_argv())
+    return f"esbgen pid {os.getpid()} ({_shown_command(_safe_argv())}) since {_now()}"
+
+
+def _shown_command(argv: list[str]) -> str:
+    command = " ".join(shlex.quote(arg) for arg in argv)
+    command = "".join(c if c.isprintable() else repr(c)[1:-1] for c in command)  # one line, whatever the arguments
     if len(command) > 200:
         command = command[:197] + "..."
-    return f"esbgen pid {os.getpid()} ({command or 'no arguments'}) since {_now()}"
+    return command or "no arguments"
 
 
 def _state_dir_checked(root: Path) -> Path:
@@ -311,12 +316,14 @@ def _write_holder(held: _Held) -> None:
     if held.holder is not None:
         return
     try:
+        # private: the line names a command line, which is no one else's business
         fd = os.open(state_dir(held.root) / "lock", os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), PRIVATE_FILE)
-        handle = os.fdopen(fd, "a+", encoding="utf-8")
+        handle = os.fdopen(fd, "r+", encoding="utf-8")
     except OSError:
         return
     held.holder = handle
     try:
+        os.fchmod(handle.fileno(), 0o600)  # a lock file of an earlier esbgen was made with the umask's mode
         handle.seek(0)
         handle.truncate()
         handle.write(_holder_line() + "\n")
@@ -361,9 +368,42 @@ def _open_root(root: Path) -> int:
 
 def _holder_of(root: Path) -> str:
     try:
-        return (state_dir(root) / "lock").read_text(encoding="utf-8").strip() or "another esbgen run"
+        named = (state_dir(root) / "lock").read_text(encoding="utf-8").strip()
     except (OSError, UnicodeDecodeError):
-        return "another esbgen run"
+        named = ""
+    return named or _flock_holder(root) or "another esbgen run"
+
+
+def _flock_holder(root: Path) -> str | None:
+    """The process holding the flock on ``root``, from the kernel's list of locks (Linux): a run that has not
+    made the state folder yet (it writes nothing to take the lock) is named all the same."""
+    try:
+        info = os.stat(root)
+        with open("/proc/locks", encoding="ascii") as locks:
+            rows = locks.read().splitlines()
+    except (OSError, UnicodeDecodeError):
+        return None
+    inode = f"{os.major(info.st_dev):02x}:{os.minor(info.st_dev):02x}:{info.st_ino}"
+    for row in rows:
+        fields = row.split()  # "1: FLOCK  ADVISORY  WRITE 4242 08:01:1234 0 EOF"; a waiter's row reads "1: -> FLOCK ..."
+        if len(fields) >= 6 and fields[1] == "FLOCK" and fields[5] == inode and fields[4].isdigit():
+            return _process_line(int(fields[4]))
+    return None
+
+
+def _process_line(pid: int) -> str:
+    """A process as the lock's line names a run: its id, its command (passwords masked), since when."""
+    from esbgen.db import redact_argv
+
+    try:
+        argv = [arg.decode(errors="replace") for arg in Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[:-1]]
+        ticks = int(Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[19])  # field 22, starttime
+        boot = next(int(line.split()[1]) for line in Path("/proc/stat").read_text().splitlines()
+                    if line.startswith("btime "))
+    except (OSError, ValueError, IndexError, StopIteration):
+        return f"pid {pid}"
+    since = datetime.fromtimestamp(boot + ticks / os.sysconf("SC_CLK_TCK"), timezone.utc)
+    return f"pid {pid} ({_shown_command(redact_argv(argv))}) since {since.strftime('%Y-%m-%dT%H:%M:%SZ')}"
 
 
 def _make_host_store(root: Path) -> bool:
@@ -1238,7 +1278,8 @@ def _pick(history: list[Journal], journal_id: str | None) -> Journal:
     done = [j for j in history if j.state in ("applied", "undone")]
     if not done:
         raise EsbgenError("nothing to undo: no applied change is recorded (`esbgen undo --list` shows the history)")
-    return done[-1]
+    applied = [j for j in done if j.state == "applied"]
+    return applied[-1] if applied else done[0]  # undo after undo steps back through the history, to the first
 
 
 def check_undo(root: Path, journal_id: str | None = None, context: Any = None) -> Journal:
@@ -1249,11 +1290,10 @@ def check_undo(root: Path, journal_id: str | None = None, context: Any = None) -
     journal = _pick(history, journal_id)
     journal.run = context
     if journal.state == "undone":
-        earlier = [j for j in history if j.state == "applied" and j.data.get("seq", 0) < journal.data.get("seq", 0)]
-        hint = f"; to undo the change before it, use --id {earlier[-1].id}" if earlier and journal_id is None else ""
         raise Refused(
+            f"{'every recorded change is undone, down to the first: ' if journal_id is None else ''}"
             f"change {journal.describe()} is already undone; esbgen does not undo an undo: "
-            f"to make the change again, run it again (esbgen {' '.join(map(shlex.quote, journal.data.get('argv', [])))}){hint}"
+            f"to make the change again, run it again (esbgen {' '.join(map(shlex.quote, journal.data.get('argv', [])))})"
         )
     if journal.state != "applied":
         raise Refused(f"change {journal.describe()} was never applied (state {journal.state}); there is nothing to undo")

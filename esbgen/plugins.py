@@ -16,7 +16,7 @@ from typing import Any
 import pluggy
 
 from esbgen import hookspecs
-from esbgen.errors import EsbgenError, PluginError
+from esbgen.errors import EsbgenError, PluginError, Refused
 
 GROUP = "esbgen"
 
@@ -44,7 +44,11 @@ def get_plugin_manager() -> pluggy.PluginManager:
         if pm.is_blocked(name):
             continue
         pm.register(importlib.import_module(module_name), name=name)
-    _load_entry_points(pm)
+    installed = _load_entry_points(pm)
+    unknown = disabled_plugins() - set(BUILTIN_PLUGINS) - installed
+    if unknown:
+        raise Refused(f"ESBGEN_DISABLE_PLUGINS names no plugin esbgen has: {', '.join(sorted(unknown))} "
+                          f"(its plugins: {', '.join(sorted(set(BUILTIN_PLUGINS) | installed))})")
     try:
         pm.check_pending()
     except pluggy.PluginValidationError as error:
@@ -63,8 +67,8 @@ def _one_line(error: BaseException) -> str:
     return text if len(text) <= 300 else text[:297] + "..."
 
 
-def _load_entry_points(pm: pluggy.PluginManager) -> None:
-    """Every entry point of group ``esbgen``, one at a time, so that the one that fails is named.
+def _load_entry_points(pm: pluggy.PluginManager) -> set[str]:
+    """Every entry point of group ``esbgen``, one at a time, so that the one that fails is named; their names.
 
     A plugin that cannot be imported (ImportError, a SyntaxError, any error its module raises)
     stops the command in one line with the plugin's name, its distribution and the way out.
@@ -72,8 +76,10 @@ def _load_entry_points(pm: pluggy.PluginManager) -> None:
     from importlib.metadata import entry_points
 
     # one scan of the installed distributions (pluggy's loader scans them all again for each name)
+    names = set()
     for entry_point in entry_points(group=GROUP):
         name = entry_point.name
+        names.add(name)
         if pm.is_blocked(name) or pm.get_plugin(name) is not None:
             continue
         try:
@@ -84,6 +90,7 @@ def _load_entry_points(pm: pluggy.PluginManager) -> None:
             origin = f" (entry point {entry_point.value} of {dist.name} {dist.version})" if dist is not None else ""
             raise EsbgenError(f"plugin {name!r}{origin} failed to load: {type(error).__name__}: {_one_line(error)}; "
                               f"{way_out(name)}") from None
+    return names
 
 
 _ENTRY_POINT_DISTS: dict[str, Any] = {}  # plugin name -> the distribution whose entry point it is

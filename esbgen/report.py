@@ -1,6 +1,7 @@
 """``--json``: a command's outcome as one JSON object on stdout, for programs that drive esbgen.
 
-Without ``--json`` nothing here is active and every function is a no-op. With
+Without ``--json`` nothing here is active and every function is a no-op (``applied`` still
+keeps the id of the change, for the line of a run whose stdout was closed). With
 it, the lines a command says are collected instead of printed, the commands
 record what they planned, applied and ran (``planned``, ``applied``,
 ``step_ran``, ``set``), and the command line prints one object::
@@ -148,9 +149,23 @@ def planned(plan, dry_run: bool | None = None) -> None:
 
 
 def applied(journal_id: str) -> None:
+    global _last_applied
+    _last_applied = journal_id
     report = _current.get()
     if report is not None:
         report.journal_id = journal_id
+
+
+_last_applied: str | None = None  # kept without --json too: a run whose stdout closed says what it applied
+
+
+def last_applied() -> str | None:
+    return _last_applied
+
+
+def forget_applied() -> None:
+    global _last_applied
+    _last_applied = None
 
 
 def step_ran(description: str) -> None:

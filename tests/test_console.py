@@ -86,6 +86,9 @@ def test_version_among_other_words_is_clicks():
 @pytest.mark.parametrize("arguments, clone", [
     (["clone", "sops", "--as", "x"], True),
     (["--quiet", "clone", "sops", "--as", "x"], True),
+    (["--esb-root", "/data/esb", "clone", "sops", "--as", "x"], True),
+    (["--esb-root=/data/esb", "clone", "sops", "--as", "x"], True),
+    (["--esb-root", "clone", "list"], False),
     (["clone", "--help"], False),
     (["-h", "clone"], False),
     (["check"], False),
@@ -93,3 +96,131 @@ def test_version_among_other_words_is_clicks():
 ])
 def test_only_a_clone_starts_its_helper_ahead(arguments, clone):
     assert renders_a_clone(arguments) is clone
+
+
+# ---------------------------------------------------------------- one consistent command line
+
+
+def test_a_usage_error_is_one_line_with_the_usage_and_exit_2(esb_root, run_esbgen):
+    before = snapshot(esb_root)
+    done = run_esbgen("clone", "sops", "--esb-root", esb_root)
+    assert done.exit_code == 2 and done.output == ""
+    assert done.stderr == ("esbgen: error: Missing option '--as'. Usage: esbgen clone [OPTIONS] SOURCE "
+                           "(`esbgen clone -h` explains every option)\n")
+    unknown = run_esbgen("nosuch")
+    assert unknown.exit_code == 2 and unknown.stderr.count("\n") == 1
+    assert unknown.stderr.startswith("esbgen: error: No such command 'nosuch'.")
+    assert snapshot(esb_root) == before
+
+
+@pytest.mark.parametrize("arguments, command", [
+    (["clone", "sops", "--json"], "clone"),
+    (["--json", "clone", "sops"], "clone"),
+    (["list", "--json", "--no-such-option"], "list"),
+    (["--json", "nosuch"], None),
+])
+def test_a_usage_error_under_json_is_one_json_object_of_class_usage_error(esb_root, run_esbgen, arguments, command):
+    import json
+
+    done = run_esbgen(*arguments, "--esb-root", esb_root) if command else run_esbgen(*arguments)
+    assert done.exit_code == 2 and done.stderr.count("\n") == 1
+    report = json.loads(done.output)
+    assert report["command"] == command and report["ok"] is False and report["exit_code"] == 2
+    assert report["error"]["class"] == "UsageError" and report["error"]["message"] in done.stderr
+    assert report["tree_state"] == "unchanged"
+
+
+@pytest.mark.parametrize("command", [["list"], ["check"], ["plugins"], ["undo", "--list"],
+                                     ["templatize", "sops", "-o", "TEMPLATE"], ["export-apigw", "sops", "-o", "OUT"],
+                                     ["sync-edition", "--from", "CE", "--dry-run"]])
+def test_every_command_answers_json(esb_root, tmp_path, run_esbgen, command):
+    import json
+
+    from conftest import FIXTURES
+
+    words = [{"TEMPLATE": str(tmp_path / "template"), "OUT": str(tmp_path / "out"),
+              "CE": str(FIXTURES / "esb-ce")}.get(word, word) for word in command]
+    done = run_esbgen(*words, "--json", *(["--esb-root", esb_root] if command[0] != "plugins" else []))
+    report = json.loads(done.output)
+    assert report["command"] == command[0] and report["exit_code"] == done.exit_code
+    assert report["messages"]
+
+
+def test_list_json_gives_the_systems_as_data(esb_root, run_esbgen):
+    import json
+
+    report = json.loads(run_esbgen("list", "--json", "--esb-root", esb_root).output)
+    sops = next(row for row in report["systems"] if row["system"] == "sops")
+    assert sops == {"system": "sops", "kind": "confapis", "channels": "12", "components": "1", "registered": "official"}
+
+
+def test_global_options_go_before_or_after_the_command(esb_root, run_esbgen):
+    import json
+
+    after = run_esbgen("list", "--json", "-q", "--esb-root", esb_root)
+    before = run_esbgen("-q", "--json", "--esb-root", esb_root, "list")
+    mixed = run_esbgen("--esb-root", esb_root, "list", "--quiet", "--json")
+    assert after.exit_code == before.exit_code == mixed.exit_code == 0
+    assert json.loads(after.output) == json.loads(before.output) == json.loads(mixed.output)
+    same = run_esbgen("--esb-root", esb_root, "list", "--esb-root", esb_root)
+    assert same.exit_code == 0 and same.output == run_esbgen("list", "--esb-root", esb_root).output
+    listed = run_esbgen("swap", "targets")  # a plugin's group: its commands take -q after their name too
+    assert run_esbgen("swap", "targets", "-q").output == run_esbgen("-q", "swap", "targets").output == listed.output
+    twice = run_esbgen("--esb-root", esb_root, "list", "--esb-root", esb_root / "components")
+    assert twice.exit_code == 2 and twice.stderr.startswith("esbgen: error: --esb-root is given twice, as ")
+
+
+def test_no_force_sync_has_no_alias_that_reads_like_force(esb_root, run_esbgen):
+    before = snapshot(esb_root)
+    alias = run_esbgen(*CLONE, "--no-force", "--esb-root", esb_root)
+    assert alias.exit_code == 2 and alias.stderr.startswith("esbgen: error: No such option '--no-force'")
+    named = run_esbgen(*CLONE, "--no-force-sync", "--esb-root", esb_root)
+    assert named.exit_code == 2 and "--no-force-sync goes with --sync and a database" in named.stderr
+    assert snapshot(esb_root) == before
+
+
+@pytest.mark.parametrize("command", [["retarget", "sops", "--app-code", "bk-sops-ce"],
+                                     ["sync-edition", "--from", "CE"]])
+def test_retarget_and_sync_edition_run_the_sync_and_restart_their_plans_name(esb_root, tmp_path, run_esbgen, command):
+    import json
+
+    from conftest import FIXTURES
+
+    words = [str(FIXTURES / "esb-ce") if word == "CE" else word for word in command]
+    reminded = json.loads(run_esbgen(*words, "--dry-run", "--json", "--esb-root", esb_root).output)
+    assert [(step["runnable"], step["description"].split(":")[0]) for step in reminded["plan"]["post_steps"]] == [
+        (False, "update the ESB's data"), (False, "restart the ESB")]
+    supervisor_conf = tmp_path / "supervisord.conf"
+    supervisor_conf.write_text("[supervisord]\n")
+    asked = run_esbgen(*words, "--sync", "--restart", "--supervisor-conf", supervisor_conf, "--esb-python",
+                       sys.executable, "--dry-run", "--json", "--esb-root", esb_root)
+    steps = json.loads(asked.output)["plan"]["post_steps"]
+    assert [step["runnable"] for step in steps] == [True, True]
+    assert "manage.py sync_data_at_deploy" in steps[0]["description"] and "restart esb" in steps[1]["description"]
+
+
+def test_a_closed_stdout_after_the_change_is_said_on_stderr_and_the_status_says_applied(esb_root):
+    reading, writing = os.pipe()
+    os.close(reading)  # the reader is gone before esbgen writes its first line, as `| head -1` ends up
+    try:
+        done = subprocess.run([sys.executable, "-m", "esbgen", *CLONE, "--esb-root", str(esb_root)], stdout=writing,
+                              stderr=subprocess.PIPE, text=True, check=False)
+    finally:
+        os.close(writing)
+    assert done.returncode == 0
+    journal = next((esb_root / ".esbgen" / "journal").iterdir()).name
+    assert done.stderr == (f"esbgen: stdout was closed before the output ended (broken pipe); the run went on to its "
+                           f"end without it, exit status 0: change {journal} is applied and kept (`esbgen undo` "
+                           "reverts it)\n")
+    assert (esb_root / "components" / "confapis" / "bk_sops_ce").is_dir()
+
+
+def test_a_closed_stdout_of_a_read_only_command_ends_quietly(esb_root):
+    reading, writing = os.pipe()
+    os.close(reading)
+    try:
+        done = subprocess.run([sys.executable, "-m", "esbgen", "list", "--esb-root", str(esb_root)], stdout=writing,
+                              stderr=subprocess.PIPE, text=True, check=False)
+    finally:
+        os.close(writing)
+    assert (done.returncode, done.stderr) == (0, "")

@@ -129,6 +129,37 @@ def test_apply_then_undo_restores_bytes_modes_and_folders_exactly(esb_root, tmp_
     assert not (journal.path / "backup").exists() and not (journal.path / "undone").exists()
 
 
+def test_each_undo_steps_back_one_change_through_the_history(esb_root, run_esbgen):
+    before = snapshot(esb_root)
+    assert run_esbgen("clone", "sops", "--as", "bk_sops_ce", "--esb-root", esb_root).exit_code == 0
+    between = snapshot(esb_root)
+    assert run_esbgen("clone", "itsm", "--as", "bk_itsm_ce", "--esb-root", esb_root).exit_code == 0
+    last = run_esbgen("undo", "--esb-root", esb_root)
+    assert last.exit_code == 0 and "Undid change 00002-" in last.output and "clone itsm as bk_itsm_ce" in last.output
+    assert snapshot(esb_root) == between
+    previous = run_esbgen("undo", "--esb-root", esb_root)
+    assert previous.exit_code == 0 and "Undid change 00001-" in previous.output and "clone sops as bk_sops_ce" in previous.output
+    assert snapshot(esb_root) == before
+    again = run_esbgen("undo", "--esb-root", esb_root)
+    assert again.exit_code == 1 and again.stderr.count("\n") == 1
+    assert again.stderr.startswith("esbgen: error: every recorded change is undone, down to the first: change 00001-")
+    assert "(clone sops as bk_sops_ce) is already undone" in again.stderr
+    assert snapshot(esb_root) == before
+    states = [line.split()[2] for line in run_esbgen("undo", "--list", "--esb-root", esb_root).output.splitlines()]
+    assert states == ["undone", "undone"]
+
+
+def test_undo_steps_back_over_undone_changes_to_the_last_one_still_applied(esb_root, run_esbgen):
+    for source in ("sops", "itsm"):
+        assert run_esbgen("clone", source, "--as", f"bk_{source}_ce", "--esb-root", esb_root).exit_code == 0
+    first = run_esbgen("undo", "--list", "--esb-root", esb_root).output.split()[0]
+    assert run_esbgen("undo", "--esb-root", esb_root).exit_code == 0
+    assert run_esbgen("clone", "cc", "--as", "cc_ce", "--esb-root", esb_root).exit_code == 0
+    assert "Undid change 00003-" in run_esbgen("undo", "--esb-root", esb_root).output
+    dry = run_esbgen("undo", "--dry-run", "--json", "--esb-root", esb_root)
+    assert dry.exit_code == 0 and json.loads(dry.output)["undone"] == first
+
+
 def test_an_undo_of_an_undo_is_refused_clearly(esb_root, tmp_path, rows):
     jr.apply(a_plan(esb_root, tmp_path / "s"), argv=["clone", "x", "--as", "newsys"])
     jr.undo(esb_root)
@@ -138,16 +169,18 @@ def test_an_undo_of_an_undo_is_refused_clearly(esb_root, tmp_path, rows):
     assert full_state(esb_root) == before
 
 
-def test_the_next_undo_names_the_change_before_an_undone_one(esb_root, tmp_path, rows):
+def test_the_next_undo_steps_back_to_the_change_before_an_undone_one(esb_root, tmp_path, rows):
     first = jr.apply(a_plan(esb_root, tmp_path / "s1"), argv=["one"])
     plan = Plan(esb_root, "second change")
     plan.tree_adds.append(TreeAdd(Path("components/confapis/other"), staged_folder(tmp_path / "s2", {"o.yaml": (b"[]", 0o644)}), [], False))
     jr.apply(plan, argv=["two"])
     jr.undo(esb_root)
-    with pytest.raises(EsbgenError, match=f"use --id {first.id}"):
-        jr.undo(esb_root)
-    jr.undo(esb_root, first.id[:5])
+    assert jr.undo(esb_root).id == first.id
     assert not (esb_root / "components/confapis/newsys").exists()
+    with pytest.raises(EsbgenError, match=f"down to the first: change {first.id} .*already undone"):
+        jr.undo(esb_root)
+    with pytest.raises(EsbgenError, match=f"^change {first.id} .*already undone"):
+        jr.undo(esb_root, first.id[:5])
 
 
 @pytest.mark.parametrize(

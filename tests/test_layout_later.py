@@ -62,8 +62,12 @@ def test_sync_edition_merges_into_the_targets_own_settings_file(target_kind, ce_
     ce = later_ce if ce_kind == "later" else ce_root
     mine, theirs = settings_file(target), settings_file(ce)
     before = (target / mine).read_bytes()
+    across = ["--across-generations"] if target_kind != ce_kind else []
+    if across:  # the other generation's components are refused without the flag
+        refused = run_esbgen("sync-edition", "--from", ce, "--esb-root", target, "--dry-run")
+        assert refused.exit_code == 1 and "--across-generations" in refused.stderr
 
-    dry = run_esbgen("sync-edition", "--from", ce, "--esb-root", target, "--dry-run")
+    dry = run_esbgen("sync-edition", "--from", ce, "--esb-root", target, "--dry-run", *across)
     assert dry.exit_code == 0, dry.stderr
     assert f"modify {mine}" in dry.output and "+BK_NODEMAN_URL = 'http://nodeman.service.consul:10300'" in dry.output
     assert f"{mine} BK_SOPS_URL: differs; the target's 'http://paas.service.consul:80' is kept" in dry.output
@@ -71,7 +75,7 @@ def test_sync_edition_merges_into_the_targets_own_settings_file(target_kind, ce_
     if mine != theirs:
         assert f"the CE keeps its settings in {theirs}, this ESB in {mine}: merged into {mine}" in dry.output
 
-    done = run_esbgen("sync-edition", "--from", ce, "--esb-root", target)
+    done = run_esbgen("sync-edition", "--from", ce, "--esb-root", target, *across)
     assert done.exit_code == 0, done.stderr
     assert f"{mine}: 1 added" in done.output
     after = (target / mine).read_bytes()

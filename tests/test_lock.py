@@ -153,3 +153,43 @@ def test_the_wait_is_five_seconds_unless_esbgen_lock_timeout_says_otherwise(monk
     for value, seconds in (("0.5", 0.5), ("0", 0.0), ("-3", 0.0), ("soon", 5.0)):
         monkeypatch.setenv("ESBGEN_LOCK_TIMEOUT", value)
         assert lock_timeout() == seconds
+
+
+def test_the_holders_line_is_private_to_its_owner(setup):
+    root, db, events, env = setup
+    first = start_holding(root, env(FAKEDB_SLEEP="1"))
+    lock = root / ".esbgen" / "lock"
+    assert lock.stat().st_mode & 0o777 == 0o600
+    assert first.wait(timeout=60) == 0
+    assert lock.stat().st_mode & 0o777 == 0o600
+
+
+def test_a_holder_that_made_no_state_folder_yet_is_named_with_its_command_and_since_when(tmp_path):
+    """Taking the lock writes nothing in the tree; the kernel's list of locks still names who holds it."""
+    import os
+    import sys
+    from datetime import datetime, timezone
+
+    root = tmp_path / "esb"
+    shutil.copytree(FIXTURES / "esb", root, symlinks=True)
+    before = snapshot(root)
+    holding = tmp_path / "holding.py"
+    holding.write_text("import sys, time\nfrom pathlib import Path\nfrom esbgen.journal import locked\n"
+                       "with locked(Path(sys.argv[1]), create=False):\n    print('held', flush=True)\n    time.sleep(60)\n")
+    started = datetime.now(timezone.utc).replace(microsecond=0)
+    holder = subprocess.Popen([sys.executable, holding.name, root.name, "mysql://esb:s3cret@db:3306/open_paas"],
+                              stdout=subprocess.PIPE, text=True, cwd=tmp_path)
+    try:
+        assert holder.stdout.readline() == "held\n"
+        refused = esbgen(root, *OTHER, env=environment(None, None, ESBGEN_LOCK_TIMEOUT="0.3"))
+    finally:
+        holder.kill()
+        holder.wait()
+    assert refused.returncode == 1 and refused.stderr.count("\n") == 1
+    assert refused.stderr.startswith(f"esbgen: error: {root} is locked by pid {holder.pid} ({sys.executable} holding.py "
+                                     "esb 'mysql://esb:***@db:3306/open_paas') since "), refused.stderr
+    assert "s3cret" not in refused.stderr
+    since = refused.stderr.split(") since ")[1].split(";")[0]
+    assert abs((datetime.strptime(since, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc) - started).total_seconds()) <= 2
+    assert snapshot(root) == before and not (root / ".esbgen").exists()
+    assert os.path.isdir(root)

@@ -183,6 +183,6 @@ def test_the_lock_needs_no_state_folder_and_still_keeps_a_second_writer_out(tmp_
                                 env=environment(None, None, ESBGEN_LOCK_TIMEOUT="0.3"), capture_output=True,
                                 text=True, check=False)
     assert second.returncode == 1
-    assert second.stderr == (f"esbgen: error: {root} is locked by another esbgen run; waited 0.3 s "
-                             "($ESBGEN_LOCK_TIMEOUT): try again when it has finished\n")
+    assert second.stderr.startswith(f"esbgen: error: {root} is locked by pid {os.getpid()} (")  # this test's process
+    assert second.stderr.endswith("; waited 0.3 s ($ESBGEN_LOCK_TIMEOUT): try again when it has finished\n")
     assert entries(root) == before

@@ -129,6 +129,21 @@ def test_plugins_can_be_disabled_by_name(esb_root, run_esbgen, monkeypatch):
         reset_plugin_manager()
 
 
+def test_an_unknown_name_to_disable_is_refused_in_one_line(esb_root, run_esbgen, monkeypatch):
+    monkeypatch.setenv("ESBGEN_DISABLE_PLUGINS", "sops,nosuch")
+    reset_plugin_manager()
+    try:
+        before = snapshot(esb_root)
+        refused = run_esbgen("clone", "sops", "--as", "bk_sops_ce", "--esb-root", esb_root)
+        assert refused.exit_code == 1 and refused.output == ""
+        assert refused.stderr.startswith("esbgen: error: ESBGEN_DISABLE_PLUGINS names no plugin esbgen has: nosuch "
+                                         "(its plugins: confapis, db, defaults, ")
+        assert refused.stderr.count("\n") == 1 and snapshot(esb_root) == before
+    finally:
+        monkeypatch.delenv("ESBGEN_DISABLE_PLUGINS")
+        reset_plugin_manager()
+
+
 def test_plugins_add_commands(register_plugin):
     class Commands:
         @hookimpl

@@ -66,6 +66,12 @@ def test_no_progress_with_quiet(esb_root):
     assert "esbgen: " not in err and "\x1b" not in err
 
 
+def test_no_progress_with_quiet_after_the_command(esb_root):
+    code, out, err = run_on(esb_root, ["clone", "sops", "--as", "bk_sops_ce", "-q"], terminal=True)
+    assert code == 0, err
+    assert "esbgen: " not in err and "\x1b" not in err
+
+
 @pytest.mark.parametrize("quiet", [False, True])
 def test_check_and_undo_show_progress_unless_quiet(esb_root, quiet):
     assert run_on(esb_root, ["clone", "sops", "--as", "bk_sops_ce"], terminal=False)[0] == 0

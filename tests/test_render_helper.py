@@ -53,6 +53,23 @@ def helpers_of(pid: int) -> list[int]:
     return found
 
 
+def alive_in_session(session: int) -> list[int]:
+    """The live processes (not zombies) of session ``session``: what a run started there and left running.
+
+    Another run's helpers (a second suite beside this one) are in sessions of their own, and are not counted."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            fields = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[3]) == session and fields[0] != "Z":  # fields after the name: state, ppid, pgrp, session
+            found.append(int(entry))
+    return found
+
+
 def running(pid: int) -> bool:
     """Whether a process is alive (a zombie, dead and not yet reaped, has an empty command line)."""
     try:
@@ -99,12 +116,16 @@ def test_a_doc_changed_after_the_clone_is_seen_by_undo(esb_root):
 def test_ctrl_c_while_the_helper_copies_changes_nothing_and_leaves_no_helper(esb_root, point):
     add_docs(esb_root, EXTRA)
     before = snapshot(esb_root)
-    done = esbgen(esb_root, *CLONE, interrupt=point)
-    assert done.returncode == 130, done.stderr
-    assert done.stderr.strip().splitlines() == [
+    env = {**os.environ, "ESBGEN_LOCK_TIMEOUT": "30", "ESBGEN_INTERRUPT_AT": point}
+    # a session of its own: what this run leaves running is told apart from any other run's on the machine
+    run = subprocess.Popen([sys.executable, "-m", "esbgen", *CLONE, "--esb-root", str(esb_root)], env=env,
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    out, err = run.communicate(timeout=120)
+    assert run.returncode == 130, err
+    assert err.strip().splitlines() == [
         "esbgen: error: interrupted (SIGINT) before anything was applied: nothing was changed"]
     assert snapshot(esb_root) == before
-    assert helpers_of(0) == []
+    assert alive_in_session(run.pid) == []  # esbgen waits for its helper to be gone before it exits
 
 
 def test_a_killed_esbgen_takes_its_helper_with_it(esb_root):

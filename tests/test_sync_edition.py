@@ -291,3 +291,51 @@ def test_a_run_killed_halfway_is_rolled_back_by_the_next(esb_root: Path, ce_root
     assert result.exit_code == 0, result.stderr
     assert "rolled back an interrupted change" in result.output
     assert snapshot(esb_root) == pristine
+
+
+def test_a_ce_of_the_other_generation_is_refused_in_one_line(tmp_path: Path, ce_root: Path, run_esbgen) -> None:
+    import shutil
+
+    later = tmp_path / "later"
+    shutil.copytree(FIXTURES / "esb-later", later, symlinks=True)
+    before, ce_before = snapshot(later), snapshot(ce_root)
+
+    result = _sync(run_esbgen, later, ce_root)
+
+    assert_one_line_refusal(result)
+    assert result.stderr == (
+        f"esbgen: error: the CE (--from {ce_root}) is a legacy ESB (Python 2, configs/default.py) and this one is a "
+        "later ESB (Python 3, conf/default.py): its components would replace this ESB's with code for the other "
+        "generation; sync from a CE of this generation, or give --across-generations to do it anyway\n")
+    assert snapshot(later) == before and snapshot(ce_root) == ce_before
+    assert not (later / ".esbgen").exists()
+    backwards = _sync(run_esbgen, ce_root, later, "--dry-run")
+    assert_one_line_refusal(backwards)
+    assert "is a later ESB (Python 3, conf/default.py) and this one is a legacy ESB" in backwards.stderr
+
+
+def test_across_generations_says_what_it_replaces(tmp_path: Path, ce_root: Path, run_esbgen) -> None:
+    import json
+    import shutil
+
+    later = tmp_path / "later"
+    shutil.copytree(FIXTURES / "esb-later", later, symlinks=True)
+    before = snapshot(later)
+
+    dry = json.loads(_sync(run_esbgen, later, ce_root, "--across-generations", "--dry-run", "--json").output)
+
+    writes = dry["plan"]["writes"]
+    replaced = [w for w in writes if w["action"] == "modify" and w["path"].endswith(".py") and w["path"] != "conf/default.py"]
+    added = [f for add in dry["plan"]["adds"] for f in add["files"] if f.endswith(".py")] + [
+        w for w in writes if w["action"] == "create" and w["path"].endswith(".py")]
+    assert replaced  # the case the refusal is for: this ESB's own Python files replaced by the CE's
+    assert (f"--across-generations: the CE is a legacy ESB (Python 2, configs/default.py), this ESB a later ESB "
+            f"(Python 3, conf/default.py): {len(replaced)} of this ESB's Python files are replaced by the CE's and "
+            f"{len(added)} added, all written for the other generation; check each (or --skip it) before restarting "
+            "the ESB") in dry["notes"]
+    assert snapshot(later) == before
+
+
+def test_the_same_generation_needs_no_flag(esb_root: Path, ce_root: Path, run_esbgen) -> None:
+    result = _sync(run_esbgen, esb_root, ce_root, "--dry-run")
+    assert result.exit_code == 0 and "--across-generations" not in result.output

@@ -285,7 +285,7 @@ def test_a_legacy_ce_is_merged_into_a_later_settings_file(tmp_path: Path, run_es
     ce = copy_fixture(tmp_path, LEGACY, "ce")
     original = (target / LATER_SETTINGS).read_bytes()
 
-    result = _sync(run_esbgen, target, ce)
+    result = _sync(run_esbgen, target, ce, "--across-generations")
 
     assert result.exit_code == 0, result.stderr
     out = result.output

@@ -54,12 +54,25 @@ def swap_group() -> click.Group:
 
 
 @click.command("targets")
-def list_targets() -> None:
+@click.option("--nginx-server-root", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Also say where each upstream is in the nginx configuration of this directory, and its servers.")
+def list_targets(nginx_server_root: Path | None) -> None:
     """List what `esbgen swap` can point nginx at, and the upstream of each."""
+    from esbgen.errors import EsbgenError
+
+    from esbgen_nginx.upstream import find_upstream
+
+    main_conf = nginx_server_root / "nginx.conf" if nginx_server_root is not None else None
     for target in swap_targets():
         line = f"{target.kind} {target.name}: upstream {target.upstream}"
         if target.description:
             line += f"  ({target.description})"
+        if main_conf is not None:
+            try:
+                found = find_upstream(main_conf, target.upstream)
+                line += f"; {found.file}:{found.lineno}: {', '.join(s.address for s in found.servers) or 'no server'}"
+            except EsbgenError as error:
+                line += f"; {error}"
         click.echo(line)
 
 

@@ -7,6 +7,7 @@ No nginx is running for these trees, so `nginx -s reload` fails here unless
 from __future__ import annotations
 
 import os
+import re
 import stat
 
 import pytest
@@ -210,6 +211,19 @@ def test_targets_lists_every_target_with_its_upstream():
         "paasagent test: upstream PAAS_AGENT_TEST  (paasagent of the test environment (location /t/))",
     ]
     assert "web paas: upstream OPEN_PAAS" in result.stdout
+
+
+def test_targets_with_a_server_root_say_where_each_upstream_is_and_its_servers(tree):
+    before = tree.snapshot()
+    result = run_esbgen(["swap", "targets", "--nginx-server-root", str(tree.root)])
+    assert result.exit_code == 0, result.stderr
+    paas = next(line for line in result.stdout.splitlines() if line.startswith("web paas:"))
+    assert paas.startswith("web paas: upstream OPEN_PAAS")
+    assert re.fullmatch(rf".*; {re.escape(str(tree.paas))}:\d+: 127\.0\.0\.1:8001", paas), paas
+    assert tree.snapshot() == before
+    elsewhere = run_esbgen(["swap", "targets", "--nginx-server-root", str(tree.prefix)])
+    assert elsewhere.exit_code == 0
+    assert f"web paas: upstream OPEN_PAAS" in elsewhere.stdout and f"nginx main file {tree.prefix / 'nginx.conf'} not found" in elsewhere.stdout
 
 
 def test_json_says_whether_a_swap_would_change_did_change_or_is_as_asked(tree, nginx_bin, alive):
