@@ -203,15 +203,16 @@ def rows_of_system(database, system_id: Any, channels_up_to: int | None, moving:
     moving = set(moving)
     made: dict[str, list[dict[str, Any]]] = {}
     held = []
-    channels = []
+    channels, older = [], []
     for row in select(database, CHANNEL_TABLE, shape.system_column, [system_id]):
         if row["id"] in moving:
             continue
-        if channels_up_to is not None and row["id"] > channels_up_to:
-            channels.append(row)
-        else:
-            held.append(f"{CHANNEL_TABLE} row {row['id']} ({row.get('path')}), there before the system's row was "
-                        "written (moved under it by a sync with --force)")
+        (channels if channels_up_to is not None and row["id"] > channels_up_to else older).append(row)
+    if older:
+        why = ("there before the system's row was written (moved under it by a sync with --force)"
+               if channels_up_to is not None else "the change's journal does not say which channels came after it")
+        rows = ", ".join(f"{row['id']} ({row.get('path')})" for row in older)
+        held.append(f"{CHANNEL_TABLE} row(s) {rows}: {why}")
     ids = [row["id"] for row in channels]
     known = set()
     for table in (shape.permission_table, *shape.channel_dependents):

@@ -248,8 +248,8 @@ def _rows_of_system(database: db.Database, record: dict[str, Any], moving: set[A
 def _refuse_held(record: dict[str, Any], rows: esbrows.SystemRows) -> None:
     if rows.held:
         raise EsbgenError(
-            f"{len(rows.held)} row(s) point at row {record['system']} of {db.TABLE} that no sync of this change "
-            f"made: {'; '.join(rows.held)}; delete them (or point them at another system) by hand, then run "
+            f"rows that no sync of this change made point at row {record['system']} of {db.TABLE}: "
+            f"{'; '.join(rows.held)}; delete them (or point them at another system) by hand, then run "
             "`esbgen undo` again")
 
 

@@ -460,7 +460,7 @@ def test_rows_no_sync_made_hold_the_undo_back_named_and_nothing_changes(sync_db,
                               capture_output=True, text=True, check=False)
         assert done.returncode == 0, done.stderr
         moved = _row_of(sync_db, "/v2/bk_sops_ce/get_template_list/")
-        named = f"esb_channel row {moved['id']} (/v2/bk_sops_ce/get_template_list/), there before"
+        named = f"esb_channel row(s) {moved['id']} (/v2/bk_sops_ce/get_template_list/): there before"
     held, tree = sync_db.state(), snapshot(root)
 
     undone = run_esbgen("undo", "--esb-root", root, "--database", sync_db.url)
