@@ -423,6 +423,10 @@ def test_undo_after_the_esbs_own_sync_takes_its_rows_with_the_system(sync_db, ro
     docs = "esb_component_doc" if sync_db.generation == "later" else "esb_api_doc"
     assert len(sync_db.rows(docs)) > len(before[docs])
     assert len(sync_db.rows(sync_db.permission_table)) == len(planned_paths(sync_db))
+    dry = run_esbgen("undo", "--esb-root", root, "--database", sync_db.url, "--dry-run")
+    assert "delete row BK_SOPS_CE in esb_component_system" in dry.output
+    assert "with the rows the ESB's sync made for it since (its channels, their docs and app permissions), in one " \
+           "transaction" in dry.output
 
     undone = run_esbgen("undo", "--esb-root", root, "--database", sync_db.url)
     assert undone.exit_code == 0, undone.output + undone.stderr
