@@ -235,7 +235,6 @@ class DbSystemKind:
                 raise EsbgenError(f"row {system} in {db.TABLE} ({shown}) changed since esbgen wrote it; revert it by hand")
 
 
-
 def _rows_of_system(database: db.Database, record: dict[str, Any], moving: set[Any] = frozenset()) -> esbrows.SystemRows:
     """The rows the ESB's syncs made for the system this change inserted, and those that hold it back."""
     found = esbrows.select(database, db.TABLE, "name", [record["system"]])
