@@ -82,17 +82,17 @@ def test_a_signal_during_a_step_after_the_change_ends_the_step_with_esbgen(esb_r
     supervisorctl = tmp_path / "supervisorctl"
     supervisorctl.write_text(f"#!/bin/sh\nsleep 300 &\necho $$ $! > {pids}.tmp\nmv {pids}.tmp {pids}\nwait\n")
     supervisorctl.chmod(0o755)
-    esbgen = subprocess.Popen([sys.executable, "-m", "esbgen", *CLONE, "--esb-root", str(esb_root), "--restart",
-                               "--supervisorctl", str(supervisorctl)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                              text=True, env={**os.environ, "ESBGEN_LOCK_TIMEOUT": "30"})
+    process = subprocess.Popen([sys.executable, "-m", "esbgen", *CLONE, "--esb-root", str(esb_root), "--restart",
+                                "--supervisorctl", str(supervisorctl)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               text=True, env={**os.environ, "ESBGEN_LOCK_TIMEOUT": "30"})
     deadline = time.monotonic() + 60
     while not pids.exists():
-        assert esbgen.poll() is None and time.monotonic() < deadline, esbgen.communicate()
+        assert process.poll() is None and time.monotonic() < deadline, process.communicate()
         time.sleep(0.05)
     step, its_child = map(int, pids.read_text().split())
-    esbgen.send_signal(getattr(signal, signal_name))
-    out, err = esbgen.communicate(timeout=60)
-    assert esbgen.returncode == status, out + err
+    process.send_signal(getattr(signal, signal_name))
+    out, err = process.communicate(timeout=60)
+    assert process.returncode == status, out + err
     lines = err.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith(f"esbgen: error: interrupted ({signal_name}) after change "), err
     deadline = time.monotonic() + 5
