@@ -17,7 +17,8 @@ on ``clone`` and ``new`` runs the ESB's ``manage.py sync_data_at_deploy`` as one
    expiry, later leaves it);
 4. reads the same rows again and records the difference in the change's journal as an external
    step of kind ``db_synced_rows``, so ``esbgen undo`` deletes what the sync and the grants created
-   and restores what they changed, in one transaction, before the system's own row goes;
+   and restores what they changed, in one transaction, before the system's own row goes.  A sync
+   stopped by Ctrl-C or SIGTERM is ended first (``services.run_child``), then recorded the same way;
 5. compares every planned channel (``rules.served_channels`` of the tree after the change, the model
    ``check`` uses) with its row: present, under the system, with the planned codename, name and,
    where the table has them, visibility, permission level and user verification (legacy: is_hidden
