@@ -5,6 +5,9 @@ applies it in the same unit as the file changes: a failing row rolls the
 files back, a failing later step (or a killed run, or ``esbgen undo``) calls
 ``revert``, which deletes a row this change created or restores the old
 values of one it updated, and only when the row is still as esbgen left it.
+A row it inserted goes with what the ESB's own syncs made for the system since (its
+channels and the rows that point at them, found by ``esbrows.rows_of_system``), in the
+same transaction; a row no sync made holds it back, and undo names it.
 
 The journal record holds what rollback needs and no secret: the database as a
 URL with the password replaced by ``***`` (the real URL is taken from
