@@ -155,9 +155,88 @@ def same(row: dict[str, Any] | None, other: dict[str, Any] | None) -> bool:
     return all(row.get(key) == other.get(key) for key in keys)
 
 
+def max_id(database, table: str) -> int | None:
+    """The highest id in ``table`` (0 when it is empty), None when there is no such table."""
+    if not columns(database, table):
+        return None
+    with connection(database).cursor() as cursor:
+        cursor.execute(f"SELECT MAX(id) FROM {connection(database).ops.quote_name(table)}")
+        return cursor.fetchone()[0] or 0
+
+
+def referencing(database, table: str) -> list[tuple[str, str]]:
+    """(table, column) of every foreign key that points at ``table``, read from the database itself."""
+    conn = connection(database)
+    with conn.cursor() as cursor:
+        if conn.vendor == "sqlite":
+            cursor.execute('SELECT m.name, f."from" FROM sqlite_master m JOIN pragma_foreign_key_list(m.name) f '
+                           'WHERE m.type = %s AND f."table" = %s', ["table", table])
+        else:
+            cursor.execute("SELECT table_name, column_name FROM information_schema.key_column_usage "
+                           "WHERE table_schema = DATABASE() AND referenced_table_name = %s", [table])
+        return sorted({(str(name), str(column)) for name, column in cursor.fetchall()})
+
+
+@dataclass
+class SystemRows:
+    """What points at one system: the rows its syncs made (by table, in the order they are deleted) and the
+    rows that hold the system back (each said in a few words)."""
+
+    made: dict[str, list[dict[str, Any]]]
+    held: list[str]
+
+
+def rows_of_system(database, system_id: Any, channels_up_to: int | None, moving: Iterable[Any] = ()) -> SystemRows:
+    """The rows that point at the system ``system_id``, which esbgen created, and what holds it back.
+
+    Every channel above ``channels_up_to`` (the highest channel id when the system's row was created)
+    was made for it by a sync, and goes with the rows that point at it (docs, extends, app
+    permissions) and the system's doc categories. A channel at or below it was there before and was
+    moved under the system (a sync with --force): it holds the system back, as does a row of any
+    other table with a foreign key to the system or to one of its channels (a permission
+    application, a buffet component). ``moving``: channels another step puts back first.
+    """
+    try:
+        shape = channel_shape(database)
+    except DatabaseProblem:  # no channel table: nothing can point at the system
+        return SystemRows({}, [])
+    moving = set(moving)
+    made: dict[str, list[dict[str, Any]]] = {}
+    held = []
+    channels, older = [], []
+    for row in select(database, CHANNEL_TABLE, shape.system_column, [system_id]):
+        if row["id"] in moving:
+            continue
+        (channels if channels_up_to is not None and row["id"] > channels_up_to else older).append(row)
+    if older:
+        why = ("there before the system's row was written (moved under it by a sync with --force)"
+               if channels_up_to is not None else "the change's journal does not say which channels came after it")
+        rows = ", ".join(f"{row['id']} ({row.get('path')})" for row in older)
+        held.append(f"{CHANNEL_TABLE} row(s) {rows}: {why}")
+    ids = [row["id"] for row in channels]
+    known = set()
+    for table in (shape.permission_table, *shape.channel_dependents):
+        known.add((table, "component_id"))
+        if columns(database, table):
+            made[table] = select(database, table, "component_id", ids)
+    for table in shape.system_dependents:
+        known.add((table, "system_id"))
+        if columns(database, table):
+            made[table] = select(database, table, "system_id", [system_id])
+    made[CHANNEL_TABLE] = channels
+    known.add((CHANNEL_TABLE, shape.system_column))
+    for target, values in ((CHANNEL_TABLE, ids), (SYSTEM_TABLE, [system_id])):
+        for table, column in referencing(database, target):
+            if (table, column) not in known:
+                held.extend(f"{table} row {row['id']} ({column} {row[column]})" for row in select(database, table, column,
+                                                                                                  values))
+    return SystemRows({table: rows for table, rows in made.items() if rows}, held)
+
+
 def now_text() -> str:
     return datetime.datetime.now().isoformat(sep=" ")
 
 
 __all__ = ["SYSTEM_TABLE", "CHANNEL_TABLE", "ChannelShape", "LEGACY", "LATER", "channel_shape", "columns", "select",
-           "insert", "update", "delete", "same", "normal", "now_text", "PERMISSION_DAYS"]
+           "insert", "update", "delete", "same", "normal", "now_text", "PERMISSION_DAYS", "max_id", "referencing",
+           "SystemRows", "rows_of_system"]

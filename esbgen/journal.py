@@ -6,7 +6,8 @@ holds the lock, an flock on the ESB root folder: one writer at a time),
 folders, moved into place by rename), ``new/`` (the new bytes of modified
 files), ``backup/`` (what a step replaced or modified) and ``tmp/`` (a run's
 scratch).  The folder appears with the first change that is applied; a run
-that is refused, changes nothing or only reads leaves no trace of itself.
+that is refused, changes nothing, only reads, or whose change failed and was
+rolled back whole leaves no trace of itself.
 
 States of a change: ``prepared`` -> ``applying`` -> ``applied``; on a failure
 ``rolling-back`` -> ``rolled-back``; ``esbgen undo``: ``undoing`` -> ``undone``.
@@ -559,6 +560,16 @@ def journals(root: Path) -> list[Journal]:
     found = [Journal.load(entry) for entry in entries if (entry / "journal.json").is_file()]
     found.sort(key=lambda j: (j.data.get("seq", 0), j.id))
     return found
+
+
+def discard(journal: Journal) -> None:
+    """Remove the journal of a change that was rolled back whole: it changed nothing, and leaves no trace
+    (nor ``journal/`` once it is empty; the lock's release removes a state folder this run made)."""
+    shutil.rmtree(journal.path, ignore_errors=True)
+    try:
+        journal.path.parent.rmdir()
+    except OSError:
+        pass
 
 
 # ---------------------------------------------------------------------------------------------

@@ -5,6 +5,9 @@ applies it in the same unit as the file changes: a failing row rolls the
 files back, a failing later step (or a killed run, or ``esbgen undo``) calls
 ``revert``, which deletes a row this change created or restores the old
 values of one it updated, and only when the row is still as esbgen left it.
+A row it inserted goes with what the ESB's own syncs made for the system since (its
+channels and the rows that point at them, found by ``esbrows.rows_of_system``), in the
+same transaction; a row no sync made holds it back, and undo names it.
 
 The journal record holds what rollback needs and no secret: the database as a
 URL with the password replaced by ``***`` (the real URL is taken from
@@ -19,7 +22,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
 
-from esbgen import db
+from esbgen import db, esbrows
 from esbgen.errors import EsbgenError, Refused, UsageError
 from esbgen.plan import ExternalStep, Plan
 from esbgen.rules import validate_system_columns
@@ -166,6 +169,8 @@ class DbSystemKind:
                     if rows:
                         record["outcome"] = "refused"
                         raise EsbgenError(f"a row {system} appeared in {db.TABLE} while esbgen was working; nothing was changed")
+                    # What a later sync makes for the system comes after this: undo takes it back with the row.
+                    record["channels_up_to"] = esbrows.max_id(database, esbrows.CHANNEL_TABLE)
                     database.insert(system, record["after"])
                 else:
                     if len(rows) != 1 or not _matches(rows[0], record["before"]):
@@ -200,7 +205,10 @@ class DbSystemKind:
         with db.explained(f"cannot read row {record['system']} in {db.TABLE} ({shown})"):
             with _database_for(record, run_target(ctx)) as database:
                 rows = database.rows(record["system"])
-        return len(rows) == 1 and _matches(rows[0], record["after"])
+                applied = len(rows) == 1 and _matches(rows[0], record["after"])
+                if applied and record["action"] == "insert":
+                    _refuse_held(record, _rows_of_system(database, record, _channels_put_back(ctx)))
+        return applied
 
     def revert(self, record: dict[str, Any], ctx: Any) -> None:
         if record.get("outcome") in ("refused", "failed"):
@@ -214,6 +222,11 @@ class DbSystemKind:
                     if not rows:
                         return  # never written, or already reverted
                     if len(rows) == 1 and _matches(rows[0], record["after"]):
+                        made = _rows_of_system(database, record)
+                        _refuse_held(record, made)
+                        for table, found in made.made.items():
+                            for row in found:
+                                esbrows.delete(database, table, row["id"])
                         database.delete(system)
                         return
                 else:
@@ -224,3 +237,31 @@ class DbSystemKind:
                         return
                 raise EsbgenError(f"row {system} in {db.TABLE} ({shown}) changed since esbgen wrote it; revert it by hand")
 
+
+def _rows_of_system(database: db.Database, record: dict[str, Any], moving: set[Any] = frozenset()) -> esbrows.SystemRows:
+    """The rows the ESB's syncs made for the system this change inserted, and those that hold it back."""
+    found = esbrows.select(database, db.TABLE, "name", [record["system"]])
+    mine = [row for row in found if row.get("board", db.BOARD) in (db.BOARD, None, "")]
+    if len(mine) != 1:
+        return esbrows.SystemRows({}, [])
+    return esbrows.rows_of_system(database, mine[0]["id"], record.get("channels_up_to"), moving)
+
+
+def _refuse_held(record: dict[str, Any], rows: esbrows.SystemRows) -> None:
+    if rows.held:
+        raise EsbgenError(
+            f"rows that no sync of this change made point at row {record['system']} of {db.TABLE}: "
+            f"{'; '.join(rows.held)}; delete them (or point them at another system) by hand, then run "
+            "`esbgen undo` again")
+
+
+def _channels_put_back(ctx: Any) -> set[Any]:
+    """Channels the change's recorded sync moved under the system: its own step puts them back first."""
+    from esbgen.journal import Journal
+    from esbgen.syncrows import KIND as SYNCED
+
+    moved: set[Any] = set()
+    for op in Journal.load(ctx.journal_dir).data["ops"]:
+        if op.get("op") == "external" and op.get("kind") == SYNCED:
+            moved.update(pair["after"]["id"] for pair in op["record"].get("changed", {}).get(esbrows.CHANNEL_TABLE, []))
+    return moved

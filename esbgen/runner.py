@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 from esbgen.errors import (APPLIED, UNCHANGED, EsbgenError, Interrupted, Refused, RollbackIncomplete, RolledBack,
-                           StepFailed, UsageError)
+                           StepFailed, UsageError, signal_name)
 
 if TYPE_CHECKING:  # pragma: no cover
     from esbgen.db import Target
@@ -221,9 +221,10 @@ def _carry_out(operation: Operation, ctx: Context, plan: Plan) -> int:
         if type(error) is EsbgenError:
             raise StepFailed(f"{error} (change {journal.id} is applied and kept)", APPLIED) from error
         raise
-    except KeyboardInterrupt:
-        raise Interrupted(f"interrupted after change {journal.id} was applied: it is kept (`esbgen undo` reverts "
-                          "it); the steps after it may not have run", APPLIED) from None
+    except KeyboardInterrupt as interrupt:
+        name = signal_name(interrupt)
+        raise Interrupted(f"interrupted ({name}) after change {journal.id} was applied: it is kept (`esbgen undo` "
+                          "reverts it); the steps after it may not have run", APPLIED, name) from None
 
 
 def _show(operation: Operation, ctx: Context, plan: Plan) -> None:
@@ -234,17 +235,21 @@ def _show(operation: Operation, ctx: Context, plan: Plan) -> None:
 
 def _apply(operation: Operation, ctx: Context, plan: Plan):
     """The journal's apply, its failure typed by what the journal says happened to the tree."""
-    from esbgen.journal import journals
+    from esbgen.journal import discard, journals
 
     store = operation.store(ctx)
     before = {journal.id for journal in journals(store)}
     try:
         return operation.apply(ctx, plan)
     except EsbgenError as error:
-        if type(error) is not EsbgenError:
-            raise  # typed already (Interrupted, RolledBack, ...)
         started = [journal for journal in journals(store) if journal.id not in before]
-        raise typed_failure(error, started[-1] if started else None) from error
+        journal = started[-1] if started else None
+        typed = typed_failure(error, journal) if type(error) is EsbgenError else error  # else typed already
+        if journal is not None and journal.state == "rolled-back":
+            discard(journal)  # everything is as it was: a run that changed nothing leaves no state
+        if typed is error:
+            raise
+        raise typed from error
 
 
 def typed_failure(error: EsbgenError, journal) -> EsbgenError:
@@ -332,9 +337,8 @@ def run_post_steps(plan: Plan, say: Say, kept: str = "The change itself is appli
 
     A failure is ``StepFailed`` with ``tree_state``: what the change before the steps left.
     """
-    import subprocess
-
     from esbgen import report
+    from esbgen.services import run_child
 
     if report.active() is not None and report.active().plan is None:
         report.planned(plan)
@@ -347,9 +351,7 @@ def run_post_steps(plan: Plan, say: Say, kept: str = "The change itself is appli
                 output = step.run() or ""
             else:
                 try:
-                    done = subprocess.run(
-                        step.command, cwd=step.cwd, env=step.env, capture_output=True, text=True, check=False
-                    )
+                    done = run_child(step.command, cwd=step.cwd, env=step.env)
                 except OSError as error:
                     raise EsbgenError(
                         f"{step.description} could not start: {error.strerror or error} ({error.filename or step.command[0]})"

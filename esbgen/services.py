@@ -18,6 +18,10 @@ The ESB's interpreter for ``--sync`` is the first of:
 
 ``supervisorctl`` for ``--restart`` is ``--supervisorctl PATH``, else the one next
 to the Python running esbgen, else the one on ``PATH``.
+
+Every child esbgen runs (the sync, supervisorctl, nginx) goes through ``run_child``: it runs in a
+process group of its own and ends with esbgen. Ctrl-C or SIGTERM is passed on to the whole group,
+and what still runs after ``CHILD_GRACE_SECONDS`` is killed, so no orphan keeps writing.
 """
 
 from __future__ import annotations
@@ -27,17 +31,79 @@ import os
 import re
 import shlex
 import shutil
+import signal
+import subprocess
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from esbgen.errors import Refused, UsageError
+from esbgen.errors import Refused, Terminated, UsageError
 from esbgen.plan import PostStep
 
 # BlueKing installs under /data/<install>/ by default; tests point this elsewhere.
 INSTALL_GLOB = "/data/*/.envs/esb/bin/python"
 ESB_PYTHON_ENV = "ESBGEN_ESB_PYTHON"
 PROGRAM_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.:-]*$")
+CHILD_GRACE_SECONDS = 10.0  # how long a signalled child may take to stop before it is killed
+
+
+def run_child(command: list[str], *, timeout: float | None = None, **options: Any) -> subprocess.CompletedProcess:
+    """``subprocess.run(command, capture_output=True, text=True)`` in a process group of its own.
+
+    Interrupted (Ctrl-C, SIGTERM), esbgen passes the same signal to the child's whole group and waits
+    for it to end (killing it after CHILD_GRACE_SECONDS), then raises the interrupt; a timeout kills the
+    group and raises ``subprocess.TimeoutExpired``. Its own group keeps a terminal's Ctrl-C from reaching
+    the child twice, and lets esbgen end the grandchildren a child started.
+    """
+    options.setdefault("text", True)
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True,
+                               **options)
+    try:
+        stdout, stderr = process.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        _end_group(process, signal.SIGKILL)
+        raise
+    except BaseException as error:
+        _end_group(process, signal.SIGTERM if isinstance(error, Terminated) else signal.SIGINT)
+        raise
+    return subprocess.CompletedProcess(command, process.returncode, stdout, stderr)
+
+
+def _end_group(process: subprocess.Popen, signum: int) -> None:
+    """Signal the child's group, give it CHILD_GRACE_SECONDS, then kill what is left of the group.
+
+    The child is reaped only after that: while it is a zombie its group id stays its own, so the last
+    kill reaches only its group. A further interrupt meanwhile waits until the group is gone.
+    """
+    from esbgen.journal import _signals_wait
+
+    with _signals_wait():
+        if process.returncode is not None:  # reaped already (Python waits a moment on Ctrl-C): its id may be reused
+            process.communicate()
+            return
+        _kill_group(process.pid, signum)
+        deadline = time.monotonic() + CHILD_GRACE_SECONDS
+        while not _exited(process) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        _kill_group(process.pid, signal.SIGKILL)
+        process.communicate()
+
+
+def _exited(process: subprocess.Popen) -> bool:
+    """Whether the child has ended, without reaping it."""
+    try:
+        return os.waitid(os.P_PID, process.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None
+    except ChildProcessError:
+        return True
+
+
+def _kill_group(group: int, signum: int) -> None:
+    try:
+        os.killpg(group, signum)
+    except (ProcessLookupError, PermissionError):
+        pass  # the group is gone already
 
 
 @dataclass

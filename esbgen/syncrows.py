@@ -17,7 +17,8 @@ on ``clone`` and ``new`` runs the ESB's ``manage.py sync_data_at_deploy`` as one
    expiry, later leaves it);
 4. reads the same rows again and records the difference in the change's journal as an external
    step of kind ``db_synced_rows``, so ``esbgen undo`` deletes what the sync and the grants created
-   and restores what they changed, in one transaction, before the system's own row goes;
+   and restores what they changed, in one transaction, before the system's own row goes.  A sync
+   stopped by Ctrl-C or SIGTERM is ended first (``services.run_child``), then recorded the same way;
 5. compares every planned channel (``rules.served_channels`` of the tree after the change, the model
    ``check`` uses) with its row: present, under the system, with the planned codename, name and,
    where the table has them, visibility, permission level and user verification (legacy: is_hidden
@@ -27,7 +28,6 @@ on ``clone`` and ``new`` runs the ESB's ``manage.py sync_data_at_deploy`` as one
 from __future__ import annotations
 
 import shlex
-import subprocess
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -283,8 +283,10 @@ def _record_base(database) -> dict[str, Any]:
 
 
 def _run(command: list[str], cwd: Path, description: str) -> str:
+    from esbgen.services import run_child
+
     try:
-        done = subprocess.run(command, cwd=cwd, capture_output=True, text=True, check=False)
+        done = run_child(command, cwd=cwd)
     except OSError as error:
         raise EsbgenError(f"{description} could not start: {error.strerror or error} ({error.filename or command[0]})") from None
     output = (done.stdout + done.stderr).strip()
@@ -321,6 +323,7 @@ def verified_sync_step(plan: Plan, root: Path, system_name: str, services, targe
 
     def run() -> str:
         from esbgen.esbtree import load_tree
+        from esbgen.journal import _signals_wait
 
         tree = load_tree(root)
         with target.open() as database:
@@ -332,6 +335,7 @@ def verified_sync_step(plan: Plan, root: Path, system_name: str, services, targe
             base = _record_base(database)
         lines: list[str] = []
         failure: EsbgenError | None = None
+        interrupt: KeyboardInterrupt | None = None
         try:
             output = _run(sync, root, f"sync the ESB's data: {shlex.join(sync)}")
             if output:
@@ -347,8 +351,10 @@ def verified_sync_step(plan: Plan, root: Path, system_name: str, services, targe
                     lines.append(output)
         except EsbgenError as error:
             failure = error
-        with target.open() as database:
-            if failure is None and grants:
+        except KeyboardInterrupt as error:  # the sync was ended with esbgen: what it wrote so far is recorded
+            interrupt = error
+        with _signals_wait() as came, target.open() as database:
+            if failure is None and interrupt is None and grants:
                 try:
                     with database.atomic():
                         lines.extend(write_grants(database, shape, system_name, grants))
@@ -356,9 +362,12 @@ def verified_sync_step(plan: Plan, root: Path, system_name: str, services, targe
                     failure = error if isinstance(error, EsbgenError) else EsbgenError(
                         f"granting failed, no grant was written: {db.explain(error)}")
             after = snapshot(database, shape, system_name, paths)
-            good, bad, notes = verify_rows(database, shape, system_name, items, before, after, stale)
-        record = dict(base, system=system_name, shape=shape.name, grants=grants, **difference(before, after))
-        _append(plan, record, lines)
+            record = dict(base, system=system_name, shape=shape.name, grants=grants, **difference(before, after))
+            _append(plan, record, lines)
+            if interrupt is None:
+                good, bad, notes = verify_rows(database, shape, system_name, items, before, after, stale)
+        if interrupt is not None or came:
+            raise interrupt or came[0]
         if failure is not None:
             step.output = "\n".join(lines)
             raise failure

@@ -23,7 +23,9 @@ def describe_undo(journal: Journal) -> list[str]:
                 lines.extend(f"    {line}" for line in undo_lines(record))
             elif op.get("kind") == "db_system":
                 verb = "delete" if record.get("action") == "insert" else "restore"
-                lines.append(f"  {verb} row {record.get('system')} in {record.get('table')} ({record.get('shown')})")
+                lines.append(f"  {verb} row {record.get('system')} in {record.get('table')} ({record.get('shown')})"
+                             + (", with the rows the ESB's sync made for it since (its channels, their docs and app "
+                                "permissions), in one transaction" if record.get("action") == "insert" else ""))
             else:
                 lines.append(f"  revert: {op.get('description')}")
                 lines.extend(f"    {line}" for line in _kind_lines(op))

@@ -67,3 +67,44 @@ def test_ctrl_c_while_undoing_finishes_the_undo_and_says_so(esb_root, point):
     assert outside_state(esb_root) == before
     listed = esbgen(esb_root, "undo", "--list")
     assert listed.returncode == 0 and "undone" in listed.stdout
+
+
+@pytest.mark.parametrize("signal_name, status", [("SIGTERM", 143), ("SIGINT", 130)])
+def test_a_signal_during_a_step_after_the_change_ends_the_step_with_esbgen(esb_root, tmp_path, signal_name, status):
+    """A restart that hangs (supervisorctl waiting on a stuck supervisord): the signal ends it and its children."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    pids = tmp_path / "pids"
+    supervisorctl = tmp_path / "supervisorctl"
+    supervisorctl.write_text(f"#!/bin/sh\nsleep 300 &\necho $$ $! > {pids}.tmp\nmv {pids}.tmp {pids}\nwait\n")
+    supervisorctl.chmod(0o755)
+    process = subprocess.Popen([sys.executable, "-m", "esbgen", *CLONE, "--esb-root", str(esb_root), "--restart",
+                                "--supervisorctl", str(supervisorctl)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               text=True, env={**os.environ, "ESBGEN_LOCK_TIMEOUT": "30"})
+    deadline = time.monotonic() + 60
+    while not pids.exists():
+        assert process.poll() is None and time.monotonic() < deadline, process.communicate()
+        time.sleep(0.05)
+    step, its_child = map(int, pids.read_text().split())
+    process.send_signal(getattr(signal, signal_name))
+    out, err = process.communicate(timeout=60)
+    assert process.returncode == status, out + err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"esbgen: error: interrupted ({signal_name}) after change "), err
+    deadline = time.monotonic() + 5
+    while any(_running(pid) for pid in (step, its_child)) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not _running(step) and not _running(its_child)
+    assert (esb_root / "components/confapis/bk_sops_ce").is_dir()  # the change is kept
+    assert esbgen(esb_root, "undo").returncode == 0
+
+
+def _running(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return False

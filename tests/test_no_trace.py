@@ -186,3 +186,33 @@ def test_the_lock_needs_no_state_folder_and_still_keeps_a_second_writer_out(tmp_
     assert second.stderr.startswith(f"esbgen: error: {root} is locked by pid {os.getpid()} (")  # this test's process
     assert second.stderr.endswith("; waited 0.3 s ($ESBGEN_LOCK_TIMEOUT): try again when it has finished\n")
     assert entries(root) == before
+
+
+def test_a_write_the_database_refuses_leaves_no_trace(root, tmp_path, run_esbgen, unblocked_db):
+    """The row's write fails after the files were in place: all is rolled back, and no journal is left of it."""
+    path = tmp_path / "view.sqlite3"
+    connection = sqlite3.connect(path)  # a view under the table's name: read, but every insert refused
+    connection.execute("CREATE TABLE real_systems (id INTEGER PRIMARY KEY, name TEXT, label TEXT, remark TEXT)")
+    connection.execute("CREATE VIEW esb_component_system AS SELECT * FROM real_systems")
+    connection.commit()
+    connection.close()
+    before = entries(root)
+    done = run_esbgen("clone", "sops", "--as", "bk_sops_ce", "--database", f"sqlite://{path}", "--esb-root", root)
+    assert done.exit_code == 1, done.output + done.stderr
+    assert "cannot write row BK_SOPS_CE" in done.stderr and "nothing was changed" in done.stderr
+    assert entries(root) == before
+
+
+@pytest.mark.parametrize("signal_name, status", [("TERM", 143), ("INT", 130)])
+def test_a_change_interrupted_and_rolled_back_leaves_no_trace(root, signal_name, status):
+    import subprocess
+    import sys
+
+    before = entries(root)
+    env = {**os.environ, "ESBGEN_INTERRUPT_AT": "op-2", "ESBGEN_INTERRUPT_SIGNAL": signal_name}
+    done = subprocess.run([sys.executable, "-m", "esbgen", "clone", "sops", "--as", "bk_sops_ce", "--esb-root",
+                           str(root)], env=env, capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == status, done.stderr
+    assert done.stderr.splitlines() == [f"esbgen: error: interrupted (SIG{signal_name}) while applying: the change "
+                                        "was rolled back, the tree is as it was"]
+    assert entries(root) == before

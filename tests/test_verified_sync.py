@@ -338,3 +338,144 @@ def test_a_relative_esb_python_runs_in_the_esb_root(sync_db, root, run_esbgen, t
     result = run_esbgen(*CLONE, "--esb-root", root, "--database", sync_db.url, "--sync", "--esb-python", "bin/python")
     assert result.exit_code == 0, result.output + result.stderr
     assert f"{tmp_path / 'bin' / 'python'} manage.py sync_data_at_deploy" in result.output
+
+
+def _running(pid: int) -> bool:
+    """Whether ``pid`` is a process that still runs (a zombie waiting for its parent does not)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return False
+
+
+def _last_journal(root: Path) -> dict:
+    return json.loads(sorted((root / ".esbgen" / "journal").glob("*/journal.json"))[-1].read_text())
+
+
+@pytest.mark.parametrize("signal_name, status", [("SIGTERM", 143), ("SIGINT", 130)])
+def test_a_signal_during_the_sync_ends_it_records_its_rows_and_undo_is_clean(sync_db, root, tmp_path, signal_name,
+                                                                             status):
+    import os
+    import signal
+    import subprocess
+    import time
+
+    from conftest_services import run_cli
+
+    esb_synced(root)  # the other systems' rows, which stay
+    before = sync_db.state()
+    hang = tmp_path / "sync.pids"
+    esbgen = subprocess.Popen(
+        [sys.executable, "-m", "esbgen", *CLONE, "--esb-root", str(root), "--database", sync_db.url, "--sync",
+         "--esb-python", sys.executable], env={**os.environ, "ESBGEN_FAKE_SYNC_HANG": str(hang)},
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while not hang.exists():  # the sync has committed its channels and waits
+        assert esbgen.poll() is None and time.monotonic() < deadline, esbgen.communicate()
+        time.sleep(0.05)
+    sync_pid, its_child = map(int, hang.read_text().split())
+    assert _running(sync_pid) and _running(its_child)
+    written = sync_db.channels("BK_SOPS_CE")
+    assert written
+
+    esbgen.send_signal(getattr(signal, signal_name))
+    out, err = esbgen.communicate(timeout=60)
+    assert esbgen.returncode == status, out + err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"esbgen: error: interrupted ({signal_name}) after change "), err
+    assert lines[0].endswith("was applied: it is kept (`esbgen undo` reverts it); the steps after it may not have run")
+    assert not _running(sync_pid)
+    deadline = time.monotonic() + 5
+    while _running(its_child) and time.monotonic() < deadline:  # ended with its group, reaped by init
+        time.sleep(0.05)
+    assert not _running(its_child)
+
+    (synced,) = [op for op in _last_journal(root)["ops"] if op.get("kind") == "db_synced_rows"]
+    assert sorted(row["path"] for row in synced["record"]["created"]["esb_channel"]) == \
+        sorted(row["path"] for row in written)
+    undone = run_cli("undo", "--esb-root", root, "--database", sync_db.url)
+    assert undone.returncode == 0, undone.stderr
+    assert sync_db.state() == before
+    assert not (root / "components/confapis/bk_sops_ce").exists()
+
+
+def _grant_by_hand(sync_db, app: str) -> None:
+    """Permissions for every channel of the clone, as the ESB's add_compperm_for_app writes them."""
+    stamp = "2030-01-01 00:00:00"
+    for channel in sync_db.channels("BK_SOPS_CE"):
+        if sync_db.generation == "later":
+            sync_db.run("INSERT INTO esb_app_component_permission (created_time, updated_time, board, bk_app_code, "
+                        "component_id, expires) VALUES (?, ?, 'default', ?, ?, ?)",
+                        (stamp, stamp, app, channel["id"], stamp))
+        else:
+            sync_db.run("INSERT INTO esb_app_component_perm (app_code, component_id, expires, created_time, "
+                        "last_accessed_time) VALUES (?, ?, ?, ?, ?)", (app, channel["id"], stamp, stamp, stamp))
+
+
+def test_undo_after_the_esbs_own_sync_takes_its_rows_with_the_system(sync_db, root, run_esbgen):
+    esb_synced(root)
+    before = sync_db.state()
+    cloned = run_esbgen(*CLONE, "--esb-root", root, "--database", sync_db.url)  # the row, and no --sync
+    assert cloned.exit_code == 0, cloned.output + cloned.stderr
+    esb_synced(root)  # then the operator runs the ESB's sync by hand, and grants an app
+    _grant_by_hand(sync_db, "bk-monitor")
+    assert len(sync_db.channels("BK_SOPS_CE")) == len(planned_paths(sync_db))
+    docs = "esb_component_doc" if sync_db.generation == "later" else "esb_api_doc"
+    assert len(sync_db.rows(docs)) > len(before[docs])
+    assert len(sync_db.rows(sync_db.permission_table)) == len(planned_paths(sync_db))
+    dry = run_esbgen("undo", "--esb-root", root, "--database", sync_db.url, "--dry-run")
+    assert "delete row BK_SOPS_CE in esb_component_system" in dry.output
+    assert "with the rows the ESB's sync made for it since (its channels, their docs and app permissions), in one " \
+           "transaction" in dry.output
+
+    undone = run_esbgen("undo", "--esb-root", root, "--database", sync_db.url)
+    assert undone.exit_code == 0, undone.output + undone.stderr
+    assert sync_db.state() == before
+    assert not (root / "components/confapis/bk_sops_ce").exists()
+
+
+def _table_pointing_at_systems(sync_db) -> None:
+    """A table of the ESB's own with a foreign key to a system (the later ESB's permission applications, the
+    legacy one's buffet components): its rows are made by people, never by a sync."""
+    auto = "AUTOINCREMENT" if sync_db.url.startswith("sqlite") else "AUTO_INCREMENT"
+    sync_db.run(f"CREATE TABLE esb_buffet_component (id integer NOT NULL PRIMARY KEY {auto}, name varchar(64) NOT NULL, "
+                "system_id integer NOT NULL, FOREIGN KEY (system_id) REFERENCES esb_component_system (id))")
+
+
+@pytest.mark.parametrize("holder", ["a row of another table", "a channel moved under the system"])
+def test_rows_no_sync_made_hold_the_undo_back_named_and_nothing_changes(sync_db, root, run_esbgen, holder):
+    from conftest import assert_one_line_refusal, snapshot
+
+    if holder == "a channel moved under the system":
+        _stale_row(sync_db)
+    esb_synced(root)
+    cloned = run_esbgen(*CLONE, "--esb-root", root, "--database", sync_db.url)
+    assert cloned.exit_code == 0, cloned.output + cloned.stderr
+    esb_synced(root)
+    system_id = _system_id(sync_db, "BK_SOPS_CE")
+    if holder == "a row of another table":
+        _table_pointing_at_systems(sync_db)
+        sync_db.run("INSERT INTO esb_buffet_component (name, system_id) VALUES ('by hand', ?)", (system_id,))
+        named = f"esb_buffet_component row 1 (system_id {system_id})"
+    else:  # the operator forced the ESB's sync: the row of another system's path moves under the clone
+        import subprocess
+
+        done = subprocess.run([sys.executable, "manage.py", "sync_system_and_channel_data", "--force"], cwd=root,
+                              capture_output=True, text=True, check=False)
+        assert done.returncode == 0, done.stderr
+        moved = _row_of(sync_db, "/v2/bk_sops_ce/get_template_list/")
+        named = f"esb_channel row(s) {moved['id']} (/v2/bk_sops_ce/get_template_list/): there before"
+    held, tree = sync_db.state(), snapshot(root)
+
+    undone = run_esbgen("undo", "--esb-root", root, "--database", sync_db.url)
+    assert_one_line_refusal(undone)
+    assert named in undone.stderr, undone.stderr
+    assert "by hand, then run `esbgen undo` again" in undone.stderr and "nothing was changed" in undone.stderr
+    assert sync_db.state() == held and snapshot(root) == tree
+
+    if holder == "a row of another table":  # once that row is gone, the undo goes through
+        sync_db.run("DELETE FROM esb_buffet_component")
+        undone = run_esbgen("undo", "--esb-root", root, "--database", sync_db.url)
+        assert undone.exit_code == 0, undone.stderr
+        assert sync_db.channels("BK_SOPS_CE") == [] and sync_db.run(
+            "SELECT * FROM esb_component_system WHERE name = 'BK_SOPS_CE'") == []

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from esbgen.errors import EsbgenError
+from esbgen.services import run_child
 
 TIMEOUT_SECONDS = 60
 DEFAULT_SERVER_ROOT = Path("/etc/nginx")
@@ -97,14 +98,7 @@ class Nginx:
 
     def _run(self, argv: list[str]) -> "Outcome":
         try:
-            done = subprocess.run(
-                argv,
-                stdin=subprocess.DEVNULL,
-                capture_output=True,
-                text=True,
-                errors="replace",
-                timeout=TIMEOUT_SECONDS,
-            )
+            done = run_child(argv, stdin=subprocess.DEVNULL, errors="replace", timeout=TIMEOUT_SECONDS)
         except FileNotFoundError as error:
             return Outcome(argv, False, f"cannot run {argv[0]}: {error.strerror}")
         except subprocess.TimeoutExpired:
