@@ -13,6 +13,7 @@ from esbgen.confapis import dest_path_app_edit, read_text, scalar_inner
 from esbgen.domain import Channel, CloneTarget, ComponentSet, EsbTree, PresetChannel
 from esbgen.errors import EsbgenError, UsageError
 from esbgen.esbtree import load_tree
+from esbgen.fsutil import check_entry, decode_text, read_input
 from esbgen.plan import FileWrite, Plan, TreeAdd, relative_names
 from esbgen.pyedit import PythonRewrites, append_to_list, py_literal, python_edits
 from esbgen.layout import APIDOCS, APISV2, COMPONENTS, CONFAPIS_GROUP, CUSTOM_CONF, ESB_CONF, settings_file, system_folders
@@ -110,6 +111,7 @@ def _source_files(folder: Path, label: Path) -> list[tuple[str, list[str]]]:
                 refuse_name(prefix, name, "file", " (a clone cannot name it in its template)")
             if entry.is_symlink():
                 raise EsbgenError(f"{label / (prefix + name)} is a symbolic link; esbgen does not clone links")
+            check_entry(entry, label / (prefix + name))
             if name.endswith(SKIPPED_FILES[1:]):
                 continue
             names.append(name)
@@ -308,13 +310,7 @@ def build_template(tree: EsbTree, source: ComponentSet, saas_type: SaasType, tar
     for item, rewrites in to_edit:
         label, path = item.relative or "", str(item.source)
         if rewrites is not None:
-            with open(path, "rb") as handle:
-                data = handle.read()
-            try:
-                data.decode("utf-8")
-            except UnicodeDecodeError:
-                raise EsbgenError(f"{label}: not UTF-8 text; esbgen edits UTF-8 Python files only") from None
-            text, edits = python_edits(data, label, rewrites)
+            text, edits = python_edits(read_input(path, label, follow_links=False), label, rewrites)
             if edits:
                 item.text, item.edits = text, edits
         else:
@@ -400,8 +396,8 @@ def conf_changes(tree: EsbTree, target: CloneTarget, remark: str, source: Compon
     """Register the system in SYSTEMS of the custom conf module, and give it in CHANNELS every
     channel its source declares in Python, each with its whole config (tuple form)."""
     path = tree.root / CUSTOM_CONF
-    before = path.read_bytes() if path.is_file() else None
-    text = before.decode("utf-8") if before is not None else CONF_HEADER
+    before = read_input(path, CUSTOM_CONF) if os.path.lexists(path) else None
+    text = decode_text(before, CUSTOM_CONF) if before is not None else CONF_HEADER
     said = []
     if target.system_name in tree.registered:
         said.append(f"{target.system_name} is already registered in {CUSTOM_CONF}")

@@ -605,11 +605,12 @@ def settings_assigned(root: Path) -> dict[str, str]:
     """The top-level names the tree's settings file assigns, with the source of each value; {} if unreadable."""
     import ast
 
+    from esbgen.fsutil import read_input
     from esbgen.layout import settings_file
 
     path = root / settings_file(root)
     try:
-        text = path.read_text(encoding="utf-8")
+        text = read_input(path, settings_file(root)).decode("utf-8")
         module = ast.parse(text)
     except (OSError, UnicodeDecodeError, SyntaxError, ValueError):
         return {}
