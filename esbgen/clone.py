@@ -20,13 +20,14 @@ from esbgen.layout import APIDOCS, APISV2, COMPONENTS, CONFAPIS_GROUP, CUSTOM_CO
 from esbgen.rules import (
     Problem,
     check_channel_fields,
-    check_system,
     clone_remark,
+    clone_source,
     default_app_code,
     follows_path_pattern,
     is_v2_path,
     known_flawless,
     normalised_path,
+    own_and_inherited,
     preset_name,
     renamed_setting,
     served_channels,
@@ -753,12 +754,10 @@ def _rule_check(tree: EsbTree, staged_tree: EsbTree, new: str, source: Component
     staged = staged_tree.systems.get(new)
     if staged is None:
         raise EsbgenError(f"the rendered template holds no system folder {new!r}; is a template or plugin wrong?")
-    found = check_system(staged_tree, staged)
-    # a clean clone needs no look at its source's problems: only a problem found is told inherited or new
-    known = ({p.key(source.name, source.system_name) for p in check_system(tree, source)}
-             if source is not None and found else set())
-    inherited = [p for p in found if p.key(new) in known]
-    problems = [str(p) for p in found if p.key(new) not in known]
+    # as `esbgen check` will tell them once it is written: its source is the one its registration names
+    source = clone_source(tree, staged, staged_tree.registered) if source is not None else None
+    own, inherited = own_and_inherited(staged_tree, staged, tree, source)
+    problems = [str(p) for p in own]
     taken: dict[str, list[str]] = {}
     for (path, _method), owners in served_paths(tree, skip={new}).items():
         taken.setdefault(path, []).extend(owners)
@@ -826,6 +825,8 @@ def derived_clone(tree: EsbTree, output: Path, new: str, design: CloneDesign) ->
     if context.get("system") != new or context.get("SYSTEM_NAME") != target.system_name:
         return None
     values = _text_values(context)
+    if not _python_reads_as_derived(design, values):
+        return None  # the clone is read back from disk, as `esbgen check` reads it
     renamed_file: dict[str, str] = {}
     edits_of: dict[str, list[Edit]] = {}
     for item in design.spec.files:
@@ -888,6 +889,31 @@ def derived_clone(tree: EsbTree, output: Path, new: str, design: CloneDesign) ->
     folders = [(design.rendered_path(folder), folder.names) for folder in design.spec.folders]
     derived.planned_docs = {new: planned_docs(staged, renamed_file.values(), folders)}
     return derived
+
+
+def _python_reads_as_derived(design: CloneDesign, values: dict[str, str]) -> bool:
+    """Whether each edited Python file, as it is to be written, reads as derived_clone takes it to:
+    with ``esbgen check``'s own reader, the source's classes and lines, its settings renamed, and
+    SYSTEM_NAME set. An edit that broke a file (or changed what it declares) fails this."""
+    from esbgen.esbtree import facts_of_bytes
+    from esbgen.template import compact_text, rendered_text
+
+    target = design.target
+    for item in design.spec.files:
+        if not item.edits or not str(item.source).endswith(".py"):
+            continue
+        label = design.rendered_path(item)
+        text = compact_text(item.compact, values) if item.compact is not None else rendered_text(
+            item.text or "", item.edits, values)
+        before = facts_of_bytes(read_input(item.source, item.relative or label), label, [])
+        after = facts_of_bytes(text.encode("utf-8"), label, [])
+        if before is None or after is None or (after.classes, after.python3) != (before.classes, before.python3):
+            return False
+        if after.settings != [target.renamed_settings.get(name, name) for name in before.settings]:
+            return False
+        if "SYSTEM_NAME" in before.strings and after.strings.get("SYSTEM_NAME") != target.system_name:
+            return False
+    return True
 
 
 def planned_docs(staged: ComponentSet, rendered: Iterable[str],

@@ -239,7 +239,11 @@ def module_facts(path: Path, label: str, unreadable: list[str] | None = None) ->
     A file neither reads is named in ``unreadable`` (the ESB cannot import it either) and
     skipped; without that list it is refused.
     """
-    data = read_input(path, label)
+    return facts_of_bytes(read_input(path, label), label, unreadable)
+
+
+def facts_of_bytes(data: bytes, label: str, unreadable: list[str] | None = None) -> ModuleFacts | None:
+    """``module_facts`` of a file's bytes (a file about to be written is read as it will be)."""
     try:
         return _facts_of_ast(ast.parse(data, filename=label), data)
     except (SyntaxError, ValueError) as error:

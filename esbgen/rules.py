@@ -543,9 +543,10 @@ def clone_remark(source: ComponentSet) -> str:
     return f"Cloned from {(source.system_name or source.name).upper()} by esbgen"
 
 
-def clone_source(tree: EsbTree, system: ComponentSet) -> ComponentSet | None:
-    """The system a clone was made from, as its registration's remark records it."""
-    entry = tree.registered.get((system.system_name or system.name).upper())
+def clone_source(tree: EsbTree, system: ComponentSet, registered: dict | None = None) -> ComponentSet | None:
+    """The system a clone was made from, as its registration's remark records it (``registered``:
+    the registrations to read it from, when not the tree's)."""
+    entry = (tree.registered if registered is None else registered).get((system.system_name or system.name).upper())
     remark = entry.fields.get("remark") if entry is not None else None
     match = CLONED_FROM.match(remark) if isinstance(remark, str) else None
     return tree.systems.get(match.group(1).lower()) if match else None
@@ -570,15 +571,27 @@ def check_tree(tree: EsbTree, systems: list[str] | None = None) -> tuple[list[Pr
         if system is None:
             raise EsbgenError(f"no system {name!r} in {tree.root}")
         progress.tick()
-        problems = check_system(tree, system)
         source = clone_source(tree, system)
-        known = {p.key(source.name, source.system_name) for p in check_system(tree, source)} if source else set()
-        for problem in problems:
-            if problem.key(name, system.system_name) in known:
-                inherited.append((source.name, problem))
-            else:
-                own.append(problem)
+        mine, theirs = own_and_inherited(tree, system, tree, source)
+        own.extend(mine)
+        inherited.extend((source.name, problem) for problem in theirs)
     own.extend(check_path_collisions(tree, systems))
+    return own, inherited
+
+
+def own_and_inherited(tree: EsbTree, system: ComponentSet, source_tree: EsbTree,
+                      source: ComponentSet | None) -> tuple[list[Problem], list[Problem]]:
+    """A system's problems, as its own and as those it inherits: the ones ``source`` (of
+    ``source_tree``), the system it was cloned from, has too. ``esbgen check`` and the check
+    before a clone is written both tell them so."""
+    problems = check_system(tree, system)
+    # a clean system needs no look at its source's problems
+    known = ({p.key(source.name, source.system_name) for p in check_system(source_tree, source)}
+             if source is not None and problems else set())
+    own: list[Problem] = []
+    inherited: list[Problem] = []
+    for problem in problems:
+        (inherited if problem.key(system.name, system.system_name) in known else own).append(problem)
     return own, inherited
 
 
