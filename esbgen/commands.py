@@ -9,6 +9,7 @@ Refusals are raised as ``esbgen.errors.Refused`` (``UsageError`` for the command
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -430,9 +431,14 @@ class Templatize(Operation):
         destination = Path(self.output).absolute()
         if destination.exists() and not destination.is_dir():
             raise Refused(f"{self.output} exists and is not a folder; -o takes a folder for the template")
-        if inside_components(root, destination):
+        # where the template would really be written: symbolic links on the way followed
+        real, real_root = Path(os.path.realpath(destination)), Path(os.path.realpath(root))
+        if inside_components(root, destination) or inside_components(real_root, real):
             raise Refused(f"{self.output} is inside the ESB's {COMPONENTS}/; the ESB would read the template as "
                           "components. Write it elsewhere")
+        if real_root == real or real_root in real.parents or root == destination or root in destination.parents:
+            raise Refused(f"{self.output} is inside the ESB root {root}; esbgen writes nothing there but a change it "
+                          "applies. Write the template elsewhere")
         if destination.exists() and any(destination.iterdir()):
             raise Refused(f"{destination} exists and is not empty")
         request = CloneRequest(self.source, self.new or f"{self.source}_clone", self.app_code, None, False, self.saas_type)
