@@ -35,8 +35,7 @@ from esbgen.rules import (
     standard_path_parts,
     validate_app_code,
     validate_new_system,
-    validate_one_line,
-    validate_system_columns,
+    validate_label,
     validate_host_setting_answer,
     validate_host_settings_of_type,
     validate_system_folder,
@@ -350,8 +349,7 @@ def clone_target(source: ComponentSet, request: CloneRequest, settings: list[str
 
     app_code = validate_app_code(request.app_code) if request.app_code is not None else default_app_code(request.new)
     label = request.label if request.label is not None else request.new.upper()
-    validate_one_line(label, "--label", blank_ok=False)
-    validate_system_columns(label=label)
+    validate_label(label, blank_ok=False)
     target = CloneTarget(request.new, app_code, label, "")
     main = settings[0] if settings else None
     plugin, answer = answers("esbgen_host_setting", target=target, source=source, old=main)[0]

@@ -18,7 +18,7 @@ from esbgen import registration as _registration
 from esbgen.errors import EsbgenError, Refused, RollbackIncomplete, UsageError
 from esbgen.layout import COMPONENTS, CUSTOM_CONF, inside_components
 from esbgen.plan import Plan
-from esbgen.rules import validate_one_line
+from esbgen.rules import validate_label, validate_remark
 from esbgen.runner import Context, Operation
 
 
@@ -72,8 +72,8 @@ class Register(Operation):
     system_name: str = ""
 
     def check(self, ctx: Context) -> None:
-        validate_one_line(self.label, "--label")
-        validate_one_line(self.remark, "--remark")
+        validate_label(self.label)
+        validate_remark(self.remark)
 
     def make_plan(self, ctx: Context, work: Path | None) -> Plan:
         from esbgen.esbtree import load_tree
@@ -123,7 +123,7 @@ class Clone(Operation):
     outcome: Any = None
 
     def check(self, ctx: Context) -> None:
-        validate_one_line(self.remark, "--remark")
+        validate_remark(self.remark)
 
     def make_plan(self, ctx: Context, work: Path) -> Plan:
         from esbgen.clone import CloneRequest, plan_clone
@@ -169,7 +169,7 @@ class New(Operation):
     outcome: Any = None
 
     def check(self, ctx: Context) -> None:
-        validate_one_line(self.remark, "--remark")
+        validate_remark(self.remark)
 
     def make_plan(self, ctx: Context, work: Path) -> Plan:
         from esbgen.newsystem import new_remark, plan_new
@@ -210,7 +210,7 @@ class Retarget(Operation):
     outcome: Any = None
 
     def check(self, ctx: Context) -> None:
-        from esbgen.rules import validate_app_code, validate_system_folder
+        from esbgen.rules import validate_app_code, validate_system_folder, validate_url
 
         validate_system_folder(self.system, "system")
         if self.to_source == (self.app_code is not None):
@@ -219,6 +219,8 @@ class Retarget(Operation):
             raise UsageError("--app-url goes with --app-code, not with --to-source")
         if self.app_code is not None:
             validate_app_code(self.app_code)
+        if self.app_url is not None:
+            validate_url(self.app_url, "--app-url")
 
     def make_plan(self, ctx: Context, work: Path | None) -> Plan:
         from esbgen.retarget import plan_retarget, plan_to_source

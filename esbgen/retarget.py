@@ -35,7 +35,6 @@ from esbgen.saas import APP_PATH_RE, SaasType
 
 TITLE_RE = re.compile(r"^retarget (?P<system>\S+) from app (?P<old>\S+) to (?P<new>\S+)$")
 BACK_TITLE_RE = re.compile(r"^retarget (?P<system>\S+) back to app (?P<app>\S+), its source$")
-APP_URL_RE = re.compile(r"[a-z][a-z0-9+.-]*://[^\s'\"\\]+")
 
 
 @dataclass
@@ -86,13 +85,13 @@ def plan_retarget(root: Path, system_name: str, app_code: str, saas_type_name: s
     from esbgen.esbtree import python_files
     from esbgen.layout import settings_file
     from esbgen.pyedit import PythonRewrites, Rewrite, python_edits
-    from esbgen.rules import SHARED_SETTINGS, validate_app_code
+    from esbgen.rules import SHARED_SETTINGS, validate_app_code, validate_url
     from esbgen.saas import select_saas_type, setting_literal
     from esbgen.template import rendered_text
 
     validate_app_code(app_code)
-    if app_url is not None and not APP_URL_RE.fullmatch(app_url):
-        raise UsageError(f"--app-url {app_url!r} is not an address like http://host[:port][/path]")
+    if app_url is not None:
+        validate_url(app_url, "--app-url")
     system = _load_system(root, system_name)
     saas_type = select_saas_type(system, saas_type_name)
     current = saas_type.source_app_code(system)
