@@ -63,9 +63,13 @@ def refuse_special(label, kind: str) -> EsbgenError:
 
 def check_entry(entry: os.DirEntry, label) -> None:
     """Refuse a folder entry that is a FIFO, a socket or a device, by its type in the listing (never opened)."""
-    if entry.is_file(follow_symlinks=False) or entry.is_dir(follow_symlinks=False) or entry.is_symlink():
+    try:
+        if entry.is_file(follow_symlinks=False) or entry.is_dir(follow_symlinks=False) or entry.is_symlink():
+            return
+        mode = entry.stat(follow_symlinks=False).st_mode
+    except OSError:  # gone since the listing: nothing to read there
         return
-    kind = special_kind(entry.stat(follow_symlinks=False).st_mode)
+    kind = special_kind(mode)
     if kind is not None:
         raise refuse_special(label, kind)
 
