@@ -225,8 +225,10 @@ def build_export(root: Path, system_folder: str, *, gateway: str | None = None, 
     stage = stage or DEFAULT_STAGE
     if not STAGE_NAME_RE.fullmatch(stage):
         raise UsageError(f"stage name {stage!r} is not valid: a letter, then at most 19 letters, digits, '_' or '-'")
-    if backend_host is not None and not HOST_RE.fullmatch(backend_host.rstrip("/")):
-        raise UsageError(f"--backend-host {backend_host!r} must be a scheme and host, like http://10.0.0.1:8000")
+    if backend_host is not None:
+        from esbgen.rules import validate_url
+
+        validate_url(backend_host, "--backend-host", path_ok=False)
     for app in grant_apps:
         from esbgen.rules import validate_app_code
 

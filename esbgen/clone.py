@@ -13,19 +13,21 @@ from esbgen.confapis import dest_path_app_edit, read_text, scalar_inner
 from esbgen.domain import Channel, CloneTarget, ComponentSet, EsbTree, PresetChannel
 from esbgen.errors import EsbgenError, UsageError
 from esbgen.esbtree import load_tree
+from esbgen.fsutil import check_entry, decode_text, read_input
 from esbgen.plan import FileWrite, Plan, TreeAdd, relative_names
 from esbgen.pyedit import PythonRewrites, append_to_list, py_literal, python_edits
 from esbgen.layout import APIDOCS, APISV2, COMPONENTS, CONFAPIS_GROUP, CUSTOM_CONF, ESB_CONF, settings_file, system_folders
 from esbgen.rules import (
     Problem,
     check_channel_fields,
-    check_system,
     clone_remark,
+    clone_source,
     default_app_code,
     follows_path_pattern,
     is_v2_path,
     known_flawless,
     normalised_path,
+    own_and_inherited,
     preset_name,
     renamed_setting,
     served_channels,
@@ -33,8 +35,7 @@ from esbgen.rules import (
     standard_path_parts,
     validate_app_code,
     validate_new_system,
-    validate_one_line,
-    validate_system_columns,
+    validate_label,
     validate_host_setting_answer,
     validate_host_settings_of_type,
     validate_system_folder,
@@ -110,6 +111,7 @@ def _source_files(folder: Path, label: Path) -> list[tuple[str, list[str]]]:
                 refuse_name(prefix, name, "file", " (a clone cannot name it in its template)")
             if entry.is_symlink():
                 raise EsbgenError(f"{label / (prefix + name)} is a symbolic link; esbgen does not clone links")
+            check_entry(entry, label / (prefix + name))
             if name.endswith(SKIPPED_FILES[1:]):
                 continue
             names.append(name)
@@ -308,13 +310,7 @@ def build_template(tree: EsbTree, source: ComponentSet, saas_type: SaasType, tar
     for item, rewrites in to_edit:
         label, path = item.relative or "", str(item.source)
         if rewrites is not None:
-            with open(path, "rb") as handle:
-                data = handle.read()
-            try:
-                data.decode("utf-8")
-            except UnicodeDecodeError:
-                raise EsbgenError(f"{label}: not UTF-8 text; esbgen edits UTF-8 Python files only") from None
-            text, edits = python_edits(data, label, rewrites)
+            text, edits = python_edits(read_input(path, label, follow_links=False), label, rewrites)
             if edits:
                 item.text, item.edits = text, edits
         else:
@@ -353,8 +349,7 @@ def clone_target(source: ComponentSet, request: CloneRequest, settings: list[str
 
     app_code = validate_app_code(request.app_code) if request.app_code is not None else default_app_code(request.new)
     label = request.label if request.label is not None else request.new.upper()
-    validate_one_line(label, "--label", blank_ok=False)
-    validate_system_columns(label=label)
+    validate_label(label, blank_ok=False)
     target = CloneTarget(request.new, app_code, label, "")
     main = settings[0] if settings else None
     plugin, answer = answers("esbgen_host_setting", target=target, source=source, old=main)[0]
@@ -400,8 +395,8 @@ def conf_changes(tree: EsbTree, target: CloneTarget, remark: str, source: Compon
     """Register the system in SYSTEMS of the custom conf module, and give it in CHANNELS every
     channel its source declares in Python, each with its whole config (tuple form)."""
     path = tree.root / CUSTOM_CONF
-    before = path.read_bytes() if path.is_file() else None
-    text = before.decode("utf-8") if before is not None else CONF_HEADER
+    before = read_input(path, CUSTOM_CONF) if os.path.lexists(path) else None
+    text = decode_text(before, CUSTOM_CONF) if before is not None else CONF_HEADER
     said = []
     if target.system_name in tree.registered:
         said.append(f"{target.system_name} is already registered in {CUSTOM_CONF}")
@@ -757,12 +752,10 @@ def _rule_check(tree: EsbTree, staged_tree: EsbTree, new: str, source: Component
     staged = staged_tree.systems.get(new)
     if staged is None:
         raise EsbgenError(f"the rendered template holds no system folder {new!r}; is a template or plugin wrong?")
-    found = check_system(staged_tree, staged)
-    # a clean clone needs no look at its source's problems: only a problem found is told inherited or new
-    known = ({p.key(source.name, source.system_name) for p in check_system(tree, source)}
-             if source is not None and found else set())
-    inherited = [p for p in found if p.key(new) in known]
-    problems = [str(p) for p in found if p.key(new) not in known]
+    # as `esbgen check` will tell them once it is written: its source is the one its registration names
+    source = clone_source(tree, staged, staged_tree.registered) if source is not None else None
+    own, inherited = own_and_inherited(staged_tree, staged, tree, source)
+    problems = [str(p) for p in own]
     taken: dict[str, list[str]] = {}
     for (path, _method), owners in served_paths(tree, skip={new}).items():
         taken.setdefault(path, []).extend(owners)
@@ -830,6 +823,8 @@ def derived_clone(tree: EsbTree, output: Path, new: str, design: CloneDesign) ->
     if context.get("system") != new or context.get("SYSTEM_NAME") != target.system_name:
         return None
     values = _text_values(context)
+    if not _python_reads_as_derived(design, values):
+        return None  # the clone is read back from disk, as `esbgen check` reads it
     renamed_file: dict[str, str] = {}
     edits_of: dict[str, list[Edit]] = {}
     for item in design.spec.files:
@@ -892,6 +887,31 @@ def derived_clone(tree: EsbTree, output: Path, new: str, design: CloneDesign) ->
     folders = [(design.rendered_path(folder), folder.names) for folder in design.spec.folders]
     derived.planned_docs = {new: planned_docs(staged, renamed_file.values(), folders)}
     return derived
+
+
+def _python_reads_as_derived(design: CloneDesign, values: dict[str, str]) -> bool:
+    """Whether each edited Python file, as it is to be written, reads as derived_clone takes it to:
+    with ``esbgen check``'s own reader, the source's classes and lines, its settings renamed, and
+    SYSTEM_NAME set. An edit that broke a file (or changed what it declares) fails this."""
+    from esbgen.esbtree import facts_of_bytes
+    from esbgen.template import compact_text, rendered_text
+
+    target = design.target
+    for item in design.spec.files:
+        if not item.edits or not str(item.source).endswith(".py"):
+            continue
+        label = design.rendered_path(item)
+        text = compact_text(item.compact, values) if item.compact is not None else rendered_text(
+            item.text or "", item.edits, values)
+        before = facts_of_bytes(read_input(item.source, item.relative or label), label, [])
+        after = facts_of_bytes(text.encode("utf-8"), label, [])
+        if before is None or after is None or (after.classes, after.python3) != (before.classes, before.python3):
+            return False
+        if after.settings != [target.renamed_settings.get(name, name) for name in before.settings]:
+            return False
+        if "SYSTEM_NAME" in before.strings and after.strings.get("SYSTEM_NAME") != target.system_name:
+            return False
+    return True
 
 
 def planned_docs(staged: ComponentSet, rendered: Iterable[str],

@@ -9,6 +9,7 @@ Refusals are raised as ``esbgen.errors.Refused`` (``UsageError`` for the command
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,7 @@ from esbgen import registration as _registration
 from esbgen.errors import EsbgenError, Refused, RollbackIncomplete, UsageError
 from esbgen.layout import COMPONENTS, CUSTOM_CONF, inside_components
 from esbgen.plan import Plan
-from esbgen.rules import validate_one_line
+from esbgen.rules import validate_label, validate_remark
 from esbgen.runner import Context, Operation
 
 
@@ -71,8 +72,8 @@ class Register(Operation):
     system_name: str = ""
 
     def check(self, ctx: Context) -> None:
-        validate_one_line(self.label, "--label")
-        validate_one_line(self.remark, "--remark")
+        validate_label(self.label)
+        validate_remark(self.remark)
 
     def make_plan(self, ctx: Context, work: Path | None) -> Plan:
         from esbgen.esbtree import load_tree
@@ -122,7 +123,7 @@ class Clone(Operation):
     outcome: Any = None
 
     def check(self, ctx: Context) -> None:
-        validate_one_line(self.remark, "--remark")
+        validate_remark(self.remark)
 
     def make_plan(self, ctx: Context, work: Path) -> Plan:
         from esbgen.clone import CloneRequest, plan_clone
@@ -168,7 +169,7 @@ class New(Operation):
     outcome: Any = None
 
     def check(self, ctx: Context) -> None:
-        validate_one_line(self.remark, "--remark")
+        validate_remark(self.remark)
 
     def make_plan(self, ctx: Context, work: Path) -> Plan:
         from esbgen.newsystem import new_remark, plan_new
@@ -209,7 +210,7 @@ class Retarget(Operation):
     outcome: Any = None
 
     def check(self, ctx: Context) -> None:
-        from esbgen.rules import validate_app_code, validate_system_folder
+        from esbgen.rules import validate_app_code, validate_system_folder, validate_url
 
         validate_system_folder(self.system, "system")
         if self.to_source == (self.app_code is not None):
@@ -218,6 +219,8 @@ class Retarget(Operation):
             raise UsageError("--app-url goes with --app-code, not with --to-source")
         if self.app_code is not None:
             validate_app_code(self.app_code)
+        if self.app_url is not None:
+            validate_url(self.app_url, "--app-url")
 
     def make_plan(self, ctx: Context, work: Path | None) -> Plan:
         from esbgen.retarget import plan_retarget, plan_to_source
@@ -437,9 +440,14 @@ class Templatize(Operation):
         destination = Path(self.output).absolute()
         if destination.exists() and not destination.is_dir():
             raise Refused(f"{self.output} exists and is not a folder; -o takes a folder for the template")
-        if inside_components(root, destination):
+        # where the template would really be written: symbolic links on the way followed
+        real, real_root = Path(os.path.realpath(destination)), Path(os.path.realpath(root))
+        if inside_components(root, destination) or inside_components(real_root, real):
             raise Refused(f"{self.output} is inside the ESB's {COMPONENTS}/; the ESB would read the template as "
                           "components. Write it elsewhere")
+        if real_root == real or real_root in real.parents or root == destination or root in destination.parents:
+            raise Refused(f"{self.output} is inside the ESB root {root}; esbgen writes nothing there but a change it "
+                          "applies. Write the template elsewhere")
         if destination.exists() and any(destination.iterdir()):
             raise Refused(f"{destination} exists and is not empty")
         request = CloneRequest(self.source, self.new or f"{self.source}_clone", self.app_code, None, False, self.saas_type)

@@ -4,7 +4,6 @@ their values for in-place edits; ruamel.yaml reads what libyaml cannot place, an
 from __future__ import annotations
 
 import gc
-import os
 import re
 import sys
 from contextlib import contextmanager
@@ -12,31 +11,17 @@ from pathlib import Path
 
 from esbgen.domain import Channel, Span
 from esbgen.errors import EsbgenError
+from esbgen.fsutil import MAX_FILE_BYTES_SETTING, YAML_MAX_SETTING, decode_text, max_file_bytes, read_input
 
-MAX_YAML_BYTES = 64 * 1024 * 1024
 # The values esbgen edits in place (a clone's, a retarget's): only they get a span (the others of
 # 20,000 entries were 160,000 spans made for nothing).
 POSITIONED_FIELDS = frozenset({"path", "comp_codename", "dest_path"})
 
 
-def max_yaml_bytes() -> int:
-    """The size limit of a YAML file esbgen reads; $ESBGEN_MAX_YAML_BYTES overrides it."""
-    try:
-        return int(os.environ.get("ESBGEN_MAX_YAML_BYTES", MAX_YAML_BYTES))
-    except ValueError:
-        return MAX_YAML_BYTES
-
-
 def read_text(path: Path, label: str) -> str:
-    limit = max_yaml_bytes()
-    with open(path, "rb") as handle:  # never more than the limit in memory
-        data = handle.read(limit + 1)
-    if len(data) > limit:
-        raise EsbgenError(f"{label}: file is larger than {_size(limit)}; refusing to read it")
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError as error:
-        raise EsbgenError(f"{label}: not UTF-8 text (byte {error.start})") from None
+    """A YAML file's text: a regular file, within the size limit, UTF-8 (see esbgen.fsutil)."""
+    limit = max_file_bytes((YAML_MAX_SETTING, MAX_FILE_BYTES_SETTING))
+    return decode_text(read_input(path, label, limit=limit), label)
 
 
 def compose(text: str, label: str):
@@ -69,10 +54,6 @@ def compose(text: str, label: str):
         line = f":{text.count(chr(10), 0, position) + 1}" if isinstance(position, int) else ""
         problem = " ".join(str(error).split("\n")[0].split())  # one line, never the reader's second one
         raise EsbgenError(f"{label}{line}: malformed YAML: {problem}") from None
-
-
-def _size(limit: int) -> str:
-    return f"{limit // (1024 * 1024)} MiB" if limit % (1024 * 1024) == 0 else f"{limit} bytes"
 
 
 # libyaml composes nested collections by C recursion, which a hostile file can overflow (a crash,

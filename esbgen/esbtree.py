@@ -17,6 +17,7 @@ from esbgen.domain import (
     RegisteredSystem,
 )
 from esbgen.errors import EsbgenError
+from esbgen.fsutil import check_entry, read_input, refuse_special_files
 from esbgen.pyedit import source_segment
 from esbgen.layout import APIDOCS, COMPONENTS, CONFAPIS, CUSTOM_CONF, ESB_CONF, SYSTEM_CONFIGS, generation, is_esb_root, not_a_root_reason
 from esbgen.rules import NON_COMPONENT_DIRS, component_codename
@@ -46,8 +47,12 @@ def _visible_dirs(folder: Path) -> list[Path]:
 
 
 def parse_python(path: Path, label: str) -> ast.Module:
+    return _parsed(read_input(path, label), label)
+
+
+def _parsed(data: bytes, label: str) -> ast.Module:
     try:
-        return ast.parse(path.read_bytes(), filename=label)
+        return ast.parse(data, filename=label)
     except SyntaxError as error:
         raise EsbgenError(f"{label}:{error.lineno}: Python syntax error: {error.msg}") from None
 
@@ -95,15 +100,36 @@ def settings_read(module: ast.Module) -> list[str]:
     return names
 
 
-def python_files(folder: Path) -> list[Path]:
-    """Every .py file of a system folder, not following links out of it."""
-    found = []
-    for dirpath, dirnames, filenames in os.walk(folder):
-        dirnames[:] = sorted(d for d in dirnames if d not in SKIPPED_NAMES and not os.path.islink(os.path.join(dirpath, d)))
-        for filename in sorted(filenames):
-            path = Path(dirpath, filename)
-            if filename.endswith(".py") and not path.is_symlink():
+def python_files(folder: Path, root: Path | None = None) -> list[Path]:
+    """Every .py file of a system folder, not following links out of it (in os.walk's order).
+
+    A FIFO, socket or device anywhere in it is refused by name (``root``: what names are shown
+    relative to), from its type in the folder listing, never opened.
+    """
+    found: list[Path] = []
+
+    def walk(directory: str) -> None:
+        try:
+            with os.scandir(directory) as listing:
+                entries = sorted(listing, key=lambda entry: entry.name)
+        except OSError:  # as os.walk: an unreadable folder holds nothing
+            return
+        subfolders = []
+        for entry in entries:
+            if entry.is_symlink():
+                continue
+            if entry.is_dir(follow_symlinks=False):
+                if entry.name not in SKIPPED_NAMES:
+                    subfolders.append(entry.path)
+                continue
+            path = Path(entry.path)
+            check_entry(entry, path.relative_to(root) if root is not None else path)
+            if entry.name.endswith(".py"):
                 found.append(path)
+        for subfolder in subfolders:
+            walk(subfolder)
+
+    walk(os.fspath(folder))
     return found
 
 
@@ -213,7 +239,11 @@ def module_facts(path: Path, label: str, unreadable: list[str] | None = None) ->
     A file neither reads is named in ``unreadable`` (the ESB cannot import it either) and
     skipped; without that list it is refused.
     """
-    data = path.read_bytes()
+    return facts_of_bytes(read_input(path, label), label, unreadable)
+
+
+def facts_of_bytes(data: bytes, label: str, unreadable: list[str] | None = None) -> ModuleFacts | None:
+    """``module_facts`` of a file's bytes (a file about to be written is read as it will be)."""
     try:
         return _facts_of_ast(ast.parse(data, filename=label), data)
     except (SyntaxError, ValueError) as error:
@@ -240,7 +270,7 @@ def read_python_system(root: Path, folder: Path, prefix: str, system: ComponentS
         system.system_name = side_name
     sys_name = side_name or system.system_name or folder.name.upper()
     settings: list[str] = []
-    for path in python_files(folder):
+    for path in python_files(folder, root):
         relative = path.relative_to(folder)
         label = str(path.relative_to(root))
         facts = read[path] if path in read else module_facts(path, label, system.unreadable)
@@ -437,10 +467,10 @@ def read_custom_conf(root: Path, unread: list[str] | None = None) -> tuple[dict[
     built by other code is not read, and ``unread`` gets where it stands (``file:line``).
     """
     path = root / CUSTOM_CONF
-    if not path.is_file():
+    if not os.path.lexists(path):
         return {}, []
-    data = path.read_bytes()
-    module = parse_python(path, str(CUSTOM_CONF))
+    data = read_input(path, str(CUSTOM_CONF))
+    module = _parsed(data, str(CUSTOM_CONF))
     builtin_dict = not _shadows_dict(module)
     assignments = module_assignments(module)
     registered: dict[str, RegisteredSystem] = {}
@@ -514,15 +544,17 @@ def load_tree(root: Path, only: set[str] | None = None, positions: set[str] | No
             system = systems[name] = ComponentSet(name, None, None, "generic.v2.", None)
         system.confapis_dir = folder.relative_to(root)
         if wanted(name):
+            refuse_special_files(folder, folder.relative_to(root))  # the ESB reads its docs too
             for relpath, run_mode in confapis_files(root, folder):
                 system.yaml_files.append(relpath)
                 system.channels.extend(channels_of(root, relpath, run_mode, positions is None or name in positions))
                 progress.tick()
     esb_conf = root / ESB_CONF
     presets = []
-    if esb_conf.is_file():
-        text = esb_conf.read_bytes().decode("utf-8", errors="replace")
-        presets = _preset_channels(parse_python(esb_conf, str(ESB_CONF)), text, str(ESB_CONF))
+    if os.path.lexists(esb_conf):
+        data = read_input(esb_conf, str(ESB_CONF))
+        text = data.decode("utf-8", errors="replace")
+        presets = _preset_channels(_parsed(data, str(ESB_CONF)), text, str(ESB_CONF))
     unread: list[str] = []
     registered, conf_channels = read_custom_conf(root, unread)
     for preset in presets + conf_channels:

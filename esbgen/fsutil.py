@@ -2,9 +2,157 @@
 
 from __future__ import annotations
 
+import codecs
+import errno
 import os
+import stat
 import tempfile
 from pathlib import Path
+
+from esbgen.errors import EsbgenError
+
+# Far above any real file esbgen reads (the largest confapis file of an ESB is tens of KB; a
+# 20,000-channel one, 7 MB), and far below what parsing takes memory for (a YAML file costs
+# about 40 times its size).
+DEFAULT_MAX_FILE_BYTES = 8 * 1024 * 1024
+MAX_FILE_BYTES_SETTING = "ESBGEN_MAX_FILE_BYTES"
+YAML_MAX_SETTING = "ESBGEN_MAX_YAML_BYTES"  # for YAML files alone, before the general one
+DISK_FULL = frozenset({errno.ENOSPC, errno.EDQUOT})
+
+
+def max_file_bytes(settings: tuple[str, ...] = (MAX_FILE_BYTES_SETTING,)) -> int:
+    """The size of the largest file esbgen reads and parses: the first of ``settings`` set in the
+    environment ($ESBGEN_MAX_FILE_BYTES), else the default."""
+    for name in settings:
+        raw = os.environ.get(name)
+        if raw is None or not raw.strip():
+            continue
+        try:
+            limit = int(raw)
+        except ValueError:
+            limit = 0
+        if limit <= 0:
+            raise EsbgenError(f"${name} is {raw!r}: give the largest file esbgen may read, in bytes")
+        return limit
+    return DEFAULT_MAX_FILE_BYTES
+
+
+def size_text(size: int) -> str:
+    return f"{size // (1024 * 1024)} MiB" if size % (1024 * 1024) == 0 else f"{size} bytes"
+
+
+def special_kind(mode: int) -> str | None:
+    """What a file that is neither a regular file, a folder nor a link is: a FIFO, a socket, a device."""
+    if stat.S_ISFIFO(mode):
+        return "a FIFO"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    if stat.S_ISCHR(mode):
+        return "a character device"
+    if stat.S_ISBLK(mode):
+        return "a block device"
+    if stat.S_ISREG(mode) or stat.S_ISDIR(mode) or stat.S_ISLNK(mode):
+        return None
+    return "not a regular file"
+
+
+def refuse_special(label, kind: str) -> EsbgenError:
+    return EsbgenError(f"{label} is {kind}, not a regular file; esbgen reads regular files only (remove it first)")
+
+
+def check_entry(entry: os.DirEntry, label) -> None:
+    """Refuse a folder entry that is a FIFO, a socket or a device, by its type in the listing (never opened)."""
+    try:
+        if entry.is_file(follow_symlinks=False) or entry.is_dir(follow_symlinks=False) or entry.is_symlink():
+            return
+        mode = entry.stat(follow_symlinks=False).st_mode
+    except OSError:  # gone since the listing: nothing to read there
+        return
+    kind = special_kind(mode)
+    if kind is not None:
+        raise refuse_special(label, kind)
+
+
+def refuse_special_files(folder: Path, label) -> None:
+    """Refuse the first FIFO, socket or device anywhere under ``folder`` (links are not followed)."""
+    pending = [(os.fspath(folder), Path(label))]
+    while pending:
+        directory, shown = pending.pop()
+        try:
+            with os.scandir(directory) as listing:
+                entries = list(listing)
+        except OSError:
+            continue
+        for entry in entries:
+            check_entry(entry, shown / entry.name)
+            if entry.is_dir(follow_symlinks=False):
+                pending.append((entry.path, shown / entry.name))
+
+
+def read_input(path, label, *, follow_links: bool = True, limit: int | None = None) -> bytes:
+    """The bytes of a file esbgen reads to parse: a regular file no larger than ``max_file_bytes()``.
+
+    A FIFO, socket or device is refused by its type before it is opened (a FIFO would block
+    the run, a device could be endless); the file is opened without blocking (and, without
+    ``follow_links``, not through a link), and its type checked again on the open file, so a
+    swap in between is refused too. Never more than the limit is read. An OSError (no such
+    file, no permission) is the caller's to word, as with ``Path.read_bytes``.
+    """
+    limit = max_file_bytes() if limit is None else limit
+    info = os.stat(path) if follow_links else os.lstat(path)
+    if stat.S_ISLNK(info.st_mode):
+        raise EsbgenError(f"{label} is a symbolic link; esbgen does not read through links here")
+    kind = special_kind(info.st_mode) or (None if stat.S_ISREG(info.st_mode) else "a folder")
+    if kind is not None:
+        raise refuse_special(label, kind)
+    flags = os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0) | (0 if follow_links else os.O_NOFOLLOW)
+    try:
+        fd = os.open(path, flags)
+    except OSError as error:
+        if error.errno == errno.ELOOP and not follow_links:
+            raise EsbgenError(f"{label} is a symbolic link; esbgen does not read through links here") from None
+        raise
+    try:
+        opened = os.fstat(fd)
+        if not stat.S_ISREG(opened.st_mode):
+            raise refuse_special(label, special_kind(opened.st_mode) or "a folder")
+        if opened.st_size > limit:
+            raise too_large(label, limit)
+        chunks, total = [], 0
+        while True:
+            chunk = os.read(fd, min(1 << 20, limit + 1 - total))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            total += len(chunk)
+            if total > limit:  # it grew while read
+                raise too_large(label, limit)
+        return b"".join(chunks)
+    finally:
+        os.close(fd)
+
+
+def too_large(label, limit: int) -> EsbgenError:
+    return EsbgenError(f"{label}: file is larger than {size_text(limit)}; refusing to read it "
+                       f"(${MAX_FILE_BYTES_SETTING} sets the limit)")
+
+
+def decode_text(data: bytes, label, what: str = "") -> str:
+    """UTF-8 text of a file esbgen reads, or one line naming the first byte that is not.
+
+    A byte order mark stays in the text (as U+FEFF), so that offsets into the text and the
+    bytes written back keep it where it was. ``what``: what esbgen does with such files, said
+    with the refusal.
+    """
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        more = f"; {what}" if what else ""
+        raise EsbgenError(f"{label}: not UTF-8 text (byte {error.start}){more}") from None
+
+
+def has_bom(data: bytes) -> bool:
+    return data.startswith(codecs.BOM_UTF8)
 
 
 def atomic_write_bytes(path: Path, data: bytes, mode: int | None = None) -> None:

@@ -12,7 +12,7 @@ from esbgen.errors import EsbgenError, UsageError
 from esbgen.esbtree import load_tree
 from esbgen.layout import APISV2, COMPONENTS, CONFAPIS, settings_file
 from esbgen.plan import Plan
-from esbgen.rules import validate_app_code, validate_host_setting_answer, validate_new_system, validate_one_line, validate_system_columns
+from esbgen.rules import validate_app_code, validate_host_setting_answer, validate_label, validate_new_system
 from esbgen.saas import SaasType, all_saas_types, saas_type_named
 from esbgen.template import render_with_defaults
 
@@ -56,8 +56,7 @@ def plan_new(root: Path, name: str, app_code: str, work: Path, *, type_name: str
 
     validate_new_system(name)
     validate_app_code(app_code)
-    validate_one_line(label, "--label", blank_ok=False)
-    validate_system_columns(label=label)
+    validate_label(label, blank_ok=False)
     saas_type, template = template_of(type_name)
     tree = load_tree(root, positions=set())  # no system's YAML is edited
     target = CloneTarget(name, app_code, label if label is not None else name.upper(), "")

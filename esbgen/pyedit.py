@@ -13,6 +13,7 @@ file, Python 2 forms included, is read by libcst.
 from __future__ import annotations
 
 import ast
+import codecs
 import io
 import re
 import tokenize
@@ -20,6 +21,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 
 from esbgen.errors import EsbgenError
+from esbgen.fsutil import decode_text
 from esbgen.template import Edit, Var
 
 
@@ -72,6 +74,8 @@ def _parse(data: bytes, label: str):
         return cst.parse_module(data)
     except cst.ParserSyntaxError as error:
         raise EsbgenError(f"{label}:{error.raw_line}: Python syntax error: {error.message}") from None
+    except UnicodeDecodeError as error:
+        raise EsbgenError(f"{label}: not text in the encoding it declares ({error.encoding}, byte {error.start})") from None
 
 
 def _dotted_names(node) -> list:
@@ -158,11 +162,39 @@ def _string_parts(literal: str) -> tuple[int, str]:
 
 
 def python_edits(data: bytes, label: str, rewrites: PythonRewrites) -> tuple[str, list[Edit]]:
-    """The decoded text of a Python file and the edits that templatize it."""
+    """The decoded text of a Python file and the edits that templatize it, at their offsets in that text.
+
+    A byte order mark stays the text's first character, every edit after it. A file in another
+    encoding its coding line declares (Latin-1) is read in it; it may be edited only where its
+    bytes are ASCII, the same in UTF-8, since the edited file is written as UTF-8: otherwise it
+    is refused, unless it needs no edit (then it is copied as it is).
+    """
+    encoding = declared_encoding(data, label)
+    if data.startswith(codecs.BOM_UTF8):
+        text, edits = python_edits(data[len(codecs.BOM_UTF8):], label, rewrites)
+        return "\ufeff" + text, [Edit(e.start + 1, e.end + 1, e.parts, e.note) for e in edits]
+    if encoding != "utf-8" and not data.isascii():
+        text, edits = _libcst_edits(data, label, rewrites)
+        if edits:
+            raise EsbgenError(f"{label}: its coding line declares {encoding} and it holds text that is not ASCII; "
+                              "esbgen writes an edited file as UTF-8, which would change those bytes: "
+                              "convert it to UTF-8 first")
+        return text, edits
+    decode_text(data, label, "esbgen edits UTF-8 Python files only")
     read = _read_tokens(data)
     if read is not None:
         return read.text, _token_edits(read, label, rewrites)
     return _libcst_edits(data, label, rewrites)
+
+
+def declared_encoding(data: bytes, label: str) -> str:
+    """The encoding Python reads a file in (a byte order mark, a coding line, else UTF-8), or one line
+    refusing a file Python itself refuses to read for it."""
+    try:
+        encoding = tokenize.detect_encoding(io.BytesIO(data).readline)[0]
+    except SyntaxError as error:
+        raise EsbgenError(f"{label}: Python cannot read it: {error.msg}") from None
+    return "utf-8" if encoding == "utf-8-sig" else encoding
 
 
 def _string_rewrites(start: int, raw: str, rewrites: PythonRewrites) -> list[Edit]:
@@ -335,11 +367,13 @@ def _libcst_edits(data: bytes, label: str, rewrites: PythonRewrites) -> tuple[st
                 self._module_path(alias.name)
 
     wrapper.visit(Finder())
-    text = data.decode("utf-8")
+    # libcst's byte spans count the UTF-8 bytes of the decoded text, whatever the file's encoding
+    text = data.decode(module.encoding)
+    code = text.encode("utf-8")
     edits = []
     for start, end, parts, note in sorted(byte_edits, key=lambda e: e[0]):
-        char_start = len(data[:start].decode("utf-8"))
-        char_end = char_start + len(data[start:end].decode("utf-8"))
+        char_start = len(code[:start].decode("utf-8"))
+        char_end = char_start + len(code[start:end].decode("utf-8"))
         edits.append(Edit(char_start, char_end, parts, note))
     return text, edits
 
@@ -376,6 +410,8 @@ def append_to_list(text: str, list_name: str, elements: list[str], label: str) -
     """Append element sources to the module-level list ``list_name``; add the list when missing."""
     if not elements:
         return text
+    if text.startswith("\ufeff"):  # the parsers' offsets start after a byte order mark
+        return "\ufeff" + append_to_list(text[1:], list_name, elements, label)
     newline = newline_of(text)
     data = text.encode("utf-8")
     found = _list_by_tokens(data, list_name, label)

@@ -29,12 +29,12 @@ from pathlib import Path
 from esbgen.confapis import compose, dest_path_app_edit, read_text
 from esbgen.domain import Channel, CloneTarget, ComponentSet
 from esbgen.errors import EsbgenError, UsageError
+from esbgen.fsutil import read_input
 from esbgen.plan import FileWrite, Plan
 from esbgen.saas import APP_PATH_RE, SaasType
 
 TITLE_RE = re.compile(r"^retarget (?P<system>\S+) from app (?P<old>\S+) to (?P<new>\S+)$")
 BACK_TITLE_RE = re.compile(r"^retarget (?P<system>\S+) back to app (?P<app>\S+), its source$")
-APP_URL_RE = re.compile(r"[a-z][a-z0-9+.-]*://[^\s'\"\\]+")
 
 
 @dataclass
@@ -85,13 +85,13 @@ def plan_retarget(root: Path, system_name: str, app_code: str, saas_type_name: s
     from esbgen.esbtree import python_files
     from esbgen.layout import settings_file
     from esbgen.pyedit import PythonRewrites, Rewrite, python_edits
-    from esbgen.rules import SHARED_SETTINGS, validate_app_code
+    from esbgen.rules import SHARED_SETTINGS, validate_app_code, validate_url
     from esbgen.saas import select_saas_type, setting_literal
     from esbgen.template import rendered_text
 
     validate_app_code(app_code)
-    if app_url is not None and not APP_URL_RE.fullmatch(app_url):
-        raise UsageError(f"--app-url {app_url!r} is not an address like http://host[:port][/path]")
+    if app_url is not None:
+        validate_url(app_url, "--app-url")
     system = _load_system(root, system_name)
     saas_type = select_saas_type(system, saas_type_name)
     current = saas_type.source_app_code(system)
@@ -130,8 +130,8 @@ def plan_retarget(root: Path, system_name: str, app_code: str, saas_type_name: s
         channels = by_file.get(relpath, [])
         if not channels:
             continue
-        before = (root / relpath).read_bytes()
         text = read_text(root / relpath, str(relpath))
+        before = text.encode("utf-8")
         edits = [e for e in (dest_path_app_edit(text, c, current) for c in channels) if e is not None]
         after_text = rendered_text(text, edits, values)
         compose(after_text, str(relpath))  # the edited file still reads as YAML
@@ -148,16 +148,12 @@ def plan_retarget(root: Path, system_name: str, app_code: str, saas_type_name: s
         rewrites.append(Rewrite(setting_literal(old_host), "host_setting", f"host setting {old_host}"))
         settings_rewrites[old_host] = "host_setting"
     if system.python_dir is not None and rewrites:
-        for path in python_files(root / system.python_dir):
+        for path in python_files(root / system.python_dir, root):
             relpath = path.relative_to(root)
-            before = path.read_bytes()
-            try:
-                before.decode("utf-8")
-            except UnicodeDecodeError:
-                raise EsbgenError(f"{relpath}: not UTF-8 text; esbgen edits UTF-8 Python files only") from None
+            before = read_input(path, relpath)
             text, edits = python_edits(before, str(relpath), PythonRewrites(strings=rewrites, settings=settings_rewrites))
             after = rendered_text(text, edits, values).encode("utf-8")
-            if after != before:
+            if edits and after != before:
                 plan.file_writes.append(FileWrite(relpath, before, after))
                 for edit in edits:
                     counts[edit.note] = counts.get(edit.note, 0) + 1
@@ -190,7 +186,7 @@ def define_setting(root: Path, relative: Path, name: str, url: str, after: str |
         raise EsbgenError(f"{relative} is a symbolic link; esbgen does not write through links")
     if not path.is_file():
         raise EsbgenError(f"--app-url: this tree has no {relative}; define {name} there by hand")
-    data = path.read_bytes()
+    data = read_input(path, relative)
     settings = read_settings(data, str(relative))
     literal = py_literal(url)
     existing = settings.assignments.get(name)

@@ -28,6 +28,7 @@ from pathlib import Path
 from esbgen.domain import Channel, ComponentClass, ComponentSet
 from esbgen.errors import EsbgenError
 from esbgen.esbtree import assignments_in
+from esbgen.fsutil import read_input
 from esbgen.pyedit import source_segment
 
 MAX_DEPTH = 12  # how far names are followed (assignments, imports, methods)
@@ -114,7 +115,7 @@ def settings_values(root: Path, settings_file: Path | None = None) -> dict[str, 
 
     relative = settings_file or tree_settings_file(root)
     try:
-        data = (root / relative).read_bytes()
+        data = read_input(root / relative, relative)
         module = ast.parse(data)
         text = data.decode("utf-8")
     except (OSError, SyntaxError, ValueError):
@@ -162,7 +163,8 @@ class _Reader:
         if path not in self.modules:
             self.modules[path] = None
             try:
-                tree = ast.parse(path.read_bytes(), filename=str(path))
+                tree = ast.parse(read_input(path, path.relative_to(self.root) if path.is_relative_to(self.root) else path),
+                                 filename=str(path))
             except (OSError, SyntaxError, ValueError):
                 return None
             self.modules[path] = _Module(path, tree, assignments_in(tree.body), self._imports(path, tree))

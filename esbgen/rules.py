@@ -179,12 +179,120 @@ def validate_app_code(code: str) -> str:
 # Column sizes of the ESB's tables a value must fit: esb_component_system's, and an app code's.
 SYSTEM_COLUMNS = {"name": 64, "label": 128}
 APP_CODE_MAX = 32
+REMARK_MAX_BYTES = 65535  # the later ESB's comment column (MySQL text); the legacy remark is a longtext
 
 
 def validate_one_line(value: str | None, option: str, *, blank_ok: bool = True) -> str | None:
-    """Free text (a label, a remark) goes into conf.py and the database: one line, no NUL."""
-    if value is not None and (any(c in value for c in "\x00\r\n") or (not blank_ok and not value.strip())):
-        raise UsageError(f"{option} must be one line of text")
+    """Free text (a label, a remark) goes into conf.py and the database: one line, no control character."""
+    if value is not None and (any(_is_control(c) for c in value) or (not blank_ok and not value.strip())):
+        raise UsageError(f"{option} must be one line of text (no line break nor control character)")
+    return value
+
+
+def _is_control(character: str) -> bool:
+    import unicodedata
+
+    return unicodedata.category(character) in ("Cc", "Zl", "Zp")
+
+
+def validate_label(value: str | None, option: str = "--label", *, blank_ok: bool = True) -> str | None:
+    """A system's label: one line that fits esb_component_system.label (the later ESB's description)."""
+    validate_one_line(value, option, blank_ok=blank_ok)
+    validate_system_columns(label=value)
+    return value
+
+
+def validate_remark(value: str | None, option: str = "--remark") -> str | None:
+    """A system's remark: one line that fits the remark (the later ESB's comment) column."""
+    validate_one_line(value, option)
+    if value is not None and len(value.encode("utf-8")) > REMARK_MAX_BYTES:
+        raise UsageError(f"{option} is longer than the {REMARK_MAX_BYTES} bytes the ESB's remark column holds")
+    return value
+
+
+URL_MAX = 2000
+_HOST_LABEL_RE = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?")
+
+
+def host_problem(host: str) -> str | None:
+    """Why ``host`` is not a host name, an IPv4 address or an IPv6 address; None when it is one."""
+    import ipaddress
+
+    if not host:
+        return "is empty"
+    if ":" in host:
+        try:
+            ipaddress.IPv6Address(host)
+        except ValueError:
+            return "is not an IPv6 address"
+        return None
+    labels = host.split(".")
+    if all(label.isdigit() for label in labels if label):
+        try:
+            ipaddress.IPv4Address(host)
+        except ValueError:
+            return "is not an IPv4 address"
+        return None
+    if len(host) > 253:
+        return "is too long for a host name"
+    if not all(label.isascii() and _HOST_LABEL_RE.fullmatch(label) for label in labels):
+        return "is not a host name or IP address"
+    return None
+
+
+def port_problem(text: str) -> str | None:
+    """Why ``text`` is not a TCP port (1-65535); None when it is one."""
+    if not (text.isascii() and text.isdigit()) or not 1 <= int(text) <= 65535:
+        return "is not a port from 1 to 65535"
+    return None
+
+
+def validate_url(value: str, option: str, *, path_ok: bool = True) -> str:
+    """An address an operator gives for a service: http or https, a host, an optional port 1-65535,
+    (``path_ok``) an optional path; no user info (a password would land in a file), query nor fragment."""
+    from urllib.parse import urlsplit
+
+    def refuse(why: str) -> UsageError:
+        shown = re.sub(r"(?<=://)[^/?#]*@", "***@", value)  # user info may hold a password: never shown
+        shown = shown if len(shown) <= 120 else shown[:117] + "..."
+        return UsageError(f"{option} {shown!r} {why}")
+
+    like = "http://host[:port]" + ("[/path]" if path_ok else "")
+    if len(value) > URL_MAX:
+        raise refuse(f"is longer than {URL_MAX} characters")
+    if any(_is_control(c) or c.isspace() or c in "'\"\\" for c in value):
+        raise refuse(f"holds a space, a quote, a backslash or a control character; give an address like {like}")
+    scheme, found, rest = value.partition("://")
+    if not found or scheme not in ("http", "https"):
+        raise refuse(f"is not an http:// or https:// address like {like}")
+    try:
+        parts = urlsplit(value)
+    except ValueError as error:
+        raise refuse(f"is not an address: {error}") from None
+    if parts.query or parts.fragment or "?" in value or "#" in value:
+        raise refuse("has a query or a fragment; give the address alone")
+    if not path_ok and parts.path not in ("", "/"):
+        raise refuse(f"has a path; give a scheme, a host and a port only, like {like}")
+    netloc = parts.netloc
+    if "@" in netloc:
+        raise refuse("holds user info (user@ or user:password@); esbgen writes no credentials into a file")
+    if netloc.startswith("["):
+        host, close, after = netloc[1:].partition("]")
+        if not close or (after and not after.startswith(":")):
+            raise refuse("has a broken [IPv6] host")
+        if ":" not in host:
+            raise refuse("has a [host] that is not an IPv6 address")
+        port = after[1:] if after else None
+    else:
+        host, colon, port_text = netloc.partition(":")
+        port = port_text if colon else None
+    problem = host_problem(host)
+    if problem is not None:
+        raise refuse(f"has no host" if not host else f"has a host {host!r} that {problem}")
+    if port is not None:
+        problem = port_problem(port)
+        if problem is not None:
+            raise refuse(f"has a port {port!r} that {problem}")
     return value
 
 
@@ -543,9 +651,10 @@ def clone_remark(source: ComponentSet) -> str:
     return f"Cloned from {(source.system_name or source.name).upper()} by esbgen"
 
 
-def clone_source(tree: EsbTree, system: ComponentSet) -> ComponentSet | None:
-    """The system a clone was made from, as its registration's remark records it."""
-    entry = tree.registered.get((system.system_name or system.name).upper())
+def clone_source(tree: EsbTree, system: ComponentSet, registered: dict | None = None) -> ComponentSet | None:
+    """The system a clone was made from, as its registration's remark records it (``registered``:
+    the registrations to read it from, when not the tree's)."""
+    entry = (tree.registered if registered is None else registered).get((system.system_name or system.name).upper())
     remark = entry.fields.get("remark") if entry is not None else None
     match = CLONED_FROM.match(remark) if isinstance(remark, str) else None
     return tree.systems.get(match.group(1).lower()) if match else None
@@ -570,15 +679,27 @@ def check_tree(tree: EsbTree, systems: list[str] | None = None) -> tuple[list[Pr
         if system is None:
             raise EsbgenError(f"no system {name!r} in {tree.root}")
         progress.tick()
-        problems = check_system(tree, system)
         source = clone_source(tree, system)
-        known = {p.key(source.name, source.system_name) for p in check_system(tree, source)} if source else set()
-        for problem in problems:
-            if problem.key(name, system.system_name) in known:
-                inherited.append((source.name, problem))
-            else:
-                own.append(problem)
+        mine, theirs = own_and_inherited(tree, system, tree, source)
+        own.extend(mine)
+        inherited.extend((source.name, problem) for problem in theirs)
     own.extend(check_path_collisions(tree, systems))
+    return own, inherited
+
+
+def own_and_inherited(tree: EsbTree, system: ComponentSet, source_tree: EsbTree,
+                      source: ComponentSet | None) -> tuple[list[Problem], list[Problem]]:
+    """A system's problems, as its own and as those it inherits: the ones ``source`` (of
+    ``source_tree``), the system it was cloned from, has too. ``esbgen check`` and the check
+    before a clone is written both tell them so."""
+    problems = check_system(tree, system)
+    # a clean system needs no look at its source's problems
+    known = ({p.key(source.name, source.system_name) for p in check_system(source_tree, source)}
+             if source is not None and problems else set())
+    own: list[Problem] = []
+    inherited: list[Problem] = []
+    for problem in problems:
+        (inherited if problem.key(system.name, system.system_name) in known else own).append(problem)
     return own, inherited
 
 
@@ -605,11 +726,12 @@ def settings_assigned(root: Path) -> dict[str, str]:
     """The top-level names the tree's settings file assigns, with the source of each value; {} if unreadable."""
     import ast
 
+    from esbgen.fsutil import read_input
     from esbgen.layout import settings_file
 
     path = root / settings_file(root)
     try:
-        text = path.read_text(encoding="utf-8")
+        text = read_input(path, settings_file(root)).decode("utf-8")
         module = ast.parse(text)
     except (OSError, UnicodeDecodeError, SyntaxError, ValueError):
         return {}

@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 from esbgen.errors import (APPLIED, UNCHANGED, EsbgenError, Interrupted, Refused, RollbackIncomplete, RolledBack,
                            StepFailed, UsageError, signal_name)
+from esbgen.fsutil import DISK_FULL
 
 if TYPE_CHECKING:  # pragma: no cover
     from esbgen.db import Target
@@ -180,6 +181,11 @@ def run(operation: Operation, ctx: Context) -> int:
     except EsbgenError as error:
         if type(error) is EsbgenError:  # the applying part types its own: what is left came before any change
             raise Refused(str(error)) from error
+        raise
+    except OSError as error:
+        if error.errno in DISK_FULL:  # while planning: the journal words (and rolls back) its own
+            where = f" ({error.filename})" if error.filename else ""
+            raise Refused(f"{error.strerror}{where}; nothing was changed") from error
         raise
 
 

@@ -325,3 +325,111 @@ def test_check_reports_what_the_esb_would_drop_silently(esb_root, run_esbgen):
     assert "resolves to no component of itsm" in result.output
     assert "no zh_hans apidoc for 'get_tickets'" in result.output
     assert run_esbgen("check", "sops", "--esb-root", esb_root).exit_code == 0
+
+
+# --- encodings: a byte order mark, CRLF line ends and Latin-1 keep every edit at its bytes -------------------
+
+BOM = b"\xef\xbb\xbf"
+SOPS_FILES = ["components/bk/apisv2/sops/sops_component.py", "components/bk/apisv2/sops/toolkit/configs.py",
+              "components/bk/apisv2/sops/toolkit/tools.py", "components/confapis/sops/sops.yaml"]
+
+
+def _clone_files(root: Path, run_esbgen) -> dict[str, bytes]:
+    result = run_esbgen("clone", "sops", "--as", "bk_sops_ce", "--esb-root", root)
+    assert result.exit_code == 0, result.stderr
+    renamed = [path.replace("/sops/", "/bk_sops_ce/").replace("/sops.yaml", "/bk_sops_ce.yaml") for path in SOPS_FILES]
+    cloned = {path: (root / path).read_bytes() for path in renamed}
+    cloned[str(CONF_PY)] = (root / CONF_PY).read_bytes()
+    return cloned
+
+
+def _crlf(data: bytes) -> bytes:
+    return data.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
+
+
+@pytest.mark.parametrize("bom, crlf", [(True, False), (False, True), (True, True)])
+def test_a_byte_order_mark_and_crlf_keep_every_edit_at_its_bytes(tmp_path, run_esbgen, bom, crlf):
+    """The clone of a source whose files start with a BOM (and end lines with CRLF) is, byte for byte,
+    the clone of the plain source with the same BOM and line ends: no edit moved by a byte."""
+    plain, marked = tmp_path / "plain", tmp_path / "marked"
+    import shutil
+
+    shutil.copytree(FIXTURES / "esb", plain)
+    shutil.copytree(FIXTURES / "esb", marked)
+    for relative in [*SOPS_FILES, str(CONF_PY)]:
+        data = (marked / relative).read_bytes()
+        (marked / relative).write_bytes((BOM if bom else b"") + (_crlf(data) if crlf else data))
+    expected = _clone_files(plain, run_esbgen)
+    cloned = _clone_files(marked, run_esbgen)
+    for relative, data in expected.items():
+        want = (BOM if bom else b"") + (_crlf(data) if crlf else data)
+        assert cloned[relative] == want, relative
+        if relative.endswith(".py"):
+            compile(cloned[relative], relative, "exec")  # Python reads the BOM, and what follows it
+    assert run_esbgen("check", "--esb-root", marked).exit_code == 0
+
+
+def test_latin1_files_are_copied_as_they_are_or_refused_when_an_edit_would_change_their_bytes(esb_root, run_esbgen):
+    init = esb_root / "components/bk/apisv2/sops/__init__.py"
+    init.write_bytes(b"# -*- coding: latin-1 -*-\n# r\xe9sum\xe9 of the package\n")  # no edit: copied byte for byte
+    configs = esb_root / "components/bk/apisv2/sops/toolkit/configs.py"
+    original = configs.read_bytes()
+    ascii_latin1 = original.replace(b"utf-8", b"latin-1").replace("# 系统名，同时决定组件编码 generic.v2.sops.*".encode(),
+                                                                   b"# system name")
+    assert ascii_latin1.isascii() and b"latin-1" in ascii_latin1
+    configs.write_bytes(ascii_latin1)  # declared Latin-1, ASCII bytes: edited, the same bytes in both encodings
+    result = run_esbgen("clone", "sops", "--as", "bk_sops_ce", "--esb-root", esb_root)
+    assert result.exit_code == 0, result.stderr
+    assert (esb_root / NEW_PY / "__init__.py").read_bytes() == init.read_bytes()
+    edited = (esb_root / NEW_PY / "toolkit/configs.py").read_bytes()
+    assert edited == ascii_latin1.replace(b'"SOPS"', b'"BK_SOPS_CE"').replace(b'"BK_SOPS_URL"', b'"BK_SOPS_CE_URL"')
+    compile(edited, "configs.py", "exec")
+    assert run_esbgen("undo", "--esb-root", esb_root).exit_code == 0
+
+    configs.write_bytes(ascii_latin1.replace(b"# system name", b"# nom du syst\xe8me"))  # an edit here would re-encode it
+    before = snapshot(esb_root)
+    result = run_esbgen("clone", "sops", "--as", "bk_sops_ce", "--esb-root", esb_root)
+    assert result.exit_code == 1
+    assert result.stderr.splitlines() == [
+        "esbgen: error: components/bk/apisv2/sops/toolkit/configs.py: its coding line declares iso-8859-1 and it holds "
+        "text that is not ASCII; esbgen writes an edited file as UTF-8, which would change those bytes: convert it to "
+        "UTF-8 first"]
+    assert snapshot(esb_root) == before
+
+
+def test_a_python_file_python_cannot_read_for_its_coding_line_is_refused_in_one_line(esb_root, run_esbgen):
+    configs = esb_root / "components/bk/apisv2/sops/toolkit/configs.py"
+    configs.write_bytes(BOM + configs.read_bytes().replace(b"utf-8", b"latin-1"))
+    before = snapshot(esb_root)
+    result = run_esbgen("clone", "sops", "--as", "bk_sops_ce", "--esb-root", esb_root)
+    assert result.exit_code == 1 and len(result.stderr.splitlines()) == 1, result.stderr
+    assert result.stderr.startswith("esbgen: error: components/bk/apisv2/sops/toolkit/configs.py")
+    assert snapshot(esb_root) == before
+
+
+def test_the_check_before_writing_refuses_what_esbgen_check_would_reject(esb_root, run_esbgen, tmp_path):
+    """An edit three bytes off (what a byte order mark once did) breaks a file: the check before writing
+    reads each edited file as `esbgen check` reads it, and refuses what check would then report."""
+    from esbgen.clone import CloneRequest, conf_changes, design_clone, validate_rendered
+    from esbgen.errors import EsbgenError
+    from esbgen.rules import clone_remark
+    from esbgen.template import Edit, render
+
+    design = design_clone(esb_root, CloneRequest("sops", "bk_sops_ce"))
+    configs = next(item for item in design.spec.files if str(item.relative).endswith("toolkit/configs.py"))
+    configs.edits = [Edit(e.start - 3, e.end - 3, e.parts, e.note) if e.note == "SYSTEM_NAME" else e for e in configs.edits]
+    template = design.spec.write(tmp_path / "template", link=True)
+    output = tmp_path / "output"
+    output.mkdir()
+    render(template, design.context, output)
+    conf_write, _, _ = conf_changes(design.tree, design.target, clone_remark(design.source), design.source,
+                                    (esb_root / "components/esb_conf.py").read_text())
+    with pytest.raises(EsbgenError) as refused:
+        validate_rendered(design.tree, output, "bk_sops_ce", design.source, conf_write, design)
+    assert str(refused.value).startswith("components/bk/apisv2/bk_sops_ce/toolkit/configs.py:7: Python syntax error")
+    # and check, on a tree holding that very clone, rejects it with the same line
+    for folder in ("components/bk/apisv2/bk_sops_ce", "components/confapis/bk_sops_ce"):
+        os.rename(output / folder, esb_root / folder)
+    (esb_root / CONF_PY).write_bytes(conf_write.after)
+    checked = run_esbgen("check", "bk_sops_ce", "--esb-root", esb_root)
+    assert checked.exit_code == 1 and checked.stderr == f"esbgen: error: {refused.value}\n"

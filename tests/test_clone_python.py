@@ -128,7 +128,7 @@ def test_what_the_esbs_yaml_loader_accepts_is_read_and_cloned_as_it_reads_it(esb
 def test_the_clone_checked_before_writing_is_the_one_read_back(tmp_path, fixture, source):
     """The pre-apply check works on the clone computed from the source; it must be what a reader finds."""
     from esbgen.clone import CloneRequest, derived_clone, design_clone, conf_changes, validate_rendered
-    from esbgen.rules import check_system
+    from esbgen.rules import check_system, clone_remark
     from esbgen.template import render
 
     root = tmp_path / "esb"
@@ -139,7 +139,9 @@ def test_the_clone_checked_before_writing_is_the_one_read_back(tmp_path, fixture
     output = work / "output"
     output.mkdir()
     render(template, design.context, output)
-    conf_write, _, _ = conf_changes(design.tree, design.target, "r", design.source, (root / "components/esb_conf.py").read_text())
+    # registered with the remark a clone gets: `esbgen check` finds the source it inherits from by it
+    conf_write, _, _ = conf_changes(design.tree, design.target, clone_remark(design.source), design.source,
+                                    (root / "components/esb_conf.py").read_text())
     validate_rendered(design.tree, output, f"{source}_ce", design.source, conf_write, design)
     derived = derived_clone(design.tree, output, f"{source}_ce", design)
     assert derived is not None

@@ -96,7 +96,7 @@ def snapshot_without_following(root: Path) -> dict[str, str]:
         for name in dirnames + filenames:
             path = Path(dirpath, name)
             state[str(path.relative_to(root))] = os.readlink(path) if path.is_symlink() else (
-                "dir" if path.is_dir() else path.read_bytes().hex())
+                "dir" if path.is_dir() else path.read_bytes().hex() if path.is_file() else oct(path.lstat().st_mode))
     return state
 
 
@@ -235,3 +235,227 @@ def test_hostile_inputs_are_one_line_and_leave_the_tree_as_it_was(esb_root, run_
     assert message in result.stderr and "Traceback" not in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
     assert snapshot(esb_root) == before
+
+
+# --- special files: refused by name, never opened --------------------------------------------------------
+
+def _fifo(path: Path) -> None:
+    os.mkfifo(path)
+
+
+def _socket(path: Path):
+    """A real unix socket bound at ``path`` (bound from its folder: a socket's path has at most 107 bytes)."""
+    import socket
+
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    old = os.getcwd()
+    os.chdir(path.parent)
+    try:
+        server.bind(path.name)
+    finally:
+        os.chdir(old)
+    server.listen(1)
+    return server
+
+
+def _device(path: Path) -> None:
+    import stat
+
+    try:
+        os.mknod(path, stat.S_IFCHR | 0o600, os.makedev(1, 5))  # /dev/zero's numbers: endless if read
+    except PermissionError as error:
+        pytest.fail(f"making a device file needs root, as `make test` runs: {error}")
+
+
+SPECIAL_PLACES = [
+    "components/confapis/sops/extra.yaml",
+    "components/confapis/sops/apidocs/en/extra.md",
+    "components/bk/apisv2/sops/extra.py",
+    "components/bk/apisv2/sops/toolkit/data.txt",
+]
+
+
+@pytest.mark.parametrize("place", SPECIAL_PLACES)
+@pytest.mark.parametrize("kind, make, said", [("fifo", _fifo, "is a FIFO"), ("socket", _socket, "is a socket"),
+                                              ("device", _device, "is a character device")])
+def test_a_special_file_in_a_source_is_refused_by_name_never_opened(esb_root, kind, make, said, place):
+    made = make(esb_root / place)
+    try:
+        before = snapshot_without_following(esb_root)
+        for args in (["check"], ["check", "sops"], ["clone", "sops", "--as", "bk_sops_ce"],
+                     ["clone", "sops", "--as", "bk_sops_ce", "--dry-run"]):
+            # its own process, with a timeout: a run that opened a FIFO would block, and fail here
+            result = esbgen_child(esb_root, *args)
+            assert result.returncode == 1, (args, result.stdout, result.stderr)
+            assert result.stderr.splitlines() == [f"esbgen: error: {place} {said}, not a regular file; "
+                                                  "esbgen reads regular files only (remove it first)"], args
+            assert snapshot_without_following(esb_root) == before
+            assert not (esb_root / ".esbgen").exists()
+    finally:
+        if made is not None:
+            made.close()
+
+
+CLONE = ("clone", "sops", "--as", "bk_sops_ce")
+
+
+@pytest.mark.parametrize("place, commands", [
+    ("components/generic/apis/conf.py", [("check",), CLONE]),
+    ("components/esb_conf.py", [("check",), CLONE]),
+    ("configs/default.py", [CLONE, ("retarget", "sops", "--app-code", "bk-sops-ce")]),  # check reads no settings
+])
+def test_a_fifo_where_esbgen_reads_a_settings_or_conf_module_is_refused(esb_root, place, commands):
+    target = esb_root / place
+    if target.exists():
+        target.unlink()
+    os.mkfifo(target)
+    for args in commands:
+        result = esbgen_child(esb_root, *args)
+        assert result.returncode == 1, (args, result.stderr)
+        assert result.stderr.splitlines() == [f"esbgen: error: {place} is a FIFO, not a regular file; "
+                                              "esbgen reads regular files only (remove it first)"]
+        assert not (esb_root / ".esbgen").exists()
+
+
+def esbgen_child(root: Path, *args: str, env: dict | None = None, timeout: float = 60):
+    import subprocess
+    import sys
+
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("ESBGEN_")}
+    environment.update(env or {})
+    return subprocess.run([sys.executable, "-m", "esbgen", *args, "--esb-root", str(root)], capture_output=True,
+                          text=True, timeout=timeout, env=environment)
+
+
+# --- templatize never writes into the ESB root, links followed ----------------------------------------
+
+@pytest.mark.parametrize("link_to, under, message", [
+    ("components/confapis", "tpl", "inside the ESB's components/"),
+    ("components", "confapis/tpl", "inside the ESB's components/"),
+    (".", "tpl", "inside the ESB root"),
+    ("configs", "tpl", "inside the ESB root"),
+])
+def test_templatize_through_a_link_into_the_root_is_refused(esb_root, run_esbgen, tmp_path, link_to, under, message):
+    link = tmp_path / "link"
+    link.symlink_to(esb_root / link_to)
+    before = snapshot_without_following(esb_root)
+    result = run_esbgen("templatize", "sops", "-o", link / under, "--esb-root", esb_root)
+    refused(result, 1, message)
+    assert snapshot_without_following(esb_root) == before
+
+
+def test_templatize_into_the_root_itself_is_refused(esb_root, run_esbgen):
+    before = snapshot_without_following(esb_root)
+    refused(run_esbgen("templatize", "sops", "-o", esb_root / "tpl", "--esb-root", esb_root), 1, "inside the ESB root")
+    assert snapshot_without_following(esb_root) == before
+
+
+# --- bounded resources -----------------------------------------------------------------------------------
+
+MEASURE = """
+import resource, subprocess, sys, time
+started = time.monotonic()
+done = subprocess.run(sys.argv[1:], capture_output=True, text=True)
+print(done.returncode, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, time.monotonic() - started)
+sys.stderr.write(done.stderr)
+"""
+
+
+def test_an_oversized_yaml_file_is_refused_before_it_is_parsed(esb_root):
+    """20 MB of real channels (no sparse file): refused at the default limit, quickly, in little memory."""
+    import subprocess
+    import sys
+
+    entry = SOPS_YAML.parent / "huge.yaml"
+    one = ("- path: /v2/sops/c{0}/\n  name: c{0}\n  label: channel {0}\n  comp_codename: generic.v2.sops.sops_component\n"
+           "  dest_path: /o/bk_sops/apigw/c{0}/\n  dest_http_method: GET\n")
+    with open(esb_root / entry, "w", encoding="utf-8") as handle:
+        index = 0
+        while handle.tell() < 20 * 1024 * 1024:
+            handle.write("".join(one.format(index + i) for i in range(1000)))
+            index += 1000
+    before = snapshot(esb_root)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ESBGEN_")}
+    for args in (["check"], ["clone", "sops", "--as", "bk_sops_ce"]):
+        # measured in a process of its own: RUSAGE_CHILDREN is the largest child that process waited for
+        measured = subprocess.run([sys.executable, "-c", MEASURE, sys.executable, "-m", "esbgen", *args,
+                                   "--esb-root", str(esb_root)], capture_output=True, text=True, timeout=120, env=env)
+        status, peak_kib, seconds = measured.stdout.split()
+        assert status == "1", measured.stderr
+        assert measured.stderr.splitlines() == [f"esbgen: error: {entry}: file is larger than 8 MiB; refusing to read it "
+                                                "($ESBGEN_MAX_FILE_BYTES sets the limit)"]
+        assert int(peak_kib) < 150 * 1024, peak_kib  # the file alone is 20 MiB; parsed, it took 848 MB
+        assert float(seconds) < 30
+    assert snapshot(esb_root) == before
+    assert not (esb_root / ".esbgen").exists()
+
+
+def test_the_size_limit_covers_python_files_and_is_set_by_its_variable(esb_root):
+    configs = "components/bk/apisv2/sops/toolkit/configs.py"
+    with open(esb_root / configs, "a", encoding="utf-8") as handle:  # the one file above 1 MiB
+        handle.write(("# " + "x" * 98 + "\n") * 12000)
+    result = esbgen_child(esb_root, "check", env={"ESBGEN_MAX_FILE_BYTES": "1048576"})
+    assert result.returncode == 1
+    assert result.stderr.splitlines() == [f"esbgen: error: {configs}: file is larger than 1 MiB; refusing "
+                                          "to read it ($ESBGEN_MAX_FILE_BYTES sets the limit)"]
+    assert esbgen_child(esb_root, "check").returncode == 0  # the default limit is far above it
+    for bad in ("lots", "0", "-5"):
+        result = esbgen_child(esb_root, "check", env={"ESBGEN_MAX_FILE_BYTES": bad})
+        assert result.returncode == 1 and result.stderr.splitlines() == [
+            f"esbgen: error: $ESBGEN_MAX_FILE_BYTES is {bad!r}: give the largest file esbgen may read, in bytes"]
+
+
+# --- operator values ---------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("label", ["tab\there", "line\u2028separator", "bell\x07", "del\x7f", "next\x85line"])
+@pytest.mark.parametrize("command", ["clone", "new", "register"])
+def test_a_label_with_a_control_character_is_refused_by_every_command(esb_root, run_esbgen, tmp_path, command, label):
+    args = {"clone": ["clone", "sops", "--as", "bk_sops_ce"], "new": ["new", "bk_demo", "--app-code", "bk-demo"],
+            "register": ["register", "BK_DEMO", "--database", f"sqlite:///{tmp_path}/esb.db"]}[command]
+    before = snapshot(esb_root)
+    refused(run_esbgen(*args, "--label", label, "--esb-root", esb_root), 2, "--label must be one line of text")
+    assert snapshot(esb_root) == before
+
+
+@pytest.mark.parametrize("command", ["clone", "new", "register"])
+def test_a_remark_longer_than_its_column_is_refused(esb_root, run_esbgen, tmp_path, command):
+    args = {"clone": ["clone", "sops", "--as", "bk_sops_ce"], "new": ["new", "bk_demo", "--app-code", "bk-demo"],
+            "register": ["register", "BK_DEMO", "--database", f"sqlite:///{tmp_path}/esb.db"]}[command]
+    before = snapshot(esb_root)
+    refused(run_esbgen(*args, "--remark", "备" * 21846, "--esb-root", esb_root), 2,
+            "--remark is longer than the 65535 bytes the ESB's remark column holds")
+    assert snapshot(esb_root) == before
+
+
+BAD_URLS = [
+    ("http://sops-ce.example.com:99999", "has a port '99999' that is not a port from 1 to 65535"),
+    ("http://sops-ce.example.com:0", "has a port '0' that is not a port from 1 to 65535"),
+    ("http://sops-ce.example.com:80x", "has a port '80x' that is not a port from 1 to 65535"),
+    ("ftp://sops-ce.example.com", "is not an http:// or https:// address"),
+    ("javascript://x", "is not an http:// or https:// address"),
+    ("sops-ce.example.com:8080", "is not an http:// or https:// address"),
+    ("http://", "has no host"),
+    ("http://:8080", "has no host"),
+    ("http://bad_host!:8080", "has a host 'bad_host!' that is not a host name or IP address"),
+    ("http://300.1.1.1", "has a host '300.1.1.1' that is not an IPv4 address"),
+    ("http://[::g]:80", "is not an address"),
+    ("http://a.example/x?y=1", "has a query or a fragment"),
+    ("http://a.example\n/x", "holds a space, a quote, a backslash or a control character"),
+    ("http://a.example/x'+__import__('os')+'", "holds a space, a quote, a backslash or a control character"),
+]
+
+
+@pytest.mark.parametrize("url, message", BAD_URLS)
+def test_a_backend_host_that_is_no_http_address_is_refused(esb_root, run_esbgen, tmp_path, url, message):
+    result = run_esbgen("export-apigw", "sops", "-o", tmp_path / "gw", "--backend-host", url, "--esb-root", esb_root)
+    refused(result, 2, f"--backend-host {url!r} {message}")
+    assert not (tmp_path / "gw").exists()
+
+
+def test_a_backend_host_with_a_path_or_a_password_is_refused_and_the_password_never_shown(esb_root, run_esbgen, tmp_path):
+    refused(run_esbgen("export-apigw", "sops", "-o", tmp_path / "gw", "--backend-host", "http://10.0.0.5:8000/base",
+                       "--esb-root", esb_root), 2, "has a path")
+    result = run_esbgen("export-apigw", "sops", "-o", tmp_path / "gw", "--backend-host", "http://ops:hunter2@10.0.0.5:8000",
+                        "--esb-root", esb_root)
+    refused(result, 2, "--backend-host 'http://***@10.0.0.5:8000' holds user info")
+    assert "hunter2" not in result.stderr + result.output

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from conftest import FIXTURES, assert_one_line_refusal, changed_paths, snapshot
 from routing_kit import call
 
@@ -201,3 +203,38 @@ def test_a_host_setting_naming_the_old_app_is_pointed_out(esb_root: Path, run_es
         "BK_SOPS_URL = 'http://paas.service.consul:80/o/bk_sops' names app bk_sops, "
         "so BK_SOPS_CE_URL = 'http://paas.service.consul:80/o/bk-sops-ce' would name app bk-sops-ce"
     ) in result.output
+
+
+BAD_APP_URLS = [
+    ("http://sops-ce.example.com:99999", "has a port '99999' that is not a port from 1 to 65535"),
+    ("http://sops-ce.example.com:0", "has a port '0' that is not a port from 1 to 65535"),
+    ("ftp://sops-ce.example.com", "is not an http:// or https:// address like http://host[:port][/path]"),
+    ("file:///etc/passwd", "is not an http:// or https:// address"),
+    ("//sops-ce.example.com", "is not an http:// or https:// address"),
+    ("http://", "has no host"),
+    ("http://sops ce.example.com", "holds a space, a quote, a backslash or a control character"),
+    ("http://sops-ce.example.com/\r\nX = 1", "holds a space, a quote, a backslash or a control character"),
+    ("http://sops-ce.example.com/?next=1", "has a query or a fragment"),
+    ("http://-sops.example.com", "has a host '-sops.example.com' that is not a host name or IP address"),
+    ("http://10.0.0.256:80", "has a host '10.0.0.256' that is not an IPv4 address"),
+    ("http://ops:s3cret@sops-ce.example.com", "holds user info"),
+]
+
+
+@pytest.mark.parametrize("url, message", BAD_APP_URLS)
+def test_an_app_url_that_is_no_http_address_is_refused_before_anything_is_read(esb_root: Path, run_esbgen, url, message):
+    before = snapshot(esb_root)
+    result = run_esbgen("retarget", "sops", "--app-code", NEW_APP, "--app-url", url, "--esb-root", esb_root)
+    assert_one_line_refusal(result, 2)
+    assert "--app-url '" in result.stderr and message in result.stderr
+    assert "s3cret" not in result.stderr + result.output
+    assert snapshot(esb_root) == before
+    assert not (esb_root / ".esbgen").exists()
+
+
+@pytest.mark.parametrize("url", ["http://sops-ce.example.com:65535", "https://10.0.0.5", "http://[::1]:8080/sops/",
+                                 "https://sops-ce.example.com/"])
+def test_an_http_address_with_a_port_in_range_is_taken(esb_root: Path, run_esbgen, url):
+    from esbgen.rules import validate_url
+
+    assert validate_url(url, "--app-url") == url

@@ -6,7 +6,7 @@ import ipaddress
 import time
 from dataclasses import dataclass
 
-_HOST_LABEL_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-")
+from esbgen.rules import host_problem, port_problem
 
 
 @dataclass(frozen=True)
@@ -48,31 +48,17 @@ def parse_backend(text: str) -> Backend:
         if ":" in host:
             raise ValueError(f"{text!r}: write an IPv6 address as [ADDRESS]:PORT")
         _check_host(host, text)
-    if not port_text.isdigit() or not port_text.isascii():
-        raise ValueError(f"the port of {text!r} is not a number")
-    port = int(port_text)
-    if not 1 <= port <= 65535:
-        raise ValueError(f"the port of {text!r} is outside 1-65535")
-    return Backend(host=host, port=port)
+    if port_problem(port_text) is not None:
+        raise ValueError(f"the port of {text!r} is not a number from 1 to 65535")
+    return Backend(host=host, port=int(port_text))
 
 
 def _check_host(host: str, text: str) -> None:
     if not host:
         raise ValueError(f"{text!r} has no host")
-    labels = host.split(".")
-    if all(label.isdigit() for label in labels if label):
-        try:
-            ipaddress.IPv4Address(host)
-        except ValueError:
-            raise ValueError(f"{host!r} in {text!r} is not an IPv4 address") from None
-        return
-    if len(host) > 253:
-        raise ValueError(f"the host name in {text!r} is too long")
-    for label in labels:
-        if not label or len(label) > 63 or not set(label) <= _HOST_LABEL_CHARS:
-            raise ValueError(f"{host!r} in {text!r} is not a host name or IP address")
-        if label.startswith("-") or label.endswith("-"):
-            raise ValueError(f"{host!r} in {text!r} is not a host name or IP address")
+    problem = host_problem(host)
+    if problem is not None:
+        raise ValueError(f"{host!r} in {text!r} {problem}")
 
 
 @dataclass(frozen=True)
