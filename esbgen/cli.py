@@ -20,6 +20,7 @@ QUIET_HELP = "Show no progress (on a terminal, work over about a second shows it
 
 # Where the root group keeps the global options given before the command (click's ``Context.meta``).
 GLOBAL_JSON = "esbgen.json"
+GLOBAL_FULL_DIFF = "esbgen.full_diff"
 GLOBAL_ESB_ROOT = "esbgen.esb_root"
 
 
@@ -28,6 +29,8 @@ def esb_root_option(function):
 
 
 def dry_run_option(function):
+    function = click.option("--full-diff", is_flag=True, expose_value=False, callback=_global(GLOBAL_FULL_DIFF),
+                            help="Show every file's whole diff in the plan (a long one is summed up).")(function)
     return click.option("--dry-run", is_flag=True, help="Print the plan and change nothing.")(function)
 
 
@@ -244,6 +247,7 @@ def run_context(esb_root: str | None = None, **fields):
     in_django = isinstance(settings, RunSettings) and settings.in_django
     if context is not None:
         esb_root = _one_esb_root(context, esb_root)
+        fields.setdefault("full_diff", bool(context.find_root().meta.get(GLOBAL_FULL_DIFF)))
     return Context.make(esb_root, in_django=in_django, say=say, **fields)
 
 

@@ -90,8 +90,11 @@ class Plan:
         """``len(added_files())`` without a Path a file (40,000 of them at 20,000 channels: 0.2 s)."""
         return sum(len(add.files) for add in self.tree_adds)
 
-    def describe(self, show_files: int = 40) -> str:
-        """The plan as an operator reads it: added files, diffs, external steps, post-steps."""
+    def describe(self, show_files: int = 40, full_diff: bool = False) -> str:
+        """The plan as an operator reads it: added files, diffs, external steps, post-steps.
+
+        A file's diff longer than DIFF_LINES_SHOWN is shown by its first hunk and a line that sums up
+        the rest, unless ``full_diff``: a retarget of 2,000 channels is an 18,000-line diff."""
         lines = [f"Plan: {self.title}", f"ESB root: {self.root}"]
         if self.is_empty:
             lines.append("Nothing to change: the tree is already as asked.")
@@ -108,8 +111,12 @@ class Plan:
         for write in self.file_writes:
             verb = "create" if write.before is None else "modify"
             lines.append(f"  {verb} {write.path}")
-            diff = unified_diff(write.before, write.after, str(write.path))
-            lines.extend("    " + line for line in diff.splitlines())
+            diff = unified_diff(write.before, write.after, str(write.path)).splitlines()
+            if full_diff or len(diff) <= DIFF_LINES_SHOWN:
+                lines.extend("    " + line for line in diff)
+            else:
+                lines.extend("    " + line for line in first_hunk(diff))
+                lines.append(f"    ... {diff_summary(diff)} (the whole diff: --full-diff)")
         for step in self.external:
             lines.append(f"  {step.description}")
         for item in self.unchanged:
@@ -121,6 +128,24 @@ class Plan:
         for note in self.notes:
             lines.append(f"Note: {note}")
         return mask("\n".join(lines))
+
+
+DIFF_LINES_SHOWN = 200
+
+
+def first_hunk(diff: list[str]) -> list[str]:
+    """The header and the first hunk of a unified diff's lines."""
+    second = next((number for number, line in enumerate(diff) if line.startswith("@@") and number > 2), len(diff))
+    return diff[:second]
+
+
+def diff_summary(diff: list[str]) -> str:
+    """How much a unified diff changes: its hunks, and the lines it adds and removes."""
+    body = diff[2:]
+    hunks = sum(1 for line in body if line.startswith("@@"))
+    added = sum(1 for line in body if line.startswith("+"))
+    removed = sum(1 for line in body if line.startswith("-"))
+    return f"{hunks:,} places changed in all, {added:,} lines added and {removed:,} removed"
 
 
 def relative_files(folder: Path) -> list[Path]:

@@ -66,6 +66,7 @@ class Context:
     in_django: bool = False
     say: Say = print
     dry_run: bool = False
+    full_diff: bool = False  # every file's whole diff in the plan shown (Plan.describe)
     plan_out: str | None = None
     services: ServiceOptions | None = None
     options: dict[str, Any] = field(default_factory=dict)
@@ -140,7 +141,7 @@ class Operation:
 
     def describe(self, ctx: Context, plan: Plan) -> str | None:
         """The plan as printed before it is applied, and by a dry run (None: nothing to print)."""
-        return plan.describe()
+        return plan.describe(full_diff=ctx.full_diff)
 
     def apply(self, ctx: Context, plan: Plan):
         """Apply the plan as one change; returns the journal."""

@@ -238,3 +238,24 @@ def test_an_http_address_with_a_port_in_range_is_taken(esb_root: Path, run_esbge
     from esbgen.rules import validate_url
 
     assert validate_url(url, "--app-url") == url
+
+
+def test_a_long_diff_is_summed_up_and_shown_whole_on_request(esb_root: Path, run_esbgen) -> None:
+    """A retarget of hundreds of channels prints its first hunk and one line for the rest; --full-diff all of it."""
+    yaml = esb_root / SOPS_YAML
+    entries = "".join(f"- path: /v2/sops/op_{n:04d}/\n  name: op_{n:04d}\n  label: op {n}\n  method: GET\n"
+                      f"  comp_codename: generic.v2.sops.sops_component\n"
+                      f"  dest_path: /o/bk_sops/apigw/op_{n:04d}/\n  dest_http_method: GET\n\n" for n in range(300))
+    yaml.write_bytes(yaml.read_bytes() + b"\n" + entries.encode())
+    before = snapshot(esb_root)
+
+    short = run_esbgen("retarget", "sops", "--app-code", NEW_APP, "--dry-run", "--esb-root", esb_root)
+    whole = run_esbgen("retarget", "sops", "--app-code", NEW_APP, "--dry-run", "--full-diff", "--esb-root", esb_root)
+
+    assert short.exit_code == 0 and whole.exit_code == 0, (short.stderr, whole.stderr)
+    assert snapshot(esb_root) == before
+    summary = [line for line in short.output.splitlines() if "(the whole diff: --full-diff)" in line]
+    assert len(summary) == 1 and "313 lines added and 313 removed" in summary[0], summary
+    assert short.output.count(f"+  dest_path: /o/{NEW_APP}/") < 10
+    assert whole.output.count(f"/o/{NEW_APP}/apigw/op_") == 300
+    assert "--full-diff)" not in whole.output
