@@ -32,8 +32,8 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterator
 
-from esbgen.errors import (APPLIED, UNCHANGED, EsbgenError, Interrupted, Refused, RollbackIncomplete, RolledBack,
-                           StepFailed, UsageError, signal_name)
+from esbgen.errors import (APPLIED, ROLLED_BACK, UNCHANGED, EsbgenError, Interrupted, Refused, RollbackIncomplete,
+                           RolledBack, StepFailed, UsageError, signal_name)
 from esbgen.fsutil import DISK_FULL
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -252,8 +252,10 @@ def _apply(operation: Operation, ctx: Context, plan: Plan):
         started = [journal for journal in journals(store) if journal.id not in before]
         journal = started[-1] if started else None
         typed = typed_failure(error, journal) if type(error) is EsbgenError else error  # else typed already
-        if journal is not None and journal.state == "rolled-back":
-            discard(journal)  # everything is as it was: a run that changed nothing leaves no state
+        # Rolled back whole, everything is as it was: a run that changed nothing leaves no state. The
+        # error says so even where a full disk kept the journal from recording its last state.
+        if journal is not None and (journal.state == "rolled-back" or typed.tree_state == ROLLED_BACK):
+            discard(journal)
         if typed is error:
             raise
         raise typed from error
