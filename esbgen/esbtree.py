@@ -419,15 +419,30 @@ def _relative_offset(code: str, outer: ast.expr, inner: ast.expr) -> int:
     return head + len(line_bytes[: inner.col_offset - column_base].decode("utf-8", errors="ignore"))
 
 
-def _preset_channels(module: ast.Module, text: str, source: str) -> list[PresetChannel]:
-    """The ``preset_channels`` lists of esb_conf.py's channel groups, in file order."""
-    found = []
+def channel_groups(module: ast.Module, text: str, source: str) -> tuple[list[PresetChannel], list[tuple[str, str, str | None]]]:
+    """The ``preset_channels`` of esb_conf.py's channel groups, in file order, each with its group,
+    and the groups' ``rewrite_channels`` (alias, path, group)."""
+    found, rewrites = [], []
+    group_of: dict[int, str] = {}
     for node in ast.walk(module):
         if isinstance(node, ast.Dict):
             for key, value in zip(node.keys, node.values):
-                if string_constant(key) == "preset_channels" and isinstance(value, (ast.List, ast.Tuple)):
-                    found.extend(p for p in (_preset_of(e, text, source) for e in value.elts) if p is not None)
-    return sorted(found, key=lambda preset: preset.line)
+                name = string_constant(key)
+                if name is not None and isinstance(value, ast.Dict):
+                    group_of[id(value)] = name
+            group = group_of.get(id(node))
+            for key, value in zip(node.keys, node.values):
+                name = string_constant(key)
+                if name == "preset_channels" and isinstance(value, (ast.List, ast.Tuple)):
+                    for preset in (_preset_of(e, text, source) for e in value.elts):
+                        if preset is not None:
+                            preset.group = group
+                            found.append(preset)
+                elif name == "rewrite_channels" and isinstance(value, ast.Dict):
+                    for alias, path in zip(value.keys, value.values):
+                        if string_constant(alias) is not None and string_constant(path) is not None:
+                            rewrites.append((string_constant(alias), string_constant(path), group))
+    return sorted(found, key=lambda preset: preset.line), rewrites
 
 
 def read_custom_conf(root: Path, unread: list[str] | None = None) -> tuple[dict[str, RegisteredSystem], list[PresetChannel]]:
@@ -519,14 +534,14 @@ def load_tree(root: Path, only: set[str] | None = None, positions: set[str] | No
                 system.channels.extend(channels_of(root, relpath, run_mode, positions is None or name in positions))
                 progress.tick()
     esb_conf = root / ESB_CONF
-    presets = []
+    presets, rewrites = [], []
     if esb_conf.is_file():
         text = esb_conf.read_bytes().decode("utf-8", errors="replace")
-        presets = _preset_channels(parse_python(esb_conf, str(ESB_CONF)), text, str(ESB_CONF))
+        presets, rewrites = channel_groups(parse_python(esb_conf, str(ESB_CONF)), text, str(ESB_CONF))
     unread: list[str] = []
     registered, conf_channels = read_custom_conf(root, unread)
     for preset in presets + conf_channels:
         owner = _owner_of(preset.codename)
         if owner in systems:
             systems[owner].preset_channels.append(preset)
-    return EsbTree(root, systems, registered, conf_channels, presets, generation(root), unread)
+    return EsbTree(root, systems, registered, conf_channels, presets, generation(root), unread, rewrites)
