@@ -54,6 +54,7 @@ class CloneRequest:
     label: str | None = None
     force: bool = False
     saas_type: str | None = None
+    empty_ok: bool = False  # a source that declares no channel gives a system that serves nothing
 
 
 @dataclass
@@ -699,6 +700,9 @@ def design_clone(root: Path, request: CloneRequest, verbatim_first=None) -> Clon
                               "(copy the folder it points at into place first)")
     if not source.python_dirs:
         raise EsbgenError(f"{request.source} has no Python side ({APISV2 / request.source}); nothing to clone its components from")
+    if not (source.channels or source.preset_channels or request.empty_ok):
+        raise EsbgenError(f"{request.source} declares no channel in this tree (no confapis entry, no preset of {ESB_CONF}, "
+                          f"no CHANNELS entry of {CUSTOM_CONF}): its clone would serve nothing; give --empty to create it anyway")
     for folder in [*source.python_dirs, *([source.confapis_dir] if source.confapis_dir else [])]:
         occupied = root / folder.parent / request.new
         if occupied.is_symlink():
@@ -788,10 +792,14 @@ def _plan_clone(root: Path, request: CloneRequest, work: Path, helper) -> CloneO
                           f"{ESB_CONF}, each beside the source's with its whole config (validators included): "
                           "the ESB serves and checks them as it does the source's")
     settings_path = settings_file(root)
-    if target.renamed_settings and not plan.is_empty:
-        pairs = ", ".join(f"{new} (where {request.source} reads {old})" for old, new in target.renamed_settings.items())
+    needs = clone_backend_settings(tree, source, target)
+    if needs and not plan.is_empty:
+        pairs = ", ".join(f"{new} (where {request.source} reads {old})" for new, (old, _) in needs.items())
         plan.notes.append(f"define in {settings_path}: {pairs}; each is the address of the clone's own backend "
                           f"(app {target.app_code})")
+        plan.notes.append("channels of the clone that need each: " + "; ".join(
+            f"{new}: {len(paths)} ({', '.join(paths[:3])}{', ...' if len(paths) > 3 else ''})"
+            for new, (_, paths) in needs.items()))
     source_app = design.source_app
     if source_app is None and source.confapis_dir is not None:
         plan.notes.append(f"no /o/<app> dest_path in {request.source}: dest_paths are kept as they are")
@@ -803,6 +811,22 @@ def _plan_clone(root: Path, request: CloneRequest, work: Path, helper) -> CloneO
     for problem in inherited:
         plan.notes.append(f"inherited from {request.source}, as the ESB treats it there: {problem}")
     return CloneOutcome(plan, target, source, design.saas_type, source_app, design.context, design.spec, design.counts)
+
+
+def clone_backend_settings(tree: EsbTree, source: ComponentSet, target: CloneTarget) -> dict[str, tuple[str, list[str]]]:
+    """The host settings the clone's code reads for its own backend (``verify.backend_settings`` of the
+    source, under the clone's names), each with the source's name and the clone's channel paths that need it."""
+    from esbgen.verify import backend_settings
+
+    needs: dict[str, tuple[str, list[str]]] = {}
+    for old, paths in backend_settings(tree.root, tree, source).items():
+        new = target.renamed_settings.get(old)
+        if new is None:
+            continue  # kept as it is (the platform's shared entrance): defined on every ESB
+        renamed = ["".join(p if isinstance(p, str) else target.name for p in clone_path(path, source.name, None))
+                   for path in paths]
+        needs[new] = (old, renamed)
+    return needs
 
 
 def add_rendered_folders(plan: Plan, output: Path, folders: list[Path], force: bool,

@@ -118,6 +118,7 @@ class Clone(Operation):
     force: bool = False
     saas_type: str | None = None
     remark: str | None = None
+    empty_ok: bool = False
     command = "clone"
     outcome: Any = None
 
@@ -128,7 +129,7 @@ class Clone(Operation):
         from esbgen.clone import CloneRequest, plan_clone
         from esbgen.rules import clone_remark
 
-        request = CloneRequest(self.source, self.new, self.app_code, self.label, self.force, self.saas_type)
+        request = CloneRequest(self.source, self.new, self.app_code, self.label, self.force, self.saas_type, self.empty_ok)
         outcome = self.outcome = plan_clone(ctx.root, request, work)
         plan_row_and_services(
             ctx, outcome.plan, outcome.target.system_name, label=outcome.target.label,
