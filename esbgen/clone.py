@@ -12,7 +12,7 @@ from typing import Any, Callable, Iterable
 from esbgen.confapis import dest_path_app_edit, read_text, scalar_inner
 from esbgen.domain import Channel, CloneTarget, ComponentSet, EsbTree, PresetChannel
 from esbgen.errors import EsbgenError, UsageError
-from esbgen.esbtree import load_tree, string_constant
+from esbgen.esbtree import load_tree, module_facts, string_constant
 from esbgen.plan import FileWrite, Plan, TreeAdd, relative_names
 from esbgen.pyedit import PythonRewrites, Rewrite, append_to_list, py_literal, python_edits
 from esbgen.layout import APIDOCS, APISV2, COMPONENTS, CONFAPIS_GROUP, CUSTOM_CONF, ESB_CONF, settings_file, system_folders
@@ -285,7 +285,13 @@ def build_template(tree: EsbTree, source: ComponentSet, saas_type: SaasType, tar
     # a component calling one of its own system's by codename must call the clone's (whatever the SaaS type)
     strings = [*saas_type.literal_rewrites(source, target, source_app, variables),
                Rewrite(codename_literal(source.name), "system", "component codename")]
-    unreadable = {w.rsplit(":", 1)[0] for w in source.unreadable}
+    # what no Python 3 grammar reads is copied as it is (the legacy ESB imports Python 2 only files)
+    unreadable = {w.rsplit(":", 1)[0] for w in source.unreadable} | set(source.python2_files)
+    for label in source.python2_files:
+        facts = module_facts(root / label, label)
+        if "SYSTEM_NAME" in facts.strings or set(facts.settings) & set(settings):
+            raise EsbgenError(f"{label}: only a Python 2 grammar reads this file, and the clone must change it "
+                              "(its SYSTEM_NAME or host settings); esbgen edits Python 3 and libcst-readable files only")
     rewrites_of: dict[Path, PythonRewrites] = {}
     for folder in source.python_dirs:
         rewrites_of[folder] = PythonRewrites(
@@ -996,6 +1002,7 @@ def derived_clone(tree: EsbTree, output: Path, new: str, design: CloneDesign) ->
         staged.side_names = {moved_dir(p, new): target.system_name if name else None for p, name in source.side_names.items()}
         staged.settings_read = [target.renamed_settings.get(n, n) for n in source.settings_read]
         staged.unreadable = [str(moved(Path(w.rsplit(":", 1)[0]))) + ":" + w.rsplit(":", 1)[1] for w in source.unreadable]
+        staged.python2_files = [str(moved(Path(label))) for label in source.python2_files]
         staged.yaml_files = [moved(p) for p in source.yaml_files]
         for component in source.components:
             staged.components.append(replace(component, module=moved(component.module),

@@ -139,6 +139,7 @@ class ComponentSet:
     python_dirs: list[Path] = field(default_factory=list)  # every Python side: bk/apisv2, bk/apis, generic/templates
     side_names: dict[Path, str | None] = field(default_factory=dict)  # SYSTEM_NAME of each side's toolkit/configs.py
     unreadable: list[str] = field(default_factory=list)  # Python files no parser reads (file:line)
+    python2_files: list[str] = field(default_factory=list)  # Python files only the Python 2.7 grammar reads
 
     @property
     def kind(self) -> str:

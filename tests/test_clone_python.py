@@ -250,4 +250,6 @@ def test_flaws_the_esb_tolerates_are_carried_over_and_reported_as_inherited(esb_
     check = run_esbgen("check", "bk_sops_ce", "--esb-root", esb_root)
     assert check.exit_code == 0, check.output
     assert check.output.count("inherited from sops") == 3
-    assert run_esbgen("check", "sops", "--esb-root", esb_root).exit_code == 1  # the source's own problems fail its check
+    # the source's own problems are what the ESB tolerates (it skips those entries, shows an empty doc): notes
+    source_check = run_esbgen("check", "sops", "--esb-root", esb_root)
+    assert source_check.exit_code == 0 and source_check.output.count("note: ") == 3, source_check.output
