@@ -553,10 +553,11 @@ class ListSystems(Operation):
 
     def read(self, ctx: Context) -> int:
         from esbgen.esbtree import load_tree
-        from esbgen.rules import OFFICIAL_SYSTEMS, served_channels
+        from esbgen.rules import OFFICIAL_SYSTEMS, rowless_presets, served_channels
 
         tree = load_tree(ctx.root)
-        rows = [("SYSTEM", "KIND", "CHANNELS", "COMPONENTS", "REGISTERED")]
+        # ROWS: the channel rows the ESB's sync makes; WITHOUT ROW: esb_conf.py presets its router serves all the same
+        rows = [("SYSTEM", "KIND", "ROWS", "COMPONENTS", "REGISTERED", "WITHOUT ROW")]
         for name, system in sorted(tree.systems.items()):
             upper = (system.system_name or name).upper()
             if upper in tree.registered:
@@ -566,7 +567,8 @@ class ListSystems(Operation):
             else:
                 registered = "no"
             channels = len(served_channels(tree, system)[0])
-            rows.append((name, system.kind, str(channels), str(len(system.components)), registered))
+            rows.append((name, system.kind, str(channels), str(len(system.components)), registered,
+                         str(len(rowless_presets(tree, system)))))
         widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
         for row in rows:
             ctx.say("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip())

@@ -336,6 +336,29 @@ def preset_name(preset: PresetChannel, component: ComponentClass | None) -> str:
     return preset.codename.rsplit(".", 1)[-1]
 
 
+def _legacy_row_of(preset: PresetChannel) -> bool:
+    """Whether the legacy ESB's sync makes a row of a preset: not of a hidden or a deprecated one, nor of
+    a ``/data/`` path (its router serves the esb_conf.py ones all the same: ``rowless_presets``)."""
+    return not (preset.config.get("is_hidden") or preset.config.get("is_deprecated") or preset.path.startswith("/data/"))
+
+
+def rowless_presets(tree: EsbTree, system: ComponentSet) -> list[PresetChannel]:
+    """The esb_conf.py presets of a system its ESB serves without a row: the legacy router serves every
+    preset of esb_conf.py's channel groups, row or not (hidden, deprecated and off-pattern ones have none);
+    the later ESB serves rows only. ``conf.py`` CHANNELS are served through their rows alone."""
+    if tree.generation != "legacy":
+        return []
+    rows = {(served.path, served.method) for served in served_channels(tree, system)[0]}
+    found, seen = [], set()
+    for preset in system.preset_channels:
+        key = (preset.path, preset.method)
+        if preset.source == str(ESB_CONF) and key not in rows and key not in seen \
+                and importable(tree, system.component_by_codename(preset.codename)) is not None:
+            seen.add(key)
+            found.append(preset)
+    return found
+
+
 def _legacy_skips(system: ComponentSet, path: str, name: str) -> bool:
     """The legacy ESB's sync leaves out paths off the standard pattern (check says so)."""
     return not follows_path_pattern((system.system_name or system.name).lower(), name, path)
@@ -388,8 +411,8 @@ def _served_channels(tree: EsbTree, system: ComponentSet) -> tuple[list[Served],
     dropped: list[Problem] = []
     seen: dict[tuple[str, str], str] = {}
     for preset in system.preset_channels:
-        if tree.generation == "legacy" and preset.config.get("is_hidden"):
-            continue  # the legacy ESB's sync leaves hidden channels out
+        if tree.generation == "legacy" and not _legacy_row_of(preset):
+            continue
         component = importable(tree, system.component_by_codename(preset.codename))
         if component is None:
             dropped.append(Problem(preset.where, f"channel {preset.path} points at {preset.codename!r}, which is no "
