@@ -359,6 +359,17 @@ def rowless_presets(tree: EsbTree, system: ComponentSet) -> list[PresetChannel]:
     return found
 
 
+def served_calls(tree: EsbTree, system: ComponentSet) -> list[Served]:
+    """Every channel a call reaches through the tree's ESB: the rows its sync makes, then the presets
+    its router serves without a row (``rowless_presets``)."""
+    calls = served_channels(tree, system)[0]
+    for preset in rowless_presets(tree, system):
+        component = system.component_by_codename(preset.codename)
+        calls.append(Served(preset.path, preset.method, preset_name(preset, component), preset.codename, component,
+                            preset.where, preset=preset))
+    return calls
+
+
 def _legacy_skips(system: ComponentSet, path: str, name: str) -> bool:
     """The legacy ESB's sync leaves out paths off the standard pattern (check says so)."""
     return not follows_path_pattern((system.system_name or system.name).lower(), name, path)

@@ -44,10 +44,10 @@ def backend_settings(root: Path, tree, system, served=None, routings=None) -> di
     this, so they name the same settings.
     """
     from esbgen.routing import destination, preset_destination
-    from esbgen.rules import SHARED_SETTINGS, is_host_setting, served_channels
+    from esbgen.rules import SHARED_SETTINGS, is_host_setting, served_calls
 
     if served is None:
-        served = served_channels(tree, system)[0]
+        served = served_calls(tree, system)
     routings = routings if routings is not None else {}
     needs: dict[str, list[str]] = {}
     for item in served:
@@ -114,7 +114,7 @@ def verify(root: Path, name: str, say, *, live: str | None = None, app_code: str
     from esbgen.esbtree import load_tree
     from esbgen.layout import settings_file
     from esbgen.routing import ComponentRouting, destination, preset_destination, settings_values
-    from esbgen.rules import check_channel_fields, clone_source, served_channels
+    from esbgen.rules import check_channel_fields, clone_source, served_calls, served_channels
 
     tree = load_tree(root)
     system = tree.systems.get(name)
@@ -129,7 +129,8 @@ def verify(root: Path, name: str, say, *, live: str | None = None, app_code: str
 
     problems: list[str] = []
     channels: list[dict] = []
-    served, dropped = served_channels(tree, system)
+    dropped = served_channels(tree, system)[1]
+    served = served_calls(tree, system)  # with the presets the legacy router serves without a row
     say(f"{system_name} ({system.name}): {len(served)} channel(s) served; host settings from {where}")
     for item in served:
         component = item.component

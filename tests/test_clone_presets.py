@@ -179,3 +179,12 @@ def test_list_says_rows_and_presets_served_without_a_row_apart(tree, run_esbgen)
     umgr = next(line.split() for line in lines if line.startswith("umgr "))
     # legacy: its sync makes a row of list_users alone; the router serves the hidden and deprecated ones too
     assert (umgr[2], umgr[-1]) == (("1", "3") if tree.name == "presets-legacy" else ("5", "0"))
+
+
+def test_verify_shows_the_presets_the_legacy_router_serves_without_a_row(tmp_path, run_esbgen):
+    root = tmp_path / "presets-legacy"
+    shutil.copytree(FIXTURES / "presets-legacy", root)
+    assert run_esbgen("clone", "umgr", "--as", "umgr_ce", "--esb-root", root).exit_code == 0
+    verify = run_esbgen("verify", "umgr_ce", "--esb-root", root)
+    assert "UMGR_CE (umgr_ce): 4 channel(s) served" in verify.output  # one row, three presets without
+    assert "/umgr_ce/get_token/: served by generic.umgr_ce.get_user" in verify.output
