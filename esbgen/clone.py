@@ -67,6 +67,8 @@ class CloneOutcome:
     context: dict[str, Any]
     spec: TemplateSpec
     edits_by_kind: dict[str, int] = field(default_factory=dict)
+    # the host settings the clone's code reads, each with the source's name and the clone's channels needing it
+    backend_settings: dict[str, tuple[str, list[str]]] = field(default_factory=dict)
 
 
 def _source_files(folder: Path, label: Path) -> list[tuple[str, list[str]]]:
@@ -816,7 +818,8 @@ def _plan_clone(root: Path, request: CloneRequest, work: Path, helper) -> CloneO
             plan.notes.append(f"{channel.where}: dest_path {dest!r} is not on app {source_app}; kept")
     for problem in inherited:
         plan.notes.append(f"inherited from {request.source}, as the ESB treats it there: {problem}")
-    return CloneOutcome(plan, target, source, design.saas_type, source_app, design.context, design.spec, design.counts)
+    return CloneOutcome(plan, target, source, design.saas_type, source_app, design.context, design.spec, design.counts,
+                        needs)
 
 
 def clone_backend_settings(tree: EsbTree, source: ComponentSet, target: CloneTarget) -> dict[str, tuple[str, list[str]]]:

@@ -46,10 +46,10 @@ def plan_row_and_services(ctx: Context, plan: Plan, system: str, *, label: str, 
     plan.post_steps.extend(steps)
 
 
-def _verify_notes(root: Path, system: str, settings: list[str]) -> list[str]:
+def _verify_notes(root: Path, system: str, needs: dict | None = None) -> list[str]:
     from esbgen.verify import closing_notes
 
-    return closing_notes(root, system, settings)
+    return closing_notes(root, system, needs)
 
 
 def _edits(edits_by_kind: dict[str, int]) -> str:
@@ -148,8 +148,7 @@ class Clone(Operation):
             f"Cloned {self.source} as {self.new} (SYSTEM_NAME {target.system_name}, app {target.app_code}, "
             f"SaaS type {outcome.saas_type.name}): {plan.added_count} files written; "
             f"edits: {_edits(outcome.edits_by_kind)}."
-        ] + _registration.done_lines(plan) + _verify_notes(plan.root, self.new, list(target.renamed_settings.values())
-                                                           or [target.host_setting])
+        ] + _registration.done_lines(plan) + _verify_notes(plan.root, self.new, outcome.backend_settings)
 
     def plugin_values(self, plan: Plan) -> dict[str, Any]:
         target = self.outcome.target
@@ -191,7 +190,7 @@ class New(Operation):
         return [
             f"Created {self.name} (SYSTEM_NAME {outcome.target.system_name}, app {self.app_code}, SaaS type "
             f"{outcome.saas_type.name}): {plan.added_count} files written."
-        ] + _registration.done_lines(plan) + _verify_notes(plan.root, self.name, [outcome.target.host_setting])
+        ] + _registration.done_lines(plan) + _verify_notes(plan.root, self.name)
 
     def plugin_values(self, plan: Plan) -> dict[str, Any]:
         return {"new": self.name, "system": self.outcome.target.system_name, "app_code": self.app_code,

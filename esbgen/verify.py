@@ -43,7 +43,7 @@ def backend_settings(root: Path, tree, system, served=None, routings=None) -> di
     ...) counts only where a component's host comes from it. ``verify`` and a clone's notes both ask
     this, so they name the same settings.
     """
-    from esbgen.routing import destination, preset_destination
+    from esbgen.routing import component_routing
     from esbgen.rules import SHARED_SETTINGS, is_host_setting, served_calls
 
     if served is None:
@@ -51,32 +51,35 @@ def backend_settings(root: Path, tree, system, served=None, routings=None) -> di
     routings = routings if routings is not None else {}
     needs: dict[str, list[str]] = {}
     for item in served:
-        try:
-            if item.channel is not None:
-                dest = destination(root, system, item.channel, settings={}, routings=routings)
-            else:
-                dest = preset_destination(root, system, item.preset, settings={}, routings=routings)
-        except EsbgenError:
+        if item.component is None:
             continue
-        if dest.host_setting is not None:
-            needs.setdefault(dest.host_setting, []).append(item.path)
+        routing = routings.get(item.codename)
+        if routing is None:
+            try:
+                routing = routings[item.codename] = component_routing(root, item.component)
+            except EsbgenError:
+                continue
+        if routing.host_setting is not None:
+            needs.setdefault(routing.host_setting, []).append(item.path)
     for name in system.settings_read:
         if is_host_setting(name) and name not in SHARED_SETTINGS and name not in needs:
             needs[name] = [item.path for item in served]
     return needs
 
 
-def closing_notes(root: Path, system_folder: str, settings: list[str] | None = None) -> list[str]:
-    """The note that ends a clone or a new system's output while a host setting its code reads is undefined
-    (``backend_settings`` of the system as written; ``settings``: the names a system not on disk would read)."""
-    from esbgen.esbtree import load_tree
+def closing_notes(root: Path, system_folder: str, needs: dict | None = None) -> list[str]:
+    """The note that ends a clone or a new system's output while a host setting its code reads is undefined:
+    ``needs`` (``backend_settings`` of the system, as its plan knew them), else read from the system as written."""
     from esbgen.layout import settings_file
     from esbgen.routing import settings_values
 
     defined = settings_values(root)
-    tree = load_tree(root, only={system_folder})
-    system = tree.systems.get(system_folder)
-    needs = backend_settings(root, tree, system) if system is not None else {name: [] for name in settings or [] if name}
+    if needs is None:
+        from esbgen.esbtree import load_tree
+
+        tree = load_tree(root, only={system_folder})
+        system = tree.systems.get(system_folder)
+        needs = backend_settings(root, tree, system) if system is not None else {}
     missing = [name for name in needs if name not in defined]
     if not missing:
         return []
