@@ -288,6 +288,8 @@ def cli() -> None:
 @click.option("--type", "saas_type", metavar="TYPE", help="Force a SaaS type (see `esbgen plugins`).")
 @click.option("--force", is_flag=True, help="Replace an existing, different target.")
 @click.option("--remark", metavar="TEXT", help="Remark of the system's database row (default: where it was cloned from).")
+@click.option("--empty", "empty_ok", is_flag=True,
+              help="Clone a SOURCE that declares no channel in this tree: a system that serves nothing.")
 @database_option
 @service_options
 @sync_rows_options
@@ -295,11 +297,11 @@ def cli() -> None:
 @dry_run_option
 @plan_out_option
 @json_output
-def clone(source, new, app_code, label, saas_type, force, esb_root, dry_run, remark, database, services, plan_out):
+def clone(source, new, app_code, label, saas_type, force, esb_root, dry_run, remark, empty_ok, database, services, plan_out):
     """Clone the component set SOURCE as a new system and register it."""
     from esbgen.commands import Clone
 
-    return run_operation(Clone(source, new, app_code, label, force, saas_type, remark),
+    return run_operation(Clone(source, new, app_code, label, force, saas_type, remark, empty_ok),
                          run_context(esb_root, database=database, dry_run=dry_run, plan_out=plan_out, services=services))
 
 

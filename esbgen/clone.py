@@ -12,10 +12,10 @@ from typing import Any, Callable, Iterable
 from esbgen.confapis import dest_path_app_edit, read_text, scalar_inner
 from esbgen.domain import Channel, CloneTarget, ComponentSet, EsbTree, PresetChannel
 from esbgen.errors import EsbgenError, UsageError
-from esbgen.esbtree import load_tree
+from esbgen.esbtree import load_tree, module_facts, string_constant
 from esbgen.fsutil import check_entry, decode_text, read_input
 from esbgen.plan import FileWrite, Plan, TreeAdd, relative_names
-from esbgen.pyedit import PythonRewrites, append_to_list, py_literal, python_edits
+from esbgen.pyedit import PythonRewrites, Rewrite, append_to_list, py_literal, python_edits
 from esbgen.layout import APIDOCS, APISV2, COMPONENTS, CONFAPIS_GROUP, CUSTOM_CONF, ESB_CONF, settings_file, system_folders
 from esbgen.rules import (
     Problem,
@@ -40,7 +40,7 @@ from esbgen.rules import (
     validate_host_settings_of_type,
     validate_system_folder,
 )
-from esbgen.saas import APP_PATH_RE, SaasType, select_saas_type
+from esbgen.saas import APP_PATH_RE, SaasType, codename_literal, select_saas_type
 from esbgen.template import (Edit, Rendering, TemplateFile, TemplateSpec, Var, VerbatimFolder, folder_jobs, rendering,
                              verbatim_jobs)
 
@@ -55,6 +55,7 @@ class CloneRequest:
     label: str | None = None
     force: bool = False
     saas_type: str | None = None
+    empty_ok: bool = False  # a source that declares no channel gives a system that serves nothing
 
 
 @dataclass
@@ -67,6 +68,8 @@ class CloneOutcome:
     context: dict[str, Any]
     spec: TemplateSpec
     edits_by_kind: dict[str, int] = field(default_factory=dict)
+    # the host settings the clone's code reads, each with the source's name and the clone's channels needing it
+    backend_settings: dict[str, tuple[str, list[str]]] = field(default_factory=dict)
 
 
 def _source_files(folder: Path, label: Path) -> list[tuple[str, list[str]]]:
@@ -283,8 +286,16 @@ def build_template(tree: EsbTree, source: ComponentSet, saas_type: SaasType, tar
     counts: dict[str, int] = {}
     settings = saas_type.host_settings(source)
     variables = setting_variables(settings)
-    strings = saas_type.literal_rewrites(source, target, source_app, variables)
-    unreadable = {w.rsplit(":", 1)[0] for w in source.unreadable}
+    # a component calling one of its own system's by codename must call the clone's (whatever the SaaS type)
+    strings = [*saas_type.literal_rewrites(source, target, source_app, variables),
+               Rewrite(codename_literal(source.name), "system", "component codename")]
+    # what no Python 3 grammar reads is copied as it is (the legacy ESB imports Python 2 only files)
+    unreadable = {w.rsplit(":", 1)[0] for w in source.unreadable} | set(source.python2_files)
+    for label in source.python2_files:
+        facts = module_facts(root / label, label)
+        if "SYSTEM_NAME" in facts.strings or set(facts.settings) & set(settings):
+            raise EsbgenError(f"{label}: only a Python 2 grammar reads this file, and the clone must change it "
+                              "(its SYSTEM_NAME or host settings); esbgen edits Python 3 and libcst-readable files only")
     rewrites_of: dict[Path, PythonRewrites] = {}
     for folder in source.python_dirs:
         rewrites_of[folder] = PythonRewrites(
@@ -412,6 +423,8 @@ def conf_changes(tree: EsbTree, target: CloneTarget, remark: str, source: Compon
     new_channels, carried = [], []
     names_needed: set[str] = set()
     for preset in source.preset_channels if source is not None else []:
+        if preset.source == str(ESB_CONF):
+            continue  # esb_conf_changes: beside the source's, where the ESB reads presets
         component = source.component_by_codename(preset.codename)
         if component is None:
             continue  # the ESB serves nothing there, and so the clone serves nothing there either
@@ -434,18 +447,125 @@ def conf_changes(tree: EsbTree, target: CloneTarget, remark: str, source: Compon
     return FileWrite(CUSTOM_CONF, before, after), said, carried
 
 
-def _preset_entry(preset: PresetChannel, path: str, codename: str) -> str:
+def _preset_entry(preset: PresetChannel, path: str, codename: str, dedent: bool = True) -> str:
     """``(path, {config})`` for the clone: the source's config text, its codename replaced.
 
     A dict-form entry (of which the ESB keeps path and codename) becomes a tuple with its codename.
+    ``dedent``: move the config's continuation lines left (for a list indented otherwise than the source's).
     """
     if preset.form != "tuple" or preset.code is None or preset.codename_span is None:
         return "(" + py_literal(path) + ", " + py_literal({"comp_codename": codename}) + ")"
     start, end = preset.codename_span
     quote = preset.code[start:end]
-    literal = quote[0] + codename + quote[-1] if quote[:1] in "'\"" and quote[-1:] == quote[:1] else py_literal(codename)
-    code = _dedent_continuation(preset.code[:start] + literal + preset.code[end:])
-    return "(" + py_literal(path) + ", " + code + ")"
+    quoted = quote[:1] in "'\"" and quote[-1:] == quote[:1]
+    literal = quote[0] + codename + quote[-1] if quoted else py_literal(codename)
+    code = preset.code[:start] + literal + preset.code[end:]
+    path_literal = quote[0] + path + quote[0] if quoted and path.isascii() and quote[0] not in path else py_literal(path)
+    return "(" + path_literal + ", " + (_dedent_continuation(code) if dedent else code) + ")"
+
+
+def esb_conf_changes(tree: EsbTree, target: CloneTarget, source: ComponentSet) -> tuple[FileWrite | None, list[PresetChannel], int]:
+    """The clone's presets and alias paths in esb_conf.py, each beside the source's in the same channel group.
+
+    That is where both ESB generations read them: the legacy router serves a preset with or without
+    a row (hidden and v1 channels have none), the later ESB applies the request validators of
+    esb_conf.py's channels only, and both serve the aliases of ``rewrite_channels``. Only text is
+    added: the source's entries stay byte for byte, and undo restores the file as it was.
+    Returns the write, the presets carried over and the number of aliases added.
+    """
+    path = tree.root / ESB_CONF
+    ours = [p for p in source.preset_channels if p.source == str(ESB_CONF)]
+    if not ours or not path.is_file():
+        return None, [], 0
+    before = path.read_bytes()
+    existing = {(p.path, p.method) for p in tree.preset_channels}
+    entries: dict[tuple[str | None, str], list[str]] = {}
+    carried, moved = [], {}
+    for preset in ours:
+        component = source.component_by_codename(preset.codename)
+        if component is None:
+            continue  # the ESB serves nothing there, and so the clone serves nothing there either
+        name = preset_name(preset, component)
+        new_path = "".join(p if isinstance(p, str) else target.name for p in clone_path(preset.path, source.name, name))
+        moved[preset.path] = new_path
+        if (new_path, preset.method) in existing:
+            continue  # already there: a repeat of this clone
+        codename = f"{component.prefix}{target.name}.{component.component_name}"
+        entries.setdefault((preset.group, "preset_channels"), []).append(_preset_entry(preset, new_path, codename, dedent=False))
+        carried.append(preset)
+    aliases = 0
+    taken = {alias for alias, _, _ in tree.rewrite_channels}
+    for alias, served, group in tree.rewrite_channels:
+        if served not in moved:
+            continue
+        name = alias.rstrip("/").rsplit("/", 1)[-1]
+        new_alias = "".join(p if isinstance(p, str) else target.name for p in clone_path(alias, source.name, name))
+        if new_alias in taken:
+            continue
+        entries.setdefault((group, "rewrite_channels"), []).append(f"{py_literal(new_alias)}: {py_literal(moved[served])}")
+        aliases += 1
+    if not entries:
+        return None, carried, aliases
+    after = add_to_channel_groups(before, entries, str(ESB_CONF))
+    return FileWrite(ESB_CONF, before, after), carried, aliases
+
+
+def add_to_channel_groups(data: bytes, entries: dict[tuple[str | None, str], list[str]], label: str) -> bytes:
+    """``data`` (esb_conf.py) with ``entries`` appended, one a line, to the list, tuple or dict ``key``
+    of each channel group, after its last item and at its indentation; nothing else changes."""
+    try:
+        data.decode("utf-8")
+        module = ast.parse(data)
+    except (UnicodeDecodeError, SyntaxError):
+        raise EsbgenError(f"{label}: esbgen reads UTF-8 Python only; cannot add the clone's channels to it") from None
+    newline = b"\r\n" if b"\r\n" in data else b"\n"
+    starts = [0]
+    for line in data.split(b"\n")[:-1]:
+        starts.append(starts[-1] + len(line) + 1)
+
+    def offset(lineno: int, col: int) -> int:
+        return starts[lineno - 1] + col
+
+    group_of: dict[int, str] = {}
+    found: dict[tuple[str | None, str], ast.expr] = {}
+    for node in ast.walk(module):
+        if isinstance(node, ast.Dict):
+            for key, value in zip(node.keys, node.values):
+                name = string_constant(key)
+                if name is not None and isinstance(value, ast.Dict):
+                    group_of[id(value)] = name
+            for key, value in zip(node.keys, node.values):
+                name = string_constant(key)
+                if (group_of.get(id(node)), name) in entries and isinstance(value, (ast.List, ast.Tuple, ast.Dict)):
+                    found.setdefault((group_of.get(id(node)), name), value)
+    inserts: list[tuple[int, bytes]] = []
+    for where, items in entries.items():
+        node = found.get(where)
+        if node is None:
+            raise EsbgenError(f"{label}: no {where[1]} in channel group {where[0]!r}; cannot add the clone's channels there")
+        close = offset(node.end_lineno, node.end_col_offset) - 1
+        elements = node.values if isinstance(node, ast.Dict) else node.elts
+        line_start = data.rfind(b"\n", 0, close) + 1
+        own_line = not data[line_start:close].strip()
+        if elements:
+            last = elements[-1]
+            last_end = offset(last.end_lineno, last.end_col_offset)
+            between = b"".join(part.split(b"#", 1)[0] for part in data[last_end:close].split(b"\n"))
+            if b"," not in between:
+                inserts.append((last_end, b","))
+            first = (node.keys[0] or elements[0]) if isinstance(node, ast.Dict) else elements[0]
+            indent = b" " * first.col_offset if first.lineno != node.lineno else b""
+        else:
+            indent = b" " * (close - line_start + 4) if own_line else b""
+        if own_line and indent:
+            block = b"".join(indent + item.encode("utf-8") + b"," + newline for item in items)
+            inserts.append((line_start, block))
+        else:
+            inserts.append((close, b" " + b", ".join(item.encode("utf-8") for item in items) + b","))
+    after = data
+    for position, block in sorted(inserts, key=lambda insert: insert[0], reverse=True):
+        after = after[:position] + block + after[position:]
+    return after
 
 
 def _dedent_continuation(code: str) -> str:
@@ -583,6 +703,9 @@ def design_clone(root: Path, request: CloneRequest, verbatim_first=None) -> Clon
                               "(copy the folder it points at into place first)")
     if not source.python_dirs:
         raise EsbgenError(f"{request.source} has no Python side ({APISV2 / request.source}); nothing to clone its components from")
+    if not (source.channels or source.preset_channels or request.empty_ok):
+        raise EsbgenError(f"{request.source} declares no channel in this tree (no confapis entry, no preset of {ESB_CONF}, "
+                          f"no CHANNELS entry of {CUSTOM_CONF}): its clone would serve nothing; give --empty to create it anyway")
     for folder in [*source.python_dirs, *([source.confapis_dir] if source.confapis_dir else [])]:
         occupied = root / folder.parent / request.new
         if occupied.is_symlink():
@@ -656,20 +779,30 @@ def _plan_clone(root: Path, request: CloneRequest, work: Path, helper) -> CloneO
         esb_conf = root / ESB_CONF
         source_text = esb_conf.read_bytes().decode("utf-8", errors="replace") if esb_conf.is_file() else ""
         conf_write, said, carried = conf_changes(tree, target, remark, source, source_text)
-        inherited = validate_rendered(tree, output, request.new, source, conf_write, design, rendered)
+        preset_write, presets_carried, aliases = esb_conf_changes(tree, target, source)
+        inherited = validate_rendered(tree, output, request.new, source, conf_write, design, rendered, preset_write)
         rendered.finish()
     add_rendered_folders(plan, output, folders, request.force, rendered.fingerprints)
-    if conf_write is not None:
-        plan.file_writes.append(conf_write)
+    for write in (conf_write, preset_write):
+        if write is not None:
+            plan.file_writes.append(write)
     plan.unchanged.extend(said)
     if carried and not plan.is_empty:
         plan.notes.append(f"{len(carried)} channel(s) that {request.source} declares in Python go to CHANNELS of {CUSTOM_CONF}, "
                           "each with its whole config")
+    if (presets_carried or aliases) and not plan.is_empty:
+        plan.notes.append(f"{len(presets_carried)} preset channel(s) and {aliases} alias path(s) of {request.source} go to "
+                          f"{ESB_CONF}, each beside the source's with its whole config (validators included): "
+                          "the ESB serves and checks them as it does the source's")
     settings_path = settings_file(root)
-    if target.renamed_settings and not plan.is_empty:
-        pairs = ", ".join(f"{new} (where {request.source} reads {old})" for old, new in target.renamed_settings.items())
+    needs = clone_backend_settings(tree, source, target)
+    if needs and not plan.is_empty:
+        pairs = ", ".join(f"{new} (where {request.source} reads {old})" for new, (old, _) in needs.items())
         plan.notes.append(f"define in {settings_path}: {pairs}; each is the address of the clone's own backend "
                           f"(app {target.app_code})")
+        plan.notes.append("channels of the clone that need each: " + "; ".join(
+            f"{new}: {len(paths)} ({', '.join(paths[:3])}{', ...' if len(paths) > 3 else ''})"
+            for new, (_, paths) in needs.items()))
     source_app = design.source_app
     if source_app is None and source.confapis_dir is not None:
         plan.notes.append(f"no /o/<app> dest_path in {request.source}: dest_paths are kept as they are")
@@ -680,7 +813,24 @@ def _plan_clone(root: Path, request: CloneRequest, work: Path, helper) -> CloneO
             plan.notes.append(f"{channel.where}: dest_path {dest!r} is not on app {source_app}; kept")
     for problem in inherited:
         plan.notes.append(f"inherited from {request.source}, as the ESB treats it there: {problem}")
-    return CloneOutcome(plan, target, source, design.saas_type, source_app, design.context, design.spec, design.counts)
+    return CloneOutcome(plan, target, source, design.saas_type, source_app, design.context, design.spec, design.counts,
+                        needs)
+
+
+def clone_backend_settings(tree: EsbTree, source: ComponentSet, target: CloneTarget) -> dict[str, tuple[str, list[str]]]:
+    """The host settings the clone's code reads for its own backend (``verify.backend_settings`` of the
+    source, under the clone's names), each with the source's name and the clone's channel paths that need it."""
+    from esbgen.verify import backend_settings
+
+    needs: dict[str, tuple[str, list[str]]] = {}
+    for old, paths in backend_settings(tree.root, tree, source).items():
+        new = target.renamed_settings.get(old)
+        if new is None:
+            continue  # kept as it is (the platform's shared entrance): defined on every ESB
+        renamed = ["".join(p if isinstance(p, str) else target.name for p in clone_path(path, source.name, None))
+                   for path in paths]
+        needs[new] = (old, renamed)
+    return needs
 
 
 def add_rendered_folders(plan: Plan, output: Path, folders: list[Path], force: bool,
@@ -713,7 +863,7 @@ def add_rendered_folders(plan: Plan, output: Path, folders: list[Path], force: b
 
 def validate_rendered(tree: EsbTree, output: Path, new: str, source: ComponentSet | None,
                       conf_write: FileWrite | None = None, design: CloneDesign | None = None,
-                      rendered: Rendering | None = None) -> list[Problem]:
+                      rendered: Rendering | None = None, preset_write: FileWrite | None = None) -> list[Problem]:
     """Hold the clone rendered under ``output`` (with the conf module it gets) to the ESB's rules.
 
     The same check as ``esbgen check``: a problem the source has too is inherited (reported,
@@ -730,6 +880,9 @@ def validate_rendered(tree: EsbTree, output: Path, new: str, source: ComponentSe
     elif (tree.root / CUSTOM_CONF).is_file():
         (output / CUSTOM_CONF).parent.mkdir(parents=True, exist_ok=True)
         (output / CUSTOM_CONF).write_bytes((tree.root / CUSTOM_CONF).read_bytes())
+    if preset_write is not None:
+        (output / ESB_CONF).parent.mkdir(parents=True, exist_ok=True)
+        (output / ESB_CONF).write_bytes(preset_write.after)
     staged_tree = derived_clone(tree, output, new, design) if design is not None else None
     if staged_tree is not None:
         # checked while the helper still renders; then what it rendered must be what was checked
@@ -817,7 +970,7 @@ def derived_clone(tree: EsbTree, output: Path, new: str, design: CloneDesign) ->
     """
     from dataclasses import replace
 
-    from esbgen.esbtree import read_custom_conf
+    from esbgen.esbtree import channel_groups, parse_python, read_custom_conf
 
     source, target, context = design.source, design.target, design.context
     if context.get("system") != new or context.get("SYSTEM_NAME") != target.system_name:
@@ -847,6 +1000,7 @@ def derived_clone(tree: EsbTree, output: Path, new: str, design: CloneDesign) ->
         staged.side_names = {moved_dir(p, new): target.system_name if name else None for p, name in source.side_names.items()}
         staged.settings_read = [target.renamed_settings.get(n, n) for n in source.settings_read]
         staged.unreadable = [str(moved(Path(w.rsplit(":", 1)[0]))) + ":" + w.rsplit(":", 1)[1] for w in source.unreadable]
+        staged.python2_files = [str(moved(Path(label))) for label in source.python2_files]
         staged.yaml_files = [moved(p) for p in source.yaml_files]
         for component in source.components:
             staged.components.append(replace(component, module=moved(component.module),
@@ -882,7 +1036,11 @@ def derived_clone(tree: EsbTree, output: Path, new: str, design: CloneDesign) ->
     except KeyError:
         return None
     registered, conf_channels = read_custom_conf(output)
-    staged.preset_channels = [p for p in conf_channels if p.codename.split(".")[-2] == new]
+    presets = []
+    if (output / ESB_CONF).is_file():
+        presets = channel_groups(parse_python(output / ESB_CONF, str(ESB_CONF)),
+                                  (output / ESB_CONF).read_bytes().decode("utf-8"), str(ESB_CONF))[0]
+    staged.preset_channels = [p for p in presets + conf_channels if p.codename.split(".")[-2] == new]
     derived = EsbTree(output, {new: staged}, registered, conf_channels, [], tree.generation)
     folders = [(design.rendered_path(folder), folder.names) for folder in design.spec.folders]
     derived.planned_docs = {new: planned_docs(staged, renamed_file.values(), folders)}

@@ -47,10 +47,10 @@ def plan_row_and_services(ctx: Context, plan: Plan, system: str, *, label: str, 
     plan.post_steps.extend(steps)
 
 
-def _verify_notes(root: Path, system: str, settings: list[str]) -> list[str]:
+def _verify_notes(root: Path, system: str, needs: dict | None = None) -> list[str]:
     from esbgen.verify import closing_notes
 
-    return closing_notes(root, system, settings)
+    return closing_notes(root, system, needs)
 
 
 def _edits(edits_by_kind: dict[str, int]) -> str:
@@ -119,6 +119,7 @@ class Clone(Operation):
     force: bool = False
     saas_type: str | None = None
     remark: str | None = None
+    empty_ok: bool = False
     command = "clone"
     outcome: Any = None
 
@@ -129,7 +130,7 @@ class Clone(Operation):
         from esbgen.clone import CloneRequest, plan_clone
         from esbgen.rules import clone_remark
 
-        request = CloneRequest(self.source, self.new, self.app_code, self.label, self.force, self.saas_type)
+        request = CloneRequest(self.source, self.new, self.app_code, self.label, self.force, self.saas_type, self.empty_ok)
         outcome = self.outcome = plan_clone(ctx.root, request, work)
         plan_row_and_services(
             ctx, outcome.plan, outcome.target.system_name, label=outcome.target.label,
@@ -148,8 +149,7 @@ class Clone(Operation):
             f"Cloned {self.source} as {self.new} (SYSTEM_NAME {target.system_name}, app {target.app_code}, "
             f"SaaS type {outcome.saas_type.name}): {plan.added_count} files written; "
             f"edits: {_edits(outcome.edits_by_kind)}."
-        ] + _registration.done_lines(plan) + _verify_notes(plan.root, self.new, list(target.renamed_settings.values())
-                                                           or [target.host_setting])
+        ] + _registration.done_lines(plan) + _verify_notes(plan.root, self.new, outcome.backend_settings)
 
     def plugin_values(self, plan: Plan) -> dict[str, Any]:
         target = self.outcome.target
@@ -191,7 +191,7 @@ class New(Operation):
         return [
             f"Created {self.name} (SYSTEM_NAME {outcome.target.system_name}, app {self.app_code}, SaaS type "
             f"{outcome.saas_type.name}): {plan.added_count} files written."
-        ] + _registration.done_lines(plan) + _verify_notes(plan.root, self.name, [outcome.target.host_setting])
+        ] + _registration.done_lines(plan) + _verify_notes(plan.root, self.name)
 
     def plugin_values(self, plan: Plan) -> dict[str, Any]:
         return {"new": self.name, "system": self.outcome.target.system_name, "app_code": self.app_code,
@@ -468,24 +468,28 @@ class Check(Operation):
     def read(self, ctx: Context) -> int:
         from esbgen.esbtree import load_tree
         from esbgen.plugins import call_hook
-        from esbgen.rules import check_tree, validate_system_folder
+        from esbgen.rules import check_tree, tolerated, validate_system_folder
 
         for name in self.systems:
             validate_system_folder(name)
         tree = load_tree(ctx.root)
         found, inherited = check_tree(tree, self.systems or None)
-        problems = [str(p) for p in found]
+        problems = [str(p) for p in found if not tolerated(tree, p)]
+        notes = [str(p) for p in found if tolerated(tree, p)]
         for extra in call_hook("esbgen_check_tree", tree=tree):
             problems.extend(extra or [])
         for problem in problems:
             ctx.say(problem)
+        for note in notes:
+            ctx.say(f"note: {note}; the ESB serves on")
         for source, problem in inherited:
             ctx.say(f"inherited from {source} (the clone serves what its source serves): {problem}")
         checked = self.systems or sorted(tree.systems)
         if problems:
             ctx.say(f"{len(problems)} problem(s) in {len(checked)} system(s).")
             return 1
-        ctx.say(f"OK: {len(checked)} system(s) follow the ESB's rules.")
+        ctx.say(f"OK: {len(checked)} system(s) follow the ESB's rules"
+                + (f" ({len(notes)} note(s): what the ESB tolerates)." if notes else "."))
         return 0
 
 
@@ -564,10 +568,11 @@ class ListSystems(Operation):
     def read(self, ctx: Context) -> int:
         from esbgen import report
         from esbgen.esbtree import load_tree
-        from esbgen.rules import OFFICIAL_SYSTEMS, served_channels
+        from esbgen.rules import OFFICIAL_SYSTEMS, rowless_presets, served_channels
 
         tree = load_tree(ctx.root)
-        rows = [("SYSTEM", "KIND", "CHANNELS", "COMPONENTS", "REGISTERED")]
+        # ROWS: the channel rows the ESB's sync makes; WITHOUT ROW: esb_conf.py presets its router serves all the same
+        rows = [("SYSTEM", "KIND", "ROWS", "COMPONENTS", "REGISTERED", "WITHOUT ROW")]
         for name, system in sorted(tree.systems.items()):
             upper = (system.system_name or name).upper()
             if upper in tree.registered:
@@ -577,7 +582,8 @@ class ListSystems(Operation):
             else:
                 registered = "no"
             channels = len(served_channels(tree, system)[0])
-            rows.append((name, system.kind, str(channels), str(len(system.components)), registered))
+            rows.append((name, system.kind, str(channels), str(len(system.components)), registered,
+                         str(len(rowless_presets(tree, system)))))
         widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
         for row in rows:
             ctx.say("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip())

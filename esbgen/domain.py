@@ -101,6 +101,7 @@ class PresetChannel:
     code: str | None = None  # the config's source text (tuple form)
     codename_span: tuple[int, int] | None = None  # the codename literal, quotes included, inside ``code``
     names: frozenset[str] = frozenset()  # the names the config's code uses (validators built in code)
+    group: str | None = None  # the esb_conf.py channel group it is listed in ("default", "esb" ...)
 
     @property
     def method(self) -> str:
@@ -138,6 +139,7 @@ class ComponentSet:
     python_dirs: list[Path] = field(default_factory=list)  # every Python side: bk/apisv2, bk/apis, generic/templates
     side_names: dict[Path, str | None] = field(default_factory=dict)  # SYSTEM_NAME of each side's toolkit/configs.py
     unreadable: list[str] = field(default_factory=list)  # Python files no parser reads (file:line)
+    python2_files: list[str] = field(default_factory=list)  # Python files only the Python 2.7 grammar reads
 
     @property
     def kind(self) -> str:
@@ -175,6 +177,8 @@ class EsbTree:
     preset_channels: list[PresetChannel]
     generation: str = "legacy"  # "legacy" (configs/default.py, Python 2.7) or "later" (conf/default.py, Python 3)
     unread_systems: list[str] = field(default_factory=list)  # SYSTEMS entries built in code ("file:line")
+    # esb_conf.py's alias paths: (alias, the path it serves, channel group), e.g. /v2/cmsi/send_mail/ -> /cmsi/send_mail/
+    rewrite_channels: list[tuple[str, str, str | None]] = field(default_factory=list)
     # system -> language -> apidoc file names: the docs a rendered clone holds once its copy is done,
     # known from its template while the copy is still under way (None: list them on disk)
     planned_docs: dict[str, dict[str, set[str]]] | None = None

@@ -148,6 +148,7 @@ class ModuleFacts:
     strings: dict[str, str]  # module-level assignments of a string literal
     settings: list[str]  # names read from django settings
     python3: bool = True  # False: only a Python 2 grammar reads it (the legacy ESB runs it, the later cannot)
+    python2_only: bool = False  # only the Python 2.7 grammar reads it: esbgen copies it, it cannot edit it
 
 
 def _class_alias(node: ast.ClassDef) -> str | None:
@@ -233,10 +234,77 @@ def _facts_of_libcst(data: bytes) -> ModuleFacts | None:
     return ModuleFacts(classes, strings, settings, python3=False)
 
 
-def module_facts(path: Path, label: str, unreadable: list[str] | None = None) -> ModuleFacts | None:
-    """The facts of a Python file: Python 3's own parser first, then libcst for Python 2 forms.
+def _facts_of_python2(data: bytes) -> ModuleFacts | None:
+    """The same facts read with the Python 2.7 grammar (parso's), for what only Python 2 reads
+    (``print "..."``), as the legacy ESB runs it; None when that grammar does not read it either."""
+    try:
+        import parso
+        grammar = parso.load_grammar(version="2.7")
+    except (ImportError, NotImplementedError):  # a parso without the 2.7 grammar
+        return None
+    try:
+        module = grammar.parse(data.decode("utf-8"))
+    except (UnicodeDecodeError, Exception):  # noqa: BLE001 - any parser failure means: not readable
+        return None
+    if next(iter(grammar.iter_errors(module)), None) is not None:
+        return None
 
-    A file neither reads is named in ``unreadable`` (the ESB cannot import it either) and
+    def literal(node) -> str | None:
+        if node is not None and node.type == "string":
+            try:
+                value = ast.literal_eval(node.value.lstrip("uUbB") if node.value[:1] in "uU" else node.value)
+            except (ValueError, SyntaxError):
+                return None
+            return value if isinstance(value, str) else None
+        return None
+
+    classes, strings, settings = [], {}, []
+    for node in module.children:
+        if node.type == "classdef":
+            alias = None
+            body = node.children[-1]
+            for statement in getattr(body, "children", []):
+                parts = statement.children[0].children if statement.type == "simple_stmt" and \
+                    statement.children[0].type == "expr_stmt" else []
+                if len(parts) == 3 and parts[0].type == "name" and parts[0].value == "name" and parts[1].value == "=":
+                    alias = literal(parts[2])
+            bases = []
+            for child in node.children:
+                if child.type == "name" and child.value not in ("class", node.name.value):
+                    bases.append(child.value)
+                elif child.type in ("arglist", "power", "atom_expr"):
+                    bases.extend(leaf.value for leaf in child.children if leaf.type == "name")
+            classes.append((node.name.value, bases, node.start_pos[0], alias))
+        elif node.type == "simple_stmt" and node.children[0].type == "expr_stmt":
+            parts = node.children[0].children
+            if len(parts) == 3 and parts[0].type == "name" and parts[1].value == "=" and literal(parts[2]) is not None:
+                strings[parts[0].value] = literal(parts[2])
+
+    def walk(node) -> None:
+        children = getattr(node, "children", None)
+        if children is None:
+            return
+        if node.type in ("power", "atom_expr") and len(children) >= 2 and children[0].type == "name":
+            first, trailer = children[0], children[1]
+            if first.value == "settings" and trailer.type == "trailer" and trailer.children[0].value == ".":
+                settings.append(trailer.children[1].value)
+            elif first.value == "getattr" and trailer.type == "trailer" and len(trailer.children) == 3 \
+                    and trailer.children[1].type == "arglist":
+                args = [a for a in trailer.children[1].children if a.type != "operator"]
+                if len(args) >= 2 and args[0].type == "name" and args[0].value == "settings" and literal(args[1]):
+                    settings.append(literal(args[1]))
+        for child in children:
+            walk(child)
+
+    walk(module)
+    return ModuleFacts(classes, strings, settings, python3=False, python2_only=True)
+
+
+def module_facts(path: Path, label: str, unreadable: list[str] | None = None) -> ModuleFacts | None:
+    """The facts of a Python file: Python 3's own parser first, then libcst for Python 2 forms, then
+    the Python 2.7 grammar for what only Python 2 reads (the legacy ESB runs Python 2.7).
+
+    A file none reads is named in ``unreadable`` (the ESB cannot import it either) and
     skipped; without that list it is refused.
     """
     return facts_of_bytes(read_input(path, label), label, unreadable)
@@ -247,7 +315,7 @@ def facts_of_bytes(data: bytes, label: str, unreadable: list[str] | None = None)
     try:
         return _facts_of_ast(ast.parse(data, filename=label), data)
     except (SyntaxError, ValueError) as error:
-        facts = _facts_of_libcst(data)
+        facts = _facts_of_libcst(data) or _facts_of_python2(data)
         if facts is not None:
             return facts
         if unreadable is None:
@@ -276,6 +344,8 @@ def read_python_system(root: Path, folder: Path, prefix: str, system: ComponentS
         facts = read[path] if path in read else module_facts(path, label, system.unreadable)
         if facts is None:
             continue
+        if facts.python2_only:
+            system.python2_files.append(label)
         for name in facts.settings:
             if name not in settings:
                 settings.append(name)
@@ -449,15 +519,30 @@ def _relative_offset(code: str, outer: ast.expr, inner: ast.expr) -> int:
     return head + len(line_bytes[: inner.col_offset - column_base].decode("utf-8", errors="ignore"))
 
 
-def _preset_channels(module: ast.Module, text: str, source: str) -> list[PresetChannel]:
-    """The ``preset_channels`` lists of esb_conf.py's channel groups, in file order."""
-    found = []
+def channel_groups(module: ast.Module, text: str, source: str) -> tuple[list[PresetChannel], list[tuple[str, str, str | None]]]:
+    """The ``preset_channels`` of esb_conf.py's channel groups, in file order, each with its group,
+    and the groups' ``rewrite_channels`` (alias, path, group)."""
+    found, rewrites = [], []
+    group_of: dict[int, str] = {}
     for node in ast.walk(module):
         if isinstance(node, ast.Dict):
             for key, value in zip(node.keys, node.values):
-                if string_constant(key) == "preset_channels" and isinstance(value, (ast.List, ast.Tuple)):
-                    found.extend(p for p in (_preset_of(e, text, source) for e in value.elts) if p is not None)
-    return sorted(found, key=lambda preset: preset.line)
+                name = string_constant(key)
+                if name is not None and isinstance(value, ast.Dict):
+                    group_of[id(value)] = name
+            group = group_of.get(id(node))
+            for key, value in zip(node.keys, node.values):
+                name = string_constant(key)
+                if name == "preset_channels" and isinstance(value, (ast.List, ast.Tuple)):
+                    for preset in (_preset_of(e, text, source) for e in value.elts):
+                        if preset is not None:
+                            preset.group = group
+                            found.append(preset)
+                elif name == "rewrite_channels" and isinstance(value, ast.Dict):
+                    for alias, path in zip(value.keys, value.values):
+                        if string_constant(alias) is not None and string_constant(path) is not None:
+                            rewrites.append((string_constant(alias), string_constant(path), group))
+    return sorted(found, key=lambda preset: preset.line), rewrites
 
 
 def read_custom_conf(root: Path, unread: list[str] | None = None) -> tuple[dict[str, RegisteredSystem], list[PresetChannel]]:
@@ -550,15 +635,15 @@ def load_tree(root: Path, only: set[str] | None = None, positions: set[str] | No
                 system.channels.extend(channels_of(root, relpath, run_mode, positions is None or name in positions))
                 progress.tick()
     esb_conf = root / ESB_CONF
-    presets = []
+    presets, rewrites = [], []
     if os.path.lexists(esb_conf):
         data = read_input(esb_conf, str(ESB_CONF))
         text = data.decode("utf-8", errors="replace")
-        presets = _preset_channels(_parsed(data, str(ESB_CONF)), text, str(ESB_CONF))
+        presets, rewrites = channel_groups(_parsed(data, str(ESB_CONF)), text, str(ESB_CONF))
     unread: list[str] = []
     registered, conf_channels = read_custom_conf(root, unread)
     for preset in presets + conf_channels:
         owner = _owner_of(preset.codename)
         if owner in systems:
             systems[owner].preset_channels.append(preset)
-    return EsbTree(root, systems, registered, conf_channels, presets, generation(root), unread)
+    return EsbTree(root, systems, registered, conf_channels, presets, generation(root), unread, rewrites)

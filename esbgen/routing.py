@@ -341,6 +341,8 @@ def component_routing(root: Path, component: ComponentClass) -> ComponentRouting
     """How ``component`` forwards a call, read from its module (and the modules it imports)."""
     reader = _Reader(root)
     module = reader.module(root / component.module)
+    if module is None and not component.python3:
+        return ComponentRouting(component.module, component.class_name, (), ())  # Python 2 only: not followed
     if module is None:
         raise EsbgenError(f"{component.module}: cannot read it as Python")
     cls = next(

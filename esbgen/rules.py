@@ -444,6 +444,40 @@ def preset_name(preset: PresetChannel, component: ComponentClass | None) -> str:
     return preset.codename.rsplit(".", 1)[-1]
 
 
+def _legacy_row_of(preset: PresetChannel) -> bool:
+    """Whether the legacy ESB's sync makes a row of a preset: not of a hidden or a deprecated one, nor of
+    a ``/data/`` path (its router serves the esb_conf.py ones all the same: ``rowless_presets``)."""
+    return not (preset.config.get("is_hidden") or preset.config.get("is_deprecated") or preset.path.startswith("/data/"))
+
+
+def rowless_presets(tree: EsbTree, system: ComponentSet) -> list[PresetChannel]:
+    """The esb_conf.py presets of a system its ESB serves without a row: the legacy router serves every
+    preset of esb_conf.py's channel groups, row or not (hidden, deprecated and off-pattern ones have none);
+    the later ESB serves rows only. ``conf.py`` CHANNELS are served through their rows alone."""
+    if tree.generation != "legacy":
+        return []
+    rows = {(served.path, served.method) for served in served_channels(tree, system)[0]}
+    found, seen = [], set()
+    for preset in system.preset_channels:
+        key = (preset.path, preset.method)
+        if preset.source == str(ESB_CONF) and key not in rows and key not in seen \
+                and importable(tree, system.component_by_codename(preset.codename)) is not None:
+            seen.add(key)
+            found.append(preset)
+    return found
+
+
+def served_calls(tree: EsbTree, system: ComponentSet) -> list[Served]:
+    """Every channel a call reaches through the tree's ESB: the rows its sync makes, then the presets
+    its router serves without a row (``rowless_presets``)."""
+    calls = served_channels(tree, system)[0]
+    for preset in rowless_presets(tree, system):
+        component = system.component_by_codename(preset.codename)
+        calls.append(Served(preset.path, preset.method, preset_name(preset, component), preset.codename, component,
+                            preset.where, preset=preset))
+    return calls
+
+
 def _legacy_skips(system: ComponentSet, path: str, name: str) -> bool:
     """The legacy ESB's sync leaves out paths off the standard pattern (check says so)."""
     return not follows_path_pattern((system.system_name or system.name).lower(), name, path)
@@ -496,8 +530,8 @@ def _served_channels(tree: EsbTree, system: ComponentSet) -> tuple[list[Served],
     dropped: list[Problem] = []
     seen: dict[tuple[str, str], str] = {}
     for preset in system.preset_channels:
-        if tree.generation == "legacy" and preset.config.get("is_hidden"):
-            continue  # the legacy ESB's sync leaves hidden channels out
+        if tree.generation == "legacy" and not _legacy_row_of(preset):
+            continue
         component = importable(tree, system.component_by_codename(preset.codename))
         if component is None:
             dropped.append(Problem(preset.where, f"channel {preset.path} points at {preset.codename!r}, which is no "
@@ -620,6 +654,19 @@ def _check_system(tree: EsbTree, system: ComponentSet) -> list[Problem]:
 
 
 MISPLACED = " (the legacy ESB skips it, the later one serves it at that URL)"
+
+# What the ESB lives with, as its public trees ship it: an entry it logs and skips (the others are
+# served), a channel without apidoc (an empty doc), a path declared twice (kept once).
+TOLERATED = frozenset({"skipped-entry", "no-doc", "duplicate"})
+
+
+def tolerated(tree: EsbTree, problem: Problem) -> bool:
+    """Whether the ESB of this tree's generation serves on despite ``problem``: ``check`` lists it as a note.
+
+    A path off the standard pattern is served at that URL by the later ESB; the legacy one skips it."""
+    if problem.code in TOLERATED:
+        return True
+    return problem.code == "path" and tree.generation == "later" and problem.message.endswith(MISPLACED)
 
 
 def served_paths(tree: EsbTree, skip: set[str] = frozenset()) -> dict[tuple[str, str], list[str]]:

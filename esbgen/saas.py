@@ -29,6 +29,12 @@ def app_literal(app_code: str) -> re.Pattern[str]:
     return re.compile(rf"/o/(?P<old>{re.escape(app_code)})(?![A-Za-z0-9_-])")
 
 
+def codename_literal(system: str) -> re.Pattern[str]:
+    """A codename of one of ``system``'s components inside a string (``generic.v2.usermanage.x``, or the
+    ``generic.cmsi.%s`` a component formats): code that calls a component of its own system by name."""
+    return re.compile(rf"(?<![A-Za-z0-9_.])generic\.(?:v2\.)?(?P<old>{re.escape(system)})\.")
+
+
 def setting_literal(name: str) -> re.Pattern[str]:
     return re.compile(rf"(?<![A-Za-z0-9_])(?P<old>{re.escape(name)})(?![A-Za-z0-9_])")
 

@@ -34,13 +34,53 @@ from esbgen.errors import EsbgenError, Refused, UsageError
 LIVE_TIMEOUT = 15.0
 
 
-def closing_notes(root: Path, system_folder: str, settings: list[str]) -> list[str]:
-    """The note that ends a clone or a new system's output while a host setting it reads is undefined."""
+def backend_settings(root: Path, tree, system, served=None, routings=None) -> dict[str, list[str]]:
+    """The host settings a system's code reads for its backend, each with the paths of the channels that need it.
+
+    A channel needs the setting its component's host comes from; a host setting of the system's own
+    that no component's host names (read as a module is imported, or by a helper) is needed by every
+    channel, since an undefined one fails the import. The platform's shared entrance (``PAAS_HOST``
+    ...) counts only where a component's host comes from it. ``verify`` and a clone's notes both ask
+    this, so they name the same settings.
+    """
+    from esbgen.routing import component_routing
+    from esbgen.rules import SHARED_SETTINGS, is_host_setting, served_calls
+
+    if served is None:
+        served = served_calls(tree, system)
+    routings = routings if routings is not None else {}
+    needs: dict[str, list[str]] = {}
+    for item in served:
+        if item.component is None:
+            continue
+        routing = routings.get(item.codename)
+        if routing is None:
+            try:
+                routing = routings[item.codename] = component_routing(root, item.component)
+            except EsbgenError:
+                continue
+        if routing.host_setting is not None:
+            needs.setdefault(routing.host_setting, []).append(item.path)
+    for name in system.settings_read:
+        if is_host_setting(name) and name not in SHARED_SETTINGS and name not in needs:
+            needs[name] = [item.path for item in served]
+    return needs
+
+
+def closing_notes(root: Path, system_folder: str, needs: dict | None = None) -> list[str]:
+    """The note that ends a clone or a new system's output while a host setting its code reads is undefined:
+    ``needs`` (``backend_settings`` of the system, as its plan knew them), else read from the system as written."""
     from esbgen.layout import settings_file
     from esbgen.routing import settings_values
 
     defined = settings_values(root)
-    missing = [name for name in dict.fromkeys(settings) if name and name not in defined]
+    if needs is None:
+        from esbgen.esbtree import load_tree
+
+        tree = load_tree(root, only={system_folder})
+        system = tree.systems.get(system_folder)
+        needs = backend_settings(root, tree, system) if system is not None else {}
+    missing = [name for name in needs if name not in defined]
     if not missing:
         return []
     return [f"Next: define {', '.join(missing)} in {settings_file(root)}; `esbgen verify {system_folder}` shows where "
@@ -77,7 +117,7 @@ def verify(root: Path, name: str, say, *, live: str | None = None, app_code: str
     from esbgen.esbtree import load_tree
     from esbgen.layout import settings_file
     from esbgen.routing import ComponentRouting, destination, preset_destination, settings_values
-    from esbgen.rules import check_channel_fields, clone_source, served_channels
+    from esbgen.rules import check_channel_fields, clone_source, served_calls, served_channels
 
     tree = load_tree(root)
     system = tree.systems.get(name)
@@ -90,10 +130,10 @@ def verify(root: Path, name: str, say, *, live: str | None = None, app_code: str
     source = clone_source(tree, system)
     source_hosts = _host_values(root, source, settings) if source is not None else {}
 
-    undefined: dict[str, list[str]] = {}
     problems: list[str] = []
     channels: list[dict] = []
-    served, dropped = served_channels(tree, system)
+    dropped = served_channels(tree, system)[1]
+    served = served_calls(tree, system)  # with the presets the legacy router serves without a row
     say(f"{system_name} ({system.name}): {len(served)} channel(s) served; host settings from {where}")
     for item in served:
         component = item.component
@@ -108,7 +148,6 @@ def verify(root: Path, name: str, say, *, live: str | None = None, app_code: str
             host = "its host is not readable from the component"
         elif dest.setting is None:
             host = f"reads {setting}, NOT DEFINED"
-            undefined.setdefault(setting, []).append(item.path)
         else:
             host = f"reads {setting}"
             same = [theirs for theirs, value in source_hosts.items()
@@ -138,10 +177,15 @@ def verify(root: Path, name: str, say, *, live: str | None = None, app_code: str
     # Channels the ESB drops for want of a component (duplicates and the like are `check`'s to report).
     problems.extend(str(problem) for problem in dropped
                     if problem.code == "codename" and not _names_other_system(tree, system, problem))
-    lines = [f"{setting} is not defined in {where}: {len(paths)} channel(s) of {system_name} read it "
-             f"({', '.join(paths[:3])}{', ...' if len(paths) > 3 else ''}); define {setting} = 'http://...' there "
+    needs = backend_settings(root, tree, system, served, routings)
+    lines = [f"{setting} is not defined in {where}: "
+             + (f"{len(paths)} channel(s) of {system_name} read it ({', '.join(paths[:3])}{', ...' if len(paths) > 3 else ''})"
+                if paths else f"the code of {system_name} reads it")
+             + f"; define {setting} = 'http://...' there "
              "(the address of the system's backend), then restart the ESB"
-             for setting, paths in undefined.items()]
+             for setting, paths in needs.items() if setting not in settings]
+    if not served:
+        lines.append(f"{system_name} serves no channel: no call reaches it through the ESB")
     lines.extend(problems)
     report.set(system=system.name, channels=channels, problems=list(lines))
     status = 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import difflib
 import os
 import subprocess
 import sys
@@ -198,19 +199,30 @@ def test_root_from_environment_and_from_current_directory(esb_root, run_esbgen, 
     assert (esb_root / NEW_CONF / "bk_sops_ce.yaml").is_file()
 
 
-def test_python_per_api_system_gets_channels_in_conf_py(esb_root, run_esbgen):
+def test_python_per_api_system_gets_its_presets_beside_the_sources_in_esb_conf(esb_root, run_esbgen):
+    """esb_conf.py is where both ESB generations read presets: the legacy router serves them with or
+    without a row, the later ESB takes their validators from there. The source's text stays byte for byte."""
+    from esbgen.esbtree import channel_groups
+
+    original = (FIXTURES / "esb/components/esb_conf.py").read_bytes()
     result = run_esbgen("clone", "cc", "--as", "cc_ce", "--esb-root", esb_root)
     assert result.exit_code == 0, result.stderr
-    assert (esb_root / "components/esb_conf.py").read_bytes() == (FIXTURES / "esb/components/esb_conf.py").read_bytes()
-    module = ast.parse((esb_root / CONF_PY).read_text(encoding="utf-8"))
-    lists = {n.targets[0].id: n.value for n in module.body if isinstance(n, ast.Assign)}
-    presets = [ast.literal_eval(e) for e in lists["CHANNELS"].elts]
-    assert sorted(p[0] for p in presets) == [
+    after = (esb_root / "components/esb_conf.py").read_bytes()
+    matcher = difflib.SequenceMatcher(None, original, after, autojunk=False)
+    assert {op for op, *_ in matcher.get_opcodes()} == {"equal", "insert"}  # only added
+    presets, _ = channel_groups(ast.parse(after), after.decode("utf-8"), "esb_conf.py")
+    ours = [p for p in presets if ".cc_ce." in p.codename]
+    assert sorted(p.path for p in ours) == [
         "/v2/cc_ce/create_set/", "/v2/cc_ce/get_host_base_info/", "/v2/cc_ce/search_business/", "/v2/cc_ce/update_host/",
     ]
-    assert all(p[1]["comp_codename"] == "generic.v2.cc_ce." + p[0].split("/")[3] for p in presets)
+    assert all(p.codename == "generic.v2.cc_ce." + p.path.split("/")[3] and p.group == "default" for p in ours)
+    module = ast.parse((esb_root / CONF_PY).read_text(encoding="utf-8"))
+    lists = {n.targets[0].id: n.value for n in module.body if isinstance(n, ast.Assign)}
+    assert lists["CHANNELS"].elts == []  # the source declares none there
     assert 'SYSTEM_NAME = "CC_CE"' in (esb_root / "components/bk/apisv2/cc_ce/toolkit/configs.py").read_text()
     assert run_esbgen("check", "cc_ce", "--esb-root", esb_root).exit_code == 0
+    assert run_esbgen("undo", "--esb-root", esb_root).exit_code == 0
+    assert (esb_root / "components/esb_conf.py").read_bytes() == original
 
 
 def test_conf_py_is_created_when_missing(esb_root, run_esbgen):
