@@ -163,7 +163,12 @@ class _Reader:
             self.modules[path] = None
             try:
                 tree = ast.parse(path.read_bytes(), filename=str(path))
-            except (OSError, SyntaxError, ValueError):
+            except (SyntaxError, ValueError):
+                try:  # a legacy component: read it as the legacy ESB's Python 2 does
+                    tree = ast.parse(python2_excepts_as_3(path.read_bytes()), filename=str(path))
+                except (SyntaxError, ValueError):
+                    return None
+            except OSError:
                 return None
             self.modules[path] = _Module(path, tree, assignments_in(tree.body), self._imports(path, tree))
         return self.modules[path]
@@ -319,6 +324,14 @@ class _Scope:
         return None, self
 
 
+PYTHON2_EXCEPT_RE = re.compile(rb"^(\s*except\s+[\w.]+)\s*,\s*(\w+)\s*:", re.M)
+
+
+def python2_excepts_as_3(data: bytes) -> bytes:
+    """``except KeyError, e:`` (the Python 2 form legacy components use) as ``except KeyError as e:``."""
+    return PYTHON2_EXCEPT_RE.sub(rb"\1 as \2:", data)
+
+
 def _is_settings(node: ast.expr) -> bool:
     return isinstance(node, ast.Name) and node.id == "settings"
 
@@ -351,6 +364,10 @@ def component_routing(root: Path, component: ComponentClass) -> ComponentRouting
     strips: list[tuple[str, str]] = []
     for call in (n for n in ast.walk(cls) if isinstance(n, ast.Call)):
         keywords = {k.arg: k.value for k in call.keywords if k.arg}
+        if "host" not in keywords and isinstance(call.func, ast.Attribute) and call.func.attr == "request" \
+                and len(call.args) >= 3:
+            # http_client.request(method, host, path, ...): the same call with its arguments in place
+            keywords = {**keywords, "host": call.args[1], "path": call.args[2]}
         if "host" not in keywords:
             continue
         function = None
