@@ -508,6 +508,12 @@ def _operation(root, tree, system, conf, served, alias_of, settings, backends) -
         host_setting = dest.host_setting
         backend_method = dest.method.upper() if isinstance(dest.method, str) else None
         backend_path = dest.path
+        if (backend_path is None or backend_method is None) and served.component is not None:
+            own = _own_call(root, served.component)
+            if own is not None:
+                backend_method, host_setting, backend_path = own
+                notes.append(f"the component's own code calls {backend_method} {backend_path} on {host_setting}; "
+                             "it may also reshape the request and the answer, which the gateway passes as they come")
         if backend_path is None or backend_method is None:
             refused = ("its component builds the backend call in its own code" if host_setting is None or served.channel is None
                        and not preset.comp_conf else
@@ -544,6 +550,22 @@ def _operation(root, tree, system, conf, served, alias_of, settings, backends) -
         host_setting=host_setting, host=host or "", path_vars=[PathVar(v, "path") for v in esb_vars], refused=refused,
         notes=notes, docs=_docs_of(root, tree, system, alias_of or served),
     )
+
+
+def _own_call(root: Path, component) -> tuple[str, str, str] | None:
+    """(method, host setting, path) of the one HTTP call a component's own code makes, where all are plain."""
+    from esbgen.routing import component_calls
+
+    try:
+        calls = set(component_calls(root, component))
+    except EsbgenError:
+        return None
+    if len(calls) != 1:
+        return None
+    call = calls.pop()
+    if not (call.method in BACKEND_METHODS and call.path and call.path.startswith("/")):
+        return None
+    return call.method, call.host_settings[0], call.path
 
 
 def _synced_keys(tree, system) -> set:

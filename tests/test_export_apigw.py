@@ -196,7 +196,17 @@ def test_named_backends_and_channels_without_checks(exports):
 
 def test_umg_presets_with_their_configs(exports):
     ops = by_name(exports["umg"]["resources"])
-    assert set(ops) == {"umg_list_departments"}
+    assert set(ops) == {"umg_list_departments", "umg_list_profiles", "umg_get_user"}
+    # components with their own code and one plain call: that call is the backend, and MIGRATION.md says so
+    path, method, op = ops["umg_list_profiles"]
+    assert (path, method) == ("/v2/umg/list_profiles/", "x-bk-apigateway-method-any")
+    assert op["x-bk-apigateway-resource"]["backend"]["path"] == "/api/v2/profiles/"
+    assert op["x-bk-apigateway-resource"]["backend"]["method"] == "get"
+    assert op["x-bk-apigateway-resource"]["isPublic"] is False  # is_deprecated
+    assert op["description"] == "查询用户"  # the component's apiLabel
+    path, method, op = ops["umg_get_user"]  # the v1 side, on its own host
+    assert (path, method) == ("/umg/get_user/", "get")
+    assert op["x-bk-apigateway-resource"]["backend"]["path"] == "/user/"
     path, method, op = ops["umg_list_departments"]
     resource = op["x-bk-apigateway-resource"]
     assert (path, method) == ("/v2/umg/list_departments/", "x-bk-apigateway-method-any")
@@ -210,7 +220,8 @@ def test_umg_presets_with_their_configs(exports):
     migration = (exports["umg"]["out"] / "MIGRATION.md").read_text()
     assert "components/esb_conf.py:60" in migration.split("## Not exported")[1]  # the duplicate list_profiles
     hand = migration.split("## Needing a hand")[1].split("\n## ")[0]
-    assert "`/v2/umg/update_department/`" in hand and "`/v2/umg/list_profiles/`" in hand
+    assert "`/v2/umg/update_department/`" in hand and "`/v2/umg/get_status/`" in hand
+    assert "the component's own code calls GET /api/v2/profiles/ on USERMGR_HOST" in migration
 
 
 def test_channels_without_a_backend_are_refused(run_esbgen, esb_root, tmp_path):
@@ -426,3 +437,17 @@ def test_the_command_line_shows_the_command(run_esbgen):
     result = run_esbgen("export-apigw", "--help")
     assert result.exit_code == 0 and "--backend-host URL" in result.output and "--strict" in result.output
     assert "--backend SETTING=URL" in result.output and "--channel-backend" in result.output
+
+
+def test_a_host_chosen_while_handling_is_not_read_as_the_class_one(run_esbgen, tmp_path):
+    root = tmp_path / "legacy"
+    shutil.copytree(FIXTURES / "export-legacy", root)
+    component = root / "components/bk/apis/alert/alert_component.py"
+    text = component.read_text()
+    component.write_text(text.replace("    sys_name = configs.SYSTEM_NAME\n", "    sys_name = configs.SYSTEM_NAME\n    host = configs.host\n")
+                         .replace("            configs.host,\n", "            self.host,\n")
+                         .replace("    def handle(self):\n", "    def handle(self):\n        self.host = self.pick_host()\n"))
+    result = run_esbgen("export-apigw", "alert", "-o", tmp_path / "gw", "--backend", "HOST_ALERT=http://alert.example.test",
+                        "--channel-backend", "status=GET http://alert.example.test/status/", "--esb-root", root)
+    assert result.exit_code == 0, result.stderr
+    assert "/alert/event/{alert_app_id}/: not exported: the component's code does not show which host it calls" in result.output
