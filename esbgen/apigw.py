@@ -625,7 +625,7 @@ def _verbatim(header: str, body: str) -> str:
     return f"{header}# {{% verbatim {VERBATIM} %}}\n{body}# {end}\n"
 
 
-def _definition(export: Export, registered: dict, grant_apps: tuple[str, ...]) -> str:
+def _definition(export: Export, registered: dict, grant_apps: tuple[str, ...], has_docs: bool) -> str:
     label = registered.get("label") if isinstance(registered.get("label"), str) else None
     data = {
         "spec_version": 2,
@@ -659,8 +659,9 @@ def _definition(export: Export, registered: dict, grant_apps: tuple[str, ...]) -
                 ],
             }
         ],
-        "resource_docs": {"basedir": "docs/"},
     }
+    if has_docs:
+        data["resource_docs"] = {"basedir": "docs/"}
     if grant_apps:
         data["grant_permissions"] = [{"bk_app_code": app, "grant_dimension": "gateway"} for app in grant_apps]
     header = [
@@ -766,12 +767,13 @@ def _render(export: Export, registered: dict, grant_apps: tuple[str, ...]) -> di
             if left:
                 doc_notes.append(f"- `docs/{language}/{op.name}.md`: ESB template text the gateway shows as written "
                                  f"(it renders no `.md` doc): {', '.join(f'`{t}`' for t in left)}")
-    if not files:  # definition.yaml names docs/, and apigw-manager's archive sync needs the folder
-        files["docs/.keep"] = b""
-    files["definition.yaml"] = _definition(export, registered, grant_apps).encode()
+    # the gateway refuses an archive without docs, and apigw-manager a docs folder that is not there:
+    # a system the ESB had no doc for names no docs folder at all
+    has_docs = bool(files)
+    files["definition.yaml"] = _definition(export, registered, grant_apps, has_docs).encode()
     files["resources.yaml"] = _resources(export).encode()
     files["migration.csv"] = _csv(export).encode()
-    files["MIGRATION.md"] = _migration(export, doc_notes).encode()
+    files["MIGRATION.md"] = _migration(export, doc_notes, has_docs).encode()
     files["manage.py"] = MANAGE_PY.encode()
     files["apigw_settings.py"] = SETTINGS_PY.format(gateway=export.gateway).encode()
     manifest = {
@@ -795,7 +797,7 @@ def _csv(export: Export) -> str:
     return out.getvalue()
 
 
-def _migration(export: Export, doc_notes: list[str]) -> str:
+def _migration(export: Export, doc_notes: list[str], has_docs: bool) -> str:
     g, s = export.gateway, export.stage
     lines = [
         f"# Moving {export.system_name} from the ESB to the API gateway `{g}`",
@@ -826,23 +828,29 @@ def _migration(export: Export, doc_notes: list[str]) -> str:
         "export BK_API_URL_TMPL='http://bkapi.example.com/api/{api_name}/'   # your API gateway's URL template",
         ".venv/bin/python manage.py migrate   # apigw-manager keeps release versions in a small local database",
     ]
-    for command in COMMANDS:
+    commands = [c for c in COMMANDS if has_docs or c != "sync_resource_docs_by_archive"]
+    for command in commands:
         flags = {"sync_apigw_resources": " -f resources.yaml",
                  "create_version_and_release_apigw": f" -f definition.yaml -s {s}"}.get(command, " -f definition.yaml")
         lines.append(f".venv/bin/python manage.py {command} --gateway-name {g}{flags}")
+    steps = {
+        "sync_apigw_config": "creates the gateway (or updates its description and maintainers).",
+        "sync_apigw_stage": f"creates stage `{s}` and its backend hosts.",
+        "sync_apigw_resources": "creates one resource per channel from `resources.yaml`.",
+        "sync_resource_docs_by_archive": "uploads `docs/zh` and `docs/en`.",
+        "create_version_and_release_apigw": f"makes version 1.0.0 and publishes it to `{s}`: only now can apps call it.",
+    }
+    lines += ["```", ""]
+    lines += [f"{n}. `{command}` {steps[command]}" for n, command in enumerate(commands, 1)]
+    if not has_docs:
+        lines.append("The ESB had no doc for these channels, so there is no docs folder and no docs step.")
     lines += [
-        "```",
-        "",
-        "1. `sync_apigw_config` creates the gateway (or updates its description and maintainers).",
-        f"2. `sync_apigw_stage` creates stage `{s}` and its backend hosts.",
-        "3. `sync_apigw_resources` creates one resource per channel from `resources.yaml`.",
-        "4. `sync_resource_docs_by_archive` uploads `docs/zh` and `docs/en`.",
-        f"5. `create_version_and_release_apigw` makes version 1.0.0 and publishes it to `{s}`: only now can apps call it.",
         "",
         "Then grant the apps that called the ESB (`grant_permissions` in `definition.yaml`, or the gateway's web page),",
         "move each caller to its new URL below, and take the channel off the ESB once nobody calls it there.",
-        "The gateway checks the calling app on every resource, as the ESB did; callers send `bk_app_code` and",
-        "`bk_app_secret` (and `bk_token` or `bk_username`) in the `X-Bkapi-Authorization` header.",
+        "Each resource checks what the ESB checked on that channel (the app, the user, the app's permission);",
+        "callers send `bk_app_code` and `bk_app_secret` (and `bk_token` or `bk_username`) in the",
+        "`X-Bkapi-Authorization` header.",
         "",
         "## URLs",
         "",

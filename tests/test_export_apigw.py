@@ -272,9 +272,24 @@ def test_docstring_docs_in_both_languages(exports):
     # apidocs beside the module win over the docstring, and an alias has its channel's
     assert (docs / "en/notice_send_mail.md").read_bytes() == (docs / "en/notice_send_mail_rewrite.md").read_bytes()
     assert (docs / "en/notice_send_mail.md").read_text().startswith("### Description")
-    # a system without any doc still has the folder definition.yaml names
-    assert (exports["alert"]["out"] / "docs").is_dir()
     assert (exports["alert"]["out"] / "docs/zh/alert_status.md").read_text().startswith("### 功能描述")
+
+
+def test_a_system_without_docs_names_no_docs_folder(run_esbgen, tmp_path):
+    """The gateway refuses an archive without docs, and apigw-manager a docs folder that is not there."""
+    root = tmp_path / "legacy"
+    shutil.copytree(FIXTURES / "export-legacy", root)
+    status = root / "components/bk/apis/alert/status.py"
+    status.write_text(re.sub(r'    """.*?"""\n', "", status.read_text(), flags=re.S))
+    result = run_esbgen("export-apigw", "alert", "-o", tmp_path / "gw", "--backend", "HOST_ALERT=http://alert.example.test",
+                        "--channel-backend", "status=GET http://alert.example.test/status/", "--esb-root", root)
+    assert result.exit_code == 0, result.stderr
+    assert not (tmp_path / "gw/docs").exists()
+    assert "resource_docs" not in yaml.safe_load((tmp_path / "gw/definition.yaml").read_text())
+    migration = (tmp_path / "gw/MIGRATION.md").read_text()
+    assert "sync_resource_docs_by_archive" not in migration and "no docs folder and no docs step" in migration
+    apigw = read_with_apigw_manager(tmp_path / "gw", tmp_path)
+    assert apigw["sync_resource_docs_by_archive"] == {} and apigw["archive"] is None
 
 
 def test_docs_follow_a_gettext_catalog(run_esbgen, tmp_path):
