@@ -262,11 +262,14 @@ def _render_docstring(root: Path, docstring: str, esb_language: str) -> str | No
 
 def build_export(root: Path, system_folder: str, *, gateway: str | None = None, stage: str | None = None,
                  backend_host: str | None = None, backends: dict[str, str] | None = None,
-                 channel_backends: dict[str, str] | None = None, grant_apps: tuple[str, ...] = ()) -> Export:
+                 channel_backends: dict[str, str] | None = None, via_esb: str | None = None,
+                 grant_apps: tuple[str, ...] = ()) -> Export:
     """Read the system and plan the whole project (nothing is written).
 
     ``backends`` gives host settings their address (``SETTING -> URL``), ``channel_backends`` a channel
     its whole backend (``name -> "METHOD URL"``); ``backend_host`` is the address of the system's main setting.
+    ``via_esb`` is the ESB's address: a channel whose backend is neither read nor named goes through it there,
+    as the gateway's own converter sends every component.
     """
     from esbgen.esbconf import read_esb_conf
     from esbgen.esbtree import load_tree
@@ -288,6 +291,8 @@ def build_export(root: Path, system_folder: str, *, gateway: str | None = None, 
         if not HOST_RE.fullmatch(url.rstrip("/")):
             raise UsageError(f"--backend {setting}={url!r}: the address must be a scheme and host, like http://10.0.0.1:8000")
     named = {name: _channel_backend(name, text) for name, text in (channel_backends or {}).items()}
+    if via_esb is not None and not HOST_RE.fullmatch(via_esb.rstrip("/")):
+        raise UsageError(f"--via-esb {via_esb!r} must be a scheme and host, like http://paas.example.com")
     for app in grant_apps:
         from esbgen.rules import validate_app_code
 
@@ -343,6 +348,11 @@ def build_export(root: Path, system_folder: str, *, gateway: str | None = None, 
             op.backend_method, op.host, op.backend_path = custom
             op.host_setting = None
             op.notes.append(f"backend named with --channel-backend {item.name}")
+        elif op.refused and via_esb:
+            # the gateway's converter: the ESB itself, at the component's full path, with the method called
+            op.notes.append(f"through the ESB (--via-esb), which still runs its component: {op.refused.split(';')[0]}")
+            op.refused, op.host_setting, op.host = None, None, via_esb.rstrip("/")
+            op.backend_method, op.backend_path = op.method, ESB_URL_PREFIX + op.esb_path
         if op.refused:
             refused.append((item.where, item.path, op.refused))
         else:
@@ -365,9 +375,10 @@ def build_export(root: Path, system_folder: str, *, gateway: str | None = None, 
     by_host: dict[str, str] = {}
     for host in hosts:
         op = next(o for o in operations if o.host == host)
-        source = f"--channel-backend {op.channel_name}" if op.host_setting is None else \
+        via = via_esb is not None and host == via_esb.rstrip("/") and op.backend_path.startswith(ESB_URL_PREFIX)
+        source = "--via-esb" if via else f"--channel-backend {op.channel_name}" if op.host_setting is None else \
             (f"--backend {op.host_setting}" if op.host_setting in backends else op.host_setting)
-        name = "default" if not stage_backends else _backend_name(op.host_setting or host, by_host.values())
+        name = "default" if not stage_backends else _backend_name("esb" if via else op.host_setting or host, by_host.values())
         stage_backends.append(Backend(name, op.host_setting, host, True, source))
         by_host[host] = name
     for op in operations:

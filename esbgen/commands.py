@@ -487,6 +487,7 @@ class ExportApigw(Operation):
     strict: bool = False
     backends: tuple[str, ...] = ()  # SETTING=URL
     channel_backends: tuple[str, ...] = ()  # NAME=METHOD URL
+    via_esb: str | None = None
     command = "export-apigw"
     writes = False
 
@@ -497,7 +498,7 @@ class ExportApigw(Operation):
         export = build_export(root, self.system, gateway=self.gateway, stage=self.stage,
                               backend_host=self.backend_host, backends=_pairs("--backend", self.backends),
                               channel_backends=_pairs("--channel-backend", self.channel_backends),
-                              grant_apps=tuple(self.grant_apps))
+                              via_esb=self.via_esb, grant_apps=tuple(self.grant_apps))
         if self.strict and export.refused:
             raise Refused(f"--strict: {len(export.refused)} channel(s) of {self.system} have no backend read from the "
                           "code or named: " + "; ".join(f"{path} ({why})" for _, path, why in export.refused))

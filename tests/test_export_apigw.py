@@ -451,7 +451,7 @@ def test_a_system_the_esb_serves_nothing_of_is_refused(run_esbgen, tmp_path):
 def test_the_command_line_shows_the_command(run_esbgen):
     result = run_esbgen("export-apigw", "--help")
     assert result.exit_code == 0 and "--backend-host URL" in result.output and "--strict" in result.output
-    assert "--backend SETTING=URL" in result.output and "--channel-backend" in result.output
+    assert "--backend SETTING=URL" in result.output and "--channel-backend" in result.output and "--via-esb URL" in result.output
 
 
 def test_a_host_chosen_while_handling_is_not_read_as_the_class_one(run_esbgen, tmp_path):
@@ -466,3 +466,27 @@ def test_a_host_chosen_while_handling_is_not_read_as_the_class_one(run_esbgen, t
                         "--channel-backend", "status=GET http://alert.example.test/status/", "--esb-root", root)
     assert result.exit_code == 0, result.stderr
     assert "/alert/event/{alert_app_id}/: not exported: the component's code does not show which host it calls" in result.output
+
+
+def test_via_esb_sends_what_the_code_does_not_show_through_the_esb(run_esbgen, esb_root, tmp_path):
+    before = snapshot(esb_root)
+    result = run_esbgen("export-apigw", "cc", "-o", tmp_path / "gw", "--via-esb", "http://paas.example.com",
+                        "--esb-root", esb_root)
+    assert result.exit_code == 0, result.stderr
+    resources = yaml.safe_load((tmp_path / "gw/resources.yaml").read_text())
+    validate(resources, cls=OpenAPIV2SpecValidator)
+    ops = by_name(resources)
+    assert set(ops) == {"cc_search_business", "cc_get_host_base_info", "cc_update_host", "cc_create_set"}
+    for name, (path, method, op) in ops.items():
+        backend = op["x-bk-apigateway-resource"]["backend"]
+        # as the gateway's converter maps a component: the ESB's full path, the method it was called with
+        assert backend["path"] == f"/api/c/compapi{path}" and path == f"/v2/cc/{name[3:]}/"
+        assert (method, backend["method"]) == ("x-bk-apigateway-method-any", "any")
+    definition = yaml.safe_load((tmp_path / "gw/definition.yaml").read_text())
+    assert definition["stages"][0]["backends"][0]["config"]["hosts"] == [{"host": "http://paas.example.com", "weight": 100}]
+    assert "through the ESB (--via-esb), which still runs its component" in (tmp_path / "gw/MIGRATION.md").read_text()
+    apigw = read_with_apigw_manager(tmp_path / "gw", tmp_path)
+    assert apigw["sync_apigw_resources"] == resources
+    result = run_esbgen("export-apigw", "cc", "-o", tmp_path / "gw2", "--via-esb", "paas", "--esb-root", esb_root)
+    assert result.exit_code == 2 and "--via-esb 'paas' must be a scheme and host" in result.stderr
+    assert snapshot(esb_root) == before
