@@ -176,14 +176,6 @@ def _component_doc_label(root: Path, component) -> str | None:
     return re.sub(r"""\{\{\s*_\(\s*(["'])(.*?)\1\s*\)\s*\}\}""", r"\2", text)
 
 
-def _resource_name(name: str, system: str) -> str | None:
-    """The channel's name as a resource name, or None when it cannot be one."""
-    candidate = name.replace("-", "_")
-    if candidate and not candidate[0].isalpha():
-        candidate = f"{system}_{candidate}"
-    return candidate if RESOURCE_NAME_RE.fullmatch(candidate) else None
-
-
 def _fallback_name(method: str, esb_path: str) -> str:
     """The gateway converter's name for a clashing component: method, then the path's words."""
     return f"{method.lower()}_{'_'.join(re.findall(r'[a-z0-9]+', esb_path.lower()))}"
@@ -275,7 +267,7 @@ def build_export(root: Path, system_folder: str, *, gateway: str | None = None, 
     from esbgen.esbtree import load_tree
     from esbgen.layout import settings_file
     from esbgen.routing import settings_values
-    from esbgen.rules import check_channel_fields, normalised_path, served_channels, validate_system_folder
+    from esbgen.rules import check_channel_fields, served_channels, validate_system_folder
 
     validate_system_folder(system_folder, "system")
     gateway = gateway or default_gateway_name(system_folder)
@@ -313,11 +305,11 @@ def build_export(root: Path, system_folder: str, *, gateway: str | None = None, 
     for channel in system.default_channels():
         if any(p.code == "skipped-entry" for p in check_channel_fields(channel)):
             left_out.append((channel.where, "the ESB skips this entry (a required field is missing or a value is not allowed)"))
-        elif (normalised_path(channel.path), (channel.get("method") or "").upper()) not in served_keys and channel.where not in dropped_where:
-            left_out.append((channel.where, f"{channel.path}: the {tree.generation} ESB does not serve it (hidden, or off the standard path)"))
+        elif channel.where not in {s.where for s in served} and channel.where not in dropped_where:
+            left_out.append((channel.where, f"{channel.path}: the {tree.generation} ESB does not serve it (hidden, off the standard path, or a second entry of a path)"))
     for preset in system.preset_channels:
         if (preset.path, preset.method) not in served_keys and preset.where not in dropped_where:
-            left_out.append((preset.where, f"{preset.path}: the {tree.generation} ESB does not serve it (hidden, or off the standard path)"))
+            left_out.append((preset.where, f"{preset.path}: the {tree.generation} ESB does not serve it (hidden, off the standard path, or a second entry of a path)"))
     for channel in system.channels:
         if channel.run_mode is not None:
             left_out.append((channel.where, f"{channel.path}: an override for RUN_MODE folder {channel.run_mode!r}; "
@@ -421,6 +413,18 @@ def _router_served(tree, system, conf, served: list) -> tuple[list, dict]:
     from esbgen.rules import Served, preset_name
 
     served = list(served)
+    if tree.generation == "legacy":
+        # the legacy ESB keeps one row per path, and answers it with GET and POST whatever the entry's method
+        paths: set[str] = set()
+        rows = []
+        for item in served:
+            if item.channel is not None:
+                if item.path in paths:
+                    continue
+                paths.add(item.path)
+                item = Served(item.path, "", item.name, item.codename, item.component, item.where, channel=item.channel)
+            rows.append(item)
+        served = rows
     keys = {(s.path, s.method) for s in served}
     if tree.generation == "legacy":
         for preset in system.preset_channels:
