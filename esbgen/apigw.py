@@ -10,13 +10,16 @@ The project is a folder:
 * ``MIGRATION.md`` and ``migration.csv``: each old ESB URL beside its gateway URL, and the steps;
 * ``manage.py`` and ``apigw_settings.py``: the smallest Django project that runs apigw-manager's commands.
 
-Where the gateway's own converter of ESB components into resources defines a mapping, the export
-follows it: an ESB channel without a method becomes the gateway's ANY method, resources are named
-after the channel (on a clash, after method and path), the system is the tag, ``permission_level``
-other than ``unlimited`` requires the resource permission, and ``verified_user_required`` the user.
-One thing differs on purpose: that converter leaves app verification to the ESB behind the gateway;
-here the backend is called directly, so the gateway verifies the calling app on every resource,
-as the ESB did.
+The resources follow the gateway's own converter of ESB components (``convertor.py`` of its dashboard),
+one per channel the ESB answers (its sync's rows, and on the legacy ESB every preset of ``esb_conf.py``,
+row or no row, and the aliases of ``rewrite_channels``): at the ESB's path, so callers keep their URL;
+named ``{system}_{name}`` in lower case; the ESB's method, ANY where it declared none; public as the
+channel was. Authentication is what the ESB's validators checked on a call of the channel (its own
+``request_validators``, else its group's channel class). The backend is not the ESB, as in the
+converter, but where the component's code sends the call (``routing``): the host setting's address,
+the forwarded path and method. Where that cannot be read (a component with its own logic, a path the
+ESB fills from request parameters, a setting without an address) and the operator names nothing
+(``--backend``, ``--channel-backend``), the channel is not exported, and the export says why.
 
 Everything is read from files (``esbtree``, ``rules.served_channels``, ``routing``); nothing of the
 ESB is imported and the ESB tree is never written.
@@ -33,13 +36,15 @@ import os
 import re
 import shutil
 import tempfile
+import textwrap
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from esbgen.errors import EsbgenError, UsageError
 from esbgen.layout import APIDOCS, COMPONENTS, inside_components
-from esbgen.rules import path_below_system
+from esbgen.esbconf import config_validators
+from esbgen.layout import ESB_CONF
 
 GATEWAY_NAME_RE = re.compile(r"[a-z][a-z0-9-]{2,29}")  # the gateway's own rule for names
 STAGE_NAME_RE = re.compile(r"[a-zA-Z][a-zA-Z0-9_-]{0,19}")
@@ -64,6 +69,13 @@ COMMANDS = (
     "create_version_and_release_apigw",
 )
 TRUE_WORDS = frozenset({"true", "yes", "on", "y"})
+BACKEND_METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE"})
+# the ESB's request validators, by what they check
+APP_VALIDATORS = frozenset({"AppAuthValidator", "SelfAppCodeAppSecret"})
+USER_VALIDATORS = frozenset({"UserAuthValidator", "VerifiedUserRequiredValidator"})
+PERMISSION_VALIDATORS = frozenset({"ComponentPermValidator"})
+APP_LIST_VALIDATORS = frozenset({"AppCodeWhiteListValidator"})
+STANDARD_VALIDATORS = ("AppAuthValidator", "UserAuthValidator", "ComponentPermValidator")  # ApiChannelForAPIS
 
 
 @dataclass
@@ -92,8 +104,9 @@ class Operation:
     resource_permission: bool
     user_verified: bool
     host_setting: str | None
+    host: str = ""  # the backend's address
     path_vars: list[PathVar] = field(default_factory=list)
-    unmapped: str | None = None  # why the backend could not be read from the ESB; the resource is disabled
+    refused: str | None = None  # why the backend can be neither read from the code nor was named: not exported
     notes: list[str] = field(default_factory=list)
     docs: dict[str, Path | None] = field(default_factory=dict)  # gateway language -> ESB doc (relative to root)
 
@@ -131,10 +144,7 @@ class Export:
     left_out: list[tuple[str, str]]  # (ESB path or where, why)
     warnings: list[str]
     files: dict[str, bytes] = field(default_factory=dict)
-
-    @property
-    def unmapped(self) -> list[Operation]:
-        return [op for op in self.operations if op.unmapped]
+    refused: list[tuple[str, str, str]] = field(default_factory=list)  # (where, ESB path, why) of channels not exported
 
 
 # --- reading the channels ----------------------------------------------------------------------------
@@ -166,57 +176,98 @@ def _component_doc_label(root: Path, component) -> str | None:
     return re.sub(r"""\{\{\s*_\(\s*(["'])(.*?)\1\s*\)\s*\}\}""", r"\2", text)
 
 
-def _resource_name(name: str, system: str) -> str | None:
-    """The channel's name as a resource name, or None when it cannot be one."""
-    candidate = name.replace("-", "_")
-    if candidate and not candidate[0].isalpha():
-        candidate = f"{system}_{candidate}"
-    return candidate if RESOURCE_NAME_RE.fullmatch(candidate) else None
-
-
 def _fallback_name(method: str, esb_path: str) -> str:
     """The gateway converter's name for a clashing component: method, then the path's words."""
     return f"{method.lower()}_{'_'.join(re.findall(r'[a-z0-9]+', esb_path.lower()))}"
 
 
-def _without_system(esb_path: str, system: str) -> str:
-    parts = [p for p in esb_path.strip("/").split("/") if p and p.lower() != system]
-    return "/" + "/".join(parts) + "/" if parts else "/"
-
-
-def _docs_of(root: Path, system, served) -> dict[str, Path | None]:
-    """The ESB's apidoc of a channel in each language, where the ESB reads it."""
+def _docs_of(root: Path, tree, system, served) -> dict[str, Path | str | None]:
+    """The channel's doc in each gateway language, as the ESB has it: a confapis channel's apidocs; a Python
+    component's apidocs beside its module, or else its docstring, which the ESB renders in each language."""
     if served.channel is not None:
         folder = system.confapis_dir / APIDOCS if system.confapis_dir is not None else None
     else:
         folder = served.component.module.parent / APIDOCS if served.component is not None else None
-    found: dict[str, Path | None] = {}
+    found: dict[str, Path | str | None] = {}
     for esb_language, language in DOC_LANGUAGES.items():
         path = folder / esb_language / f"{served.name}.md" if folder is not None else None
         found[language] = path if path is not None and (root / path).is_file() and not (root / path).is_symlink() else None
+    if served.channel is None and served.component is not None and not any(found.values()):
+        docstring = _class_docstring(root, served.component)
+        if docstring and docstring.strip():
+            for esb_language, language in DOC_LANGUAGES.items():
+                found[language] = _render_docstring(root, docstring, esb_language)
     return found
 
 
-def _host_value(setting, backend_host: str | None) -> tuple[str | None, str]:
-    if backend_host:
-        return backend_host.rstrip("/"), "--backend-host"
-    if setting is not None and setting.value and HOST_RE.match(setting.value.strip()):
-        return setting.value.strip().rstrip("/"), setting.name
-    return None, ""
+def _class_docstring(root: Path, component) -> str | None:
+    """The component class's docstring as Python has it, from a Python 2 module too."""
+    data = (root / component.module).read_bytes()
+    try:
+        module = ast.parse(data)
+    except (SyntaxError, ValueError):
+        import libcst as cst
+
+        try:
+            parsed = cst.parse_module(data)
+        except Exception:  # noqa: BLE001 - any parser failure means: no docstring to read
+            return None
+        cls = next((n for n in parsed.body if isinstance(n, cst.ClassDef) and n.name.value == component.class_name), None)
+        docstring = cls.get_docstring(clean=False) if cls is not None else None
+        return docstring
+    cls = next((n for n in module.body if isinstance(n, ast.ClassDef) and n.name == component.class_name), None)
+    return ast.get_docstring(cls, clean=False) if cls is not None else None
 
 
-def _placeholder(setting: str | None) -> str:
-    word = (setting or "backend").lower().replace("_", "-")
-    return f"http://{word}.not-set.invalid"
+def _render_docstring(root: Path, docstring: str, esb_language: str) -> str | None:
+    """The doc the ESB makes of a docstring in a language: Jinja2 with its gettext catalog, dedented,
+    the leading ``apiMethod``/``apiLabel`` lines taken off; ``{{ common_args_desc }}`` is the gateway's own."""
+    import gettext
+
+    import jinja2
+
+    translations: gettext.NullTranslations = gettext.NullTranslations()
+    for base in ("locale/locale_api", "locale"):
+        for folder in ({"zh_hans": "zh_Hans", "en": "en"}[esb_language], esb_language):
+            catalog = root / base / folder / "LC_MESSAGES" / "django.mo"
+            if catalog.is_file():
+                with catalog.open("rb") as handle:
+                    try:
+                        translations = gettext.GNUTranslations(handle)
+                    except (OSError, ValueError):
+                        continue
+                break
+        else:
+            continue
+        break
+    environment = jinja2.Environment(extensions=["jinja2.ext.i18n"], autoescape=False, keep_trailing_newline=True)
+    environment.install_gettext_translations(translations, newstyle=False)
+    try:
+        text = environment.from_string(docstring).render(common_args_desc=GATEWAY_DOC_PLACEHOLDER)
+    except jinja2.TemplateError:
+        return None
+    lines = textwrap.dedent(text).strip().splitlines()
+    while lines and lines[0].startswith("api"):
+        lines.pop(0)
+    return "\n".join(lines).strip() + "\n"
 
 
 def build_export(root: Path, system_folder: str, *, gateway: str | None = None, stage: str | None = None,
-                 backend_host: str | None = None, grant_apps: tuple[str, ...] = ()) -> Export:
-    """Read the system and plan the whole project (nothing is written)."""
+                 backend_host: str | None = None, backends: dict[str, str] | None = None,
+                 channel_backends: dict[str, str] | None = None, via_esb: str | None = None,
+                 grant_apps: tuple[str, ...] = ()) -> Export:
+    """Read the system and plan the whole project (nothing is written).
+
+    ``backends`` gives host settings their address (``SETTING -> URL``), ``channel_backends`` a channel
+    its whole backend (``name -> "METHOD URL"``); ``backend_host`` is the address of the system's main setting.
+    ``via_esb`` is the ESB's address: a channel whose backend is neither read nor named goes through it there,
+    as the gateway's own converter sends every component.
+    """
+    from esbgen.esbconf import read_esb_conf
     from esbgen.esbtree import load_tree
     from esbgen.layout import settings_file
-    from esbgen.routing import destination, preset_destination, settings_values
-    from esbgen.rules import check_channel_fields, is_host_setting, normalised_path, served_channels, validate_system_folder
+    from esbgen.routing import settings_values
+    from esbgen.rules import check_channel_fields, served_channels, validate_system_folder
 
     validate_system_folder(system_folder, "system")
     gateway = gateway or default_gateway_name(system_folder)
@@ -225,10 +276,16 @@ def build_export(root: Path, system_folder: str, *, gateway: str | None = None, 
     stage = stage or DEFAULT_STAGE
     if not STAGE_NAME_RE.fullmatch(stage):
         raise UsageError(f"stage name {stage!r} is not valid: a letter, then at most 19 letters, digits, '_' or '-'")
-    if backend_host is not None:
-        from esbgen.rules import validate_url
+    from esbgen.rules import validate_url
 
+    if backend_host is not None:
         validate_url(backend_host, "--backend-host", path_ok=False)
+    backends = dict(backends or {})
+    for setting, url in backends.items():
+        validate_url(url, f"--backend {setting}=", path_ok=False)
+    named = {name: _channel_backend(name, text) for name, text in (channel_backends or {}).items()}
+    if via_esb is not None:
+        validate_url(via_esb, "--via-esb", path_ok=False)
     for app in grant_apps:
         from esbgen.rules import validate_app_code
 
@@ -238,9 +295,10 @@ def build_export(root: Path, system_folder: str, *, gateway: str | None = None, 
     if system is None:
         raise EsbgenError(f"no system {system_folder!r} in {root} (systems: {', '.join(sorted(tree.systems)) or 'none'})")
     system_name = (system.system_name or system.name).upper()
+    conf = read_esb_conf(root)
     served, dropped = served_channels(tree, system)
+    served, aliases = _router_served(tree, system, conf, served)
     settings = settings_values(root)
-    routings: dict = {}
     warnings: list[str] = []
     left_out = [(problem.where, problem.message) for problem in dropped]
     served_keys = {(s.path, s.method) for s in served}
@@ -248,11 +306,11 @@ def build_export(root: Path, system_folder: str, *, gateway: str | None = None, 
     for channel in system.default_channels():
         if any(p.code == "skipped-entry" for p in check_channel_fields(channel)):
             left_out.append((channel.where, "the ESB skips this entry (a required field is missing or a value is not allowed)"))
-        elif (normalised_path(channel.path), (channel.get("method") or "").upper()) not in served_keys and channel.where not in dropped_where:
-            left_out.append((channel.where, f"{channel.path}: the {tree.generation} ESB does not serve it (hidden, or off the standard path)"))
+        elif channel.where not in {s.where for s in served} and channel.where not in dropped_where:
+            left_out.append((channel.where, f"{channel.path}: the {tree.generation} ESB does not serve it (hidden, off the standard path, or a second entry of a path)"))
     for preset in system.preset_channels:
         if (preset.path, preset.method) not in served_keys and preset.where not in dropped_where:
-            left_out.append((preset.where, f"{preset.path}: the {tree.generation} ESB does not serve it (hidden, or off the standard path)"))
+            left_out.append((preset.where, f"{preset.path}: the {tree.generation} ESB does not serve it (hidden, off the standard path, or a second entry of a path)"))
     for channel in system.channels:
         if channel.run_mode is not None:
             left_out.append((channel.where, f"{channel.path}: an override for RUN_MODE folder {channel.run_mode!r}; "
@@ -268,44 +326,130 @@ def build_export(root: Path, system_folder: str, *, gateway: str | None = None, 
         why = "; ".join(f"{where}: {message}" for where, message in left_out) or "it declares no channel"
         raise EsbgenError(f"the ESB serves no channel of {system_folder}, so there is nothing to export ({why})")
 
+    main_setting = _main_setting(root, system, served, settings)
+    if backend_host and main_setting:
+        backends.setdefault(main_setting, backend_host)
     operations: list[Operation] = []
+    refused: list[tuple[str, str, str]] = []
+    used_names: set[str] = set()
     for item in sorted(served, key=lambda s: (s.path, s.method)):
-        operations.append(_operation(root, system, item, settings, routings, destination, preset_destination))
-    _name_and_place(operations, system_folder)
-
-    # the stage's backends: the system's main host first ("default"), then any other host a channel calls
-    counts = Counter(op.host_setting for op in operations if op.host_setting and not op.unmapped)
-    main = counts.most_common(1)[0][0] if counts else None
-    if main is None:
-        main = next((n for n in system.settings_read if is_host_setting(n) and not n.endswith("_PORT")), None)
-    backends: list[Backend] = []
-    by_setting: dict[str | None, str] = {}
-    for setting in [main] + sorted(s for s in counts if s != main):
-        name = "default" if not backends else _backend_name(setting, by_setting.values())
-        value, source = _host_value(settings.get(setting) if setting else None, backend_host if not backends else None)
-        if value is None:
-            where = settings_file(root)
-            why = (f"{setting} is not a plain address in {where}" if setting in settings else
-                   f"{setting} is not defined in {where}" if setting else "no host setting is read by the system's code")
-            warnings.append(f"backend {name}: {why}; definition.yaml holds the placeholder {_placeholder(setting)}: "
-                            "put the address there, or export again with --backend-host URL")
-            backends.append(Backend(name, setting, _placeholder(setting), False, why))
+        op = _operation(root, tree, system, conf, item, aliases.get((item.path, item.method)), settings, backends)
+        custom = named.get(item.name)
+        if custom is not None:
+            used_names.add(item.name)
+            op.refused = None
+            op.backend_method, op.host, op.backend_path = custom
+            op.host_setting = None
+            op.notes.append(f"backend named with --channel-backend {item.name}")
+        elif op.refused and via_esb:
+            # the gateway's converter: the ESB itself, at the component's full path, with the method called
+            op.notes.append(f"through the ESB (--via-esb), which still runs its component: {op.refused.split(';')[0]}")
+            op.refused, op.host_setting, op.host = None, None, via_esb.rstrip("/")
+            op.backend_method, op.backend_path = op.method, ESB_URL_PREFIX + op.esb_path
+        if op.refused:
+            refused.append((item.where, item.path, op.refused))
         else:
-            backends.append(Backend(name, setting, value, True, source))
-        by_setting[setting] = name
+            operations.append(op)
+    unknown = sorted(set(named) - used_names)
+    if unknown:
+        raise UsageError(f"--channel-backend {unknown[0]}: {system_folder} serves no channel of that name")
+    for where, path, why in refused:
+        left_out.append((where, f"{path}: not exported: {why}"))
+        warnings.append(f"{path}: not exported: {why}")
+    if not operations:
+        raise EsbgenError(f"no channel of {system_folder} has a backend that can be read from its code or was named, "
+                          f"so nothing is exported ({len(refused)} refused; {refused[0][1]}: {refused[0][2]})")
+    _name_and_place(operations, system_name)
+
+    # the stage's backends: the most used host first ("default"), then the others, named after their setting
+    counts = Counter(op.host for op in operations)
+    hosts = [counts.most_common(1)[0][0]] + sorted(h for h in counts if h != counts.most_common(1)[0][0])
+    stage_backends: list[Backend] = []
+    by_host: dict[str, str] = {}
+    for host in hosts:
+        op = next(o for o in operations if o.host == host)
+        via = via_esb is not None and host == via_esb.rstrip("/") and op.backend_path.startswith(ESB_URL_PREFIX)
+        source = "--via-esb" if via else f"--channel-backend {op.channel_name}" if op.host_setting is None else \
+            (f"--backend {op.host_setting}" if op.host_setting in backends else op.host_setting)
+        name = "default" if not stage_backends else _backend_name("esb" if via else op.host_setting or host, by_host.values())
+        stage_backends.append(Backend(name, op.host_setting, host, True, source))
+        by_host[host] = name
     for op in operations:
-        op.backend = by_setting.get(op.host_setting, "default")
-        if op.unmapped:
-            warnings.append(f"{op.esb_path}: {op.unmapped}; resource {op.name} is exported disabled in stage {stage}")
-    export = Export(system_folder, system_name, gateway, stage, root, settings_file(root), operations, backends,
-                    left_out, warnings)
+        op.backend = by_host[op.host]
+    export = Export(system_folder, system_name, gateway, stage, root, settings_file(root), operations, stage_backends,
+                    left_out, warnings, refused=refused)
     registered = tree.registered.get(system_name)
     export.files = _render(export, registered.fields if registered else {}, grant_apps)
     return export
 
 
+def _channel_backend(name: str, text: str) -> tuple[str, str, str]:
+    """``METHOD http://host/path/`` of --channel-backend NAME=...: (method, host, path)."""
+    method, _, url = text.strip().partition(" ")
+    match = HOST_RE.match(url.strip())
+    if method.upper() not in BACKEND_METHODS or not match or not url.strip()[match.end():].startswith("/"):
+        raise UsageError(f"--channel-backend {name}={text!r} is not 'METHOD http://host/path/' "
+                         f"(METHOD one of {', '.join(sorted(BACKEND_METHODS))})")
+    return method.upper(), match.group(0), url.strip()[match.end():]
+
+
+def _main_setting(root: Path, system, served, settings) -> str | None:
+    """The host setting most of the system's channels are forwarded to, as the code shows it."""
+    from esbgen.routing import component_routing
+
+    counts: Counter = Counter()
+    for item in served:
+        try:
+            setting = component_routing(root, item.component).host_setting
+        except EsbgenError:
+            continue
+        if setting:
+            counts[setting] += 1
+    return counts.most_common(1)[0][0] if counts else None
+
+
+def _router_served(tree, system, conf, served: list) -> tuple[list, dict]:
+    """The channels the ESB answers at request time: the ones its sync keeps, then (legacy) every esb_conf.py
+    preset, row or no row, and the alias paths of ``rewrite_channels``. Aliases map to the channel they serve as."""
+    from esbgen.rules import Served, preset_name
+
+    served = list(served)
+    if tree.generation == "legacy":
+        # the legacy ESB keeps one row per path, and answers it with GET and POST whatever the entry's method
+        paths: set[str] = set()
+        rows = []
+        for item in served:
+            if item.channel is not None:
+                if item.path in paths:
+                    continue
+                paths.add(item.path)
+                item = Served(item.path, "", item.name, item.codename, item.component, item.where, channel=item.channel)
+            rows.append(item)
+        served = rows
+    keys = {(s.path, s.method) for s in served}
+    if tree.generation == "legacy":
+        for preset in system.preset_channels:
+            component = system.component_by_codename(preset.codename)
+            if preset.source != str(ESB_CONF) or component is None or (preset.path, preset.method) in keys:
+                continue
+            keys.add((preset.path, preset.method))
+            served.append(Served(preset.path, preset.method, preset_name(preset, component), preset.codename, component,
+                                 preset.where, preset=preset))
+    aliases: dict[tuple[str, str], object] = {}
+    for alias, target in conf.rewrites.items():
+        serving = next((s for s in served if s.path == target and not s.method), None)
+        if serving is None or (alias, "") in keys:
+            continue
+        keys.add((alias, ""))
+        served.append(Served(alias, "", f"{serving.name}_rewrite", serving.codename, serving.component,
+                             f"{ESB_CONF} rewrite_channels", channel=serving.channel, preset=serving.preset))
+        aliases[(alias, "")] = serving
+    return served, aliases
+
+
 def _backend_name(setting: str, taken) -> str:
     base = re.sub(r"[^a-z0-9]+", "-", setting.lower()).strip("-")[:20] or "backend"
+    base = base if base[0].isalpha() else f"b-{base}"[:20]
     name, n = base, 2
     while name in taken or name == "default":
         name = f"{base[:17]}-{n}"
@@ -313,9 +457,29 @@ def _backend_name(setting: str, taken) -> str:
     return name
 
 
-def _operation(root, system, served, settings, routings, destination, preset_destination) -> Operation:
+def _checks(tree, conf, served) -> tuple[tuple[str, ...], str | None]:
+    """The validators the ESB runs on a call of the channel, and a note when they are not readable."""
+    preset = served.preset
+    if preset is not None and preset.source == str(ESB_CONF):
+        own, appended = config_validators(preset.code)
+        group = conf.group_of(preset.line)
+        base = own if own is not None else conf.validators_of_class(group.channel_class if group else None)
+    else:
+        # rows alone (confapis, conf.py CHANNELS): the default channel class, whatever the entry says
+        appended, base = (), conf.validators_of_class(conf.default_class)
+    note = None
+    if base is None:
+        note = (f"its channel class is not readable from {ESB_CONF.name}: the ESB's standard checks "
+                "(app, user, permission) are kept")
+        base = STANDARD_VALIDATORS
+    return conf.real(tuple(base) + tuple(appended)), note
+
+
+def _operation(root, tree, system, conf, served, alias_of, settings, backends) -> Operation:
+    from esbgen.routing import destination, preset_destination
+
     notes: list[str] = []
-    unmapped = None
+    refused = None
     preset = served.preset
     config = preset.config if preset is not None else {}
     if served.channel is not None:
@@ -325,102 +489,127 @@ def _operation(root, system, served, settings, routings, destination, preset_des
         hidden = _truthy(fields.get("is_hidden"))
         deprecated = False
         permission_level = "unlimited"
-        user_verified = True
         timeout = 0
     else:
-        conf = preset.comp_conf
-        description = conf.get("label") or (_component_doc_label(root, served.component) if served.component else None) or served.name
-        description_en = conf.get("label_en") or ""
+        conf_fields = preset.comp_conf
+        description = conf_fields.get("label") or (_component_doc_label(root, served.component) if served.component else None) or served.name
+        description_en = conf_fields.get("label_en") or ""
         hidden = _truthy(config.get("is_hidden"))
         deprecated = _truthy(config.get("is_deprecated"))
         permission_level = config.get("permission_level") if isinstance(config.get("permission_level"), str) else "unlimited"
-        user_verified = config.get("verified_user_required", True) if isinstance(config.get("verified_user_required"), bool) else True
         timeout = config.get("timeout") if isinstance(config.get("timeout"), int) and config.get("timeout") > 0 else 0
-        built = sorted(set(preset.keys) - set(config) - {"path"})
-        if built:
-            notes.append(f"config built in code, not exported: {', '.join(built)} (who may call it is the gateway's "
-                         "permission now)")
-    host_setting = None
-    backend_method = backend_path = None
+    validators, note = _checks(tree, conf, served)
+    if note:
+        notes.append(note)
+    rowless = tree.generation == "legacy" and preset is not None and (_truthy(config.get("is_hidden")) or alias_of is not None
+                                                                      or (served.path, served.method) not in _synced_keys(tree, system))
+    app_verified = any(v in APP_VALIDATORS for v in validators)
+    user_verified = any(v in USER_VALIDATORS for v in validators)
+    # the ESB checks an app's permission only for a channel with a row and a level other than unlimited
+    resource_permission = (any(v in PERMISSION_VALIDATORS for v in validators) and permission_level != "unlimited"
+                           and not rowless)
+    limited = [v for v in validators if v in APP_LIST_VALIDATORS]
+    if limited:
+        notes.append(f"the ESB let only the apps its {limited[0]} lists call it: grant just those apps")
+    host_setting = host = backend_method = backend_path = None
     try:
         if served.channel is not None:
-            dest = destination(root, system, served.channel, settings=settings, routings=routings)
+            dest = destination(root, system, served.channel, settings=settings)
         else:
-            dest = preset_destination(root, system, preset, settings=settings, routings=routings)
+            dest = preset_destination(root, system, preset, settings=settings)
     except EsbgenError as error:
-        dest = None
-        unmapped = f"its component cannot be read ({error})"
+        dest, refused = None, f"its component cannot be read ({error})"
+    esb_vars = PATH_VAR_RE.findall(served.path)
     if dest is not None:
         host_setting = dest.host_setting
         backend_method = dest.method.upper() if isinstance(dest.method, str) else None
         backend_path = dest.path
+        if (backend_path is None or backend_method is None) and served.component is not None:
+            own = _own_call(root, served.component)
+            if own is not None:
+                backend_method, host_setting, backend_path = own
+                notes.append(f"the component's own code calls {backend_method} {backend_path} on {host_setting}; "
+                             "it may also reshape the request and the answer, which the gateway passes as they come")
         if backend_path is None or backend_method is None:
-            if host_setting is None:
-                unmapped = "a Python component with its own logic, not a proxy: its code builds the backend call"
-            else:
-                unmapped = (f"a proxy component ({served.component.class_name}), but the channel names no dest_path "
-                            "or dest_http_method for it")
+            refused = ("its component builds the backend call in its own code" if host_setting is None or served.channel is None
+                       and not preset.comp_conf else
+                       f"its component ({served.component.class_name}) forwards by a dest_path and dest_http_method the channel does not give")
         elif host_setting is None:
-            unmapped = "the component's code does not show which host it calls"
-    path_vars: list[PathVar] = []
-    for var in PATH_VAR_RE.findall(served.path):
-        path_vars.append(PathVar(var, "path"))
-    if backend_path is not None:
-        for var in PATH_VAR_RE.findall(backend_path):
-            if var not in [v.name for v in path_vars]:
-                path_vars.append(PathVar(var, "request"))
-    bad = [v.name for v in path_vars if not PATH_VAR_NAME_RE.fullmatch(v.name)]
-    if bad and not unmapped:
-        unmapped = f"path variable(s) {', '.join(bad)} are not names the gateway accepts"
-    requested = [v.name for v in path_vars if v.origin == "request"]
-    if requested:
-        notes.append(f"{', '.join(requested)}: a request parameter on the ESB, now part of the URL path")
-    if unmapped:
-        backend_method = backend_method or (served.method or "ANY")
-        backend_path = backend_path or path_below_system(served.path, system.name)
-    elif served.method and backend_method != served.method.upper():
-        notes.append(f"called with {served.method.upper()}, forwarded with {backend_method}, as the ESB did; "
-                     "the gateway passes the request on as it comes (the ESB rebuilt it)")
-    elif not served.method:
+            refused = "the component's code does not show which host it calls"
+        else:
+            request_vars = [v for v in PATH_VAR_RE.findall(backend_path) if v not in esb_vars]
+            if request_vars:
+                refused = (f"the ESB fills {', '.join('{' + v + '}' for v in request_vars)} of its dest_path from the request's "
+                           "parameters, and the gateway fills a backend path only from its own path")
+            else:
+                host = (backends.get(host_setting) or "").rstrip("/") or _plain_address(settings.get(host_setting))
+                if host is None:
+                    refused = (f"{host_setting} has no address in the settings file"
+                               f"{'' if host_setting in settings else ' (not defined there)'}: give --backend {host_setting}=URL")
+    if refused:
+        refused += f"; or name it with --channel-backend {served.name}='METHOD http://host/path/'"
+    bad = [v for v in esb_vars if not PATH_VAR_NAME_RE.fullmatch(v)]
+    if bad and not refused:
+        refused = f"path variable(s) {', '.join(bad)} are not names the gateway accepts"
+    if not refused and served.method and backend_method != served.method.upper():
+        notes.append(f"called with {served.method.upper()}, forwarded with {backend_method}, as the ESB did")
+    elif not refused and not served.method:
         notes.append(f"any method on the ESB (ANY on the gateway); the backend is called with {backend_method}")
+    if alias_of is not None:
+        notes.append(f"an alias the ESB serves as {alias_of.path}")
     return Operation(
-        esb_path=served.path, esb_method=served.method.upper(), name="", channel_name=served.name, path="",
-        description=str(description), description_en=str(description_en), is_public=not (hidden or deprecated),
-        backend="default", backend_method=backend_method, backend_path=backend_path, timeout=timeout,
-        app_verified=True, resource_permission=permission_level != "unlimited", user_verified=bool(user_verified),
-        host_setting=host_setting, path_vars=path_vars, unmapped=unmapped, notes=notes,
-        docs=_docs_of(root, system, served),
+        esb_path=served.path, esb_method=served.method.upper(), name="", channel_name=served.name, path=served.path,
+        description=str(description), description_en=str(description_en),
+        is_public=not (hidden or deprecated or alias_of is not None),
+        backend="default", backend_method=backend_method or "", backend_path=backend_path or "", timeout=timeout,
+        app_verified=app_verified, resource_permission=resource_permission, user_verified=user_verified,
+        host_setting=host_setting, host=host or "", path_vars=[PathVar(v, "path") for v in esb_vars], refused=refused,
+        notes=notes, docs=_docs_of(root, tree, system, alias_of or served),
     )
 
 
-def _name_and_place(operations: list[Operation], system: str) -> None:
-    """Resource names (unique, also without regard to case) and paths (unique per method; ANY alone on its path)."""
+def _own_call(root: Path, component) -> tuple[str, str, str] | None:
+    """(method, host setting, path) of the one HTTP call a component's own code makes, where all are plain."""
+    from esbgen.routing import component_calls
+
+    try:
+        calls = set(component_calls(root, component))
+    except EsbgenError:
+        return None
+    if len(calls) != 1:
+        return None
+    call = calls.pop()
+    if not (call.method in BACKEND_METHODS and call.path and call.path.startswith("/")):
+        return None
+    return call.method, call.host_settings[0], call.path
+
+
+def _synced_keys(tree, system) -> set:
+    from esbgen.rules import served_channels
+
+    return {(s.path, s.method) for s in served_channels(tree, system)[0]}
+
+
+def _plain_address(setting) -> str | None:
+    if setting is not None and setting.value and HOST_RE.fullmatch(setting.value.strip().rstrip("/")):
+        return setting.value.strip().rstrip("/")
+    return None
+
+
+def _name_and_place(operations: list[Operation], system_name: str) -> None:
+    """Resource names as the gateway's converter gives them: ``{system}_{name}`` in lower case, and on a
+    clash the method and the path's words."""
     names: set[str] = set()
     for op in operations:
-        name = _resource_name(op.channel_name, system)
-        if name is None or name.lower() in names:
+        name = f"{system_name}_{op.channel_name}".replace("-", "_").lower()
+        if name in names or not RESOURCE_NAME_RE.fullmatch(name):
             fallback = _fallback_name(op.method, op.esb_path)
-            if name is not None:
-                op.notes.append(f"resource named {fallback}: {name} is taken by another channel")
-            else:
-                op.notes.append(f"resource named {fallback}: {op.channel_name!r} is not a resource name")
+            op.notes.append(f"resource named {fallback}: {name} is {'taken by another channel' if name in names else 'not a resource name'}")
             name = fallback
-        if name.lower() in names or not RESOURCE_NAME_RE.fullmatch(name):
+        if name in names or not RESOURCE_NAME_RE.fullmatch(name):
             raise EsbgenError(f"{op.esb_path}: no unique resource name for channel {op.channel_name!r}")
-        names.add(name.lower())
+        names.add(name)
         op.name = name
-    taken: dict[str, set[str]] = {}
-    for op in operations:
-        for candidate in (path_below_system(op.esb_path, system), _without_system(op.esb_path, system), op.esb_path):
-            path = candidate + "".join(f"{{{v.name}}}/" for v in op.path_vars if v.origin == "request")
-            methods = taken.get(path, set())
-            if op.method in methods or (methods and (op.method == "ANY" or "ANY" in methods)):
-                continue
-            break
-        else:
-            raise EsbgenError(f"{op.esb_path}: no free gateway path for it")
-        taken.setdefault(path, set()).add(op.method)
-        op.path = path
 
 
 def default_gateway_name(system: str) -> str:
@@ -452,7 +641,7 @@ def _verbatim(header: str, body: str) -> str:
     return f"{header}# {{% verbatim {VERBATIM} %}}\n{body}# {end}\n"
 
 
-def _definition(export: Export, registered: dict, grant_apps: tuple[str, ...]) -> str:
+def _definition(export: Export, registered: dict, grant_apps: tuple[str, ...], has_docs: bool) -> str:
     label = registered.get("label") if isinstance(registered.get("label"), str) else None
     data = {
         "spec_version": 2,
@@ -486,8 +675,9 @@ def _definition(export: Export, registered: dict, grant_apps: tuple[str, ...]) -
                 ],
             }
         ],
-        "resource_docs": {"basedir": "docs/"},
     }
+    if has_docs:
+        data["resource_docs"] = {"basedir": "docs/"}
     if grant_apps:
         data["grant_permissions"] = [{"bk_app_code": app, "grant_dimension": "gateway"} for app in grant_apps]
     header = [
@@ -525,8 +715,7 @@ def _resources(export: Export) -> str:
                     "in": "path",
                     "required": True,
                     "type": "string",
-                    "description": (f"was the request parameter {var.name} on the ESB" if var.origin == "request"
-                                    else f"part of the ESB path {op.esb_path}"),
+                    "description": f"part of the ESB path {op.esb_path}",
                 }
                 for var in op.path_vars
             ]
@@ -550,8 +739,6 @@ def _resources(export: Export) -> str:
         }
         if op.description_en:
             resource["descriptionEn"] = op.description_en
-        if op.unmapped:
-            resource["disabledStages"] = [export.stage]
         operation["x-bk-apigateway-resource"] = resource
         key = "x-bk-apigateway-method-any" if op.method == "ANY" else op.method.lower()
         paths.setdefault(op.path, {})[key] = operation
@@ -588,15 +775,21 @@ def _render(export: Export, registered: dict, grant_apps: tuple[str, ...]) -> di
             if source is None:
                 doc_notes.append(f"- `{op.name}`: no {language} doc on the ESB (the gateway shows none)")
                 continue
+            if isinstance(source, str):  # a docstring, rendered as the ESB renders it
+                files[f"docs/{language}/{op.name}.md"] = source.encode("utf-8", errors="surrogateescape")
+                continue
             data, left = _doc((export.root / source).read_bytes())
             files[f"docs/{language}/{op.name}.md"] = data
             if left:
                 doc_notes.append(f"- `docs/{language}/{op.name}.md`: ESB template text the gateway shows as written "
                                  f"(it renders no `.md` doc): {', '.join(f'`{t}`' for t in left)}")
-    files["definition.yaml"] = _definition(export, registered, grant_apps).encode()
+    # the gateway refuses an archive without docs, and apigw-manager a docs folder that is not there:
+    # a system the ESB had no doc for names no docs folder at all
+    has_docs = bool(files)
+    files["definition.yaml"] = _definition(export, registered, grant_apps, has_docs).encode()
     files["resources.yaml"] = _resources(export).encode()
     files["migration.csv"] = _csv(export).encode()
-    files["MIGRATION.md"] = _migration(export, doc_notes).encode()
+    files["MIGRATION.md"] = _migration(export, doc_notes, has_docs).encode()
     files["manage.py"] = MANAGE_PY.encode()
     files["apigw_settings.py"] = SETTINGS_PY.format(gateway=export.gateway).encode()
     manifest = {
@@ -616,17 +809,17 @@ def _csv(export: Export) -> str:
     for op in export.operations:
         writer.writerow([op.esb_url, op.esb_method or "ANY", op.gateway_url(export.gateway, export.stage), op.method,
                          op.name, op.backend, op.backend_method, op.backend_path,
-                         "needs-hand" if op.unmapped else "mapped", "; ".join(([op.unmapped] if op.unmapped else []) + op.notes)])
+                         "mapped", "; ".join(op.notes)])
     return out.getvalue()
 
 
-def _migration(export: Export, doc_notes: list[str]) -> str:
+def _migration(export: Export, doc_notes: list[str], has_docs: bool) -> str:
     g, s = export.gateway, export.stage
     lines = [
         f"# Moving {export.system_name} from the ESB to the API gateway `{g}`",
         "",
         f"Written by `esbgen export-apigw {export.system}` from the ESB at `{export.root.name}` "
-        f"({len(export.operations)} channels, {len(export.unmapped)} needing a hand).",
+        f"({len(export.operations)} channels exported, {len(export.refused)} not exported: see below).",
         "",
         "## Backend",
         "",
@@ -651,23 +844,29 @@ def _migration(export: Export, doc_notes: list[str]) -> str:
         "export BK_API_URL_TMPL='http://bkapi.example.com/api/{api_name}/'   # your API gateway's URL template",
         ".venv/bin/python manage.py migrate   # apigw-manager keeps release versions in a small local database",
     ]
-    for command in COMMANDS:
+    commands = [c for c in COMMANDS if has_docs or c != "sync_resource_docs_by_archive"]
+    for command in commands:
         flags = {"sync_apigw_resources": " -f resources.yaml",
                  "create_version_and_release_apigw": f" -f definition.yaml -s {s}"}.get(command, " -f definition.yaml")
         lines.append(f".venv/bin/python manage.py {command} --gateway-name {g}{flags}")
+    steps = {
+        "sync_apigw_config": "creates the gateway (or updates its description and maintainers).",
+        "sync_apigw_stage": f"creates stage `{s}` and its backend hosts.",
+        "sync_apigw_resources": "creates one resource per channel from `resources.yaml`.",
+        "sync_resource_docs_by_archive": "uploads `docs/zh` and `docs/en`.",
+        "create_version_and_release_apigw": f"makes version 1.0.0 and publishes it to `{s}`: only now can apps call it.",
+    }
+    lines += ["```", ""]
+    lines += [f"{n}. `{command}` {steps[command]}" for n, command in enumerate(commands, 1)]
+    if not has_docs:
+        lines.append("The ESB had no doc for these channels, so there is no docs folder and no docs step.")
     lines += [
-        "```",
-        "",
-        "1. `sync_apigw_config` creates the gateway (or updates its description and maintainers).",
-        f"2. `sync_apigw_stage` creates stage `{s}` and its backend hosts.",
-        "3. `sync_apigw_resources` creates one resource per channel from `resources.yaml`.",
-        "4. `sync_resource_docs_by_archive` uploads `docs/zh` and `docs/en`.",
-        f"5. `create_version_and_release_apigw` makes version 1.0.0 and publishes it to `{s}`: only now can apps call it.",
         "",
         "Then grant the apps that called the ESB (`grant_permissions` in `definition.yaml`, or the gateway's web page),",
         "move each caller to its new URL below, and take the channel off the ESB once nobody calls it there.",
-        "The gateway checks the calling app on every resource, as the ESB did; callers send `bk_app_code` and",
-        "`bk_app_secret` (and `bk_token` or `bk_username`) in the `X-Bkapi-Authorization` header.",
+        "Each resource checks what the ESB checked on that channel (the app, the user, the app's permission);",
+        "callers send `bk_app_code` and `bk_app_secret` (and `bk_token` or `bk_username`) in the",
+        "`X-Bkapi-Authorization` header.",
         "",
         "## URLs",
         "",
@@ -678,17 +877,18 @@ def _migration(export: Export, doc_notes: list[str]) -> str:
         "| --- | --- | --- | --- | --- | --- | --- |",
     ]
     for op in export.operations:
-        notes = "; ".join(([f"**needs a hand**: {op.unmapped}"] if op.unmapped else []) + op.notes)
+        notes = "; ".join(op.notes)
         lines.append(f"| `{op.esb_url}` | {op.esb_method or 'any'} | `{op.gateway_url(g, s)}` | {op.method} | `{op.name}` | "
                      f"{op.backend_method} `{op.backend}{op.backend_path}` | {_cell(notes)} |")
     lines += ["", "## Needing a hand", ""]
-    if export.unmapped:
-        lines.append(f"These resources are exported with what the ESB shows, and disabled in stage `{s}`"
-                     " (`disabledStages`) until their backend is set by hand in `resources.yaml`:")
+    if export.refused:
+        lines.append("The ESB serves these channels, but where it sends their calls can be neither read from the code nor "
+                     "was it named, so they are not exported. Name each backend (`--backend SETTING=URL`, "
+                     "`--channel-backend NAME='METHOD http://host/path/'`) and export again:")
         lines.append("")
-        lines += [f"- `{op.name}` (`{op.esb_path}`): {op.unmapped}" for op in export.unmapped]
+        lines += [f"- `{path}` ({where}): {_cell(why)}" for where, path, why in export.refused]
     else:
-        lines.append("None: every channel forwards to its backend as a proxy, and its resource does the same.")
+        lines.append("None: every channel the ESB serves is exported with the backend its code calls.")
     lines += ["", "## Not exported", ""]
     lines += [f"- {where}: {_cell(why)}" for where, why in export.left_out] or ["Nothing: every channel the system declares is served and exported."]
     lines += ["", "## Docs", ""]

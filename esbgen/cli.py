@@ -434,17 +434,24 @@ def check(systems, esb_root):
 @click.option("-o", "--output", required=True, metavar="DIR", help="Folder for the gateway project (new, empty, or an earlier export of SYSTEM).")
 @click.option("--gateway", metavar="NAME", help="Gateway name (default: bk-SYSTEM, '_' as '-').")
 @click.option("--stage", metavar="NAME", help="Stage name (default: prod).")
-@click.option("--backend-host", metavar="URL", help="The backend's address (default: the system's host setting).")
+@click.option("--backend-host", metavar="URL", help="The address of the system's main host setting (default: its value in the settings file).")
+@click.option("--backend", "backends", multiple=True, metavar="SETTING=URL",
+              help="The address of a host setting the components call (repeatable).")
+@click.option("--channel-backend", "channel_backends", multiple=True, metavar="NAME='METHOD URL'",
+              help="A channel's whole backend, where its code does not show it (repeatable).")
+@click.option("--via-esb", metavar="URL", help="Send the channels whose backend is neither read nor named through the ESB at URL, as the gateway's converter does.")
 @click.option("--grant-app", "grant_apps", multiple=True, metavar="CODE", help="Grant this app the whole gateway (repeatable).")
-@click.option("--strict", is_flag=True, help="Refuse when a channel cannot be mapped to its backend automatically.")
+@click.option("--strict", is_flag=True, help="Refuse when a channel's backend can be neither read from the code nor was named.")
 @esb_root_option
 @dry_run_option
 @json_output
-def export_apigw(system, output, gateway, stage, backend_host, grant_apps, strict, esb_root, dry_run):
+def export_apigw(system, output, gateway, stage, backend_host, backends, channel_backends, via_esb, grant_apps, strict,
+                 esb_root, dry_run):
     """Write SYSTEM's channels as an API gateway project for apigw-manager (the ESB is not changed)."""
     from esbgen.commands import ExportApigw
 
-    return run_operation(ExportApigw(system, output, gateway, stage, backend_host, tuple(grant_apps), strict),
+    return run_operation(ExportApigw(system, output, gateway, stage, backend_host, tuple(grant_apps), strict,
+                                     tuple(backends), tuple(channel_backends), via_esb),
                          run_context(esb_root, dry_run=dry_run))
 
 

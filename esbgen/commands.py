@@ -504,6 +504,9 @@ class ExportApigw(Operation):
     backend_host: str | None = None
     grant_apps: tuple[str, ...] = ()
     strict: bool = False
+    backends: tuple[str, ...] = ()  # SETTING=URL
+    channel_backends: tuple[str, ...] = ()  # NAME=METHOD URL
+    via_esb: str | None = None
     command = "export-apigw"
     writes = False
 
@@ -512,14 +515,16 @@ class ExportApigw(Operation):
 
         say, root = ctx.say, ctx.root
         export = build_export(root, self.system, gateway=self.gateway, stage=self.stage,
-                              backend_host=self.backend_host, grant_apps=tuple(self.grant_apps))
+                              backend_host=self.backend_host, backends=_pairs("--backend", self.backends),
+                              channel_backends=_pairs("--channel-backend", self.channel_backends),
+                              via_esb=self.via_esb, grant_apps=tuple(self.grant_apps))
+        if self.strict and export.refused:
+            raise Refused(f"--strict: {len(export.refused)} channel(s) of {self.system} have no backend read from the "
+                          "code or named: " + "; ".join(f"{path} ({why})" for _, path, why in export.refused))
         for line in export.warnings:
             say(f"warning: {line}")
-        if self.strict and export.unmapped:
-            raise Refused(f"--strict: {len(export.unmapped)} channel(s) of {self.system} cannot be mapped "
-                          "automatically: " + "; ".join(f"{op.esb_path} ({op.unmapped})" for op in export.unmapped))
         replacing, _ = check_output(root, Path(self.output), self.system)
-        summary = (f"{len(export.operations)} resources ({len(export.unmapped)} needing a hand, see MIGRATION.md) "
+        summary = (f"{len(export.operations)} resources ({len(export.refused)} channel(s) not exported, see MIGRATION.md) "
                    f"for gateway {export.gateway}, stage {export.stage}")
         if ctx.dry_run:
             say(f"Would {'replace the export in' if replacing else 'write'} {self.output}: {summary}.")
@@ -533,6 +538,16 @@ class ExportApigw(Operation):
             say(f"Kept from the earlier export: {', '.join(carried)}")
         say(f"Next: the apigw-manager steps in {Path(self.output) / 'MIGRATION.md'}.")
         return 0
+
+
+def _pairs(option: str, values: tuple[str, ...]) -> dict[str, str]:
+    pairs: dict[str, str] = {}
+    for value in values:
+        key, sep, rest = value.partition("=")
+        if not sep or not key.strip() or not rest.strip():
+            raise UsageError(f"{option} {value!r} is not NAME=VALUE")
+        pairs[key.strip()] = rest.strip()
+    return pairs
 
 
 @dataclass

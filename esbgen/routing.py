@@ -163,9 +163,14 @@ class _Reader:
         if path not in self.modules:
             self.modules[path] = None
             try:
-                tree = ast.parse(read_input(path, path.relative_to(self.root) if path.is_relative_to(self.root) else path),
-                                 filename=str(path))
-            except (OSError, SyntaxError, ValueError):
+                data = read_input(path, path.relative_to(self.root) if path.is_relative_to(self.root) else path)
+                tree = ast.parse(data, filename=str(path))
+            except (SyntaxError, ValueError):
+                try:  # a legacy component: read it as the legacy ESB's Python 2 does
+                    tree = ast.parse(python2_excepts_as_3(data), filename=str(path))
+                except (SyntaxError, ValueError):
+                    return None
+            except OSError:
                 return None
             self.modules[path] = _Module(path, tree, assignments_in(tree.body), self._imports(path, tree))
         return self.modules[path]
@@ -214,6 +219,8 @@ class _Reader:
             if _is_settings(expr.value):
                 return [expr.attr]
             if isinstance(expr.value, ast.Name) and expr.value.id == "self":
+                if _set_in_methods(scope.cls, expr.attr):
+                    return []  # chosen while the call is handled (datav3's get_host): no setting to read
                 return self.settings_of(scope.class_assignments.get(expr.attr), scope.at_class(), depth + 1)
             if isinstance(expr.value, ast.Name):
                 target = scope.module.imports.get(expr.value.id)
@@ -321,6 +328,25 @@ class _Scope:
         return None, self
 
 
+PYTHON2_EXCEPT_RE = re.compile(rb"^(\s*except\s+[\w.]+)\s*,\s*(\w+)\s*:", re.M)
+
+
+def python2_excepts_as_3(data: bytes) -> bytes:
+    """``except KeyError, e:`` (the Python 2 form legacy components use) as ``except KeyError as e:``."""
+    return PYTHON2_EXCEPT_RE.sub(rb"\1 as \2:", data)
+
+
+def _set_in_methods(cls: ast.ClassDef | None, attr: str) -> bool:
+    """Whether a method of the class assigns ``self.<attr>``."""
+    for node in ast.walk(cls) if cls is not None else ():
+        if isinstance(node, ast.Assign) and any(
+            isinstance(t, ast.Attribute) and t.attr == attr and isinstance(t.value, ast.Name) and t.value.id == "self"
+            for t in node.targets
+        ):
+            return True
+    return False
+
+
 def _is_settings(node: ast.expr) -> bool:
     return isinstance(node, ast.Name) and node.id == "settings"
 
@@ -355,6 +381,10 @@ def component_routing(root: Path, component: ComponentClass) -> ComponentRouting
     strips: list[tuple[str, str]] = []
     for call in (n for n in ast.walk(cls) if isinstance(n, ast.Call)):
         keywords = {k.arg: k.value for k in call.keywords if k.arg}
+        if "host" not in keywords and isinstance(call.func, ast.Attribute) and call.func.attr == "request" \
+                and len(call.args) >= 3:
+            # http_client.request(method, host, path, ...): the same call with its arguments in place
+            keywords = {**keywords, "host": call.args[1], "path": call.args[2]}
         if "host" not in keywords:
             continue
         function = None
@@ -371,6 +401,57 @@ def component_routing(root: Path, component: ComponentClass) -> ComponentRouting
             if strip not in strips:
                 strips.append(strip)
     return ComponentRouting(component.module, component.class_name, tuple(hosts), tuple(strips))
+
+
+HTTP_VERBS = ("get", "post", "put", "patch", "delete")
+
+
+@dataclass(frozen=True)
+class ComponentCall:
+    """One HTTP call a component's code makes: its method and path where they are literals."""
+
+    method: str | None
+    host_settings: tuple[str, ...]
+    path: str | None
+
+
+def component_calls(root: Path, component: ComponentClass) -> list[ComponentCall]:
+    """The HTTP calls in ``component``'s class that reach a host setting: ``http_client.post(host, path)``,
+    ``request(method, host, path)``, and their keyword forms. A method or path that is not a plain string
+    (followed through names) is None."""
+    reader = _Reader(root)
+    module = reader.module(root / component.module)
+    if module is None:
+        raise EsbgenError(f"{component.module}: cannot read it as Python")
+    cls = next((n for n in module.tree.body if isinstance(n, ast.ClassDef) and n.name == component.class_name), None)
+    if cls is None:
+        raise EsbgenError(f"{component.module}: no class {component.class_name}")
+    parents = _parents(cls)
+    found: list[ComponentCall] = []
+    for call in (n for n in ast.walk(cls) if isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute)):
+        verb = call.func.attr
+        keywords = {k.arg: k.value for k in call.keywords if k.arg}
+        if verb == "request":
+            method_node, rest = (call.args[0] if call.args else keywords.get("method")), call.args[1:]
+        elif verb in HTTP_VERBS:
+            method_node, rest = ast.Constant(verb.upper()), call.args
+        else:
+            continue
+        host = keywords.get("host", rest[0] if rest else None)
+        path = keywords.get("path", rest[1] if len(rest) > 1 else (rest[0] if rest and "host" in keywords else None))
+        function = None
+        node: ast.AST | None = call
+        while node is not None and function is None:
+            node = parents.get(id(node))
+            if isinstance(node, ast.FunctionDef):
+                function = node
+        scope = _Scope(module, cls, function)
+        settings = tuple(dict.fromkeys(reader.settings_of(host, scope)))
+        if not settings:
+            continue
+        method = reader.string_of(method_node, scope)
+        found.append(ComponentCall(method.upper() if method else None, settings, reader.string_of(path, scope)))
+    return found
 
 
 def fill_path(path: str, values: dict[str, str] | None) -> str:

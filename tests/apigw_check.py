@@ -39,12 +39,14 @@ def main(folder: str) -> None:
         module = importlib.import_module(f"apigw_manager.apigw.management.commands.{command}")
         cmd = module.Command()
         result[command] = cmd.get_definition(define=[], file=file, namespace=cmd.default_namespace)
-    basedir = result["sync_resource_docs_by_archive"]["basedir"]
-    result["docs_dir_exists"] = os.path.isdir(basedir)
-    buffer = io.BytesIO()
-    ZipArchiveFile.archive(basedir, buffer)
-    with zipfile.ZipFile(io.BytesIO(buffer.getvalue())) as archive:
-        result["archive"] = sorted(archive.namelist())
+    basedir = (result["sync_resource_docs_by_archive"] or {}).get("basedir")
+    result["docs_dir_exists"] = bool(basedir) and os.path.isdir(basedir)
+    result["archive"] = None  # no docs named: the project has no docs step
+    if basedir:
+        buffer = io.BytesIO()
+        ZipArchiveFile.archive(basedir, buffer)
+        with zipfile.ZipFile(io.BytesIO(buffer.getvalue())) as archive:
+            result["archive"] = sorted(archive.namelist())
     print(json.dumps(result, ensure_ascii=False, sort_keys=True, default=str))
 
 
