@@ -282,7 +282,7 @@ def build_export(root: Path, system_folder: str, *, gateway: str | None = None, 
         validate_url(backend_host, "--backend-host", path_ok=False)
     backends = dict(backends or {})
     for setting, url in backends.items():
-        validate_url(url, f"--backend {setting}=", path_ok=False)
+        validate_url(url, f"--backend {setting}", path_ok=False)
     named = {name: _channel_backend(name, text) for name, text in (channel_backends or {}).items()}
     if via_esb is not None:
         validate_url(via_esb, "--via-esb", path_ok=False)

@@ -259,7 +259,7 @@ def test_strict_refuses_what_the_default_leaves_out(run_esbgen, tmp_path):
                         "--esb-root", root)
     assert result.exit_code == 2 and "is not 'METHOD http://host/path/'" in result.stderr
     result = run_esbgen("export-apigw", "alert", "-o", tmp_path / "alert", "--backend", "HOST_ALERT=alert", "--esb-root", root)
-    assert result.exit_code == 2 and "must be a scheme and host" in result.stderr
+    assert result.exit_code == 2 and "--backend HOST_ALERT 'alert' is not an http:// or https:// address" in result.stderr
     assert not (tmp_path / "alert").exists()
 
 
@@ -489,5 +489,5 @@ def test_via_esb_sends_what_the_code_does_not_show_through_the_esb(run_esbgen, e
     apigw = read_with_apigw_manager(tmp_path / "gw", tmp_path)
     assert apigw["sync_apigw_resources"] == resources
     result = run_esbgen("export-apigw", "cc", "-o", tmp_path / "gw2", "--via-esb", "paas", "--esb-root", esb_root)
-    assert result.exit_code == 2 and "--via-esb 'paas' must be a scheme and host" in result.stderr
+    assert result.exit_code == 2 and "--via-esb 'paas' is not an http:// or https:// address" in result.stderr
     assert snapshot(esb_root) == before
