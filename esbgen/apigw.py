@@ -326,14 +326,16 @@ def build_export(root: Path, system_folder: str, *, gateway: str | None = None, 
         why = "; ".join(f"{where}: {message}" for where, message in left_out) or "it declares no channel"
         raise EsbgenError(f"the ESB serves no channel of {system_folder}, so there is nothing to export ({why})")
 
-    main_setting = _main_setting(root, system, served, settings)
+    routings: dict = {}  # each component's routing, read once however many channels it serves
+    main_setting = _main_setting(root, system, served, routings)
     if backend_host and main_setting:
         backends.setdefault(main_setting, backend_host)
     operations: list[Operation] = []
     refused: list[tuple[str, str, str]] = []
     used_names: set[str] = set()
     for item in sorted(served, key=lambda s: (s.path, s.method)):
-        op = _operation(root, tree, system, conf, item, aliases.get((item.path, item.method)), settings, backends)
+        op = _operation(root, tree, system, conf, item, aliases.get((item.path, item.method)), settings, backends,
+                        routings)
         custom = named.get(item.name)
         if custom is not None:
             used_names.add(item.name)
@@ -393,14 +395,18 @@ def _channel_backend(name: str, text: str) -> tuple[str, str, str]:
     return method.upper(), match.group(0), url.strip()[match.end():]
 
 
-def _main_setting(root: Path, system, served, settings) -> str | None:
+def _main_setting(root: Path, system, served, routings: dict) -> str | None:
     """The host setting most of the system's channels are forwarded to, as the code shows it."""
     from esbgen.routing import component_routing
 
     counts: Counter = Counter()
     for item in served:
+        if item.component is None:
+            continue
         try:
-            setting = component_routing(root, item.component).host_setting
+            if item.component.codename not in routings:
+                routings[item.component.codename] = component_routing(root, item.component)
+            setting = routings[item.component.codename].host_setting
         except EsbgenError:
             continue
         if setting:
@@ -475,7 +481,7 @@ def _checks(tree, conf, served) -> tuple[tuple[str, ...], str | None]:
     return conf.real(tuple(base) + tuple(appended)), note
 
 
-def _operation(root, tree, system, conf, served, alias_of, settings, backends) -> Operation:
+def _operation(root, tree, system, conf, served, alias_of, settings, backends, routings) -> Operation:
     from esbgen.routing import destination, preset_destination
 
     notes: list[str] = []
@@ -514,9 +520,9 @@ def _operation(root, tree, system, conf, served, alias_of, settings, backends) -
     host_setting = host = backend_method = backend_path = None
     try:
         if served.channel is not None:
-            dest = destination(root, system, served.channel, settings=settings)
+            dest = destination(root, system, served.channel, settings=settings, routings=routings)
         else:
-            dest = preset_destination(root, system, preset, settings=settings)
+            dest = preset_destination(root, system, preset, settings=settings, routings=routings)
     except EsbgenError as error:
         dest, refused = None, f"its component cannot be read ({error})"
     esb_vars = PATH_VAR_RE.findall(served.path)
@@ -621,16 +627,12 @@ def default_gateway_name(system: str) -> str:
 
 
 def _yaml_text(data) -> str:
-    from ruamel.yaml import YAML
+    """Block-style YAML, keys in their order, text unescaped: libyaml's emitter through PyYAML (the pure
+    Python emitter took 13 of a 2,000-channel export's 34 seconds, for the same bytes)."""
+    import yaml
 
-    yaml = YAML(typ="safe", pure=True)
-    yaml.default_flow_style = False
-    yaml.allow_unicode = True
-    yaml.sort_base_mapping_type_on_output = False
-    yaml.width = 4096
-    out = io.StringIO()
-    yaml.dump(data, out)
-    return out.getvalue()
+    dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+    return yaml.dump(data, Dumper=dumper, default_flow_style=False, allow_unicode=True, sort_keys=False, width=4096)
 
 
 def _verbatim(header: str, body: str) -> str:
