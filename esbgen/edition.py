@@ -422,20 +422,31 @@ def _scope_of(relative: Path) -> Path:
     raise AssertionError(relative)
 
 
-def _missing_folder(root: Path, relative: Path) -> Path | None:
-    """The shallowest folder (within the file's scope) the target lacks for ``relative``; refuse links."""
+def _missing_folder(root: Path, relative: Path, seen: dict[tuple[str, ...], bool]) -> Path | None:
+    """The shallowest folder (within the file's scope) the target lacks for ``relative``; refuse links.
+    ``seen``: whether each folder asked about before is there (a folder is looked at once, not once a file)."""
     scope = _scope_of(relative)
     parents = relative.parts[:-1]
     for depth in range(1, len(parents) + 1):
-        folder = Path(*parents[:depth])
-        path = root / folder
-        if path.is_symlink():
-            raise EsbgenError(f"{folder} is a symbolic link in the target; esbgen does not write through links")
-        if not path.exists():
-            return folder if depth >= len(scope.parts) else scope
-        if not path.is_dir():
-            raise EsbgenError(f"{folder} is a file in the target and a folder in the CE; resolve it by hand")
+        key = parents[:depth]
+        there = seen.get(key)
+        if there is None:
+            seen[key] = there = _target_folder_there(root, Path(*key))
+        if not there:
+            return Path(*key) if depth >= len(scope.parts) else scope
     return None
+
+
+def _target_folder_there(root: Path, folder: Path) -> bool:
+    """Whether the target has ``folder`` as a real folder; a link or a file there is refused."""
+    path = root / folder
+    if path.is_symlink():
+        raise EsbgenError(f"{folder} is a symbolic link in the target; esbgen does not write through links")
+    if not path.exists():
+        return False
+    if not path.is_dir():
+        raise EsbgenError(f"{folder} is a file in the target and a folder in the CE; resolve it by hand")
+    return True
 
 
 def _copy(source: Path, destination: Path) -> None:
@@ -567,13 +578,14 @@ def plan_sync_edition(root: Path, ce_root: Path, work: Path, take: list[str], ta
     plan.notes.extend(scope_notes)
     esbgen_changed = changed_paths(root)
     folders: dict[Path, list[Path]] = {}
+    seen_folders: dict[tuple[str, ...], bool] = {}
     writes: list[FileWrite] = []
     kept: list[str] = []
     for relative in files:
         if any(_under(relative, s) for s in skips):
             outcome.skipped.append(relative)
             continue
-        folder = _missing_folder(root, relative)
+        folder = _missing_folder(root, relative, seen_folders)
         if folder is not None:
             _check_yaml(ce_root, relative)
             folders.setdefault(folder, []).append(relative.relative_to(folder))
