@@ -131,7 +131,7 @@ def test_a_usage_error_under_json_is_one_json_object_of_class_usage_error(esb_ro
 
 
 @pytest.mark.parametrize("command", [["list"], ["check"], ["plugins"], ["undo", "--list"],
-                                     ["templatize", "sops", "-o", "TEMPLATE"], ["export-apigw", "sops", "-o", "OUT"],
+                                     ["templatize", "sops", "-o", "TEMPLATE"], ["export-apigw", "sops", "-o", "OUT", "--via-esb", "http://paas.example.com"],
                                      ["sync-edition", "--from", "CE", "--dry-run"]])
 def test_every_command_answers_json(esb_root, tmp_path, run_esbgen, command):
     import json
@@ -151,7 +151,8 @@ def test_list_json_gives_the_systems_as_data(esb_root, run_esbgen):
 
     report = json.loads(run_esbgen("list", "--json", "--esb-root", esb_root).output)
     sops = next(row for row in report["systems"] if row["system"] == "sops")
-    assert sops == {"system": "sops", "kind": "confapis", "channels": "12", "components": "1", "registered": "official"}
+    assert sops == {"system": "sops", "kind": "confapis", "rows": "12", "components": "1", "registered": "official",
+                    "without row": "0"}
 
 
 def test_global_options_go_before_or_after_the_command(esb_root, run_esbgen):
