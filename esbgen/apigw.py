@@ -333,7 +333,11 @@ def build_export(root: Path, system_folder: str, *, gateway: str | None = None, 
     operations: list[Operation] = []
     refused: list[tuple[str, str, str]] = []
     used_names: set[str] = set()
+    from esbgen import progress
+
+    progress.phase("exporting", len(served))
     for item in sorted(served, key=lambda s: (s.path, s.method)):
+        progress.tick()
         op = _operation(root, tree, system, conf, item, aliases.get((item.path, item.method)), settings, backends,
                         routings)
         custom = named.get(item.name)
@@ -772,7 +776,11 @@ def _cell(text: str) -> str:
 def _render(export: Export, registered: dict, grant_apps: tuple[str, ...]) -> dict[str, bytes]:
     files: dict[str, bytes] = {}
     doc_notes: list[str] = []
+    from esbgen import progress
+
+    progress.phase("writing", len(export.operations))
     for op in export.operations:
+        progress.tick()
         for language, source in sorted(op.docs.items()):
             if source is None:
                 doc_notes.append(f"- `{op.name}`: no {language} doc on the ESB (the gateway shows none)")

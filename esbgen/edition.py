@@ -581,7 +581,11 @@ def plan_sync_edition(root: Path, ce_root: Path, work: Path, take: list[str], ta
     seen_folders: dict[tuple[str, ...], bool] = {}
     writes: list[FileWrite] = []
     kept: list[str] = []
+    from esbgen import progress
+
+    progress.phase("reading", len(files))
     for relative in files:
+        progress.tick()
         if any(_under(relative, s) for s in skips):
             outcome.skipped.append(relative)
             continue

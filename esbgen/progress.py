@@ -60,7 +60,8 @@ def _enabled() -> TextIO | None:
 
 
 def phase(name: str, total: int | None = None) -> None:
-    """Start (or switch to) a phase: ``reading``, ``rendering``, ``checking``, ``applying``."""
+    """Start (or switch to) a phase: ``reading``, ``rendering``, ``checking``, ``applying`` (and for an
+    export, ``exporting`` and ``writing``)."""
     global _started, _phase, _done, _total, _next_draw, _show_from
     now = time.monotonic()
     if _started is None:

@@ -116,3 +116,24 @@ def test_progress_is_not_shown_before_the_delay(monkeypatch):
     progress.end()
     assert "esbgen: rendering [############............] 2/4" in terminal.text
     assert terminal.text.endswith("\r\x1b[K")
+
+
+def test_every_long_command_shows_its_phase_and_count(esb_root, tmp_path):
+    """retarget, sync-edition, export-apigw, verify, list and templatize each show what they are at."""
+    from conftest import FIXTURES
+
+    runs = [
+        (["retarget", "sops", "--app-code", "bk-sops-ce", "--dry-run"], "reading"),
+        (["sync-edition", "--from", str(FIXTURES / "esb-ce"), "--dry-run"], "reading"),
+        (["export-apigw", "sops", "-o", str(tmp_path / "gw"), "--via-esb", "http://paas.example.com"], "exporting"),
+        (["verify", "sops"], "reading"),
+        (["list"], "reading"),
+        (["templatize", "sops", "-o", str(tmp_path / "template")], "reading"),
+    ]
+    for args, shown in runs:
+        code, out, err = run_on(esb_root, args, terminal=True)
+        assert code in (0, 1), (args, err)
+        assert f"esbgen: {shown}" in err, (args, err)
+        assert err.endswith("\r\x1b[K"), args
+    assert "esbgen: writing" in run_on(esb_root, ["export-apigw", "sops", "-o", str(tmp_path / "gw2"), "--via-esb",
+                                                  "http://paas.example.com"], terminal=True)[2]
