@@ -260,7 +260,8 @@ class ApplyPlan(Operation):
 
     The change's journal records the plan's id (the sha256 of the file), and the sync and restart that ran
     for it; ``--json`` reports them (``plan_id``, ``plan_change``, ``plan_steps_done``), a dry run too, so a
-    fleet run that was interrupted finds what each host still needs.
+    fleet run that was interrupted finds what each host still needs. A dry run with ``--restart`` asks
+    supervisord for the program's state (``program_state``) and refuses when it could not be restarted.
     """
 
     plan_file: str
@@ -285,6 +286,10 @@ class ApplyPlan(Operation):
         change = applied_change(ctx.root, self.plan_id)
         done = sorted(change.data.get("plan_steps", {})) if change is not None else []
         report.set(plan_id=self.plan_id, plan_change=change.id if change is not None else None, plan_steps_done=done)
+        if ctx.dry_run and ctx.restart:  # a restart that could not happen is found before any host changes
+            from esbgen.services import RestartStep, program_state
+
+            report.set(program_state=program_state(next(s for s in plan.post_steps if isinstance(s, RestartStep))))
         steps = [name for name, asked in (("sync", ctx.sync), ("restart", ctx.restart)) if asked]
         if steps and (change is not None or not plan.is_empty):
             plan.post_steps.append(self._record_step(plan, change, steps))

@@ -220,6 +220,10 @@ def test_the_plan_id_and_its_restart_are_recorded_in_the_change_and_reported_by_
     assert (found["plan_change"], found["plan_steps_done"], found["would_change"]) == (applied["journal_id"], [], False)
 
     started = supervisor.pid()
+    probed = as_json(run_esbgen("apply-plan", plan_file, "--esb-root", host, *restart, "--dry-run", "--json"))
+    assert probed["program_state"] == "RUNNING" and supervisor.pid() == started
+    unknown = run_esbgen("apply-plan", plan_file, "--esb-root", host, *restart, "--program", "esb2", "--dry-run")
+    assert unknown.exit_code != 0 and "the ESB cannot be restarted: supervisord knows no such program" in unknown.stderr
     restarted = as_json(run_esbgen("apply-plan", plan_file, "--esb-root", host, *restart, "--json"))
     assert restarted["ok"] and supervisor.pid() not in (None, started)
     found = as_json(run_esbgen("apply-plan", plan_file, "--esb-root", host, "--dry-run", "--json"))

@@ -107,6 +107,8 @@ options:
   plan_out:
     description:
       - C(clone), C(new), C(retarget) C(--plan-out FILE), write the plan and change nothing.
+      - On the controller the file is private (0600); an existing folder gets the plan named by its id,
+        C(<sha256>.plan.json).
       - The task reports I(changed=false) (the host is not changed) and I(would_change).
     type: path
   remote_plan:
@@ -233,8 +235,28 @@ undone:
   returned: when an undo ran
   type: str
 plan_out:
-  description: Where the plan was written.
+  description: Where the plan was written (on the controller, private; in a folder, named by its id).
   returned: with O(plan_out)
+  type: str
+plan_id:
+  description:
+    - The plan's id, the sha256 of the plan file; for C(apply-plan), the change of each host records it.
+  returned: with O(plan_out), and for C(apply-plan)
+  type: str
+plan_change:
+  description:
+    - For C(apply-plan), the change of this host that applied the plan earlier and is not undone (its journal id),
+      else null; in check mode too, so a rerun finds where the plan is already applied.
+  returned: for C(apply-plan)
+  type: str
+plan_steps_done:
+  description: For C(apply-plan), the steps that ran after that change for this plan (C(sync), C(restart)).
+  returned: for C(apply-plan)
+  type: list
+  elements: str
+esbgen_version:
+  description: The version of the esbgen that ran on the host.
+  returned: when esbgen gave its JSON outcome
   type: str
 problems:
   description: For C(verify), its problem lines (empty when it passes).
@@ -452,7 +474,9 @@ def main():
         cmd=shown(argv, p["database"]),
         rc=rc,
     )
-    for key in ("undone", "plan_out", "history", "problems", "channels", "tree_state"):
+    result["esbgen_version"] = data.get("esbgen")
+    for key in ("undone", "plan_out", "history", "problems", "channels", "tree_state", "plan_id", "plan_change",
+                "plan_steps_done"):
         if key in data:
             result[key] = data[key]
     if p["plan_out"] or p["command"] in READ_ONLY:
