@@ -111,6 +111,11 @@ options:
         C(<sha256>.plan.json).
       - The task reports I(changed=false) (the host is not changed) and I(would_change).
     type: path
+  plan_pointer:
+    description:
+      - With O(plan_out) (not in check mode), a file on the controller that gets the plan's id (0600), written
+        by the action plugin once the plan is there; the fleet playbooks keep a fleet's plan so.
+    type: path
   remote_plan:
     description: O(plan) and O(plan_out) are paths on the host, not on the controller.
     type: bool
@@ -441,6 +446,7 @@ def main():
             supervisorctl=dict(type="path"),
             plan=dict(type="path"),
             plan_out=dict(type="path"),
+            plan_pointer=dict(type="path"),
             remote_plan=dict(type="bool", default=False),
             id=dict(type="str"),
             systems=dict(type="list", elements="str", default=[]),
