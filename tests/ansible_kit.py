@@ -282,8 +282,8 @@ def install_collection(base: Path) -> Path:
     return target
 
 
-# Each host's ESB: a long-sleeping program, which exits at once (supervisord makes it FATAL) while the
-# host's `broken` file and the clone's folder are both there: the clone's code does not start on that host.
+# Each host's ESB: a long-sleeping program, which exits at once (on esb1, supervisord makes it FATAL) while
+# the host's `broken` file and the clone's folder are both there: the clone's code does not start there.
 PROGRAM = """#!/bin/sh
 if [ -e {broken} ] && [ -d {root}/components/confapis/bk_sops_ce ]; then
     echo "bk_sops_ce: cannot import its component on this host" >&2
@@ -304,7 +304,9 @@ def make_hosts(base: Path, sshd: Sshd) -> list[Host]:
         host = Host(name, root, None, port)
         program.write_text(PROGRAM.format(broken=host.broken, root=root, python=sys.executable))
         program.chmod(0o755)
-        host.supervisor = Supervisor(folder / "sv", f"command={program}\nstartsecs=1\nstartretries=0\n"
+        # esb1's start counts after a second, so that its program exiting at once is a failed start (FATAL)
+        startsecs = 1 if name == "esb1" else 0
+        host.supervisor = Supervisor(folder / "sv", f"command={program}\nstartsecs={startsecs}\nstartretries=0\n"
                                                     "stopwaitsecs=10\nautorestart=false\n")
         host.supervisor.start()
         hosts.append(host)

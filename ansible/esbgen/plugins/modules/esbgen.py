@@ -259,6 +259,12 @@ plan_steps_done:
   returned: for C(apply-plan)
   type: list
   elements: str
+program_state:
+  description:
+    - For C(apply-plan) with O(restart) in check mode, the supervisor program's state (C(RUNNING), C(FATAL) ...);
+      the task fails when supervisord is not running or knows no such program.
+  returned: for C(apply-plan) with O(restart), in check mode
+  type: str
 esbgen_version:
   description: The version of the esbgen that ran on the host.
   returned: when esbgen gave its JSON outcome
@@ -482,7 +488,7 @@ def main():
     )
     result["esbgen_version"] = data.get("esbgen")
     for key in ("undone", "plan_out", "history", "problems", "channels", "tree_state", "plan_id", "plan_change",
-                "plan_steps_done"):
+                "plan_steps_done", "program_state"):
         if key in data:
             result[key] = data[key]
     if p["plan_out"] or p["command"] in READ_ONLY:
