@@ -143,6 +143,10 @@ def test_hosts_that_fail_the_preflight_are_all_named_and_no_host_changes(fleet):
     fleet.sshd.stop_host("esb3")  # esb3 does not answer: a failure under serial too
     before, started = state(fleet), pids(fleet)
 
+    checked = fleet.playbook(CLONE, "--check", **ARGS)
+    assert "preflight failed, no host was changed by this run: esb1" in assert_nothing_changed(fleet, checked, before,
+                                                                                                started)
+    assert not fleet.plans.exists() and list((fleet.base / "tmp").iterdir()) == []  # check mode keeps no plan
     run = fleet.playbook(CLONE, esbgen_serial=1, **ARGS)
 
     output = assert_nothing_changed(fleet, run, before, started)
