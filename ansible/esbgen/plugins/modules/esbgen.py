@@ -156,19 +156,20 @@ notes:
 """
 
 EXAMPLES = r"""
-- name: Plan the clone once, on the first host (the plan file lands on the controller)
+- name: Plan the clone once, on the first host (the plan lands on the controller, private, named by its id)
   esbgen.esb.esbgen:
     command: clone
     source: sops
     as: bk_sops_ce
     esb_root: /data/bkce/open_paas/esb
-    plan_out: /tmp/esbgen-bk_sops_ce.plan.json
+    plan_out: ~/.esbgen/plans/
+  register: planned
   run_once: true
 
 - name: Apply that exact plan on each host
   esbgen.esb.esbgen:
     command: apply-plan
-    plan: /tmp/esbgen-bk_sops_ce.plan.json
+    plan: "{{ planned.plan_out }}"
     esb_root: /data/bkce/open_paas/esb
   register: esbgen_change
 
