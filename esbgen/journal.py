@@ -884,6 +884,7 @@ def _prepare_into(plan: Plan, path: Path, journal_id: str, seq: int, argv: list[
             "created_at": _now(),
             "state": "prepared",
             "ops": ops,
+            **plan.journal_extra,
         },
     )
     journal.save()  # from here on, the journal says how to take every step back

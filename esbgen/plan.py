@@ -77,6 +77,7 @@ class Plan:
     post_steps: list[PostStep] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     unchanged: list[str] = field(default_factory=list)  # what is already as asked
+    journal_extra: dict[str, Any] = field(default_factory=dict)  # further keys of its journal (a plan file's id)
 
     @property
     def is_empty(self) -> bool:

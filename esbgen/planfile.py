@@ -468,3 +468,29 @@ def _decoded(text: str, where: str) -> bytes:
         return base64.b64decode(text, validate=True)
     except ValueError:
         raise EsbgenError(f"the plan's copy of {where} is damaged (not base64)") from None
+
+
+def plan_id(source: str | Path) -> str:
+    """A plan file's id: the sha256 of its bytes, the same on every host it is copied to."""
+    try:
+        return _sha(Path(source).read_bytes())
+    except OSError as error:
+        raise UsageError(f"cannot read the plan {source}: {error.strerror or error}") from None
+
+
+def applied_change(root: Path, plan: str):
+    """The change of this root that applied the plan of id ``plan`` and is not undone (a journal), or None."""
+    from esbgen.journal import journals
+
+    found = [journal for journal in journals(root) if journal.data.get("plan_id") == plan and journal.state == "applied"]
+    return found[-1] if found else None
+
+
+def record_steps(journal, steps: list[str]) -> None:
+    """Say in the plan's change that its sync or restart ran (under the root's lock): a rerun need not repeat them."""
+    from datetime import datetime, timezone
+
+    done = journal.data.setdefault("plan_steps", {})
+    for step in steps:
+        done[step] = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    journal.save()

@@ -220,6 +220,25 @@ def restart_step(options: ServiceOptions) -> PostStep:
     return RestartStep(f"restart the ESB: {shlex.join(command)}", command=command)
 
 
+def program_state(step: PostStep) -> str:
+    """The supervisor program's state (RUNNING, STOPPED, FATAL ...) as the restart step's supervisorctl tells it;
+    refused when supervisord is not running or knows no such program (a restart could not happen)."""
+    import subprocess
+
+    command = [*step.command[:-2], "status", step.command[-1]]
+    try:
+        done = subprocess.run(command, capture_output=True, text=True, check=False, timeout=60)
+    except (OSError, subprocess.TimeoutExpired) as error:
+        raise Refused(f"{shlex.join(command)} failed: {error}") from None
+    output = (done.stdout + done.stderr).strip()
+    words = output.split()
+    if len(words) >= 2 and words[0] == step.command[-1] and words[1].isupper():
+        return words[1]
+    hint = step.explain_failure(output)
+    raise Refused(f"the ESB cannot be restarted: {hint + ': ' if hint else ''}"
+                  f"{output.splitlines()[-1] if output else 'no output'} ({shlex.join(command)})")
+
+
 def service_steps(root: Path, options: ServiceOptions | None, in_django: bool = False) -> list[PostStep]:
     """The steps asked for, sync before restart; validated now, run after the apply.
 

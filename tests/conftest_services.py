@@ -286,10 +286,12 @@ def run_cli(*args: str, env: dict[str, str] | None = None, cwd: Path | None = No
 
 
 class Supervisor:
-    """supervisord on a unix socket, managing a long-sleeping program named ``esb``."""
+    """supervisord on a unix socket, managing a long-sleeping program named ``esb`` (or ``program``, its section)."""
 
-    def __init__(self, base: Path):
+    def __init__(self, base: Path, program: str | None = None):
         self.base = base
+        self.program = program or (f"command={sys.executable} -c \"import signal; signal.pause()\"\n"
+                                   "startsecs=0\nstopwaitsecs=10\nautorestart=false\n")
         self.conf = base / "supervisord.conf"
         self.sock = base / "supervisor.sock"
         self.process: subprocess.Popen | None = None
@@ -306,8 +308,7 @@ class Supervisor:
             f"childlogdir={self.base}\nnodaemon=true\n\n"
             "[rpcinterface:supervisor]\nsupervisor.rpcinterface_factory = supervisor.rpcinterface:make_main_rpcinterface\n\n"
             f"[supervisorctl]\nserverurl=unix://{self.sock}\n\n"
-            f"[program:esb]\ncommand={sys.executable} -c \"import signal; signal.pause()\"\n"
-            "startsecs=0\nstopwaitsecs=10\nautorestart=false\n"
+            f"[program:esb]\n{self.program}"
         )
         self.process = subprocess.Popen([self.supervisord, "-c", str(self.conf)], stdout=subprocess.DEVNULL,
                                         stderr=subprocess.DEVNULL, start_new_session=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 from pathlib import Path
@@ -199,6 +200,38 @@ def test_undo_restarts_the_esb_when_asked(tmp_path, run_esbgen, supervisor):
     assert snapshot(root) == before
     assert supervisor.pid() not in (None, started)
     assert run_esbgen("undo", "--list", "--sync", "--esb-root", root).exit_code == 2
+
+
+def test_the_plan_id_and_its_restart_are_recorded_in_the_change_and_reported_by_a_dry_run(tmp_path, run_esbgen,
+                                                                                               supervisor):
+    planned, host = copy_esb(tmp_path, "planned"), copy_esb(tmp_path, "host")
+    plan_file = tmp_path / "p.json"
+    assert run_esbgen("clone", "sops", "--as", "bk_sops_ce", "--esb-root", planned, "--plan-out", plan_file).exit_code == 0
+    plan_id = hashlib.sha256(plan_file.read_bytes()).hexdigest()
+    restart = ("--restart", "--supervisor-conf", supervisor.conf)
+
+    before = as_json(run_esbgen("apply-plan", plan_file, "--esb-root", host, "--dry-run", "--json"))
+    assert (before["plan_id"], before["plan_change"], before["plan_steps_done"]) == (plan_id, None, [])
+    applied = as_json(run_esbgen("apply-plan", plan_file, "--esb-root", host, "--json"))
+    assert applied["plan_change"] is None and applied["journal_id"]
+    journal = json.loads((host / ".esbgen/journal" / applied["journal_id"] / "journal.json").read_text())
+    assert journal["plan_id"] == plan_id
+    found = as_json(run_esbgen("apply-plan", plan_file, "--esb-root", host, "--dry-run", "--json"))
+    assert (found["plan_change"], found["plan_steps_done"], found["would_change"]) == (applied["journal_id"], [], False)
+
+    started = supervisor.pid()
+    probed = as_json(run_esbgen("apply-plan", plan_file, "--esb-root", host, *restart, "--dry-run", "--json"))
+    assert probed["program_state"] == "RUNNING" and supervisor.pid() == started
+    unknown = run_esbgen("apply-plan", plan_file, "--esb-root", host, *restart, "--program", "esb2", "--dry-run")
+    assert unknown.exit_code != 0 and "the ESB cannot be restarted: supervisord knows no such program" in unknown.stderr
+    restarted = as_json(run_esbgen("apply-plan", plan_file, "--esb-root", host, *restart, "--json"))
+    assert restarted["ok"] and supervisor.pid() not in (None, started)
+    found = as_json(run_esbgen("apply-plan", plan_file, "--esb-root", host, "--dry-run", "--json"))
+    assert (found["plan_change"], found["plan_steps_done"]) == (applied["journal_id"], ["restart"])
+
+    assert run_esbgen("undo", "--esb-root", host).exit_code == 0  # undone: nothing of the plan is applied here now
+    found = as_json(run_esbgen("apply-plan", plan_file, "--esb-root", host, "--dry-run", "--json"))
+    assert (found["plan_change"], found["plan_steps_done"], found["would_change"]) == (None, [], True)
 
 
 @pytest.mark.django_db(transaction=True, databases=["default"])

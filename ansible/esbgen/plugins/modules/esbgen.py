@@ -107,7 +107,14 @@ options:
   plan_out:
     description:
       - C(clone), C(new), C(retarget) C(--plan-out FILE), write the plan and change nothing.
+      - On the controller the file is private (0600); an existing folder gets the plan named by its id,
+        C(<sha256>.plan.json).
       - The task reports I(changed=false) (the host is not changed) and I(would_change).
+    type: path
+  plan_pointer:
+    description:
+      - With O(plan_out) (not in check mode), a file on the controller that gets the plan's id (0600), written
+        by the action plugin once the plan is there; the fleet playbooks keep a fleet's plan so.
     type: path
   remote_plan:
     description: O(plan) and O(plan_out) are paths on the host, not on the controller.
@@ -149,19 +156,20 @@ notes:
 """
 
 EXAMPLES = r"""
-- name: Plan the clone once, on the first host (the plan file lands on the controller)
+- name: Plan the clone once, on the first host (the plan lands on the controller, private, named by its id)
   esbgen.esb.esbgen:
     command: clone
     source: sops
     as: bk_sops_ce
     esb_root: /data/bkce/open_paas/esb
-    plan_out: /tmp/esbgen-bk_sops_ce.plan.json
+    plan_out: ~/.esbgen/plans/
+  register: planned
   run_once: true
 
 - name: Apply that exact plan on each host
   esbgen.esb.esbgen:
     command: apply-plan
-    plan: /tmp/esbgen-bk_sops_ce.plan.json
+    plan: "{{ planned.plan_out }}"
     esb_root: /data/bkce/open_paas/esb
   register: esbgen_change
 
@@ -233,8 +241,34 @@ undone:
   returned: when an undo ran
   type: str
 plan_out:
-  description: Where the plan was written.
+  description: Where the plan was written (on the controller, private; in a folder, named by its id).
   returned: with O(plan_out)
+  type: str
+plan_id:
+  description:
+    - The plan's id, the sha256 of the plan file; for C(apply-plan), the change of each host records it.
+  returned: with O(plan_out), and for C(apply-plan)
+  type: str
+plan_change:
+  description:
+    - For C(apply-plan), the change of this host that applied the plan earlier and is not undone (its journal id),
+      else null; in check mode too, so a rerun finds where the plan is already applied.
+  returned: for C(apply-plan)
+  type: str
+plan_steps_done:
+  description: For C(apply-plan), the steps that ran after that change for this plan (C(sync), C(restart)).
+  returned: for C(apply-plan)
+  type: list
+  elements: str
+program_state:
+  description:
+    - For C(apply-plan) with O(restart) in check mode, the supervisor program's state (C(RUNNING), C(FATAL) ...);
+      the task fails when supervisord is not running or knows no such program.
+  returned: for C(apply-plan) with O(restart), in check mode
+  type: str
+esbgen_version:
+  description: The version of the esbgen that ran on the host.
+  returned: when esbgen gave its JSON outcome
   type: str
 problems:
   description: For C(verify), its problem lines (empty when it passes).
@@ -419,6 +453,7 @@ def main():
             supervisorctl=dict(type="path"),
             plan=dict(type="path"),
             plan_out=dict(type="path"),
+            plan_pointer=dict(type="path"),
             remote_plan=dict(type="bool", default=False),
             id=dict(type="str"),
             systems=dict(type="list", elements="str", default=[]),
@@ -452,7 +487,9 @@ def main():
         cmd=shown(argv, p["database"]),
         rc=rc,
     )
-    for key in ("undone", "plan_out", "history", "problems", "channels", "tree_state"):
+    result["esbgen_version"] = data.get("esbgen")
+    for key in ("undone", "plan_out", "history", "problems", "channels", "tree_state", "plan_id", "plan_change",
+                "plan_steps_done", "program_state"):
         if key in data:
             result[key] = data[key]
     if p["plan_out"] or p["command"] in READ_ONLY:
