@@ -796,6 +796,7 @@ def _plan_clone(root: Path, request: CloneRequest, work: Path, helper) -> CloneO
                           "the ESB serves and checks them as it does the source's")
     settings_path = settings_file(root)
     needs = clone_backend_settings(tree, source, target)
+    plan.needs_settings = sorted(needs)
     if needs and not plan.is_empty:
         pairs = ", ".join(f"{new} (where {request.source} reads {old})" for new, (old, _) in needs.items())
         plan.notes.append(f"define in {settings_path}: {pairs}; each is the address of the clone's own backend "

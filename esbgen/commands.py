@@ -254,6 +254,19 @@ class Retarget(Operation):
                 "saas_type": outcome.saas_type.name if outcome.saas_type is not None else None}
 
 
+def _refuse_undefined_settings(root: Path, needed: list[str]) -> None:
+    """Refuse to restart an ESB onto code whose host settings this host's settings file leaves undefined
+    (its calls would fail), before anything changes: a fleet's preflight finds such a host."""
+    from esbgen.layout import settings_file
+    from esbgen.routing import settings_values
+
+    defined = settings_values(root)
+    missing = [name for name in needed if name not in defined]
+    if missing and defined:  # an unreadable settings file says nothing: verify words it after the change
+        raise Refused(f"{settings_file(root)} defines no {', '.join(missing)}, which the plan's code reads for its "
+                      "backend: define it on this host before the ESB restarts onto it; nothing was changed")
+
+
 @dataclass
 class ApplyPlan(Operation):
     """Apply a plan file (``--plan-out``) as it is, when this tree is the one it was made for (esbgen.planfile).
@@ -286,6 +299,8 @@ class ApplyPlan(Operation):
         change = applied_change(ctx.root, self.plan_id)
         done = sorted(change.data.get("plan_steps", {})) if change is not None else []
         report.set(plan_id=self.plan_id, plan_change=change.id if change is not None else None, plan_steps_done=done)
+        if ctx.restart:
+            _refuse_undefined_settings(ctx.root, plan.needs_settings)
         if ctx.dry_run and ctx.restart:  # a restart that could not happen is found before any host changes
             from esbgen.services import RestartStep, program_state
 

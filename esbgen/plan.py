@@ -78,6 +78,7 @@ class Plan:
     notes: list[str] = field(default_factory=list)
     unchanged: list[str] = field(default_factory=list)  # what is already as asked
     journal_extra: dict[str, Any] = field(default_factory=dict)  # further keys of its journal (a plan file's id)
+    needs_settings: list[str] = field(default_factory=list)  # host settings the changed code reads, to be defined
 
     @property
     def is_empty(self) -> bool:

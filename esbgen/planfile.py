@@ -173,6 +173,7 @@ def plan_data(plan: Plan, argv: list[str]) -> dict[str, Any]:
         "adds": adds,
         "writes": writes,
         "notes": [redact.mask(note) for note in plan.notes],
+        "needs_settings": list(plan.needs_settings),
         "unchanged": [redact.mask(item) for item in plan.unchanged],
     }
 
@@ -336,7 +337,12 @@ def _made(where: str, value: Any) -> str | None:
 def schema_problem(data: dict[str, Any]) -> str | None:
     """What in a plan file's object does not match the schema plan_data writes, in one line; None when all does."""
     return _fields("plan", data, {"basis": _basis, "adds": _objects(_add), "writes": _objects(_write)},
-                   {"title": str, "made": _made, "notes": _strings, "unchanged": _strings})
+                   {"title": str, "made": _made, "notes": _strings, "unchanged": _strings, "needs_settings": _setting_names})
+
+
+def _setting_names(where: str, value: Any) -> str | None:
+    return _strings(where, value) or next((f"{where}: {name!r} is not a setting name" for name in value
+                                           if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name)), None)
 
 
 def _check_paths(path: Path, data: dict[str, Any]) -> None:
@@ -410,6 +416,7 @@ def plan_from_file(data: dict[str, Any], root: Path, work: Path, source: str) ->
     found = tree_state(root, extra)
     plan = Plan(root, f"{data.get('title', 'a plan')} (planned on {data.get('made', {}).get('host', '?')}, from {source})")
     plan.notes.extend(data.get("notes", []))
+    plan.needs_settings = list(data.get("needs_settings", []))
     if found == data["basis"]:
         _materialise(data, root, work, plan)
         return plan

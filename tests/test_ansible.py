@@ -158,7 +158,7 @@ def test_hosts_that_fail_the_preflight_are_all_named_and_no_host_changes(fleet):
     assert all(counts[name]["changed"] == 0 for name in NAMES)
 
 
-def test_a_fleet_without_the_host_setting_fails_verify_before_any_sync_or_restart_and_is_undone(fleet):
+def test_a_fleet_without_the_host_setting_is_refused_by_the_preflight_and_nothing_changes(fleet):
     for host in fleet.hosts:  # the operator did not define BK_SOPS_CE_URL on the hosts
         shutil.copyfile(FIXTURES / "esb/configs/default.py", host.root / "configs/default.py")
     before, started = state(fleet), pids(fleet)
@@ -168,9 +168,12 @@ def test_a_fleet_without_the_host_setting_fails_verify_before_any_sync_or_restar
     assert run.returncode != 0, run.stdout
     assert state(fleet) == before
     output = " ".join((run.stdout + run.stderr).split())
-    assert "1 problem(s) in BK_SOPS_CE: BK_SOPS_CE_URL is not defined in configs/default.py: 12 channel(s)" in output
-    assert "the change was undone on esb1, esb2, esb3; every ESB is running" in output
-    assert pids(fleet) == started and fleet.syncs() == []  # verify runs before the sync and any restart
+    assert "preflight failed, no host was changed by this run: esb1: configs/default.py defines no BK_SOPS_CE_URL, " \
+           "which the plan's code reads for its backend" in output
+    assert "esb2: configs/default.py defines no BK_SOPS_CE_URL" in output and \
+           "esb3: configs/default.py defines no BK_SOPS_CE_URL" in output
+    assert pids(fleet) == started and fleet.syncs() == []
+    assert all(counts["changed"] == 0 for counts in recap(run.stdout).values())
 
 
 @pytest.fixture(scope="module")

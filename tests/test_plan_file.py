@@ -205,10 +205,19 @@ def test_undo_restarts_the_esb_when_asked(tmp_path, run_esbgen, supervisor):
 def test_the_plan_id_and_its_restart_are_recorded_in_the_change_and_reported_by_a_dry_run(tmp_path, run_esbgen,
                                                                                                supervisor):
     planned, host = copy_esb(tmp_path, "planned"), copy_esb(tmp_path, "host")
+    restart = ("--restart", "--supervisor-conf", supervisor.conf)
+    # the clone's code reads BK_SOPS_CE_URL: no restart onto it before the hosts define it, found by a dry run
+    assert run_esbgen("clone", "sops", "--as", "bk_sops_ce", "--esb-root", planned, "--plan-out",
+                      tmp_path / "undefined.json").exit_code == 0
+    undefined = run_esbgen("apply-plan", tmp_path / "undefined.json", "--esb-root", host, *restart, "--dry-run")
+    assert undefined.exit_code == 1 and undefined.stderr.count("\n") == 1
+    assert "configs/default.py defines no BK_SOPS_CE_URL, which the plan's code reads for its backend" in undefined.stderr
+    for root in (planned, host):  # as the operator does before the run, the same line everywhere
+        settings = root / "configs/default.py"
+        settings.write_text(settings.read_text() + "BK_SOPS_CE_URL = 'http://sops-ce.example:80'\n")
     plan_file = tmp_path / "p.json"
     assert run_esbgen("clone", "sops", "--as", "bk_sops_ce", "--esb-root", planned, "--plan-out", plan_file).exit_code == 0
     plan_id = hashlib.sha256(plan_file.read_bytes()).hexdigest()
-    restart = ("--restart", "--supervisor-conf", supervisor.conf)
 
     before = as_json(run_esbgen("apply-plan", plan_file, "--esb-root", host, "--dry-run", "--json"))
     assert (before["plan_id"], before["plan_change"], before["plan_steps_done"]) == (plan_id, None, [])
