@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from conftest import snapshot
+from conftest import FIXTURES, snapshot
 from esbgen.cli import cli
 from esbgen.console import renders_a_clone
 
@@ -136,8 +136,6 @@ def test_a_usage_error_under_json_is_one_json_object_of_class_usage_error(esb_ro
 def test_every_command_answers_json(esb_root, tmp_path, run_esbgen, command):
     import json
 
-    from conftest import FIXTURES
-
     words = [{"TEMPLATE": str(tmp_path / "template"), "OUT": str(tmp_path / "out"),
               "CE": str(FIXTURES / "esb-ce")}.get(word, word) for word in command]
     done = run_esbgen(*words, "--json", *(["--esb-root", esb_root] if command[0] != "plugins" else []))
@@ -184,8 +182,6 @@ def test_no_force_sync_has_no_alias_that_reads_like_force(esb_root, run_esbgen):
                                      ["sync-edition", "--from", "CE"]])
 def test_retarget_and_sync_edition_run_the_sync_and_restart_their_plans_name(esb_root, tmp_path, run_esbgen, command):
     import json
-
-    from conftest import FIXTURES
 
     words = [str(FIXTURES / "esb-ce") if word == "CE" else word for word in command]
     reminded = json.loads(run_esbgen(*words, "--dry-run", "--json", "--esb-root", esb_root).output)

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from conftest import FIXTURES
+
 PHASES = ("reading", "rendering", "checking", "applying")
 
 
@@ -120,8 +122,6 @@ def test_progress_is_not_shown_before_the_delay(monkeypatch):
 
 def test_every_long_command_shows_its_phase_and_count(esb_root, tmp_path):
     """retarget, sync-edition, export-apigw, verify, list and templatize each show what they are at."""
-    from conftest import FIXTURES
-
     runs = [
         (["retarget", "sops", "--app-code", "bk-sops-ce", "--dry-run"], "reading"),
         (["sync-edition", "--from", str(FIXTURES / "esb-ce"), "--dry-run"], "reading"),

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import FIXTURES
+from conftest import FIXTURES, assert_one_line_refusal, snapshot
 from conftest_services import WRITER
 from esb_tables import statements
 
@@ -444,8 +444,6 @@ def _table_pointing_at_systems(sync_db) -> None:
 
 @pytest.mark.parametrize("holder", ["a row of another table", "a channel moved under the system"])
 def test_rows_no_sync_made_hold_the_undo_back_named_and_nothing_changes(sync_db, root, run_esbgen, holder):
-    from conftest import assert_one_line_refusal, snapshot
-
     if holder == "a channel moved under the system":
         _stale_row(sync_db)
     esb_synced(root)
