@@ -303,10 +303,11 @@ def build_export(root: Path, system_folder: str, *, gateway: str | None = None, 
     left_out = [(problem.where, problem.message) for problem in dropped]
     served_keys = {(s.path, s.method) for s in served}
     dropped_where = {problem.where for problem in dropped}
+    served_where = {s.where for s in served}
     for channel in system.default_channels():
         if any(p.code == "skipped-entry" for p in check_channel_fields(channel)):
             left_out.append((channel.where, "the ESB skips this entry (a required field is missing or a value is not allowed)"))
-        elif channel.where not in {s.where for s in served} and channel.where not in dropped_where:
+        elif channel.where not in served_where and channel.where not in dropped_where:
             left_out.append((channel.where, f"{channel.path}: the {tree.generation} ESB does not serve it (hidden, off the standard path, or a second entry of a path)"))
     for preset in system.preset_channels:
         if (preset.path, preset.method) not in served_keys and preset.where not in dropped_where:
