@@ -355,6 +355,16 @@ def _string(node: ast.expr | None) -> str | None:
     return node.value if isinstance(node, ast.Constant) and isinstance(node.value, str) else None
 
 
+def _enclosing_function(node: ast.AST, parents: dict[int, ast.AST]) -> ast.FunctionDef | None:
+    """The method a call stands in (``_parents`` of its class), or None at class level."""
+    current: ast.AST | None = node
+    while current is not None:
+        current = parents.get(id(current))
+        if isinstance(current, ast.FunctionDef):
+            return current
+    return None
+
+
 def _parents(tree: ast.AST) -> dict[int, ast.AST]:
     parents = {}
     for node in ast.walk(tree):
@@ -387,13 +397,7 @@ def component_routing(root: Path, component: ComponentClass) -> ComponentRouting
             keywords = {**keywords, "host": call.args[1], "path": call.args[2]}
         if "host" not in keywords:
             continue
-        function = None
-        node: ast.AST | None = call
-        while node is not None and function is None:
-            node = parents.get(id(node))
-            if isinstance(node, ast.FunctionDef):
-                function = node
-        scope = _Scope(module, cls, function)
+        scope = _Scope(module, cls, _enclosing_function(call, parents))
         for name in reader.settings_of(keywords["host"], scope):
             if name not in hosts:
                 hosts.append(name)
@@ -439,13 +443,7 @@ def component_calls(root: Path, component: ComponentClass) -> list[ComponentCall
             continue
         host = keywords.get("host", rest[0] if rest else None)
         path = keywords.get("path", rest[1] if len(rest) > 1 else (rest[0] if rest and "host" in keywords else None))
-        function = None
-        node: ast.AST | None = call
-        while node is not None and function is None:
-            node = parents.get(id(node))
-            if isinstance(node, ast.FunctionDef):
-                function = node
-        scope = _Scope(module, cls, function)
+        scope = _Scope(module, cls, _enclosing_function(call, parents))
         settings = tuple(dict.fromkeys(reader.settings_of(host, scope)))
         if not settings:
             continue
