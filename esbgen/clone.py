@@ -12,7 +12,7 @@ from typing import Any, Callable, Iterable
 from esbgen.confapis import dest_path_app_edit, read_text, scalar_inner
 from esbgen.domain import Channel, CloneTarget, ComponentSet, EsbTree, PresetChannel
 from esbgen.errors import EsbgenError, UsageError
-from esbgen.esbtree import load_tree, module_facts, string_constant
+from esbgen.esbtree import group_entries, load_tree, module_facts
 from esbgen.fsutil import check_entry, decode_text, read_input
 from esbgen.plan import FileWrite, Plan, TreeAdd, relative_names
 from esbgen.pyedit import PythonRewrites, Rewrite, append_to_list, py_literal, python_edits
@@ -526,18 +526,10 @@ def add_to_channel_groups(data: bytes, entries: dict[tuple[str | None, str], lis
     def offset(lineno: int, col: int) -> int:
         return starts[lineno - 1] + col
 
-    group_of: dict[int, str] = {}
     found: dict[tuple[str | None, str], ast.expr] = {}
-    for node in ast.walk(module):
-        if isinstance(node, ast.Dict):
-            for key, value in zip(node.keys, node.values):
-                name = string_constant(key)
-                if name is not None and isinstance(value, ast.Dict):
-                    group_of[id(value)] = name
-            for key, value in zip(node.keys, node.values):
-                name = string_constant(key)
-                if (group_of.get(id(node)), name) in entries and isinstance(value, (ast.List, ast.Tuple, ast.Dict)):
-                    found.setdefault((group_of.get(id(node)), name), value)
+    for group, name, value in group_entries(module):
+        if (group, name) in entries and isinstance(value, (ast.List, ast.Tuple, ast.Dict)):
+            found.setdefault((group, name), value)
     inserts: list[tuple[int, bytes]] = []
     for where, items in entries.items():
         node = found.get(where)

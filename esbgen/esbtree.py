@@ -6,6 +6,7 @@ import ast
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterator
 
 from esbgen.confapis import channels_of
 from esbgen.domain import (
@@ -519,10 +520,9 @@ def _relative_offset(code: str, outer: ast.expr, inner: ast.expr) -> int:
     return head + len(line_bytes[: inner.col_offset - column_base].decode("utf-8", errors="ignore"))
 
 
-def channel_groups(module: ast.Module, text: str, source: str) -> tuple[list[PresetChannel], list[tuple[str, str, str | None]]]:
-    """The ``preset_channels`` of esb_conf.py's channel groups, in file order, each with its group,
-    and the groups' ``rewrite_channels`` (alias, path, group)."""
-    found, rewrites = [], []
+def group_entries(module: ast.Module) -> Iterator[tuple[str | None, str | None, ast.expr]]:
+    """Every key of every dict literal of esb_conf.py, as (its channel group, the key, its value): a dict
+    that is the value of a string key is that group's (ast.walk reaches a dict before the dicts in it)."""
     group_of: dict[int, str] = {}
     for node in ast.walk(module):
         if isinstance(node, ast.Dict):
@@ -530,18 +530,24 @@ def channel_groups(module: ast.Module, text: str, source: str) -> tuple[list[Pre
                 name = string_constant(key)
                 if name is not None and isinstance(value, ast.Dict):
                     group_of[id(value)] = name
-            group = group_of.get(id(node))
             for key, value in zip(node.keys, node.values):
-                name = string_constant(key)
-                if name == "preset_channels" and isinstance(value, (ast.List, ast.Tuple)):
-                    for preset in (_preset_of(e, text, source) for e in value.elts):
-                        if preset is not None:
-                            preset.group = group
-                            found.append(preset)
-                elif name == "rewrite_channels" and isinstance(value, ast.Dict):
-                    for alias, path in zip(value.keys, value.values):
-                        if string_constant(alias) is not None and string_constant(path) is not None:
-                            rewrites.append((string_constant(alias), string_constant(path), group))
+                yield group_of.get(id(node)), string_constant(key), value
+
+
+def channel_groups(module: ast.Module, text: str, source: str) -> tuple[list[PresetChannel], list[tuple[str, str, str | None]]]:
+    """The ``preset_channels`` of esb_conf.py's channel groups, in file order, each with its group,
+    and the groups' ``rewrite_channels`` (alias, path, group)."""
+    found, rewrites = [], []
+    for group, name, value in group_entries(module):
+        if name == "preset_channels" and isinstance(value, (ast.List, ast.Tuple)):
+            for preset in (_preset_of(e, text, source) for e in value.elts):
+                if preset is not None:
+                    preset.group = group
+                    found.append(preset)
+        elif name == "rewrite_channels" and isinstance(value, ast.Dict):
+            for alias, path in zip(value.keys, value.values):
+                if string_constant(alias) is not None and string_constant(path) is not None:
+                    rewrites.append((string_constant(alias), string_constant(path), group))
     return sorted(found, key=lambda preset: preset.line), rewrites
 
 
