@@ -8,6 +8,7 @@ import os
 import stat
 import tempfile
 from pathlib import Path
+from typing import Iterator
 
 from esbgen.errors import EsbgenError
 
@@ -204,6 +205,19 @@ def remove_stray_temps(target: Path) -> None:
                 os.unlink(real.parent / name)
             except FileNotFoundError:
                 pass
+
+
+def lstat_components(root: Path, parts: tuple[str, ...]) -> Iterator[tuple[int, Path, os.stat_result]]:
+    """Each component of ``root/parts`` in turn with its lstat (a link is looked at, never followed), up to
+    the first that does not exist; another error of lstat is raised."""
+    here = Path(root)
+    for index, part in enumerate(parts):
+        here = here / part
+        try:
+            info = os.lstat(here)
+        except FileNotFoundError:
+            return
+        yield index, here, info
 
 
 def fsync_dir(directory: Path) -> None:

@@ -69,7 +69,7 @@ from esbgen.errors import Terminated, signal_name
 from esbgen import fingerprint, progress
 from esbgen import redact
 from esbgen.layout import SETTINGS_FILES
-from esbgen.fsutil import apply_edits, atomic_write_bytes, byte_edits, fsync_dir, remove_stray_temps
+from esbgen.fsutil import apply_edits, atomic_write_bytes, byte_edits, fsync_dir, lstat_components, remove_stray_temps
 from esbgen.plan import Plan
 from esbgen.steps import StepContext, step_kind
 
@@ -582,22 +582,17 @@ def inside(root: Path, relative: str, error: type[EsbgenError] = EsbgenError) ->
     parts = Path(relative).parts
     if not parts or Path(relative).is_absolute() or ".." in parts:
         raise error(f"{relative!r} is not a path inside the ESB root; nothing was changed")
-    here = Path(root)
-    for index, part in enumerate(parts):
-        here = here / part
-        try:
-            info = os.lstat(here)
-        except FileNotFoundError:
-            break
-        except OSError as problem:
-            raise error(f"cannot look at {relative}: {problem.strerror or problem}") from None
-        if stat.S_ISLNK(info.st_mode):
-            real, top = os.path.realpath(here), os.path.realpath(root)
-            if index < len(parts) - 1 or not real.startswith(top + os.sep):
-                raise error(f"{Path(*parts[: index + 1])} is a symbolic link on the way to {relative}; "
-                            "esbgen never follows one there, nothing was changed")
-        elif index < len(parts) - 1 and not stat.S_ISDIR(info.st_mode):
-            raise error(f"{Path(*parts[: index + 1])} is not a folder; nothing was changed")
+    try:
+        for index, here, info in lstat_components(Path(root), parts):
+            if stat.S_ISLNK(info.st_mode):
+                real, top = os.path.realpath(here), os.path.realpath(root)
+                if index < len(parts) - 1 or not real.startswith(top + os.sep):
+                    raise error(f"{Path(*parts[: index + 1])} is a symbolic link on the way to {relative}; "
+                                "esbgen never follows one there, nothing was changed")
+            elif index < len(parts) - 1 and not stat.S_ISDIR(info.st_mode):
+                raise error(f"{Path(*parts[: index + 1])} is not a folder; nothing was changed")
+    except OSError as problem:
+        raise error(f"cannot look at {relative}: {problem.strerror or problem}") from None
     return Path(root) / relative
 
 

@@ -41,7 +41,7 @@ from typing import Any
 
 from esbgen.errors import EsbgenError, UsageError
 from esbgen import redact
-from esbgen.fsutil import apply_edits, atomic_write_bytes, byte_edits
+from esbgen.fsutil import apply_edits, atomic_write_bytes, byte_edits, lstat_components
 from esbgen.layout import COMPONENTS, SETTINGS_FILES
 from esbgen.plan import FileWrite, Plan, TreeAdd, relative_files
 
@@ -367,25 +367,20 @@ def _refuse_links(root: Path, data: dict[str, Any], source: str) -> None:
     regular file (or, for a folder it replaces, a folder) where it writes: each component lstat-ed, never followed."""
     targets = [(add["path"], "folder") for add in data["adds"]] + [(write["path"], "file") for write in data["writes"]]
     for name, kind in targets:
-        here = Path(root)
         parts = PurePosixPath(name).parts
-        for index, part in enumerate(parts):
-            here = here / part
-            try:
-                info = os.lstat(here)
-            except FileNotFoundError:
-                break
-            except OSError as error:
-                raise EsbgenError(f"{source}: cannot look at {name}: {error.strerror or error}; nothing was changed") from None
-            last = index == len(parts) - 1
-            shown = "/".join(parts[: index + 1])
-            if stat.S_ISLNK(info.st_mode):
-                raise EsbgenError(f"{source}: {shown} is a symbolic link; a plan is never applied through a link, "
-                                  "nothing was changed")
-            expected = stat.S_ISDIR if not last or kind == "folder" else stat.S_ISREG
-            if not expected(info.st_mode):
-                what = "folder" if expected is stat.S_ISDIR else "regular file"
-                raise EsbgenError(f"{source}: {shown} is not a {what}; nothing was changed")
+        try:
+            for index, _, info in lstat_components(Path(root), parts):
+                last = index == len(parts) - 1
+                shown = "/".join(parts[: index + 1])
+                if stat.S_ISLNK(info.st_mode):
+                    raise EsbgenError(f"{source}: {shown} is a symbolic link; a plan is never applied through a link, "
+                                      "nothing was changed")
+                expected = stat.S_ISDIR if not last or kind == "folder" else stat.S_ISREG
+                if not expected(info.st_mode):
+                    what = "folder" if expected is stat.S_ISDIR else "regular file"
+                    raise EsbgenError(f"{source}: {shown} is not a {what}; nothing was changed")
+        except OSError as error:
+            raise EsbgenError(f"{source}: cannot look at {name}: {error.strerror or error}; nothing was changed") from None
 
 
 def differences(expected: dict[str, str], found: dict[str, str]) -> list[str]:
