@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from esbgen.fsutil import unified_diff
+from esbgen.fsutil import unmasked_diff
 from esbgen.redact import mask
 
 
@@ -113,7 +113,7 @@ class Plan:
         for write in self.file_writes:
             verb = "create" if write.before is None else "modify"
             lines.append(f"  {verb} {write.path}")
-            diff = unified_diff(write.before, write.after, str(write.path)).splitlines()
+            diff = unmasked_diff(write.before, write.after, str(write.path)).splitlines()  # masked with the rest
             if full_diff or len(diff) <= DIFF_LINES_SHOWN:
                 lines.extend("    " + line for line in diff)
             else:
