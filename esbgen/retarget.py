@@ -55,12 +55,13 @@ def _dest_app(channel: Channel) -> str | None:
     return match.group(1) if match else None
 
 
-def _load_system(root: Path, system_name: str) -> ComponentSet:
+def _load_system(root: Path, system_name: str, edited: bool = True) -> ComponentSet:
+    """The system, with the places of its values where its YAML is ``edited``."""
     from esbgen.esbtree import load_tree
     from esbgen.rules import validate_system_folder
 
     validate_system_folder(system_name, "system")
-    tree = load_tree(root, only={system_name})
+    tree = load_tree(root, only={system_name}, positions=None if edited else set())
     system = tree.systems.get(system_name)
     if system is None:
         known = ", ".join(sorted(tree.systems)) or "none"
@@ -338,7 +339,7 @@ def plan_to_source(root: Path, system_name: str) -> RetargetOutcome:
     """The plan that puts back every file the recorded retargets of the system changed; nothing changes."""
     from esbgen.history import backup_bytes, file_ops
 
-    system = _load_system(root, system_name)
+    system = _load_system(root, system_name, edited=False)  # its files are put back whole
     chain = retarget_chain(root, system_name)
     if not chain:
         plan = Plan(root, f"retarget {system_name} back to its source app")

@@ -119,7 +119,7 @@ def verify(root: Path, name: str, say, *, live: str | None = None, app_code: str
     from esbgen.routing import ComponentRouting, destination, preset_destination, settings_values
     from esbgen.rules import check_channel_fields, clone_source, served_calls, served_channels
 
-    tree = load_tree(root)
+    tree = load_tree(root, positions=set())  # nothing is edited: no value's place is needed
     system = tree.systems.get(name)
     if system is None:
         raise Refused(f"no system {name!r} in {root} (systems: {', '.join(sorted(tree.systems)) or 'none'})")
@@ -138,9 +138,9 @@ def verify(root: Path, name: str, say, *, live: str | None = None, app_code: str
     for item in served:
         component = item.component
         if item.channel is not None:
-            dest = destination(root, system, item.channel, settings=settings, routings=routings)
+            dest = destination(root, system, item.channel, settings=settings, routings=routings, where=where)
         else:
-            dest = preset_destination(root, system, item.preset, settings=settings, routings=routings)
+            dest = preset_destination(root, system, item.preset, settings=settings, routings=routings, where=where)
         head = f"{item.method + ' ' if item.method else ''}{item.path}"
         serves = f"{item.codename} ({component.module}:{component.class_name})"
         setting = dest.host_setting
