@@ -465,11 +465,14 @@ def _materialise(data: dict[str, Any], root: Path, work: Path, plan: Plan) -> No
                 fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
             except FileExistsError:
                 raise EsbgenError(f"the plan names {add['path']}/{item['path']} twice, or as a file and a folder") from None
-            with open(fd, "wb") as file:
-                file.write(content)
-                file.flush()
+            try:
+                unwritten = memoryview(content)
+                while unwritten:
+                    unwritten = unwritten[os.write(fd, unwritten):]
                 os.fchmod(fd, item["mode"] & PERMISSION_BITS)
                 remember_written(os.fstat(fd), content)  # the journal's fingerprint need not read it back
+            finally:
+                os.close(fd)
         files = relative_files(staged)
         plan.tree_adds.append(TreeAdd(Path(add["path"]), staged, files, add["replaces"], [Path(c) for c in add["changed"]]))
     for write in data["writes"]:
