@@ -43,7 +43,7 @@ from esbgen.errors import EsbgenError, UsageError
 from esbgen import redact
 from esbgen.fsutil import apply_edits, atomic_write_bytes, byte_edits, lstat_components
 from esbgen.layout import COMPONENTS, SETTINGS_FILES
-from esbgen.plan import FileWrite, Plan, TreeAdd, relative_files
+from esbgen.plan import FileWrite, Plan, TreeAdd, relative_names
 
 FORMAT = "esbgen-plan"
 VERSION = 2  # 2: a modified file is carried as its edits
@@ -444,7 +444,7 @@ def plan_from_file(data: dict[str, Any], root: Path, work: Path, source: str) ->
 
 
 def _materialise(data: dict[str, Any], root: Path, work: Path, plan: Plan) -> None:
-    from esbgen.journal import remember_written
+    from esbgen.fingerprint import tree_fingerprint
 
     for index, add in enumerate(data["adds"]):
         staged = work / "plan" / str(index)
@@ -452,9 +452,11 @@ def _materialise(data: dict[str, Any], root: Path, work: Path, plan: Plan) -> No
         for folder in add["dirs"]:
             (staged / folder).mkdir(parents=True, exist_ok=True)
         made = set()  # the folders made for the files so far: one mkdir a folder, not one a file
+        written: dict[str, tuple[int, bytes]] = {}  # path -> mode and sha256: the fingerprint reads none back
         for item in add["files"]:
             content = _decoded(item["base64"], f"{add['path']}/{item['path']}")
-            if _sha(content) != item["sha256"]:
+            sha = _sha(content)
+            if sha != item["sha256"]:
                 raise EsbgenError(f"the plan's copy of {add['path']}/{item['path']} is damaged (its sha256 differs)")
             target = os.path.join(staged, item["path"])
             parent = os.path.dirname(target)
@@ -470,11 +472,11 @@ def _materialise(data: dict[str, Any], root: Path, work: Path, plan: Plan) -> No
                 while unwritten:
                     unwritten = unwritten[os.write(fd, unwritten):]
                 os.fchmod(fd, item["mode"] & PERMISSION_BITS)
-                remember_written(os.fstat(fd), content)  # the journal's fingerprint need not read it back
             finally:
                 os.close(fd)
-        files = relative_files(staged)
-        plan.tree_adds.append(TreeAdd(Path(add["path"]), staged, files, add["replaces"], [Path(c) for c in add["changed"]]))
+            written[target] = (item["mode"] & PERMISSION_BITS, sha.encode())
+        plan.tree_adds.append(TreeAdd(Path(add["path"]), staged, relative_names(staged), add["replaces"],
+                                      [Path(c) for c in add["changed"]], tree_fingerprint(staged, {}, recorded=written)))
     for write in data["writes"]:
         target = root / write["path"]
         before = target.read_bytes() if write["before_sha256"] is not None and target.is_file() else None
