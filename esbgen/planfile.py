@@ -452,6 +452,8 @@ def _materialise(data: dict[str, Any], root: Path, work: Path, plan: Plan) -> No
         for folder in add["dirs"]:
             (staged / folder).mkdir(parents=True, exist_ok=True)
         made = set()  # the folders made for the files so far: one mkdir a folder, not one a file
+        umask = os.umask(0)
+        os.umask(umask)
         written: dict[str, tuple[int, bytes]] = {}  # path -> mode and sha256: the fingerprint reads none back
         for item in add["files"]:
             content = _decoded(item["base64"], f"{add['path']}/{item['path']}")
@@ -463,18 +465,20 @@ def _materialise(data: dict[str, Any], root: Path, work: Path, plan: Plan) -> No
             if parent not in made:
                 os.makedirs(parent, exist_ok=True)
                 made.add(parent)
+            mode = item["mode"] & PERMISSION_BITS
             try:
-                fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+                fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)  # writable, whatever the mode
             except FileExistsError:
                 raise EsbgenError(f"the plan names {add['path']}/{item['path']} twice, or as a file and a folder") from None
             try:
                 unwritten = memoryview(content)
                 while unwritten:
                     unwritten = unwritten[os.write(fd, unwritten):]
-                os.fchmod(fd, item["mode"] & PERMISSION_BITS)
+                if mode & umask:  # created with its mode, unless the umask took some of it
+                    os.fchmod(fd, mode)
             finally:
                 os.close(fd)
-            written[target] = (item["mode"] & PERMISSION_BITS, sha.encode())
+            written[target] = (mode, sha.encode())
         plan.tree_adds.append(TreeAdd(Path(add["path"]), staged, relative_names(staged), add["replaces"],
                                       [Path(c) for c in add["changed"]], tree_fingerprint(staged, {}, recorded=written)))
     for write in data["writes"]:
