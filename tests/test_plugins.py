@@ -159,19 +159,19 @@ def test_plugins_add_commands(register_plugin):
 
 
 def test_an_unknown_hook_name_is_refused_at_load(monkeypatch, tmp_path, run_esbgen):
-    import esbgen.plugins as plugins
-
-    module = tmp_path / "typo_plugin.py"
-    module.write_text("from esbgen import hookimpl\n\n@hookimpl\ndef esbgen_saas_typez():\n    return []\n")
+    (tmp_path / "typo_plugin.py").write_text("from esbgen import hookimpl\n\n@hookimpl\ndef esbgen_saas_typez():\n    return []\n")
+    info = tmp_path / "typo_plugin-1.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: typo-plugin\nVersion: 1.0\n")
+    (info / "entry_points.txt").write_text("[esbgen]\ntypo = typo_plugin\n")
     monkeypatch.syspath_prepend(str(tmp_path))
-    monkeypatch.setitem(plugins.BUILTIN_PLUGINS, "typo", "typo_plugin")
     reset_plugin_manager()
     try:
         result = run_esbgen("plugins")
         assert result.exit_code == 1
         assert "plugin 'typo' is invalid" in result.stderr and "esbgen_saas_typez" in result.stderr
     finally:
-        monkeypatch.delitem(plugins.BUILTIN_PLUGINS, "typo")
+        monkeypatch.undo()
         reset_plugin_manager()
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from esbgen import hookimpl
 
 
-@hookimpl
+@hookimpl(trylast=True)
 def esbgen_step_kinds():
     from esbgen.registration import DbSystemKind
     from esbgen.syncrows import SyncedRowsKind

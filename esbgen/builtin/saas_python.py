@@ -31,6 +31,6 @@ def python_system_type() -> type:
     return PythonSystem
 
 
-@hookimpl
+@hookimpl(trylast=True)
 def esbgen_saas_types():
     return [python_system_type()()]
