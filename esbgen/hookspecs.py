@@ -16,15 +16,45 @@ if TYPE_CHECKING:  # pragma: no cover
 
     from esbgen.domain import CloneTarget, ComponentSet, EsbTree
     from esbgen.plan import Plan, PostStep
-    from esbgen.saas import SaasType
     from esbgen.steps import StepKind
-    from esbgen.swap import SwapTarget
 
 hookspec = pluggy.HookspecMarker("esbgen")
 
 
+@hookspec(historic=True)
+def esbgen_addhooks(pluginmanager: pluggy.PluginManager) -> None:
+    """Add the hookspecs of hooks this plugin owns, as pytest's ``pytest_addhooks`` does.
+
+    Called for each plugin as it is registered, before its other hooks are checked, so a plugin
+    may implement the hooks it adds (esbgen-nginx adds ``esbgen_swap_targets`` this way), and
+    any plugin registered later may implement them too.
+
+    :param pluginmanager: esbgen's ``pluggy.PluginManager``: call
+        ``pluginmanager.add_hookspecs(module_or_class)`` with the plugin's hookspecs, marked with
+        ``pluggy.HookspecMarker("esbgen")``.
+    :returns: nothing; the answer is ignored.
+    """
+
+
 @hookspec
-def esbgen_saas_types() -> list[SaasType]:
+def esbgen_moment(moment: str) -> None:
+    """Called as a run passes a named moment where a kill or a signal must leave the tree recoverable.
+
+    The tests implement it (tests/faults) to kill the run there (``ESBGEN_CRASH_AT``) or interrupt it
+    (``ESBGEN_INTERRUPT_AT``); a plugin may also log the moments.
+
+    :param moment: the moment's name: a point of the journal (``prepare-tree``, ``prepare-files``,
+        ``prepared``, ``applying``, ``tree-backed-up``, ``op-N`` after step N, ``ops-done``,
+        ``applied``, ``rolling-back``, ``rollback-op-N``, ``undoing``, ``undo-op-N``), a step kind's
+        ``ctx.checkpoint(name)``, ``phase:NAME`` as a phase of the progress line starts (``reading``,
+        ``rendering``, ``checking``, ``applying``, ...) and ``phase:NAME:DONE`` as its items are done
+        (``DONE`` counts them; items counted together give one moment).
+    :returns: nothing; the answer is ignored.
+    """
+
+
+@hookspec
+def esbgen_saas_types() -> list:  # of esbgen.saas.SaasType, not imported: esbgen.saas calls this hook
     """Return the SaaS types this plugin provides.
 
     A SaaS type recognises a component set, names the app-specific literals
@@ -97,15 +127,6 @@ def esbgen_plan_steps(plan: Plan, command: str, options: dict[str, Any]) -> list
 
 
 @hookspec
-def esbgen_swap_targets() -> list[SwapTarget]:
-    """Return the services ``esbgen swap`` can point nginx at.
-
-    :returns: a list of :class:`esbgen.swap.SwapTarget` (``kind``, ``name``, ``upstream``,
-        ``description``); the first target of a (kind, name) wins.
-    """
-
-
-@hookspec
 def esbgen_register_commands(cli: click.Group) -> None:
     """Add click commands or groups to the ``esbgen`` command line.
 
@@ -153,8 +174,8 @@ def esbgen_step_kinds() -> list[StepKind]:
         the ESB root, or the host state folder of a swap), ``journal_dir`` and ``journal_id`` (the
         change's folder and id), ``run`` (the run applying or reverting: ``esbgen.runner.Context``,
         whose ``database`` has the credentials the record must not keep; None outside a command),
-        and ``checkpoint(name)``, which writes the record to the journal and passes the tests' kill
-        point ``name``.
+        and ``checkpoint(name)``, which writes the record to the journal and passes the moment
+        ``name`` (:func:`esbgen_moment`, where the tests kill the run).
 
     - ``apply(record, ctx)`` makes the change. Raise to have the whole change rolled back
       (``esbgen.errors.EsbgenError`` for a one-line reason).

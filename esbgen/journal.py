@@ -71,7 +71,8 @@ from esbgen import redact
 from esbgen.layout import SETTINGS_FILES
 from esbgen.fsutil import apply_edits, atomic_write_bytes, byte_edits, fsync_dir, lstat_components, remove_stray_temps
 from esbgen.plan import Plan
-from esbgen.steps import StepContext, step_kind
+from esbgen.plugins import pass_moment, step_kind
+from esbgen.steps import StepContext
 
 STATE_DIR = ".esbgen"
 HOST_STATE_ENV = "ESBGEN_STATE_DIR"
@@ -80,25 +81,6 @@ UNFINISHED = ("prepared", "applying", "rolling-back", "undoing")
 PRIVATE_DIR = 0o700
 PRIVATE_FILE = 0o600
 PERMISSION_BITS = 0o777
-
-# Where ESBGEN_CRASH_AT=<point> kills the run (os._exit(137), as kill -9 would), for tests.
-# "op-N", "rollback-op-N" and "undo-op-N" count steps from 1.
-CRASH_POINTS = (
-    "prepare-tree",  # a staged folder moved into the journal; no journal.json yet
-    "prepare-files",  # new bytes and backups written; no journal.json yet
-    "prepared",  # journal.json written (state prepared); the tree untouched
-    "applying",  # state applying; no step done
-    "tree-backed-up",  # --force: the old folder moved to the backup, the new one not yet in place
-    "op-N",  # step N done
-    "ops-done",  # every step done, state still applying
-    "applied",  # state applied, staged payload not yet cleaned
-    "rolling-back",  # a step failed; state rolling-back, nothing reverted yet
-    "rollback-op-N",  # N steps reverted (by a failing run or by recovery)
-    "undoing",  # state undoing; nothing reverted yet
-    "undo-op-N",  # N steps undone
-    # and the points external step kinds pass through StepContext.checkpoint (a swap: swap-written, ...)
-)
-
 
 # Folders that are a host's own state folder (host_store), not an ESB root with .esbgen/ inside.
 _HOST_STORES: set[str] = set()
@@ -222,16 +204,6 @@ def _now() -> str:
 
 def _exists(path: Path) -> bool:
     return os.path.lexists(path)
-
-
-def _crash_point(name: str) -> None:
-    # Tests kill the process here (ESBGEN_CRASH_AT=<point>) to prove recovery, or interrupt it as
-    # Ctrl-C would (ESBGEN_INTERRUPT_AT=<point>; ESBGEN_INTERRUPT_SIGNAL=TERM sends SIGTERM instead).
-    if os.environ.get("ESBGEN_CRASH_AT") == name:
-        os._exit(137)
-    if os.environ.get("ESBGEN_INTERRUPT_AT") == name:
-        which = signal.SIGTERM if os.environ.get("ESBGEN_INTERRUPT_SIGNAL", "").upper() in ("TERM", "SIGTERM") else signal.SIGINT
-        os.kill(os.getpid(), which)
 
 
 @contextmanager
@@ -831,7 +803,7 @@ def _prepare_into(plan: Plan, path: Path, journal_id: str, seq: int, argv: list[
                 "created_dirs": _missing_parents(root, Path(add.path)),
             }
         )
-        _crash_point("prepare-tree")
+        pass_moment("prepare-tree")
     for index, write in enumerate(plan.file_writes):
         mode = write.mode
         before_mode = _mode(root / write.path) if write.before is not None else None
@@ -864,7 +836,7 @@ def _prepare_into(plan: Plan, path: Path, journal_id: str, seq: int, argv: list[
                 _write_private(path / backup, write.before)
                 op["backup"] = str(backup)
         ops.append(op)
-    _crash_point("prepare-files")
+    pass_moment("prepare-files")
     for step in plan.external:
         ops.append({"op": "external", "kind": step.kind, "description": step.description, "record": step.record})
     journal = Journal(
@@ -891,7 +863,7 @@ def _prepare_into(plan: Plan, path: Path, journal_id: str, seq: int, argv: list[
 
 
 def _context(journal: Journal, root: Path) -> StepContext:
-    return StepContext(root, journal.path, journal.id, journal.save, _crash_point, journal.run)
+    return StepContext(root, journal.path, journal.id, journal.save, pass_moment, journal.run)
 
 
 class _TreeStep:
@@ -904,7 +876,7 @@ class _TreeStep:
                 raise EsbgenError(f"{op['path']} is no longer the folder esbgen was to replace; nothing was changed")
             private_dir(journal.path / Path(op["backup"]).parent)
             _rename(target, journal.path / op["backup"])
-            _crash_point("tree-backed-up")
+            pass_moment("tree-backed-up")
         elif _exists(target):
             raise EsbgenError(f"{op['path']} appeared while esbgen was working; nothing was changed")
         _rename(journal.path / op["staged"], target)
@@ -1074,23 +1046,23 @@ def apply(plan: Plan, argv: list[str] | None = None, after_files: Callable[[], N
     try:
         flusher.join()  # a join, unlike a syncfs in this thread, gives way to Ctrl-C at once
         flush_soon(journal.path).join()  # what prepare wrote meanwhile; the staged files are on disk before any rename
-        _crash_point("prepared")
+        pass_moment("prepared")
         journal.set_state("applying")
-        _crash_point("applying")
+        pass_moment("applying")
         progress.phase("applying", len(journal.data["ops"]))
         for op in journal.data["ops"]:
             _apply_op(journal, root, op)
             done += 1
             progress.tick()
-            _crash_point(f"op-{done}")
+            pass_moment(f"op-{done}")
         if after_files is not None:
             after_files()
-        _crash_point("ops-done")
+        pass_moment("ops-done")
         journal.set_state("applied")  # if even this fails, the change is rolled back like any other failure
     except BaseException as error:
         _roll_back(journal, root, error, done)
     try:
-        _crash_point("applied")
+        pass_moment("applied")
         _cleanup_payload(journal)
     except KeyboardInterrupt as error:  # the change is in: say so, rather than that nothing was changed
         raise Interrupted(f"interrupted ({signal_name(error)}) after change {journal.id} was applied: it is kept "
@@ -1103,7 +1075,7 @@ def _roll_back(journal: Journal, root: Path, error: BaseException, done: int) ->
     with _signals_wait():  # a second Ctrl-C or SIGTERM waits for the rollback
         journal.data["error"] = redact.mask(f"{type(error).__name__}: {error}")
         _set_state_if_possible(journal, "rolling-back")
-        _crash_point("rolling-back")
+        pass_moment("rolling-back")
         # done + 1: the failing step may have got half-way (a database row, a backup moved).
         _, problems = _revert(journal, root, "rollback", upto=done + 1)
         if problems:
@@ -1186,7 +1158,7 @@ def _revert(journal: Journal, root: Path, mode: str, upto: int | None = None,
         else:
             reverted += 1
         progress.tick()
-        _crash_point(f"{mode}-op-{count}")
+        pass_moment(f"{mode}-op-{count}")
     return reverted, problems
 
 
@@ -1330,7 +1302,7 @@ def undo(root: Path, journal_id: str | None = None, context: Any = None) -> Jour
             shutil.rmtree(journal.path / "undone", ignore_errors=True)
             journal.data["state"] = "applied"
             raise Refused(f"cannot undo change {journal.id}: {_reason(error)}; nothing was changed") from None
-        _crash_point("undoing")
+        pass_moment("undoing")
         progress.phase("applying", len(journal.data["ops"]))
         reverted, problems = _revert(journal, root, "undo", stop_at_first=True)
         if problems and reverted == 0 and journal.data["ops"][-1]["op"] == "external":

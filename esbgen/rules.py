@@ -752,10 +752,6 @@ def own_and_inherited(tree: EsbTree, system: ComponentSet, source_tree: EsbTree,
 
 # --- values plugins give, before they reach a file ----------------------------------------------------
 
-SAAS_TYPE_NAME_RE = re.compile(r"[a-z][a-z0-9_-]{0,63}")
-CLASS_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-
-
 def refuse_plugin_value(plugin: str, what: str, value: Any, why: str) -> EsbgenError:
     """The one line that names the plugin, the value it gave and what is wrong with it."""
     shown = repr(value) if len(repr(value)) <= 120 else repr(value)[:117] + "..."
@@ -811,28 +807,6 @@ def validate_host_setting_answer(plugin: str, value: Any, tree: EsbTree, target:
         raise refuse_plugin_value(plugin, "the host setting", value,
                                   f"{settings_file(tree.root)} uses for something else than a host")
     return value
-
-
-def validate_saas_type(plugin: str, saas_type: Any) -> None:
-    """What a SaaS type puts into files and commands: its name, and a known app's literals."""
-    from esbgen.saas import KnownAppProxy, SaasType
-
-    if not isinstance(saas_type, SaasType):
-        raise refuse_plugin_value(plugin, "a SaaS type", saas_type, "is no esbgen.saas.SaasType")
-    name = getattr(saas_type, "name", None)
-    if not isinstance(name, str) or not SAAS_TYPE_NAME_RE.fullmatch(name):
-        raise refuse_plugin_value(plugin, "the SaaS type name", name,
-                                  "is not a type name (a lower-case letter, then a-z, 0-9, '_' or '-', at most 64)")
-    if isinstance(saas_type, KnownAppProxy):
-        checks = (
-            ("app", saas_type.app, lambda v: isinstance(v, str) and APP_CODE_RE.fullmatch(v) is not None, "an app code"),
-            ("host_setting", saas_type.host_setting, is_setting_name, "a setting name (an upper-case Python identifier)"),
-            ("component_class", saas_type.component_class,
-             lambda v: isinstance(v, str) and CLASS_NAME_RE.fullmatch(v) is not None, "a class name"),
-        )
-        for attribute, value, ok, kind in checks:
-            if not ok(value):
-                raise refuse_plugin_value(plugin, f"SaaS type {name}'s {attribute}", value, f"is not {kind}")
 
 
 def validate_host_settings_of_type(saas_type: Any, names: Any) -> list[str]:

@@ -1,9 +1,9 @@
 """External step kinds: what a plugin implements so the journal can apply, revert and check a change
-outside the file tree (database rows, a running nginx), and the lookup of a kind by name.
+outside the file tree (database rows, a running nginx).
 
-A kind comes from the ``esbgen_step_kinds`` hook (see ``esbgen.hookspecs``); esbgen's own
-(``db_system``, ``db_synced_rows``) come from the built-in plugin ``db``, exactly as a third-party
-plugin's do, so a journal that names a kind no loaded plugin provides is refused in one line.
+A kind comes from the ``esbgen_step_kinds`` hook (see ``esbgen.hookspecs``; looked up by
+``esbgen.plugins.step_kind``); esbgen's own (``db_system``, ``db_synced_rows``) come from the
+built-in plugin ``db``, exactly as a third-party plugin's do.
 """
 
 from __future__ import annotations
@@ -11,8 +11,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Protocol
-
-from esbgen.errors import Refused
 
 
 class StepKind(Protocol):
@@ -51,32 +49,11 @@ class StepContext:
     journal_dir: Path  # the change's own folder in the journal
     journal_id: str
     save: Callable[[], None]  # write the journal (with every record) to disk now
-    crash_point: Callable[[str], None]  # the tests' kill points (ESBGEN_CRASH_AT / ESBGEN_INTERRUPT_AT)
+    moment: Callable[[str], None]  # passes a named moment (the esbgen_moment hook, where tests kill the run)
     run: Any = None  # the run applying or reverting (esbgen.runner.Context): its database, never the journal's
 
     def checkpoint(self, name: str) -> None:
-        """Record what the step did so far, then pass the kill point ``name``."""
+        """Record what the step did so far, then pass the moment ``name``."""
         self.save()
-        self.crash_point(name)
+        self.moment(name)
 
-
-def step_kinds() -> dict[str, StepKind]:
-    """Every step kind the loaded plugins provide, by name (the first plugin to name a kind wins)."""
-    from esbgen.plugins import call_hook
-
-    kinds: dict[str, StepKind] = {}
-    for answer in reversed(call_hook("esbgen_step_kinds")):  # pluggy answers last-registered first
-        for kind in answer or []:
-            kinds.setdefault(kind.kind, kind)
-    return kinds
-
-
-def step_kind(kind: str, where: str = "this change") -> StepKind:
-    """The kind named ``kind``, or a refusal naming it and what would provide it."""
-    found = step_kinds().get(kind)
-    if found is None:
-        raise Refused(
-            f"{where} has a step of kind {kind!r}, which no loaded plugin provides: install the plugin that "
-            "provides it, or take it out of ESBGEN_DISABLE_PLUGINS; nothing was changed"
-        )
-    return found

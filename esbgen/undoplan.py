@@ -34,7 +34,7 @@ def describe_undo(journal: Journal) -> list[str]:
 
 def _kind_lines(op: dict) -> list[str]:
     """What a plugin's step kind says its revert does (an optional ``describe_revert(record)``)."""
-    from esbgen.steps import step_kinds
+    from esbgen.plugins import step_kinds
 
     describe = getattr(step_kinds().get(op.get("kind")), "describe_revert", None)
     return list(describe(op.get("record", {}))) if describe is not None else []

@@ -28,6 +28,7 @@ import pytest
 
 from conftest import FIXTURES, snapshot
 from crashkit import CLONE, ESBGEN, NEW, environment, esbgen, install_plugin, rows
+from faultkit import with_faults
 
 ROW = [(NEW.upper(), NEW.upper())]
 ROLLED_BACK = "esbgen: rolled back an interrupted change"
@@ -178,7 +179,7 @@ def test_ctrl_c_while_applying_rolls_back_and_says_so(esb_root, point):
     import sys
 
     before = snapshot(esb_root)
-    env = {**os.environ, "ESBGEN_INTERRUPT_AT": point}
+    env = with_faults({**os.environ, "ESBGEN_INTERRUPT_AT": point})
     done = subprocess.run([sys.executable, "-m", "esbgen", "clone", "sops", "--as", "bk_sops_ce", "--esb-root", str(esb_root)],
                           env=env, capture_output=True, text=True, timeout=120)
     assert done.returncode == 130, done.stderr

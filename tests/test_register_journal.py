@@ -10,6 +10,7 @@ import pytest
 
 from conftest import snapshot
 from conftest_services import WRITER_PASSWORD, run_cli
+from faultkit import with_faults
 from stepkit import provide_kinds  # noqa: F401 (a fixture)
 
 CLONE = ("clone", "sops", "--as", "bk_sops_ce")
@@ -88,7 +89,7 @@ def test_a_run_killed_after_the_row_is_rolled_back_by_the_next_run(sqlite_db, es
     before = snapshot(esb_root)
     env = {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"}
     # ops: 2 folders, conf.py, the row: op-4 is just after the row was committed.
-    killed = run_cli(*CLONE, "--esb-root", esb_root, "--database", sqlite_db.url, env={**env, "ESBGEN_CRASH_AT": "op-4"})
+    killed = run_cli(*CLONE, "--esb-root", esb_root, "--database", sqlite_db.url, env=with_faults({**env, "ESBGEN_CRASH_AT": "op-4"}))
     assert killed.returncode == 137, killed.stderr
     journal = json.loads(next((esb_root / ".esbgen/journal").glob("*/journal.json")).read_text())
     assert journal["state"] == "applying" and journal["ops"][3]["kind"] == "db_system"

@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from conftest import esbgen_process as esbgen, snapshot
+from faultkit import with_faults
 from esbgen import journal
 from esbgen import render_helper
 from esbgen.errors import EsbgenError
@@ -116,7 +117,7 @@ def test_a_doc_changed_after_the_clone_is_seen_by_undo(esb_root):
 def test_ctrl_c_while_the_helper_copies_changes_nothing_and_leaves_no_helper(esb_root, point):
     add_docs(esb_root, EXTRA)
     before = snapshot(esb_root)
-    env = {**os.environ, "ESBGEN_LOCK_TIMEOUT": "30", "ESBGEN_INTERRUPT_AT": point}
+    env = with_faults({**os.environ, "ESBGEN_LOCK_TIMEOUT": "30", "ESBGEN_INTERRUPT_AT": point})
     # a session of its own: what this run leaves running is told apart from any other run's on the machine
     run = subprocess.Popen([sys.executable, "-m", "esbgen", *CLONE, "--esb-root", str(esb_root)], env=env,
                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)

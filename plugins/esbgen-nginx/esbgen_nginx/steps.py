@@ -35,9 +35,8 @@ ROWS_KIND = "engine_servers"
 PROGRAM_KIND = "supervisor_program"
 OLD_WORKERS_SECONDS = 30.0  # how long requests nginx's old workers still hold get before the old backend stops
 
-# Where ESBGEN_CRASH_AT / ESBGEN_INTERRUPT_AT stop a swap (tests): before the write, after it, after
-# nginx -t, after the reload, after the rows' commit, after the old program stopped (--stop-old).
-POINTS = ("swap-before-write", "swap-written", "swap-tested", "swap-reloaded", "swap-rows", "swap-stopped")
+# A swap's checkpoints are moments (esbgen_moment, where the tests kill or interrupt it): before the write,
+# after it, after nginx -t, after the reload, after the rows' commit, after the old program stopped (--stop-old).
 
 
 def _sha(data: bytes) -> str:

@@ -15,6 +15,7 @@ import time
 
 import pytest
 
+from faultkit import with_faults
 from nginx_harness import LiveSite, free_port, NginxTree, HttpBackend, run_esbgen
 
 PROBES = {"/t/demo/": "agent_test", "/o/demo/": "agent_prod"}
@@ -57,7 +58,7 @@ def seed(db, site) -> None:
 
 def esbgen(*args: str, **env: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "esbgen", *args], capture_output=True, text=True, timeout=120,
-                          env={**os.environ, **env})
+                          env=with_faults({**os.environ, **env}))
 
 
 def swap_args(site, db) -> list[str]:
