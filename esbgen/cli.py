@@ -11,7 +11,7 @@ import click
 
 from esbgen import __version__
 from esbgen.console import VERSION_MESSAGE
-from esbgen.errors import EsbgenError
+from esbgen.errors import EsbgenError, Refused
 from esbgen.layout import CUSTOM_CONF, LATER_SETTINGS, LEGACY_SETTINGS
 
 ESB_ROOT_HELP = "ESB root (default: $ESBGEN_ESB_ROOT, else the current directory)"
@@ -213,7 +213,11 @@ class EsbgenGroup(click.Group):
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         self.add_plugin_commands()
-        return with_quiet(super().get_command(ctx, cmd_name))
+        command = super().get_command(ctx, cmd_name)
+        if command is None and cmd_name == "swap":
+            raise Refused("esbgen swap comes with the plugin esbgen-nginx, which is not loaded: install it "
+                              "(pip install esbgen-nginx), or take nginx out of ESBGEN_DISABLE_PLUGINS")
+        return with_quiet(command)
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         self.add_plugin_commands()

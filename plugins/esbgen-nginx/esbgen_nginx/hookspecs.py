@@ -1,8 +1,13 @@
-"""What ``esbgen swap`` can point nginx at; the targets come from plugins."""
+"""The hook this plugin owns, added to esbgen's through ``esbgen_addhooks``: what ``esbgen swap`` can
+point nginx at. Any plugin may answer it; this one answers with the PaaS's own services."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+import pluggy
+
+hookspec = pluggy.HookspecMarker("esbgen")
 
 
 @dataclass(frozen=True)
@@ -13,6 +18,15 @@ class SwapTarget:
     name: str  # "paas", "login", "test", ...
     upstream: str  # "OPEN_PAAS", "PAAS_AGENT_TEST", ...
     description: str = ""
+
+
+@hookspec
+def esbgen_swap_targets() -> list[SwapTarget]:
+    """Return the services ``esbgen swap`` can point nginx at.
+
+    :returns: a list of :class:`esbgen_nginx.hookspecs.SwapTarget` (``kind``, ``name``, ``upstream``,
+        ``description``); the first target of a (kind, name) wins.
+    """
 
 
 def swap_targets() -> list[SwapTarget]:
