@@ -158,6 +158,33 @@ def test_plugins_add_commands(register_plugin):
     assert "hello" in group.commands
 
 
+def test_a_plugin_adds_its_own_hooks_and_others_implement_them(register_plugin):
+    import pluggy
+
+    class Specs:
+        @pluggy.HookspecMarker("esbgen")
+        def esbgen_greetings(self, name):
+            """Return a greeting for ``name``."""
+
+    class Owner:
+        @hookimpl
+        def esbgen_addhooks(self, pluginmanager):
+            pluginmanager.add_hookspecs(Specs)
+
+        @hookimpl
+        def esbgen_greetings(self, name):
+            return f"hello {name}"
+
+    class Other:
+        @hookimpl
+        def esbgen_greetings(self, name):
+            return f"hi {name}"
+
+    register_plugin(Owner(), "owner")
+    register_plugin(Other(), "other")
+    assert call_hook("esbgen_greetings", name="ops") == ["hi ops", "hello ops"]
+
+
 def test_an_unknown_hook_name_is_refused_at_load(monkeypatch, tmp_path, run_esbgen):
     (tmp_path / "typo_plugin.py").write_text("from esbgen import hookimpl\n\n@hookimpl\ndef esbgen_saas_typez():\n    return []\n")
     info = tmp_path / "typo_plugin-1.0.dist-info"
