@@ -25,7 +25,7 @@ SECRET_KEY = "esbgen-tests-only"
 DEBUG = False
 USE_TZ = False
 ALLOWED_HOSTS = []
-INSTALLED_APPS = ["django_esb.bkcore", "django_esb.engine", "esbgen"]
+INSTALLED_APPS = ["django_esb.bkcore", "django_esb.engine"]
 DEFAULT_AUTO_FIELD = "django.db.models.AutoField"
 
 
