@@ -415,8 +415,6 @@ def _read_rows(target: db.Target, dry_run: bool) -> tuple[list[ServerRow], dict[
             shown = database.shown
             where = {"database": database.key, "shown": database.shown, "has_password": database.has_password,
                      "system": TABLE}
-            if database.key == db.DJANGO_PROJECT:
-                where["identity"] = db.project_identity()
             return _select(database), where
     except EsbgenError as error:
         if isinstance(error, db.DatabaseProblem):
