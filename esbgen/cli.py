@@ -1,10 +1,9 @@
-"""The ``esbgen`` command line; ``manage.py esbgen`` runs the very same group."""
+"""The ``esbgen`` command line; ``manage.py esbgen`` (plugins/esbgen-django) runs this command."""
 
 from __future__ import annotations
 
 import sys
 from contextlib import contextmanager
-from dataclasses import dataclass
 from typing import Iterator, Sequence
 
 import click
@@ -38,7 +37,7 @@ def database_option(function):
     return click.option(
         "--database", metavar="URL",
         help="The ESB's database, to write the system's esb_component_system row: sqlite:///ABS/PATH.db or "
-             "mysql://USER:PASSWORD@HOST:PORT/DB (default: $ESBGEN_DATABASE_URL; in `manage.py esbgen`, the project's).",
+             "mysql://USER:PASSWORD@HOST:PORT/DB (default: $ESBGEN_DATABASE_URL; `manage.py esbgen` sets it to the project's).",
     )(function)
 
 
@@ -174,7 +173,7 @@ def _quiet(ctx: click.Context, param: click.Parameter, value: bool) -> None:
 def _global(key: str):
     def keep(ctx: click.Context, param: click.Parameter, value) -> None:
         if ctx.get_parameter_source(param.name) is click.core.ParameterSource.COMMANDLINE:
-            ctx.find_root().meta[key] = value  # not a default (`manage.py esbgen` gives --esb-root one)
+            ctx.find_root().meta[key] = value  # given, not a default
 
     return keep
 
@@ -235,24 +234,15 @@ def with_quiet(command: click.Command | None) -> click.Command | None:
     return command
 
 
-@dataclass(frozen=True)
-class RunSettings:
-    """What the shell knows before any command is parsed; click's ``obj`` of the root context."""
-
-    in_django: bool = False  # ``manage.py esbgen`` in-process
-
-
 def run_context(esb_root: str | None = None, **fields):
-    """The runner's context of this command line: its root option, database, and where it runs."""
+    """The runner's context of this command line: its root option and database."""
     from esbgen.runner import Context
 
     context = click.get_current_context(silent=True)
-    settings = context.find_root().obj if context is not None else None
-    in_django = isinstance(settings, RunSettings) and settings.in_django
     if context is not None:
         esb_root = _one_esb_root(context, esb_root)
         fields.setdefault("full_diff", bool(context.find_root().meta.get(GLOBAL_FULL_DIFF)))
-    return Context.make(esb_root, in_django=in_django, say=say, **fields)
+    return Context.make(esb_root, say=say, **fields)
 
 
 def _one_esb_root(context: click.Context, after: str | None) -> str | None:
@@ -533,13 +523,8 @@ def build_cli() -> click.Group:
     return cli
 
 
-def run(argv: Sequence[str] | None = None, prog_name: str = "esbgen", default_map: dict | None = None,
-        in_django: bool = False) -> int:
-    """Run the command line and return its exit status; errors are one line, never a traceback.
-
-    ``default_map`` (click's) gives option defaults per command, e.g. ``manage.py esbgen``'s ``--esb-root``;
-    ``in_django``: run by ``manage.py esbgen`` in-process (the project's database and Python serve).
-    """
+def run(argv: Sequence[str] | None = None, prog_name: str = "esbgen") -> int:
+    """Run the command line and return its exit status; errors are one line, never a traceback."""
     from esbgen import progress, redact, report
     from esbgen.console import renders_a_clone
 
@@ -555,7 +540,7 @@ def run(argv: Sequence[str] | None = None, prog_name: str = "esbgen", default_ma
     report.forget_applied()
     try:
         with _sigterm_as_interrupt():
-            status = _run(argv, prog_name, default_map, progress, in_django)
+            status = _run(argv, prog_name, progress)
     finally:
         if helper is not None:
             helper.discard_prestarted()
@@ -590,13 +575,12 @@ def _sigterm_as_interrupt() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
-def _run(argv, prog_name: str, default_map: dict | None, progress, in_django: bool) -> int:
+def _run(argv, prog_name: str, progress) -> int:
     progress.set_quiet(False)  # -q holds for one run (tests run several in one process)
     arguments = list(argv) if argv is not None else sys.argv[1:]
     try:
         group = cli  # plugins add their commands when a command is looked up (EsbgenGroup)
-        result = group.main(args=list(argv) if argv is not None else None, prog_name=prog_name, standalone_mode=False,
-                            default_map=default_map, obj=RunSettings(in_django))
+        result = group.main(args=list(argv) if argv is not None else None, prog_name=prog_name, standalone_mode=False)
     except click.exceptions.Exit as done:
         progress.end()  # the progress line goes before the message
         return done.exit_code

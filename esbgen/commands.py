@@ -1,4 +1,4 @@
-"""Every command as an operation of esbgen.runner, whichever shell runs it (the CLI or ``manage.py esbgen``).
+"""Every command as an operation of esbgen.runner.
 
 A writing command is its plan and its words: ``make_plan`` returns the complete plan (files,
 its row, the sync and restart asked for), ``nothing_to_do`` and ``summary`` word its outcome.
@@ -33,7 +33,7 @@ def plan_row_and_services(ctx: Context, plan: Plan, system: str, *, label: str, 
     from esbgen.services import service_steps
 
     root, services = ctx.root, ctx.services
-    steps = service_steps(root, services, ctx.in_django)
+    steps = service_steps(root, services)
     known = plan_registration(plan, ctx.database, system, label=label, remark=remark, label_given=label_given,
                               remark_given=remark_given, dry_run=ctx.dry_run, required=required)
     if verify:
@@ -230,7 +230,7 @@ class Retarget(Operation):
         root = ctx.root
         self.outcome = (plan_to_source(root, self.system) if self.to_source
                         else plan_retarget(root, self.system, self.app_code, self.saas_type, self.app_url))
-        self.outcome.plan.post_steps.extend(service_steps(root, ctx.services, ctx.in_django))
+        self.outcome.plan.post_steps.extend(service_steps(root, ctx.services))
         return self.outcome.plan
 
     def nothing_to_do(self, plan: Plan) -> str:
@@ -295,7 +295,7 @@ class ApplyPlan(Operation):
 
         plan = plan_from_file(self.data, ctx.root, work, self.plan_file)
         plan.journal_extra["plan_id"] = self.plan_id
-        plan.post_steps.extend(service_steps(ctx.root, ctx.services, ctx.in_django))
+        plan.post_steps.extend(service_steps(ctx.root, ctx.services))
         change = applied_change(ctx.root, self.plan_id)
         done = sorted(change.data.get("plan_steps", {})) if change is not None else []
         report.set(plan_id=self.plan_id, plan_change=change.id if change is not None else None, plan_steps_done=done)
@@ -357,7 +357,7 @@ class SyncEdition(Operation):
 
         self.outcome = plan_sync_edition(ctx.root, self.ce_root, work, list(self.take), list(self.take_files),
                                          list(self.skip), self.across_generations)
-        self.outcome.plan.post_steps.extend(service_steps(ctx.root, ctx.services, ctx.in_django))
+        self.outcome.plan.post_steps.extend(service_steps(ctx.root, ctx.services))
         return self.outcome.plan
 
     def nothing_to_do(self, plan: Plan) -> str:
@@ -391,7 +391,7 @@ class Undo(Operation):
 
         plan = Plan(self.store(ctx), "after the undo")
         if not self.swap:
-            plan.post_steps.extend(service_steps(ctx.root, ctx.services, ctx.in_django))
+            plan.post_steps.extend(service_steps(ctx.root, ctx.services))
         return plan
 
     def is_empty(self, plan: Plan) -> bool:

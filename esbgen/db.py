@@ -1,16 +1,11 @@
-"""The ESB's database, reached through Django's ORM only when a command needs it.
+"""The ESB's database, reached with DB-API drivers only when a command needs it.
 
-Where the row of a system lives:
-
-* ``--database URL`` (or ``$ESBGEN_DATABASE_URL``): ``sqlite:///ABS/PATH.db`` (or a plain
-  path) and ``mysql://USER:PASSWORD@HOST:PORT/DB`` (PyMySQL as the MySQL driver).
-  Django is configured in this process (no settings module needed) and the
-  URL becomes a connection alias for the time of one use.
-* run as ``manage.py esbgen`` (the ESB's own Django project): the project's
-  ``default`` database, unless a URL is given.
-
-Which of them a run uses is its ``Target``, resolved once by the shell (the
-runner's context) and passed to every function that opens the database.
+Where the row of a system lives: ``--database URL`` (or ``$ESBGEN_DATABASE_URL``):
+``sqlite:///ABS/PATH.db`` (or a plain path; the standard ``sqlite3``) and
+``mysql://USER:PASSWORD@HOST:PORT/DB`` (PyMySQL).  ``manage.py esbgen`` (plugins/esbgen-django)
+hands the ESB's own ``DATABASES['default']`` over as that variable.  Which URL a run uses is its
+``Target``, resolved once by the shell (the runner's context) and passed to every function that
+opens the database.
 
 The table has one of two shapes, found by reading its columns before any use:
 
@@ -21,33 +16,26 @@ The table has one of two shapes, found by reading its columns before any use:
 esbgen speaks of a row's ``label`` and ``remark`` (its options, its journal);
 on the later shape they are the ``description`` and ``comment`` columns.  A
 table of neither shape is refused in one line naming the columns it lacks.
+An inserted row gets the ESB's model defaults for every other known column the table has.
 
-The table is read and written through the project's own model
-(``bkcore.ComponentSystem``, or ``bkcore.System`` on the later shape) when the
-running project has it, else through esbgen's own unmanaged mapping of
-``esb_component_system`` with exactly the known columns the table has (kept in
-a private app registry, so it never appears among a project's models).
-Columns are addressed by their database names, whatever the model calls its fields.
-
-Nothing here imports Django at module level: ``import esbgen.db`` stays cheap.
+Nothing here imports a driver at module level: ``import esbgen.db`` stays cheap.
 """
 
 from __future__ import annotations
 
+import datetime
 import os
 import re
-import uuid
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Iterator
 from urllib.parse import parse_qsl, quote, unquote, urlsplit
 
 from esbgen.errors import EsbgenError
 
 TABLE = "esb_component_system"
 ENV_URL = "ESBGEN_DATABASE_URL"
-DJANGO_PROJECT = "django-project"
 PASSWORD_MASK = "***"
 
 # What esbgen writes of a row (its names; the columns depend on the table's shape).
@@ -60,34 +48,24 @@ AUTHOR = "esbgen"  # created_by / updated_by of the later shape
 
 @dataclass(frozen=True)
 class Target:
-    """Where this run's database is, resolved once by the shell and passed down.
-
-    ``url`` is ``--database``, else ``$ESBGEN_DATABASE_URL`` (None: neither);
-    ``in_django`` says the run is ``manage.py esbgen`` in-process, whose project's
-    default database serves when no URL is given.
-    """
+    """Where this run's database is: ``--database``, else ``$ESBGEN_DATABASE_URL`` (None: neither)."""
 
     url: str | None = None
-    in_django: bool = False
 
     @classmethod
-    def resolve(cls, option: str | None = None, in_django: bool = False) -> "Target":
-        return cls(option or os.environ.get(ENV_URL) or None, in_django)
+    def resolve(cls, option: str | None = None) -> "Target":
+        return cls(option or os.environ.get(ENV_URL) or None)
 
     @property
     def known(self) -> bool:
-        return bool(self.url) or self.in_django
+        return bool(self.url)
 
     def describe(self) -> str | None:
         """Where a row would go, for notes; None when no database is known."""
-        if self.url:
-            return parse_url(self.url).shown
-        if self.in_django:
-            return "the project's database"
-        return None
+        return parse_url(self.url).shown if self.url else None
 
-    def open(self, url: str | None = None, *, readonly: bool = False, project: bool = False):
-        return open_database(self, url, readonly=readonly, project=project)
+    def open(self, url: str | None = None, *, readonly: bool = False):
+        return open_database(self, url, readonly=readonly)
 
 
 @dataclass(frozen=True)
@@ -232,93 +210,7 @@ def parse_url(url: str) -> DatabaseUrl:
     )
 
 
-# ---------------------------------------------------------------- Django, lazily
-
-
-def ensure_django() -> None:
-    """Configure Django in this process if nobody has (standalone CLI), and set it up."""
-    from django.conf import settings
-
-    if not settings.configured:
-        settings.configure(
-            DATABASES={},
-            INSTALLED_APPS=[],
-            USE_TZ=False,
-            DEFAULT_AUTO_FIELD="django.db.models.AutoField",
-            LOGGING_CONFIG=None,
-        )
-    from django.apps import apps
-
-    if not apps.ready:
-        import django
-
-        django.setup()
-
-
-def install_pymysql() -> None:
-    """PyMySQL as ``MySQLdb`` for Django's MySQL backend, unless mysqlclient is installed.
-
-    PyMySQL >= 1.1 reports a mysqlclient-style ``version_info`` (2.2.x) that
-    Django's check (mysqlclient >= 1.4.3 for Django 4.2-5.2) accepts; an older
-    PyMySQL that reports less is given the smallest version Django accepts.
-    """
-    try:
-        import MySQLdb  # noqa: F401  (mysqlclient, or PyMySQL installed earlier)
-        return
-    except ImportError:
-        pass
-    try:
-        import pymysql
-    except ImportError:
-        raise EsbgenError(
-            "a mysql:// database needs PyMySQL, a dependency of esbgen: pip install PyMySQL into esbgen's environment"
-        ) from None
-    if tuple(pymysql.version_info[:3]) < (1, 4, 3):
-        pymysql.version_info = (1, 4, 6, "final", 0)
-    pymysql.install_as_MySQLdb()
-
-
-def _now() -> Any:
-    from django.utils import timezone
-
-    return timezone.now()
-
-
-def _legacy_fields() -> dict[str, Any]:
-    from django.db import models
-
-    return {
-        "name": models.CharField(max_length=64),
-        "label": models.CharField(max_length=128, default=""),
-        "component_admin": models.CharField(max_length=128, default=""),
-        "interface_admin": models.CharField(max_length=128, default=""),
-        "system_link": models.CharField(max_length=1024, default=""),
-        "belong_to": models.CharField(max_length=128, default=""),
-        "remark": models.TextField(default=""),
-        "execute_timeout": models.IntegerField(null=True),
-        "query_timeout": models.IntegerField(null=True),
-        "doc_category_id": models.IntegerField(null=True),
-    }
-
-
-def _later_fields() -> dict[str, Any]:
-    from django.db import models
-
-    return {
-        "name": models.CharField(max_length=64),
-        "description": models.CharField(max_length=128, default=""),
-        "description_en": models.CharField(max_length=128, default=""),
-        "comment": models.TextField(default=""),
-        "comment_en": models.TextField(default=""),
-        "timeout": models.IntegerField(null=True),
-        "data_type": models.IntegerField(default=3),
-        "maintainers": models.CharField(max_length=1024, default=""),
-        "board": models.CharField(max_length=64, default=BOARD),
-        "created_time": models.DateTimeField(default=_now),
-        "updated_time": models.DateTimeField(default=_now),
-        "created_by": models.CharField(max_length=32, default=AUTHOR),
-        "updated_by": models.CharField(max_length=32, default=AUTHOR),
-    }
+# ---------------------------------------------------------------- the table's two shapes
 
 
 @dataclass(frozen=True)
@@ -326,17 +218,18 @@ class Shape:
     """One shape of ``esb_component_system``: its columns, and where esbgen's label and remark go."""
 
     name: str  # "legacy" or "later"
-    model_name: str  # the ESB's model of the table, in app bkcore
     required: tuple[str, ...]  # the columns esbgen needs to find in the table
     columns: dict[str, str]  # esbgen's name of a value -> its column
-    fields: Callable[[], dict[str, Any]]  # every known column, as Django fields
+    defaults: dict[str, Any]  # the ESB model's default of each other known column, for an insert
     filters: tuple[tuple[str, Any], ...] = ()  # columns that pick esbgen's rows besides the name
 
 
-LEGACY = Shape("legacy", "ComponentSystem", ("name", "label", "remark"), {"label": "label", "remark": "remark"},
-               _legacy_fields)
-LATER = Shape("later", "System", ("name", "description", "comment", "board"),
-              {"label": "description", "remark": "comment"}, _later_fields, (("board", BOARD),))
+LEGACY = Shape("legacy", ("name", "label", "remark"), {"label": "label", "remark": "remark"},
+               {"component_admin": "", "interface_admin": "", "system_link": "", "belong_to": "",
+                "execute_timeout": None, "query_timeout": None, "doc_category_id": None})
+LATER = Shape("later", ("name", "description", "comment", "board"), {"label": "description", "remark": "comment"},
+              {"description_en": "", "comment_en": "", "timeout": None, "data_type": 3, "maintainers": "",
+               "created_by": AUTHOR, "updated_by": AUTHOR}, (("board", BOARD),))
 SHAPES = (LEGACY, LATER)
 
 
@@ -353,99 +246,6 @@ def shape_of(columns: set[str] | list[str], shown: str = "the table") -> Shape:
     raise DatabaseProblem(f"{shown} has neither shape esbgen writes ({lacks}); its columns: {have}")
 
 
-_MAPPINGS: dict[tuple[str, tuple[str, ...]], Any] = {}
-
-
-def mapping_model(shape: Shape | None = None, columns: set[str] | None = None) -> Any:
-    """esbgen's own unmanaged model of ``esb_component_system``, in a private app registry.
-
-    With ``columns`` (the table's), only the known columns the table has are
-    mapped, so an insert names no column the table lacks.  Without: every
-    column of the shape (the legacy one by default).
-    """
-    shape = shape or LEGACY
-    from django.apps.registry import Apps
-    from django.db import models
-
-    known = shape.fields()
-    names = tuple(name for name in known if columns is None or name in columns)
-    key = (shape.name, names)
-    if key in _MAPPINGS:
-        return _MAPPINGS[key]
-
-    class Meta:
-        app_label = "esbgen"
-        db_table = TABLE
-        managed = False
-        apps = Apps()
-
-    attrs = {"__module__": __name__, "Meta": Meta, "id": models.AutoField(primary_key=True)}
-    attrs.update({name: known[name] for name in names})
-    _MAPPINGS[key] = type(shape.model_name, (models.Model,), attrs)
-    return _MAPPINGS[key]
-
-
-_PRIVATE_MODELS: dict[tuple[str, str], Any] = {}
-
-
-def unmanaged_model(app_label: str, class_name: str, table: str, fields: Callable[[], dict[str, Any]]) -> Any:
-    """An unmanaged model of another ``table`` (a plugin's, e.g. ``engine_servers``), in a private app registry.
-
-    ``fields()`` gives the Django fields by name (a field's name is its column unless it
-    says otherwise).  Like :func:`mapping_model`, the model never appears among a
-    project's models and no migration ever touches its table; it is built once per
-    ``(app_label, class_name)``.  Django is set up first if nobody has.
-    """
-    key = (app_label, class_name)
-    if key in _PRIVATE_MODELS:
-        return _PRIVATE_MODELS[key]
-    ensure_django()
-    from django.apps.registry import Apps
-    from django.db import models
-
-    meta = type("Meta", (), {"app_label": app_label, "db_table": table, "managed": False, "apps": Apps()})
-    attrs = {"__module__": __name__, "Meta": meta, **fields()}
-    _PRIVATE_MODELS[key] = type(class_name, (models.Model,), attrs)
-    return _PRIVATE_MODELS[key]
-
-
-def project_model(shape: Shape | None = None, columns: set[str] | None = None) -> Any:
-    """The running project's model of the table (``bkcore.ComponentSystem``, or ``bkcore.System``
-    on the later shape), else esbgen's mapping."""
-    from django.apps import apps
-
-    shape = shape or LEGACY
-    try:
-        model = apps.get_model("bkcore", shape.model_name)
-    except LookupError:
-        return mapping_model(shape, columns)
-    if model._meta.db_table != TABLE or not set(shape.required) <= {f.column for f in model._meta.concrete_fields}:
-        return mapping_model(shape, columns)
-    return model
-
-
-def read_columns(alias: str) -> set[str]:
-    """The columns of ``esb_component_system`` on a connection; a missing table is a DatabaseProblem."""
-    from django.db import connections
-
-    connection = connections[alias]
-    with connection.cursor() as cursor:
-        if connection.vendor == "sqlite":
-            cursor.execute(f"PRAGMA table_info({connection.ops.quote_name(TABLE)})")
-            columns = {row[1] for row in cursor.fetchall()}
-        elif connection.vendor == "mysql":
-            cursor.execute(
-                "SELECT column_name FROM information_schema.columns WHERE table_schema = DATABASE() AND table_name = %s",
-                [TABLE],
-            )
-            columns = {row[0] for row in cursor.fetchall()}
-        else:
-            columns = {c.name for c in connection.introspection.get_table_description(cursor, TABLE)}
-    if not columns:
-        raise DatabaseProblem(f"the table does not exist: no table {TABLE}")
-    return columns
-
-
 # ---------------------------------------------------------------- a database in use
 
 
@@ -455,211 +255,154 @@ class DatabaseProblem(EsbgenError):
 
 @dataclass
 class Database:
-    """One connection alias, and (once read) the shape and model of the system table on it."""
+    """One DB-API connection (autocommit outside :meth:`atomic`), and the shape of the system table on it."""
 
-    alias: str
-    key: str  # what the journal records: the redacted URL, or "django-project"
+    connection: Any
+    engine: str  # "sqlite" or "mysql"
+    key: str  # what the journal records: the redacted URL
     shown: str  # for messages
     has_password: bool = False
-    use_project_model: bool = False
     _shape: Shape | None = None
-    _model: Any = None
+
+    def quote(self, name: str) -> str:
+        return f'"{name}"' if self.engine == "sqlite" else f"`{name}`"
+
+    def execute(self, sql: str, args: list[Any] | tuple = ()) -> Any:
+        """Run one statement written with ``%s`` placeholders; its cursor."""
+        cursor = self.connection.cursor()
+        if self.engine == "sqlite":
+            # sqlite3's own datetime adapter is deprecated; the text is the one the ESB's Django stores
+            cursor.execute(sql.replace("%s", "?"),
+                           [str(value) if isinstance(value, datetime.datetime) else value for value in args])
+        else:
+            cursor.execute(sql, list(args) or None)
+        return cursor
+
+    def columns(self, table: str) -> list[str]:
+        """The columns of ``table`` in their order; [] when there is no such table."""
+        if self.engine == "sqlite":
+            return [row[1] for row in self.execute(f"PRAGMA table_info({self.quote(table)})").fetchall()]
+        return [row[0] for row in self.execute(
+            "SELECT column_name FROM information_schema.columns WHERE table_schema = DATABASE() AND table_name = %s "
+            "ORDER BY ordinal_position", [table]).fetchall()]
 
     @property
     def shape(self) -> Shape:
-        self._resolve()
+        if self._shape is None:
+            columns = self.columns(TABLE)
+            if not columns:
+                raise DatabaseProblem(f"the table does not exist: no table {TABLE}")
+            self._shape = shape_of(columns, "the table")
         return self._shape
 
-    @property
-    def model(self) -> Any:
-        self._resolve()
-        return self._model
+    def _mine(self, system: str) -> tuple[str, list[Any]]:
+        """The condition that picks esbgen's rows named ``system`` (on the later shape, on board ``default``)."""
+        where = [("name", system), *self.shape.filters]
+        return " AND ".join(f"{self.quote(column)} = %s" for column, _ in where), [value for _, value in where]
 
-    def _resolve(self) -> None:
-        if self._shape is not None:
-            return
-        columns = read_columns(self.alias)
-        shape = shape_of(columns, "the table")
-        self._model = project_model(shape, columns) if self.use_project_model else mapping_model(shape, columns)
-        self._shape = shape
-
-    def _columns(self) -> set[str]:
-        return {model_field.column for model_field in self.model._meta.concrete_fields}
-
-    def _attr(self, column: str) -> str:
-        for model_field in self.model._meta.concrete_fields:
-            if model_field.column == column:
-                return model_field.attname
-        raise DatabaseProblem(f"the model {self.model._meta.label} has no column {column!r} of {TABLE}")
-
-    def _manager(self) -> Any:
-        return self.model._base_manager.using(self.alias)
-
-    def _mine(self, system: str) -> dict[str, Any]:
-        """The lookup of esbgen's rows named ``system`` (on the later shape, on board ``default``)."""
-        lookup = {self._attr("name"): system}
-        lookup.update({self._attr(column): value for column, value in self.shape.filters})
-        return lookup
-
-    def _values(self, values: dict[str, Any]) -> dict[str, Any]:
-        return {self._attr(self.shape.columns[name]): value for name, value in values.items()}
-
-    def objects(self, model: Any) -> Any:
-        """The rows of another model's table (e.g. one from :func:`unmanaged_model`) on this connection."""
-        return model._base_manager.using(self.alias)
+    def _set(self, values: dict[str, Any], created: bool) -> dict[str, Any]:
+        """``values`` by column, with who and when on a table that records them (the later shape)."""
+        columns = {self.shape.columns[name]: value for name, value in values.items()}
+        if self.shape is LATER:
+            now = datetime.datetime.now()
+            present = set(self.columns(TABLE))
+            stamps = {"updated_by": AUTHOR, "updated_time": now, **({"created_time": now} if created else {})}
+            columns.update({column: value for column, value in stamps.items() if column in present})
+        return columns
 
     def rows(self, system: str, for_update: bool = False) -> list[dict[str, Any]]:
         """The rows named ``system``, as {name: value} of what esbgen writes (``name``, ``label``, ``remark``)."""
         names = ("name", *WRITABLE_COLUMNS)
-        attrs = [self._attr("name")] + [self._attr(self.shape.columns[n]) for n in WRITABLE_COLUMNS]
-        query = self._manager().filter(**self._mine(system))
-        if for_update:
-            query = query.select_for_update()
-        return [dict(zip(names, values)) for values in query.order_by("pk").values_list(*attrs)]
-
-    def _stamps(self, created: bool) -> dict[str, Any]:
-        """Who and when, on a table that records them (the later shape)."""
-        present = self._columns()
-        stamps: dict[str, Any] = {}
-        for column, value in (("updated_by", AUTHOR), ("updated_time", _now())):
-            if column in present:
-                stamps[self._attr(column)] = value
-        if created:
-            for column, value in (("created_by", AUTHOR), ("created_time", stamps.get("updated_time") or _now())):
-                if column in present:
-                    stamps[self._attr(column)] = value
-        return stamps
+        columns = ", ".join(self.quote(column) for column in ("name", *(self.shape.columns[n] for n in WRITABLE_COLUMNS)))
+        where, args = self._mine(system)
+        lock = " FOR UPDATE" if for_update and self.engine == "mysql" else ""
+        cursor = self.execute(f"SELECT {columns} FROM {self.quote(TABLE)} WHERE {where} ORDER BY id{lock}", args)
+        return [dict(zip(names, values)) for values in cursor.fetchall()]
 
     def insert(self, system: str, values: dict[str, Any]) -> None:
-        fields = self._mine(system)
-        fields.update(self._values(values))
-        if self.shape is LATER:
-            fields.update(self._stamps(created=True))
-        self._manager().create(**fields)
+        present = set(self.columns(TABLE))
+        row = {column: value for column, value in self.shape.defaults.items() if column in present}
+        row.update(dict([("name", system), *self.shape.filters]))
+        row.update(self._set(values, created=True))
+        self.execute(f"INSERT INTO {self.quote(TABLE)} ({', '.join(map(self.quote, row))}) "
+                     f"VALUES ({', '.join(['%s'] * len(row))})", list(row.values()))
 
     def update(self, system: str, values: dict[str, Any]) -> int:
-        fields = self._values(values)
-        if self.shape is LATER:
-            fields.update(self._stamps(created=False))
-        return self._manager().filter(**self._mine(system)).update(**fields)
+        row = self._set(values, created=False)
+        where, args = self._mine(system)
+        return self.execute(f"UPDATE {self.quote(TABLE)} SET {', '.join(f'{self.quote(c)} = %s' for c in row)} "
+                            f"WHERE {where}", [*row.values(), *args]).rowcount
 
     def delete(self, system: str) -> int:
-        """Delete the rows named ``system`` with plain SQL: no cascade through other tables.
+        """Delete the rows named ``system``: no cascade through other tables.
 
         A channel that points at the row (after a sync) makes the database refuse,
         which is reported, rather than losing the channel silently.
         """
-        from django.db import connections
-
-        connection = connections[self.alias]
-        quote = connection.ops.quote_name
-        table = quote(self.model._meta.db_table)
-        self._attr("name")  # the model maps the column
-        where = [("name", system), *self.shape.filters]
-        condition = " AND ".join(f"{quote(column)} = %s" for column, _ in where)
-        with connection.cursor() as cursor:
-            cursor.execute(f"DELETE FROM {table} WHERE {condition}", [value for _, value in where])
-            return cursor.rowcount
+        where, args = self._mine(system)
+        return self.execute(f"DELETE FROM {self.quote(TABLE)} WHERE {where}", args).rowcount
 
     @contextmanager
     def atomic(self) -> Iterator[None]:
-        from django.db import transaction
-
-        with transaction.atomic(using=self.alias):
+        self.execute("BEGIN")
+        try:
             yield
+        except BaseException:
+            try:
+                self.connection.rollback()
+            except Exception:  # a broken connection must not hide the real error; the server rolls back
+                pass
+            raise
+        self.connection.commit()
 
 
-def _sqlite_name(path: str, readonly: bool) -> str:
-    # Django's SQLite backend opens NAME as a URI: the file must exist (mode=rw never creates it).
-    return f"file:{quote(path)}?mode={'ro' if readonly else 'rw'}"
-
-
-def _alias_settings(parsed: DatabaseUrl, readonly: bool) -> dict[str, Any]:
+def _connect(parsed: DatabaseUrl, readonly: bool) -> Any:
     if parsed.engine == "sqlite":
         path = Path(parsed.name)
         if not path.is_file():
             raise DatabaseProblem(f"no SQLite database at {path}")
-        return {"ENGINE": "django.db.backends.sqlite3", "NAME": _sqlite_name(str(path), readonly)}
-    install_pymysql()
+        import sqlite3
+
+        # mode=rw never creates the file; isolation_level None: autocommit, atomic() says BEGIN itself
+        connection = sqlite3.connect(f"file:{quote(str(path))}?mode={'ro' if readonly else 'rw'}", uri=True,
+                                     isolation_level=None, check_same_thread=False)
+        connection.execute("PRAGMA foreign_keys = ON")  # a delete that would orphan a row is refused, as by Django
+        return connection
+    try:
+        import pymysql
+        from pymysql.constants import CLIENT
+    except ImportError:
+        raise EsbgenError(
+            "a mysql:// database needs PyMySQL, a dependency of esbgen: pip install PyMySQL into esbgen's environment"
+        ) from None
     options: dict[str, Any] = {"connect_timeout": 10}
     for key, value in parsed.options.items():
         options[key] = int(value) if key == "connect_timeout" and value.isdigit() else value
-    return {
-        "ENGINE": "django.db.backends.mysql",
-        "NAME": parsed.name,
-        "USER": parsed.user,
-        "PASSWORD": parsed.password,
-        "HOST": parsed.host,
-        "PORT": str(parsed.port),
-        "OPTIONS": options,
-    }
+    # FOUND_ROWS: an UPDATE counts the rows it matched, as Django's MySQL backend does
+    return pymysql.connect(host=parsed.host, port=parsed.port, user=parsed.user, password=parsed.password,
+                           database=parsed.name, autocommit=True, client_flag=CLIENT.FOUND_ROWS, **options)
 
 
 @contextmanager
-def open_database(target: Target, url: str | None = None, *, readonly: bool = False,
-                  project: bool = False) -> Iterator[Database]:
-    """The database of this run (``url``, else the target's URL, else the Django project's).
+def open_database(target: Target, url: str | None = None, *, readonly: bool = False) -> Iterator[Database]:
+    """The database of this run (``url``, else the target's URL), connected for the ``with`` block only.
 
-    ``project`` asks for the running Django project's default database whatever the URL.
-
-    A URL becomes a connection alias only for the ``with`` block; it is closed
-    and forgotten after, so a long-lived process (a test run, a project) keeps
-    no stray connection.  ``readonly`` opens a SQLite file read-only (dry runs).
+    ``readonly`` opens a SQLite file read-only (dry runs).
     """
-    url = None if project else (url or target.url)
-    if url is None and not target.in_django:
+    url = url or target.url
+    if url is None:
         raise EsbgenError(
             f"no database to register in: give --database URL (or ${ENV_URL}), or run as `manage.py esbgen`"
         )
-    parsed = parse_url(url) if url else None
-    ensure_django()
-    from django.db import DEFAULT_DB_ALIAS, connections
-
-    if parsed is None:
-        settings_dict = connections[DEFAULT_DB_ALIAS].settings_dict
-        shown = f"project database {_describe_settings(settings_dict)}"
-        yield Database(DEFAULT_DB_ALIAS, DJANGO_PROJECT, shown, use_project_model=True)
-        return
-    from django.db.utils import load_backend
-
-    alias = f"esbgen-{uuid.uuid4().hex[:8]}"
-    config = _alias_settings(parsed, readonly)
-    settings_dict = connections.configure_settings({DEFAULT_DB_ALIAS: config})[DEFAULT_DB_ALIAS]
-    # A connection of this thread only, not added to the project's DATABASES.
-    connection = load_backend(settings_dict["ENGINE"]).DatabaseWrapper(settings_dict, alias)
-    if parsed.engine == "mysql":
-        # The ESB's MySQL is often older than Django's supported minimum; the
-        # statements esbgen runs (select, insert, update, delete of one row) are plain.
-        connection.features.minimum_database_version = None
-    connections[alias] = connection
+    parsed = parse_url(url)
+    connection = _connect(parsed, readonly)
     try:
-        yield Database(alias, parsed.shown, parsed.shown, parsed.has_password, use_project_model=target.in_django)
+        yield Database(connection, parsed.engine, parsed.shown, parsed.shown, parsed.has_password)
     finally:
         try:
             connection.close()
         except Exception:  # closing a broken connection must not hide the real error
             pass
-        try:
-            del connections[alias]
-        except AttributeError:
-            pass
-
-
-def _describe_settings(settings_dict: dict[str, Any]) -> str:
-    engine = str(settings_dict.get("ENGINE", "")).rsplit(".", 1)[-1]
-    name = settings_dict.get("NAME")
-    host = settings_dict.get("HOST")
-    port = settings_dict.get("PORT")
-    where = f" at {host}{':' + str(port) if port else ''}" if host else ""
-    return f"{engine} {name}{where}"
-
-
-def project_identity() -> str:
-    """The Django project's default database, without secrets, for the journal."""
-    ensure_django()
-    from django.db import DEFAULT_DB_ALIAS, connections
-
-    return _describe_settings(connections[DEFAULT_DB_ALIAS].settings_dict)
 
 
 # ---------------------------------------------------------------- errors, one line each
@@ -712,12 +455,4 @@ def explained(what: str) -> Iterator[None]:
 
 
 def is_database_error(error: BaseException) -> bool:
-    try:
-        from django.core.exceptions import ImproperlyConfigured
-        from django.db import DatabaseError, InterfaceError
-    except ImportError:  # pragma: no cover - Django is a dependency
-        return False
-    if isinstance(error, (DatabaseError, InterfaceError, ImproperlyConfigured)):
-        return True
-    module = type(error).__module__ or ""
-    return module.startswith(("pymysql", "MySQLdb", "sqlite3"))
+    return (type(error).__module__ or "").startswith(("pymysql", "sqlite3"))

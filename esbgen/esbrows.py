@@ -56,27 +56,8 @@ LATER = ChannelShape("later", "system_id", "name", True, "esb_app_component_perm
                      ("esb_component_doc", "esb_channel_extend"), ("esb_system_doc_category",), ("system_id",), ())
 
 
-def connection(database) -> Any:
-    from django.db import connections
-
-    return connections[database.alias]
-
-
-def columns(database, table: str) -> list[str]:
-    """The columns of ``table`` in their order; [] when there is no such table."""
-    conn = connection(database)
-    with conn.cursor() as cursor:
-        if conn.vendor == "sqlite":
-            cursor.execute(f"PRAGMA table_info({conn.ops.quote_name(table)})")
-            return [row[1] for row in cursor.fetchall()]
-        cursor.execute(
-            "SELECT column_name FROM information_schema.columns WHERE table_schema = DATABASE() AND table_name = %s "
-            "ORDER BY ordinal_position", [table])
-        return [row[0] for row in cursor.fetchall()]
-
-
 def channel_shape(database) -> ChannelShape:
-    present = set(columns(database, CHANNEL_TABLE))
+    present = set(database.columns(CHANNEL_TABLE))
     if not present:
         raise DatabaseProblem(f"the table does not exist: no table {CHANNEL_TABLE}")
     if "system_id" in present:
@@ -108,43 +89,31 @@ def select(database, table: str, where: str, values: Iterable[Any]) -> list[dict
     values = list(dict.fromkeys(values))
     if not values:
         return []
-    conn = connection(database)
-    quote = conn.ops.quote_name
+    quote = database.quote
     marks = ", ".join(["%s"] * len(values))
-    with conn.cursor() as cursor:
-        cursor.execute(f"SELECT * FROM {quote(table)} WHERE {quote(where)} IN ({marks}) ORDER BY id", values)
-        names = [column[0] for column in cursor.description]
-        return [{name: normal(value) for name, value in zip(names, row)} for row in cursor.fetchall()]
-
-
-def execute(database, sql: str, args: list[Any]) -> int:
-    with connection(database).cursor() as cursor:
-        cursor.execute(sql, args)
-        return cursor.rowcount
+    cursor = database.execute(f"SELECT * FROM {quote(table)} WHERE {quote(where)} IN ({marks}) ORDER BY id", values)
+    names = [column[0] for column in cursor.description]
+    return [{name: normal(value) for name, value in zip(names, row)} for row in cursor.fetchall()]
 
 
 def insert(database, table: str, values: dict[str, Any]) -> int:
-    conn = connection(database)
-    quote = conn.ops.quote_name
+    quote = database.quote
     names = list(values)
-    with conn.cursor() as cursor:
-        cursor.execute(f"INSERT INTO {quote(table)} ({', '.join(quote(n) for n in names)}) "
-                       f"VALUES ({', '.join(['%s'] * len(names))})", [values[n] for n in names])
-        return cursor.lastrowid
+    return database.execute(f"INSERT INTO {quote(table)} ({', '.join(quote(n) for n in names)}) "
+                            f"VALUES ({', '.join(['%s'] * len(names))})", [values[n] for n in names]).lastrowid
 
 
 def update(database, table: str, row_id: Any, values: dict[str, Any]) -> int:
-    quote = connection(database).ops.quote_name
+    quote = database.quote
     names = [n for n in values if n != "id"]
     if not names:
         return 0
-    return execute(database, f"UPDATE {quote(table)} SET {', '.join(f'{quote(n)} = %s' for n in names)} WHERE id = %s",
-                   [values[n] for n in names] + [row_id])
+    return database.execute(f"UPDATE {quote(table)} SET {', '.join(f'{quote(n)} = %s' for n in names)} WHERE id = %s",
+                            [values[n] for n in names] + [row_id]).rowcount
 
 
 def delete(database, table: str, row_id: Any) -> int:
-    quote = connection(database).ops.quote_name
-    return execute(database, f"DELETE FROM {quote(table)} WHERE id = %s", [row_id])
+    return database.execute(f"DELETE FROM {database.quote(table)} WHERE id = %s", [row_id]).rowcount
 
 
 def same(row: dict[str, Any] | None, other: dict[str, Any] | None) -> bool:
@@ -157,24 +126,20 @@ def same(row: dict[str, Any] | None, other: dict[str, Any] | None) -> bool:
 
 def max_id(database, table: str) -> int | None:
     """The highest id in ``table`` (0 when it is empty), None when there is no such table."""
-    if not columns(database, table):
+    if not database.columns(table):
         return None
-    with connection(database).cursor() as cursor:
-        cursor.execute(f"SELECT MAX(id) FROM {connection(database).ops.quote_name(table)}")
-        return cursor.fetchone()[0] or 0
+    return database.execute(f"SELECT MAX(id) FROM {database.quote(table)}").fetchone()[0] or 0
 
 
 def referencing(database, table: str) -> list[tuple[str, str]]:
     """(table, column) of every foreign key that points at ``table``, read from the database itself."""
-    conn = connection(database)
-    with conn.cursor() as cursor:
-        if conn.vendor == "sqlite":
-            cursor.execute('SELECT m.name, f."from" FROM sqlite_master m JOIN pragma_foreign_key_list(m.name) f '
-                           'WHERE m.type = %s AND f."table" = %s', ["table", table])
-        else:
-            cursor.execute("SELECT table_name, column_name FROM information_schema.key_column_usage "
-                           "WHERE table_schema = DATABASE() AND referenced_table_name = %s", [table])
-        return sorted({(str(name), str(column)) for name, column in cursor.fetchall()})
+    if database.engine == "sqlite":
+        cursor = database.execute('SELECT m.name, f."from" FROM sqlite_master m JOIN pragma_foreign_key_list(m.name) f '
+                                  'WHERE m.type = %s AND f."table" = %s', ["table", table])
+    else:
+        cursor = database.execute("SELECT table_name, column_name FROM information_schema.key_column_usage "
+                                  "WHERE table_schema = DATABASE() AND referenced_table_name = %s", [table])
+    return sorted({(str(name), str(column)) for name, column in cursor.fetchall()})
 
 
 @dataclass
@@ -217,11 +182,11 @@ def rows_of_system(database, system_id: Any, channels_up_to: int | None, moving:
     known = set()
     for table in (shape.permission_table, *shape.channel_dependents):
         known.add((table, "component_id"))
-        if columns(database, table):
+        if database.columns(table):
             made[table] = select(database, table, "component_id", ids)
     for table in shape.system_dependents:
         known.add((table, "system_id"))
-        if columns(database, table):
+        if database.columns(table):
             made[table] = select(database, table, "system_id", [system_id])
     made[CHANNEL_TABLE] = channels
     known.add((CHANNEL_TABLE, shape.system_column))
@@ -237,6 +202,6 @@ def now_text() -> str:
     return datetime.datetime.now().isoformat(sep=" ")
 
 
-__all__ = ["SYSTEM_TABLE", "CHANNEL_TABLE", "ChannelShape", "LEGACY", "LATER", "channel_shape", "columns", "select",
+__all__ = ["SYSTEM_TABLE", "CHANNEL_TABLE", "ChannelShape", "LEGACY", "LATER", "channel_shape", "select",
            "insert", "update", "delete", "same", "normal", "now_text", "PERMISSION_DAYS", "max_id", "referencing",
            "SystemRows", "rows_of_system"]

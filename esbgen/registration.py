@@ -12,14 +12,12 @@ same transaction; a row no sync made holds it back, and undo names it.
 The journal record holds what rollback needs and no secret: the database as a
 URL with the password replaced by ``***`` (the real URL is taken from
 ``--database`` / ``$ESBGEN_DATABASE_URL`` of the run that reverts: the handler is
-bound to that run's database target), or the marker ``django-project`` with a
-description of the project's default database.
+bound to that run's database target).
 """
 
 from __future__ import annotations
 
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Any, Iterator
 
 from esbgen import db, esbrows
@@ -63,8 +61,6 @@ def plan_registration(plan: Plan, target: db.Target, system: str, *, label: str,
         "shape": shape,
         "system": system,
     }
-    if database_key == db.DJANGO_PROJECT:
-        record["identity"] = db.project_identity()
     # On the later ESB's table, esbgen's label and remark are its description and comment columns.
     where = f"{shown}; the later ESB's table: label as description, remark as comment, board default" \
         if shape == db.LATER.name else shown
@@ -120,20 +116,6 @@ def _matches(row: dict[str, Any], values: dict[str, Any] | None) -> bool:
 def _database_for(record: dict[str, Any], target: db.Target) -> Iterator[db.Database]:
     """The database a record was written to, with the credentials of the current run (``target``)."""
     key, system = record["database"], record["system"]
-    if key == db.DJANGO_PROJECT:
-        if not target.in_django:
-            raise EsbgenError(
-                f"row {system} was written through a Django project's database ({record.get('identity')}); "
-                "revert it with `manage.py esbgen` in that project"
-            )
-        identity = db.project_identity()
-        if record.get("identity") and identity != record["identity"]:
-            raise EsbgenError(
-                f"row {system} was written to {record['identity']}, but this project's default database is {identity}"
-            )
-        with target.open(project=True) as database:
-            yield database
-        return
     url = key
     if record.get("has_password"):
         current = target.url
@@ -148,8 +130,8 @@ def _database_for(record: dict[str, Any], target: db.Target) -> Iterator[db.Data
 
 
 def run_target(ctx: Any) -> db.Target:
-    """The database of the run that applies or reverts a step (its --database, $ESBGEN_DATABASE_URL, or the
-    Django project it runs in): credentials are the run's, never the journal's."""
+    """The database of the run that applies or reverts a step (its --database or $ESBGEN_DATABASE_URL):
+    credentials are the run's, never the journal's."""
     run = getattr(ctx, "run", None)
     return run.database if run is not None else db.Target.resolve()
 

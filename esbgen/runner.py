@@ -56,14 +56,12 @@ class Context:
     ``root_option`` is ``--esb-root``; ``root`` resolves it (option, ``$ESBGEN_ESB_ROOT``, the
     current directory) the first time it is needed, so a command that needs no ESB root (a swap)
     never resolves one. ``database_url`` is ``--database``, else ``$ESBGEN_DATABASE_URL``.
-    ``in_django``: run as ``manage.py esbgen`` in-process (its project's database and Python).
     ``services`` are ``--sync``/``--restart`` and their programs; ``options`` the base of the
     ``options`` plugins get (``plugin_options`` sets every key of OPTION_KEYS over it).
     """
 
     root_option: str | None = None
     database_url: str | None = None
-    in_django: bool = False
     say: Say = print
     dry_run: bool = False
     full_diff: bool = False  # every file's whole diff in the plan shown (Plan.describe)
@@ -72,12 +70,11 @@ class Context:
     options: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
-    def make(cls, root_option: str | None = None, *, database: str | None = None, in_django: bool = False,
-             **fields: Any) -> "Context":
+    def make(cls, root_option: str | None = None, *, database: str | None = None, **fields: Any) -> "Context":
         """A context with the database URL resolved: ``database``, else ``$ESBGEN_DATABASE_URL``."""
         from esbgen.db import ENV_URL
 
-        return cls(root_option, database or os.environ.get(ENV_URL) or None, in_django, **fields)
+        return cls(root_option, database or os.environ.get(ENV_URL) or None, **fields)
 
     @cached_property
     def root(self) -> Path:
@@ -92,7 +89,7 @@ class Context:
     def database(self) -> Target:
         from esbgen.db import Target
 
-        return Target(self.database_url, self.in_django)
+        return Target(self.database_url)
 
     @property
     def sync(self) -> bool:

@@ -113,10 +113,10 @@ def snapshot(database, shape: esbrows.ChannelShape, system_name: str, paths: lis
         channels[row["id"]] = row
     tables = {esbrows.SYSTEM_TABLE: systems, esbrows.CHANNEL_TABLE: list(channels.values())}
     for table in (*shape.channel_dependents, shape.permission_table):
-        if esbrows.columns(database, table):
+        if database.columns(table):
             tables[table] = esbrows.select(database, table, "component_id", list(channels))
     for table in shape.system_dependents:
-        if esbrows.columns(database, table):
+        if database.columns(table):
             tables[table] = esbrows.select(database, table, "system_id", system_ids)
     return {table: {str(row["id"]): row for row in rows} for table, rows in tables.items()}
 
@@ -182,7 +182,7 @@ def forced_differences(database, shape, tree, system_name: str, items: list[dict
 
 def write_grants(database, shape, system_name: str, apps: list[str]) -> list[str]:
     """Permission rows for every channel of the system, as add_compperm_for_app --system_name does."""
-    columns = esbrows.columns(database, shape.permission_table)
+    columns = database.columns(shape.permission_table)
     if not columns:
         raise EsbgenError(f"cannot grant: the database has no table {shape.permission_table}")
     system = _system_row({str(r["id"]): r for r in esbrows.select(database, esbrows.SYSTEM_TABLE, "name", [system_name])},
@@ -276,10 +276,7 @@ def _journal_of(plan: Plan):
 
 
 def _record_base(database) -> dict[str, Any]:
-    record = {"database": database.key, "has_password": database.has_password, "shown": database.shown}
-    if database.key == db.DJANGO_PROJECT:
-        record["identity"] = db.project_identity()
-    return record
+    return {"database": database.key, "has_password": database.has_password, "shown": database.shown}
 
 
 def _run(command: list[str], cwd: Path, description: str) -> str:
@@ -310,7 +307,7 @@ def verified_sync_step(plan: Plan, root: Path, system_name: str, services, targe
 
     if not (root / "manage.py").is_file():
         raise Refused(f"{root} has no manage.py; cannot run sync_data_at_deploy there")
-    python, how = find_esb_python(root, services.esb_python, target.in_django)
+    python, how = find_esb_python(root, services.esb_python)
     sync = [python, "manage.py", "sync_data_at_deploy"]
     forced = [python, "manage.py", "sync_system_and_channel_data", "--force"]
     grants = list(dict.fromkeys(services.grants or ()))

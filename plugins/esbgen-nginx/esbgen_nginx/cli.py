@@ -123,8 +123,8 @@ def activate_options() -> list[click.Option]:
                           "once nginx has reloaded."),
         click.Option(["--database"], metavar="URL",
                      help="Database of engine_servers (the PaaS's): sqlite:///ABS/PATH.db or "
-                          "mysql://USER:PASSWORD@HOST:PORT/DB (default: $ESBGEN_DATABASE_URL; in `manage.py esbgen`, "
-                          "the project's)."),
+                          "mysql://USER:PASSWORD@HOST:PORT/DB (default: $ESBGEN_DATABASE_URL; `manage.py esbgen` sets "
+                          "it to the project's)."),
         click.Option(["--agent-port"], type=click.IntRange(1, 65535), metavar="PORT",
                      help="Port of the new agent's API (engine_servers.ip_port; default: the --agent-config port, "
                           "else 4245). --to is where its apps answer (app_port)."),

@@ -28,7 +28,7 @@ from esbgen_nginx.nginxctl import Nginx
 from esbgen_nginx.steps import NGINX_KIND, OLD_WORKERS_SECONDS, PROGRAM_KIND, ROWS_KIND, nginx_record
 from esbgen_nginx.upstream import Edit, find_upstream, plan_edit, real_path
 
-if TYPE_CHECKING:  # Django stays unimported until --activate needs it
+if TYPE_CHECKING:  # the database stays unimported until --activate needs it
     from esbgen import db
     from esbgen_nginx.agents import ActivationPlan, ActivationRequest
 
