@@ -42,6 +42,7 @@ PASSWORD_MASK = "***"
 WRITABLE_COLUMNS = ("label", "remark")
 BOARD = "default"  # the later ESB's board of the systems esbgen registers
 AUTHOR = "esbgen"  # created_by / updated_by of the later shape
+SYNCED_ROWS_KIND = "db_synced_rows"  # the step kind of the rows a verified sync wrote (esbgen.syncrows)
 
 # ---------------------------------------------------------------- where the database is
 

@@ -863,7 +863,7 @@ def _prepare_into(plan: Plan, path: Path, journal_id: str, seq: int, argv: list[
 
 
 def _context(journal: Journal, root: Path) -> StepContext:
-    return StepContext(root, journal.path, journal.id, journal.save, pass_moment, journal.run)
+    return StepContext(root, journal.path, journal.id, journal.save, pass_moment, journal.run, journal.data["ops"])
 
 
 class _TreeStep:

@@ -239,11 +239,8 @@ def _refuse_held(record: dict[str, Any], rows: esbrows.SystemRows) -> None:
 
 def _channels_put_back(ctx: Any) -> set[Any]:
     """Channels the change's recorded sync moved under the system: its own step puts them back first."""
-    from esbgen.journal import Journal
-    from esbgen.syncrows import KIND as SYNCED
-
     moved: set[Any] = set()
-    for op in Journal.load(ctx.journal_dir).data["ops"]:
-        if op.get("op") == "external" and op.get("kind") == SYNCED:
+    for op in ctx.ops:
+        if op.get("op") == "external" and op.get("kind") == db.SYNCED_ROWS_KIND:
             moved.update(pair["after"]["id"] for pair in op["record"].get("changed", {}).get(esbrows.CHANNEL_TABLE, []))
     return moved

@@ -8,7 +8,7 @@ built-in plugin ``db``, exactly as a third-party plugin's do.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Protocol
 
@@ -51,6 +51,7 @@ class StepContext:
     save: Callable[[], None]  # write the journal (with every record) to disk now
     moment: Callable[[str], None]  # passes a named moment (the esbgen_moment hook, where tests kill the run)
     run: Any = None  # the run applying or reverting (esbgen.runner.Context): its database, never the journal's
+    ops: list[dict[str, Any]] = field(default_factory=list)  # every step of the change, as the journal records them
 
     def checkpoint(self, name: str) -> None:
         """Record what the step did so far, then pass the moment ``name``."""

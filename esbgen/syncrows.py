@@ -36,7 +36,7 @@ from esbgen import db, esbrows
 from esbgen.errors import EsbgenError, Refused, UsageError
 from esbgen.plan import ExternalStep, Plan, PostStep
 
-KIND = "db_synced_rows"
+KIND = db.SYNCED_ROWS_KIND
 TRUE_TEXT = ("true", "yes", "on")
 
 
