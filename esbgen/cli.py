@@ -537,24 +537,13 @@ def run(argv: Sequence[str] | None = None, prog_name: str = "esbgen", default_ma
     ``in_django``: run by ``manage.py esbgen`` in-process (the project's database and Python serve).
     """
     from esbgen import progress, redact, report
-    from esbgen.console import renders_a_clone
 
     redact.forget()  # each run masks the secrets of the trees it reads
-    arguments = list(argv) if argv is not None else sys.argv[1:]
-    helper = None
-    if renders_a_clone(arguments):
-        from esbgen import render_helper as helper
-
-        helper.prestart()
     global stdout_closed
     stdout_closed = False
     report.forget_applied()
-    try:
-        with _sigterm_as_interrupt():
-            status = _run(argv, prog_name, default_map, progress, in_django)
-    finally:
-        if helper is not None:
-            helper.discard_prestarted()
+    with _sigterm_as_interrupt():
+        status = _run(argv, prog_name, default_map, progress, in_django)
     applied = report.last_applied()
     if stdout_closed and (applied is not None or status != 0):
         outcome = f"change {applied} is applied and kept (`esbgen undo` reverts it)" if applied else "see above"

@@ -463,6 +463,7 @@ def test_hashes_remembered_while_copying_are_never_stale(tmp_path, monkeypatch):
     remembered = jr.tree_fingerprint(copy)
     monkeypatch.setattr(jr, "_WRITTEN", {})
     assert jr.tree_fingerprint(copy) == remembered == jr.tree_fingerprint(source)
+    copy = tmp_path / "copy-again"
     _copy_verbatim([[str(source), str(copy), ["a.md", "b.md"]]])
     (copy / "a.md").write_bytes(b"{{ common_args_DESC }}")  # same size, written right after
     assert jr.tree_fingerprint(copy) != remembered
