@@ -19,10 +19,12 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import threading
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from operator import attrgetter
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import Any, Callable, Iterator
 
 from esbgen.errors import EsbgenError
 
@@ -416,23 +418,55 @@ def _jobs(entries, top: str) -> list[list[Any]]:
     return jobs
 
 
-def _copy_verbatim(jobs: list[list[Any]]) -> None:
+COPIERS = 4  # threads copying verbatim files: they wait on the kernel, not on the interpreter lock
+COPY_BATCH = 200  # files a thread copies between two looks at whether the render was abandoned
+
+
+@contextmanager
+def _copying_verbatim(jobs: list[list[Any]]) -> Iterator[Callable[[], None]]:
     """Copy the compact template's verbatim files (``[source folder, destination folder, [name or
-    [source name, destination name], ...]]``), each noted for the journal's fingerprint."""
+    [source name, destination name], ...]]``) in threads while the block renders the rest; the
+    block's ``wait()`` until every copy is done. Leaving the block (Ctrl-C too) stops the copies
+    before it goes on: nothing writes into the output after it."""
+    from concurrent.futures import ThreadPoolExecutor, as_completed
+
     from esbgen import progress
+
+    abandoned = threading.Event()
+    pool = ThreadPoolExecutor(COPIERS, thread_name_prefix="esbgen-copy")
+    try:
+        batches = []
+        for source_folder, destination_folder, names in jobs:
+            os.makedirs(destination_folder, exist_ok=True)
+            batches.extend((source_folder, destination_folder, names[start:start + COPY_BATCH])
+                           for start in range(0, len(names), COPY_BATCH))
+        futures = [pool.submit(_copy_batch, *batch, abandoned) for batch in batches]
+
+        def wait() -> None:
+            for future in as_completed(futures):
+                progress.tick(future.result())
+
+        yield wait
+    finally:
+        abandoned.set()
+        pool.shutdown(cancel_futures=True)
+
+
+def _copy_batch(source_folder: str, destination_folder: str, names: list[Any], abandoned: threading.Event) -> int:
+    """Copy ``names`` from one folder into another, each noted for the journal's fingerprint."""
     from esbgen.journal import remember_written
 
-    for source_folder, destination_folder, names in jobs:
-        os.makedirs(destination_folder, exist_ok=True)
-        for entry in names:
-            source_name, destination_name = (entry, entry) if isinstance(entry, str) else entry
-            source = os.path.join(source_folder, source_name)
-            try:
-                info, data = _copy_bytes(source, os.path.join(destination_folder, destination_name))
-            except OSError as error:
-                raise EsbgenError(f"copying {error.filename or source} failed: {error.strerror or error}") from error
-            remember_written(info, data)  # the journal's fingerprint need not read it back
-            progress.tick()
+    if abandoned.is_set():
+        return 0
+    for entry in names:
+        source_name, destination_name = (entry, entry) if isinstance(entry, str) else entry
+        source = os.path.join(source_folder, source_name)
+        try:
+            info, data = _copy_bytes(source, os.path.join(destination_folder, destination_name))
+        except OSError as error:
+            raise EsbgenError(f"copying {error.filename or source} failed: {error.strerror or error}") from error
+        remember_written(info, data)  # the journal's fingerprint need not read it back
+    return len(names)
 
 
 def _copy_bytes(source: str, destination: str) -> tuple[os.stat_result, bytes]:
@@ -510,8 +544,9 @@ def render(template_dir: Path, values: dict[str, Any], output_dir: Path,
                           "with (of Unicode's private use area); write the template for these values")
     jobs = _verbatim_jobs(context["cookiecutter"], defaults.get(PRIVATE_VERBATIM) or [], output_dir)
     progress.phase("rendering", sum(len(names) for _, _, names in jobs))
-    _generate(template_dir, context, output_dir)
-    _copy_verbatim(jobs)
+    with _copying_verbatim(jobs) as wait_for_copies:
+        _generate(template_dir, context, output_dir)
+        wait_for_copies()
     return output_dir
 
 
