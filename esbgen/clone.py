@@ -113,7 +113,7 @@ def _source_files(folder: Path, label: Path) -> list[tuple[str, list[str]]]:
                 refuse_name(prefix, name, "file", " (a clone cannot name it in its template)")
             if entry.is_symlink():
                 raise EsbgenError(f"{label / (prefix + name)} is a symbolic link; esbgen does not clone links")
-            check_entry(entry, label / (prefix + name))
+            check_entry(entry, f"{label}/{prefix}{name}")  # a str: a Path a file cost more than the listing
             if name.endswith(SKIPPED_FILES[1:]):
                 continue
             names.append(name)
