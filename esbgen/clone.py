@@ -206,8 +206,6 @@ def setting_variables(names: list[str]) -> dict[str, str]:
 class SourceFiles:
     """Every file of a source system's folders, as the clone's template holds them (paths with ``Var("system")``)."""
 
-    python_dirs: list[Path]
-    confapis_dir: Path | None
     python_files: list[tuple[TemplateFile, Path]]  # each Python file, with its folder
     confapis_files: list[TemplateFile]  # each YAML file of the confapis folder
     folders: list[VerbatimFolder]  # the files no clone edits, whatever the channels: neither of those
@@ -247,7 +245,7 @@ def list_source_files(root: Path, python_dirs: list[Path], confapis_dir: Path | 
                 if name.endswith(".yaml"):
                     confapis_files.append(TemplateFile(os.path.join(absolute, prefix + name), parts + _renamed(name, source),
                                                        relative=f"{confapis_dir}/{prefix}{name}"))
-    return SourceFiles(list(python_dirs), confapis_dir, python_files, confapis_files, folders)
+    return SourceFiles(python_files, confapis_files, folders)
 
 
 def build_template(tree: EsbTree, source: ComponentSet, saas_type: SaasType, target: CloneTarget,

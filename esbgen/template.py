@@ -418,8 +418,8 @@ def _jobs(entries, top: str) -> list[list[Any]]:
     return jobs
 
 
-COPIERS = 4  # threads copying verbatim files: they wait on the kernel, not on the interpreter lock
-COPY_BATCH = 200  # files a thread copies between two looks at whether the render was abandoned
+COPIERS = 2  # threads copying verbatim files: they wait on the kernel (and on the folder they fill), not on the interpreter lock
+COPY_BATCH = 200  # files a thread copies once it has looked whether the render was abandoned
 
 
 @contextmanager
@@ -490,15 +490,13 @@ def _copy_bytes(source: str, destination: str) -> tuple[os.stat_result, bytes]:
         view = memoryview(data)
         while view:
             view = view[os.write(fd, view):]
-        if mode & (_UMASK | 0o7000):  # open() gave less than the source's mode
+        info = os.fstat(fd)
+        if info.st_mode & 0o7777 != mode:  # the umask took bits of it
             os.fchmod(fd, mode)
-        return os.fstat(fd), data
+            info = os.fstat(fd)
+        return info, data
     finally:
         os.close(fd)
-
-
-_UMASK = os.umask(0o22)
-os.umask(_UMASK)
 
 
 def _generate(template_dir: Path, context: dict[str, Any], output_dir: Path) -> None:
