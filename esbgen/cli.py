@@ -526,24 +526,13 @@ def build_cli() -> click.Group:
 def run(argv: Sequence[str] | None = None, prog_name: str = "esbgen") -> int:
     """Run the command line and return its exit status; errors are one line, never a traceback."""
     from esbgen import progress, redact, report
-    from esbgen.console import renders_a_clone
 
     redact.forget()  # each run masks the secrets of the trees it reads
-    arguments = list(argv) if argv is not None else sys.argv[1:]
-    helper = None
-    if renders_a_clone(arguments):
-        from esbgen import render_helper as helper
-
-        helper.prestart()
     global stdout_closed
     stdout_closed = False
     report.forget_applied()
-    try:
-        with _sigterm_as_interrupt():
-            status = _run(argv, prog_name, progress)
-    finally:
-        if helper is not None:
-            helper.discard_prestarted()
+    with _sigterm_as_interrupt():
+        status = _run(argv, prog_name, progress)
     applied = report.last_applied()
     if stdout_closed and (applied is not None or status != 0):
         outcome = f"change {applied} is applied and kept (`esbgen undo` reverts it)" if applied else "see above"

@@ -7,7 +7,7 @@ import filecmp
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any, Iterable
 
 from esbgen.confapis import dest_path_app_edit, read_text, scalar_inner
 from esbgen.domain import Channel, CloneTarget, ComponentSet, EsbTree, PresetChannel
@@ -41,8 +41,7 @@ from esbgen.rules import (
     validate_system_folder,
 )
 from esbgen.saas import APP_PATH_RE, SaasType, codename_literal, select_saas_type
-from esbgen.template import (Edit, Rendering, TemplateFile, TemplateSpec, Var, VerbatimFolder, folder_jobs, rendering,
-                             verbatim_jobs)
+from esbgen.template import Edit, TemplateFile, TemplateSpec, Var, VerbatimFolder, render
 
 SKIPPED_FILES = ("__pycache__", ".pyc", ".pyo")
 
@@ -114,7 +113,7 @@ def _source_files(folder: Path, label: Path) -> list[tuple[str, list[str]]]:
                 refuse_name(prefix, name, "file", " (a clone cannot name it in its template)")
             if entry.is_symlink():
                 raise EsbgenError(f"{label / (prefix + name)} is a symbolic link; esbgen does not clone links")
-            check_entry(entry, label / (prefix + name))
+            check_entry(entry, f"{label}/{prefix}{name}")  # a str: a Path a file cost more than the listing
             if name.endswith(SKIPPED_FILES[1:]):
                 continue
             names.append(name)
@@ -207,8 +206,6 @@ def setting_variables(names: list[str]) -> dict[str, str]:
 class SourceFiles:
     """Every file of a source system's folders, as the clone's template holds them (paths with ``Var("system")``)."""
 
-    python_dirs: list[Path]
-    confapis_dir: Path | None
     python_files: list[tuple[TemplateFile, Path]]  # each Python file, with its folder
     confapis_files: list[TemplateFile]  # each YAML file of the confapis folder
     folders: list[VerbatimFolder]  # the files no clone edits, whatever the channels: neither of those
@@ -248,40 +245,18 @@ def list_source_files(root: Path, python_dirs: list[Path], confapis_dir: Path | 
                 if name.endswith(".yaml"):
                     confapis_files.append(TemplateFile(os.path.join(absolute, prefix + name), parts + _renamed(name, source),
                                                        relative=f"{confapis_dir}/{prefix}{name}"))
-    return SourceFiles(list(python_dirs), confapis_dir, python_files, confapis_files, folders)
-
-
-def _files_ahead(root: Path, source: str) -> SourceFiles | None:
-    """The source's files, listed before the tree is read (its folders as load_tree will find them);
-    None where listing them refuses: the same refusal then comes where it always does."""
-    python_dirs = [folder for folder in system_folders(source)[:-1]
-                   if (root / folder).is_dir() and not (root / folder).is_symlink()]
-    confapis = system_folders(source)[-1]
-    confapis_dir = confapis if (root / confapis).is_dir() and not (root / confapis).is_symlink() else None
-    try:
-        return list_source_files(root, python_dirs, confapis_dir, source)
-    except EsbgenError:
-        return None
+    return SourceFiles(python_files, confapis_files, folders)
 
 
 def build_template(tree: EsbTree, source: ComponentSet, saas_type: SaasType, target: CloneTarget,
                    source_app: str | None, asked: dict[int, list[tuple[str, Edit]]] | None = None,
-                   verbatim_first: Callable[[list[TemplateFile], list[VerbatimFolder]], None] | None = None,
-                   listed: SourceFiles | None = None) -> tuple[TemplateSpec, dict[str, int]]:
-    """The clone's template; ``asked`` gets what each confapis entry's edits change (see yaml_edits).
-
-    First every file is listed (``listed``: as listed already, when those were the source's
-    folders, its never-edited files given to ``verbatim_first`` then); ``verbatim_first(files,
-    folders)`` gets the others no edit touches (neither a Python file read for edits nor a file
-    of entries), before the rest are read and edited.
-    """
+                   ) -> tuple[TemplateSpec, dict[str, int]]:
+    """The clone's template; ``asked`` gets what each confapis entry's edits change (see yaml_edits)."""
     from esbgen import progress
 
     progress.phase("reading")
     root = tree.root
-    relisted = listed is None or listed.python_dirs != source.python_dirs or listed.confapis_dir != source.confapis_dir
-    if relisted:
-        listed = list_source_files(root, source.python_dirs, source.confapis_dir, source.name)
+    listed = list_source_files(root, source.python_dirs, source.confapis_dir, source.name)
     to_edit: list[tuple[TemplateFile, Any]] = []  # (file, how its edits are made)
     counts: dict[str, int] = {}
     settings = saas_type.host_settings(source)
@@ -314,9 +289,6 @@ def build_template(tree: EsbTree, source: ComponentSet, saas_type: SaasType, tar
         if item.relative in by_file:
             to_edit.append((item, None))
     files = listed.all()
-    if verbatim_first is not None:
-        editable = {id(item) for item, _ in to_edit}
-        verbatim_first([item for item in files if id(item) not in editable], listed.folders if relisted else [])
     progress.tick(len(files) - len(to_edit))
     for item, rewrites in to_edit:
         label, path = item.relative or "", str(item.source)
@@ -665,14 +637,8 @@ class CloneDesign:
         return f"{COMPONENTS}/" + item.rendered_target(self.context)
 
 
-def design_clone(root: Path, request: CloneRequest, verbatim_first=None) -> CloneDesign:
-    """Validate a clone request against the tree and build its template (in memory).
-
-    ``verbatim_first(files, folders, context)``: called with template files no edit can touch as
-    soon as they are known: once before the tree is read (the VerbatimFolders of the files neither
-    Python nor YAML, perhaps none), once with the rest of them (neither a Python file read for
-    edits nor a file of entries).
-    """
+def design_clone(root: Path, request: CloneRequest) -> CloneDesign:
+    """Validate a clone request against the tree and build its template (in memory)."""
     from esbgen.plugins import call_hook
 
     validate_system_folder(request.source, "source system")
@@ -680,10 +646,6 @@ def design_clone(root: Path, request: CloneRequest, verbatim_first=None) -> Clon
     if request.new == request.source:
         raise UsageError("the new system must differ from the source")
     folder_names = {"system": request.new, "_components": str(COMPONENTS)}  # what the clone's folders are named by
-    listed = None
-    if verbatim_first is not None:  # copied while the tree is read
-        listed = _files_ahead(root, request.source)
-        verbatim_first([], listed.folders if listed is not None else [], folder_names)
     tree = load_tree(root, positions={request.source})  # only the source's YAML is edited
     source = tree.systems.get(request.source)
     if source is None:
@@ -727,54 +689,29 @@ def design_clone(root: Path, request: CloneRequest, verbatim_first=None) -> Clon
             raise EsbgenError(f"a plugin changed the clone's {key!r} to {context.get(key)!r}; "
                               f"the clone's folders are named after {value!r}")
     asked: dict[int, list[tuple[str, Edit]]] = {}
-
-    def rest_verbatim(files: list[TemplateFile], folders: list[VerbatimFolder]) -> None:
-        verbatim_first(files, folders, context)
-
-    spec, counts = build_template(tree, source, saas_type, target, source_app, asked,
-                                  rest_verbatim if verbatim_first else None, listed)
+    spec, counts = build_template(tree, source, saas_type, target, source_app, asked)
     return CloneDesign(tree, source, saas_type, source_app, target, spec, counts, context, asked)
 
 
 def plan_clone(root: Path, request: CloneRequest, work: Path) -> CloneOutcome:
     """Compute, render and validate a clone; nothing in the tree changes."""
-    from esbgen.render_helper import start_helper
-
-    with start_helper() as helper:  # it imports cookiecutter while the tree is read
-        return _plan_clone(root, request, work, helper)
-
-
-def _plan_clone(root: Path, request: CloneRequest, work: Path, helper) -> CloneOutcome:
     output = work / "output"
     output.mkdir()
-    copied_ahead: list[list[Any]] = []
-
-    def copy_ahead(files: list[TemplateFile], folders: list[VerbatimFolder], context: dict[str, Any]) -> None:
-        """The helper copies the files no edit touches while the others are read and edited."""
-        jobs = verbatim_jobs(files, context, output) + folder_jobs(folders, context, output)
-        helper.copy(jobs, str(work))
-        copied_ahead.extend(jobs)
-
-    design = design_clone(root, request, copy_ahead if helper is not None else None)
+    design = design_clone(root, request)
     tree, source, target = design.tree, design.source, design.target
     template_dir = design.spec.write(work / "template", link=True, values=design.context)
+    render(template_dir, design.context, output, design.spec.written_context)
     plan = Plan(root, f"clone {request.source} as {request.new}")
     folders = [folder.parent / request.new for folder in source.python_dirs]
     if source.confapis_dir is not None:
         folders.append(source.confapis_dir.parent / request.new)
-    with rendering(template_dir, design.context, output, helper, design.spec.written_context,
-                   copied_ahead) as rendered:
-        # the helper renders and copies meanwhile: the checks know the verbatim files from the template
-        rendered.fingerprint([output / folder for folder in folders],
-                             [output / design.rendered_path(item) for item in design.spec.files if item.edits])
-        remark = clone_remark(source)
-        esb_conf = root / ESB_CONF
-        source_text = esb_conf.read_bytes().decode("utf-8", errors="replace") if esb_conf.is_file() else ""
-        conf_write, said, carried = conf_changes(tree, target, remark, source, source_text)
-        preset_write, presets_carried, aliases = esb_conf_changes(tree, target, source)
-        inherited = validate_rendered(tree, output, request.new, source, conf_write, design, rendered, preset_write)
-        rendered.finish()
-    add_rendered_folders(plan, output, folders, request.force, rendered.fingerprints)
+    remark = clone_remark(source)
+    esb_conf = root / ESB_CONF
+    source_text = esb_conf.read_bytes().decode("utf-8", errors="replace") if esb_conf.is_file() else ""
+    conf_write, said, carried = conf_changes(tree, target, remark, source, source_text)
+    preset_write, presets_carried, aliases = esb_conf_changes(tree, target, source)
+    inherited = validate_rendered(tree, output, request.new, source, conf_write, design, preset_write)
+    add_rendered_folders(plan, output, folders, request.force)
     for write in (conf_write, preset_write):
         if write is not None:
             plan.file_writes.append(write)
@@ -826,10 +763,8 @@ def clone_backend_settings(tree: EsbTree, source: ComponentSet, target: CloneTar
     return needs
 
 
-def add_rendered_folders(plan: Plan, output: Path, folders: list[Path], force: bool,
-                         fingerprints: dict[str, str | None] | None = None) -> None:
-    """Folders rendered under ``output`` go into the plan: added, replaced (--force) or already there.
-    ``fingerprints``: of the staged folders, by path, taken after their last write (Rendering.fingerprints)."""
+def add_rendered_folders(plan: Plan, output: Path, folders: list[Path], force: bool) -> None:
+    """Folders rendered under ``output`` go into the plan: added, replaced (--force) or already there."""
     from esbgen import progress
 
     progress.phase("checking")
@@ -845,8 +780,7 @@ def add_rendered_folders(plan: Plan, output: Path, folders: list[Path], force: b
         if replaces:
             existing_differs.append(str(relative))
         plan.tree_adds.append(
-            TreeAdd(relative, staged_folder, names, replaces, differing if replaces else [],
-                    (fingerprints or {}).get(str(staged_folder)))
+            TreeAdd(relative, staged_folder, names, replaces, differing if replaces else [])
         )
     if existing_differs and not force:
         raise EsbgenError(
@@ -856,12 +790,11 @@ def add_rendered_folders(plan: Plan, output: Path, folders: list[Path], force: b
 
 def validate_rendered(tree: EsbTree, output: Path, new: str, source: ComponentSet | None,
                       conf_write: FileWrite | None = None, design: CloneDesign | None = None,
-                      rendered: Rendering | None = None, preset_write: FileWrite | None = None) -> list[Problem]:
+                      preset_write: FileWrite | None = None) -> list[Problem]:
     """Hold the clone rendered under ``output`` (with the conf module it gets) to the ESB's rules.
 
     The same check as ``esbgen check``: a problem the source has too is inherited (reported,
     the clone serves what the source serves); any other refuses the clone. Returns the inherited.
-    ``rendered``: the verbatim files may still be on their way; a clone read back from disk waits for them.
     """
     from esbgen import progress
 
@@ -878,15 +811,10 @@ def validate_rendered(tree: EsbTree, output: Path, new: str, source: ComponentSe
         (output / ESB_CONF).write_bytes(preset_write.after)
     staged_tree = derived_clone(tree, output, new, design) if design is not None else None
     if staged_tree is not None:
-        # checked while the helper still renders; then what it rendered must be what was checked
         problems, inherited = _rule_check(tree, staged_tree, new, source)
-        if rendered is not None:
-            rendered.wait_rendered()
         if rendered_as_derived(design, output):
             return _refused_or(problems, inherited)
         # a template or plugin rendered otherwise: what is on disk is held to the rules instead
-    if rendered is not None:
-        rendered.finish()
     problems, inherited = _rule_check(tree, load_tree(output, only={new}), new, source)
     return _refused_or(problems, inherited)
 

@@ -1,8 +1,4 @@
-"""What undo compares before it touches a folder it added: the names, kinds, modes and bytes under it.
-
-The standard library only: the clone's helper process (esbgen/render_helper.py) fingerprints the
-folders it staged with this same code, on its own core, while esbgen checks the clone.
-"""
+"""What undo compares before it touches a folder it added: the names, kinds, modes and bytes under it."""
 
 from __future__ import annotations
 
@@ -22,14 +18,9 @@ def stat_key(info: os.stat_result) -> StatKey:
 
 
 def tree_fingerprint(folder: str | os.PathLike, known: Dict[StatKey, bytes],
-                     tick: Callable[[int], None] | None = None,
-                     recorded: Dict[str, Tuple[int, bytes]] | None = None) -> str:
+                     tick: Callable[[int], None] | None = None) -> str:
     """Names, kinds, modes and bytes of everything under ``folder`` (links are not followed); the
-    sha256 of a file whose stat key ``known`` holds is not read again. ``tick(files)`` a folder.
-
-    ``recorded``: the mode and sha256 of files by path (``os.path.join`` of ``folder`` and the
-    names below it), written by this process and by nothing since: no stat of them either (the
-    helper's copies; at 2,000 channels the stats were four fifths of the fingerprint)."""
+    sha256 of a file whose stat key ``known`` holds is not read again. ``tick(files)`` a folder."""
     digest = hashlib.sha256()
     update = digest.update
     encoding, errors = sys.getfilesystemencoding(), sys.getfilesystemencodeerrors()  # os.fsencode's, once
@@ -47,16 +38,12 @@ def tree_fingerprint(folder: str | os.PathLike, known: Dict[StatKey, bytes],
             if entry.is_dir(follow_symlinks=False):
                 subdirs.append(relative)
                 continue
-            record = recorded.get(entry.path) if recorded else None
-            if record is not None and not entry.is_symlink():
-                kind, (mode, content) = b"F", record
+            info = entry.stat(follow_symlinks=False)
+            mode = info.st_mode
+            if stat.S_ISLNK(mode):
+                kind, content = b"L", os.fsencode(os.readlink(entry.path))
             else:
-                info = entry.stat(follow_symlinks=False)
-                mode = info.st_mode
-                if stat.S_ISLNK(mode):
-                    kind, content = b"L", os.fsencode(os.readlink(entry.path))
-                else:
-                    kind, content = b"F", known.get(stat_key(info)) or content_sha(entry.path)
+                kind, content = b"F", known.get(stat_key(info)) or content_sha(entry.path)
             lines.append(b"%s %s\0%o\0%s\n" % (kind, relative.encode(encoding, errors), mode & 0o7777, content))
         update(b"".join(lines))
         if tick is not None:

@@ -664,8 +664,6 @@ def journal_problem(data: dict[str, Any]) -> str | None:
 
 def tree_fingerprint(folder: Path) -> str:
     """Names, kinds, modes and bytes of everything under ``folder`` (links are not followed)."""
-    while _COPIED:
-        _WRITTEN.update(_COPIED.pop()())
     return fingerprint.tree_fingerprint(folder, _WRITTEN, progress.tick)
 
 
@@ -674,20 +672,12 @@ def tree_fingerprint(folder: Path) -> str:
 # tree_fingerprint need not read them again (4,000 opens less at 2,000 channels: measured 0.04 s on
 # tmpfs, several times that on a busy disk).
 _WRITTEN: dict[fingerprint.StatKey, bytes] = {}
-_COPIED: list[Callable[[], dict[fingerprint.StatKey, bytes]]] = []  # a helper's, read when first needed
 _stat_key = fingerprint.stat_key
 
 
 def remember_written(info: os.stat_result, data: bytes) -> None:
     """Note the hash of ``data``, just written (and chmod-ed) to the file ``info`` is the stat of, for tree_fingerprint."""
     _WRITTEN[_stat_key(info)] = hashlib.sha256(data).hexdigest().encode()
-
-
-def remember_copied(written: Callable[[], dict[fingerprint.StatKey, bytes]]) -> None:
-    """Note the hashes of files a helper process wrote (esbgen/render_helper.py), keyed as
-    remember_written keys them; ``written()`` gives them, read only if a fingerprint needs them
-    (not where the helper fingerprinted its folders itself: 40,000 lines at 20,000 channels)."""
-    _COPIED.append(written)
 
 
 
@@ -791,15 +781,13 @@ def _prepare_into(plan: Plan, path: Path, journal_id: str, seq: int, argv: list[
         staged = Path("stage") / str(index)
         private_dir(path / staged.parent)
         _rename_or_copy(add.staged, path / staged)
-        if add.fingerprint is not None:
-            progress.tick(len(add.files))  # the files its fingerprint hashed, to the counter of the phase
         ops.append(
             {
                 "op": "tree",
                 "path": str(add.path),
                 "staged": str(staged),
                 "backup": str(Path("backup") / str(index)) if add.replaces else None,
-                "fingerprint": add.fingerprint or tree_fingerprint(path / staged),
+                "fingerprint": tree_fingerprint(path / staged),
                 "created_dirs": _missing_parents(root, Path(add.path)),
             }
         )

@@ -26,8 +26,6 @@ class TreeAdd:
     files: list[Path] | list[str]  # relative to ``path`` (a clone's as text: 40,000 Paths at 20,000 channels took 0.1 s)
     replaces: bool = False
     changed: list[Path] = field(default_factory=list)  # when replacing: files whose bytes differ
-    # journal.tree_fingerprint of ``staged`` taken after its last write, by whoever wrote it; None: taken when prepared
-    fingerprint: str | None = None
 
 
 @dataclass

@@ -112,7 +112,7 @@ class SaasType:
         return f"<SaaS type {self.name}>"
 
 
-TEMPLATES = Path(str(importlib.resources.files("esbgen") / "cookiecutters"))  # package data (pyproject.toml)
+TEMPLATES = Path(str(importlib.resources.files("esbgen.cookiecutters")))  # package data (setup.py)
 
 
 class ConfapisProxy(SaasType):

@@ -7,12 +7,11 @@ identifiers are copied without rendering (``_copy_without_render``).
 
 ``esbgen clone`` renders a private, compact form of the same template (see
 ``TemplateSpec.write(link=True)``): each edited file's text is data in the
-context and one small loop puts the variables in, so Jinja never has to
-parse (and nothing can ever be read as Jinja in) the source text; verbatim
-files are copied beside the rendering, as ``_copy_without_render`` would.
-A clone has both done by its helper process (``rendering`` with a helper,
-esbgen/render_helper.py) while it checks; ``render`` does both here.
-``templatize`` writes the readable form; both render to the same bytes.
+context and one ``replace`` a variable puts the values in, so Jinja never has
+to parse (and nothing can ever be read as Jinja in) the source text; ``render``
+copies its verbatim files beside what cookiecutter renders, as
+``_copy_without_render`` would. ``templatize`` writes the readable form; both
+render to the same bytes.
 """
 
 from __future__ import annotations
@@ -20,11 +19,12 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import threading
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from operator import attrgetter
 from pathlib import Path, PurePosixPath
-from typing import Any, Iterable, Iterator
+from typing import Any, Callable, Iterator
 
 from esbgen.errors import EsbgenError
 
@@ -393,23 +393,6 @@ def _verbatim_jobs(context: dict[str, Any], groups: list[list[Any]], output_dir:
     return jobs
 
 
-def verbatim_jobs(files: list[TemplateFile], context: dict[str, Any], output_dir: Path) -> list[list[Any]]:
-    """The same jobs for template files not written yet (a clone copies them while it reads the rest)."""
-    def entries():
-        for item in files:
-            folder, _, name = str(item.source).rpartition(os.sep)
-            yield folder, name, item.rendered_target(context)
-
-    return _jobs(entries(), os.path.join(output_dir, str(context["_components"])))
-
-
-def folder_jobs(folders: list[VerbatimFolder], context: dict[str, Any], output_dir: Path) -> list[list[Any]]:
-    """verbatim_jobs of the files of VerbatimFolders, a job a folder."""
-    top = os.path.join(output_dir, str(context["_components"]))
-    return [[folder.source, _inside(top, folder.rendered_target(context)), list(folder.names)]
-            for folder in folders if folder.names]
-
-
 def _inside(top: str, folder: str) -> str:
     """``top``/``folder``, refused where the rendered folder would leave ``top``."""
     if folder.startswith("/") or ".." in folder.split("/"):
@@ -435,113 +418,85 @@ def _jobs(entries, top: str) -> list[list[Any]]:
     return jobs
 
 
-def _destinations(jobs: list[list[Any]]) -> set[tuple[str, str]]:
-    """(destination folder, name) of every file of the jobs."""
-    return {(folder, entry if isinstance(entry, str) else entry[1]) for _, folder, names in jobs for entry in names}
+COPIERS = 2  # threads copying verbatim files: they wait on the kernel (and on the folder they fill), not on the interpreter lock
+COPY_BATCH = 200  # files a thread copies once it has looked whether the render was abandoned
 
 
-def _without(jobs: list[list[Any]], copied: set[tuple[str, str]]) -> list[list[Any]]:
-    """The jobs, less the files already asked for (each of which must be one of them)."""
-    if not copied:
-        return jobs
-    missing = copied - _destinations(jobs)
-    if missing:
-        folder, name = sorted(missing)[0]
-        raise EsbgenError(f"{os.path.join(folder, name)} was copied ahead but the template does not hold it")
-    kept = []
-    for source_folder, folder, names in jobs:
-        rest = [e for e in names if (folder, e if isinstance(e, str) else e[1]) not in copied]
-        if rest:
-            kept.append([source_folder, folder, rest])
-    return kept
+@contextmanager
+def _copying_verbatim(jobs: list[list[Any]]) -> Iterator[Callable[[], None]]:
+    """Copy the compact template's verbatim files (``[source folder, destination folder, [name or
+    [source name, destination name], ...]]``) in threads while the block renders the rest; the
+    block's ``wait()`` until every copy is done. Leaving the block (Ctrl-C too) stops the copies
+    before it goes on: nothing writes into the output after it."""
+    from concurrent.futures import ThreadPoolExecutor, as_completed
 
-
-def _copy_verbatim(jobs: list[list[Any]]) -> None:
-    """Copy the verbatim files here, in this process (without a helper process)."""
     from esbgen import progress
+
+    abandoned = threading.Event()
+    pool = ThreadPoolExecutor(COPIERS, thread_name_prefix="esbgen-copy")
+    try:
+        batches = []
+        for source_folder, destination_folder, names in jobs:
+            os.makedirs(destination_folder, exist_ok=True)
+            batches.extend((source_folder, destination_folder, names[start:start + COPY_BATCH])
+                           for start in range(0, len(names), COPY_BATCH))
+        futures = [pool.submit(_copy_batch, *batch, abandoned) for batch in batches]
+
+        def wait() -> None:
+            for future in as_completed(futures):
+                progress.tick(future.result())
+
+        yield wait
+    finally:
+        abandoned.set()
+        pool.shutdown(cancel_futures=True)
+
+
+def _copy_batch(source_folder: str, destination_folder: str, names: list[Any], abandoned: threading.Event) -> int:
+    """Copy ``names`` from one folder into another, each noted for the journal's fingerprint."""
     from esbgen.journal import remember_written
-    from esbgen.render_helper import copy_jobs
 
-    def copied(info: os.stat_result, data: bytes, destination: str) -> None:
-        remember_written(info, data)  # the journal's fingerprint need not read it back
-        progress.tick()
-
-    copy_jobs(jobs, copied)
-
-
-class Rendering:
-    """A template being rendered into ``output_dir``: by the clone's helper process (see
-    esbgen/render_helper.py) when there is one, else here. ``wait_rendered()`` waits for the
-    rendered files, ``finish()`` also for the verbatim files."""
-
-    def __init__(self, template_dir: Path, context: dict[str, Any], output_dir: Path, jobs: list[list[Any]],
-                 helper=None, copied_ahead: list[list[Any]] = ()) -> None:
-        self.template_dir, self.context, self.output_dir, self.jobs = template_dir, context, output_dir, jobs
-        self.copied_ahead = list(copied_ahead)  # the helper's already (copied here too if it cannot render)
-        self.total = sum(len(names) for _, _, names in [*jobs, *self.copied_ahead])
-        self.helper = helper
-        self.fingerprints: dict[str, str | None] = {}  # the helper's of the folders asked for, once finished
-        self._rendered = self._finished = False
-        if helper is not None:
-            try:
-                helper.render(str(template_dir), _json_values(context["cookiecutter"]), str(output_dir))
-            except (TypeError, ValueError):  # a plugin's value JSON cannot carry: render here
-                helper.stop()
-                self.helper = helper = None
-        if helper is not None:
-            if jobs:
-                helper.copy(jobs, str(Path(template_dir).parent))
-        else:
-            self._render_here()
-
-    def fingerprint(self, folders: list[Path], rendered: Iterable[Path] = ()) -> None:
-        """Have the helper fingerprint these folders of the output once all is written (see
-        ``fingerprints``); ``rendered``: the files the template renders there (the others are its
-        copies). Without a helper, nothing: the journal fingerprints them itself."""
-        if self.helper is not None:
-            self.helper.fingerprint([str(folder) for folder in folders], str(Path(self.template_dir).parent),
-                                    [str(path) for path in rendered])
-
-    def _render_here(self) -> None:
-        _generate(self.template_dir, self.context, self.output_dir)
-        self._rendered = True
-
-    def wait_rendered(self) -> None:
-        from esbgen.render_helper import HelperUnusable
-
-        if self._rendered:
-            return
+    if abandoned.is_set():
+        return 0
+    for entry in names:
+        source_name, destination_name = (entry, entry) if isinstance(entry, str) else entry
+        source = os.path.join(source_folder, source_name)
         try:
-            self.helper.wait_rendered()
-        except HelperUnusable:  # it could not import cookiecutter: render here, as without a helper
-            self.helper = None
-            self._render_here()
-        self._rendered = True
-
-    def finish(self) -> None:
-        from esbgen import progress
-        from esbgen.journal import STATE_DIR, flush_soon, remember_copied
-
-        if self._finished:
-            return
-        self.wait_rendered()
-        self._finished = True
-        progress.phase("rendering", self.total)
-        if self.helper is not None:
-            self.fingerprints = self.helper.finish(progress.tick)
-            remember_copied(self.helper.written)
-        else:
-            try:
-                _copy_verbatim(self.copied_ahead + self.jobs)
-            except OSError as error:
-                raise EsbgenError(f"copying {error.filename or 'a file'} failed: {error.strerror or error}") from error
-        if STATE_DIR in Path(self.output_dir).absolute().parts:  # staged for a real apply: start writing it to disk
-            flush_soon(Path(self.output_dir))
+            info, data = _copy_bytes(source, os.path.join(destination_folder, destination_name))
+        except OSError as error:
+            raise EsbgenError(f"copying {error.filename or source} failed: {error.strerror or error}") from error
+        remember_written(info, data)  # the journal's fingerprint need not read it back
+    return len(names)
 
 
-def _json_values(values: dict[str, Any]) -> dict[str, Any]:
-    """The values the helper renders with: what the template's cookiecutter.json does not hold already."""
-    return {key: value for key, value in values.items() if key not in PRIVATE_KEYS}
+def _copy_bytes(source: str, destination: str) -> tuple[os.stat_result, bytes]:
+    """copyfile + copymode in the fewest system calls: one read where the size is known, and no
+    chmod where the file is created with its mode (8 calls for a file of 2 KB; shutil's take 14).
+    What stat says of the copy once written, and its bytes."""
+    fd = os.open(source, os.O_RDONLY)
+    try:
+        info = os.fstat(fd)
+        data = os.read(fd, info.st_size + 1)  # a short read of a regular file is its end
+        if len(data) > info.st_size:  # it grew meanwhile: read on to the end
+            chunks = [data]
+            while chunks[-1]:
+                chunks.append(os.read(fd, 1 << 20))
+            data = b"".join(chunks)
+    finally:
+        os.close(fd)
+    mode = info.st_mode & 0o7777
+    fd = os.open(destination, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view):]
+        info = os.fstat(fd)
+        if info.st_mode & 0o7777 != mode:  # the umask took bits of it
+            os.fchmod(fd, mode)
+            info = os.fstat(fd)
+        return info, data
+    finally:
+        os.close(fd)
 
 
 def _generate(template_dir: Path, context: dict[str, Any], output_dir: Path) -> None:
@@ -571,24 +526,13 @@ def _copy_file(source: Path, destination: Path, link: bool) -> None:
     shutil.copymode(source, destination)
 
 
-def render(template_dir: Path, values: dict[str, Any], output_dir: Path) -> Path:
-    """Render a template with cookiecutter's API into ``output_dir`` (which must be empty), here."""
-    with rendering(template_dir, values, output_dir) as rendered:
-        rendered.finish()
-    return output_dir
+def render(template_dir: Path, values: dict[str, Any], output_dir: Path,
+           defaults: dict[str, Any] | None = None) -> Path:
+    """Render a template with cookiecutter's API into ``output_dir`` (which must be empty); a compact
+    template's verbatim files are copied beside what cookiecutter renders, where it would have copied
+    them. ``defaults``: the template's cookiecutter.json, when the caller has it (it is not read again)."""
+    from esbgen import progress
 
-
-@contextmanager
-def rendering(template_dir: Path, values: dict[str, Any], output_dir: Path, helper=None,
-              defaults: dict[str, Any] | None = None, copied_ahead: list[list[Any]] | None = None) -> Iterator[Rendering]:
-    """Render a template with cookiecutter's API into ``output_dir`` (which must be empty).
-
-    With the clone's ``helper`` (esbgen.render_helper), the helper renders and copies while the
-    block runs: ``wait_rendered()`` before reading what it renders, ``finish()`` before the whole
-    output. Leaving the block stops a helper not done: nothing writes into ``output_dir`` after it.
-    ``defaults``: the template's cookiecutter.json, when the caller has it (it is not read again);
-    ``copied_ahead``: jobs of verbatim files the helper was given already (``verbatim_jobs``).
-    """
     if defaults is None:
         defaults = json.loads((template_dir / "cookiecutter.json").read_text(encoding="utf-8"))
     context = {"cookiecutter": {**defaults, **values}}
@@ -596,17 +540,12 @@ def rendering(template_dir: Path, values: dict[str, Any], output_dir: Path, help
     if holder is not None:
         raise EsbgenError(f"the value of {holder!r} holds a character the compact template marks its variables "
                           "with (of Unicode's private use area); write the template for these values")
-    from esbgen import progress
-
-    progress.phase("rendering")
     jobs = _verbatim_jobs(context["cookiecutter"], defaults.get(PRIVATE_VERBATIM) or [], output_dir)
-    if copied_ahead:
-        jobs = _without(jobs, _destinations(copied_ahead))
-    try:
-        yield Rendering(template_dir, context, output_dir, jobs, helper, copied_ahead or [])
-    finally:
-        if helper is not None:
-            helper.stop()
+    progress.phase("rendering", sum(len(names) for _, _, names in jobs))
+    with _copying_verbatim(jobs) as wait_for_copies:
+        _generate(template_dir, context, output_dir)
+        wait_for_copies()
+    return output_dir
 
 
 def render_with_defaults(template_dir: Path, values: dict[str, Any], output_dir: Path) -> dict[str, Any]:

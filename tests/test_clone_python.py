@@ -181,8 +181,8 @@ def test_the_clone_checked_before_writing_is_the_one_read_back(tmp_path, fixture
 
 
 def test_a_rendered_file_other_than_computed_is_seen(tmp_path):
-    """The clone is checked as computed while the helper renders; a rendered file that is not what
-    the edits give (a template or plugin rendering otherwise) is told apart, byte for byte."""
+    """The clone is checked as computed from its edits; a rendered file that is not what the edits
+    give (a template or plugin rendering otherwise) is told apart, byte for byte."""
     from esbgen.clone import CloneRequest, design_clone, rendered_as_derived
     from esbgen.template import render
 

@@ -25,7 +25,7 @@ LAYOUT_WORDS = {"components", "apisv2"}
 
 
 def modules() -> list[Path]:
-    found = [p for p in (REPO / "esbgen").rglob("*.py") if "cookiecutters" not in p.parts]
+    found = list((REPO / "esbgen").rglob("*.py"))
     for package in (REPO / "plugins").glob("*/esbgen_*"):
         found.extend(p for p in package.rglob("*.py") if "templates" not in p.parts)
     return sorted(p for p in found if p != LAYOUT)
