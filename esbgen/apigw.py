@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import ast
 import csv
+import functools
 import hashlib
 import io
 import json
@@ -631,13 +632,110 @@ def default_gateway_name(system: str) -> str:
 # --- writing -------------------------------------------------------------------------------------------
 
 
-def _yaml_text(data) -> str:
-    """Block-style YAML, keys in their order, text unescaped: libyaml's emitter through PyYAML (the pure
-    Python emitter took 13 of a 2,000-channel export's 34 seconds, for the same bytes)."""
+# A text libyaml writes plain in a block mapping, checked conservatively: no indicator first, no ':' or '#',
+# no space at either end, printable without a line break; the rest is left to libyaml.
+PLAIN_TEXT_RE = re.compile("[A-Za-z0-9_/(\u00a0-\u2027\u202a-\ud7ff\ue000-\ufefe\uff00-\ufffd]"
+                           "(?:[ !\"$-9;-~\u00a0-\u2027\u202a-\ud7ff\ue000-\ufefe\uff00-\ufffd]*"
+                           "[!\"$-9;-~\u00a0-\u2027\u202a-\ud7ff\ue000-\ufefe\uff00-\ufffd])?")
+SIMPLE_KEY_BYTES = 128  # libyaml writes a longer key as a complex one ("? key")
+
+
+class _NotPlain(Exception):
+    """A value the quick writer leaves to libyaml."""
+
+
+def _yaml_text(data: dict) -> str:
+    """Block-style YAML, keys in their order, text unescaped: the bytes of PyYAML's CSafeDumper (libyaml), which
+    is asked only for the entries holding a text it might quote; its representer costs a Python call per node."""
+    if not data:
+        return _libyaml_text(data)
+    lines: list[str] = []
+    _mapping(data, 0, (), lines)
+    return "".join(lines)
+
+
+def _libyaml_text(data) -> str:
     import yaml
 
     dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
     return yaml.dump(data, Dumper=dumper, default_flow_style=False, allow_unicode=True, sort_keys=False, width=4096)
+
+
+def _plain(value, key: bool = False) -> str:
+    """The scalar as libyaml writes it in a block mapping, for a key too; _NotPlain where it might quote it."""
+    text = None if isinstance(value, (dict, list)) else _known_plain(value, key)
+    if text is None:
+        raise _NotPlain
+    return text
+
+
+@functools.lru_cache(maxsize=1024, typed=True)  # keys and most values repeat from one resource to the next
+def _known_plain(value, key: bool) -> str | None:
+    if key and not isinstance(value, str):
+        return None
+    if value is None or isinstance(value, bool):
+        return {None: "null", True: "true", False: "false"}[value]
+    if isinstance(value, int):
+        return str(value)
+    if value == "" and not key:
+        return "''"
+    if not isinstance(value, str) or not PLAIN_TEXT_RE.fullmatch(value) \
+            or len(value.encode()) > (SIMPLE_KEY_BYTES if key else 2048) or _resolves_as_other(value):
+        return None
+    return value
+
+
+def _resolves_as_other(text: str) -> bool:
+    """Whether YAML reads the plain text as a number, a boolean, a date or null (libyaml then quotes it)."""
+    import yaml
+
+    resolver = _resolver()
+    return text[0] in resolver.yaml_implicit_resolvers and \
+        resolver.resolve(yaml.ScalarNode, text, (True, False)) != "tag:yaml.org,2002:str"
+
+
+@functools.cache
+def _resolver():
+    import yaml
+
+    return yaml.resolver.Resolver()
+
+
+def _mapping(data: dict, indent: int, keys: tuple | None, lines: list[str]) -> None:
+    """Each entry of a block mapping; an entry with a text to quote is libyaml's, written inside the same
+    enclosing keys (``keys``, None under a sequence: then the whole mapping is given up) and cut out of it."""
+    pad = " " * indent
+    for key, value in data.items():
+        start = len(lines)
+        try:
+            _entry(pad, _plain(key, key=True), value, indent, keys, lines)
+        except _NotPlain:
+            if keys is None:
+                raise
+            del lines[start:]
+            wrapped = {key: value}
+            for outer in reversed(keys):
+                wrapped = {outer: wrapped}
+            lines.append(_libyaml_text(wrapped).split("\n", len(keys))[-1])
+
+
+def _entry(pad: str, key: str, value, indent: int, keys: tuple | None, lines: list[str]) -> None:
+    if isinstance(value, dict) and value:
+        lines.append(f"{pad}{key}:\n")
+        _mapping(value, indent + 2, None if keys is None else (*keys, key), lines)
+    elif isinstance(value, list) and value:
+        lines.append(f"{pad}{key}:\n")
+        for item in value:  # libyaml does not indent a sequence in a mapping
+            if isinstance(item, dict) and item:
+                first = len(lines)
+                _mapping(item, indent + 2, None, lines)
+                lines[first] = f"{pad}- {lines[first][indent + 2:]}"
+            else:
+                lines.append(f"{pad}- {_plain(item)}\n")
+    elif isinstance(value, (dict, list)):
+        lines.append(f"{pad}{key}: {'{}' if isinstance(value, dict) else '[]'}\n")
+    else:
+        lines.append(f"{pad}{key}: {_plain(value)}\n")
 
 
 def _verbatim(header: str, body: str) -> str:
