@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import ast
 import csv
+import functools
 import hashlib
 import io
 import json
@@ -143,7 +144,7 @@ class Export:
     backends: list[Backend]
     left_out: list[tuple[str, str]]  # (ESB path or where, why)
     warnings: list[str]
-    files: dict[str, bytes] = field(default_factory=dict)
+    files: dict[str, bytes | DocFile] = field(default_factory=dict)
     refused: list[tuple[str, str, str]] = field(default_factory=list)  # (where, ESB path, why) of channels not exported
 
 
@@ -181,23 +182,36 @@ def _fallback_name(method: str, esb_path: str) -> str:
     return f"{method.lower()}_{'_'.join(re.findall(r'[a-z0-9]+', esb_path.lower()))}"
 
 
-def _docs_of(root: Path, tree, system, served) -> dict[str, Path | str | None]:
+def _docs_of(root: Path, tree, system, served, doc_names: dict) -> dict[str, Path | str | None]:
     """The channel's doc in each gateway language, as the ESB has it: a confapis channel's apidocs; a Python
-    component's apidocs beside its module, or else its docstring, which the ESB renders in each language."""
+    component's apidocs beside its module, or else its docstring, which the ESB renders in each language.
+    ``doc_names`` keeps each apidocs folder's regular files, listed once however many channels it documents."""
     if served.channel is not None:
         folder = system.confapis_dir / APIDOCS if system.confapis_dir is not None else None
     else:
         folder = served.component.module.parent / APIDOCS if served.component is not None else None
     found: dict[str, Path | str | None] = {}
     for esb_language, language in DOC_LANGUAGES.items():
-        path = folder / esb_language / f"{served.name}.md" if folder is not None else None
-        found[language] = path if path is not None and (root / path).is_file() and not (root / path).is_symlink() else None
+        found[language] = None
+        if folder is not None:
+            if (folder, esb_language) not in doc_names:
+                doc_names[folder, esb_language] = _regular_files(root / folder / esb_language)
+            if f"{served.name}.md" in doc_names[folder, esb_language]:
+                found[language] = folder / esb_language / f"{served.name}.md"
     if served.channel is None and served.component is not None and not any(found.values()):
         docstring = _class_docstring(root, served.component)
         if docstring and docstring.strip():
             for esb_language, language in DOC_LANGUAGES.items():
                 found[language] = _render_docstring(root, docstring, esb_language)
     return found
+
+
+def _regular_files(folder: Path) -> frozenset[str]:
+    try:
+        with os.scandir(folder) as listing:
+            return frozenset(entry.name for entry in listing if entry.is_file(follow_symlinks=False))
+    except OSError:
+        return frozenset()
 
 
 def _class_docstring(root: Path, component) -> str | None:
@@ -328,6 +342,7 @@ def build_export(root: Path, system_folder: str, *, gateway: str | None = None, 
         raise EsbgenError(f"the ESB serves no channel of {system_folder}, so there is nothing to export ({why})")
 
     routings: dict = {}  # each component's routing, read once however many channels it serves
+    doc_names: dict = {}
     main_setting = _main_setting(root, system, served, routings)
     if backend_host and main_setting:
         backends.setdefault(main_setting, backend_host)
@@ -340,7 +355,7 @@ def build_export(root: Path, system_folder: str, *, gateway: str | None = None, 
     for item in sorted(served, key=lambda s: (s.path, s.method)):
         progress.tick()
         op = _operation(root, tree, system, conf, item, aliases.get((item.path, item.method)), settings, backends,
-                        routings)
+                        routings, doc_names)
         custom = named.get(item.name)
         if custom is not None:
             used_names.add(item.name)
@@ -486,7 +501,7 @@ def _checks(tree, conf, served) -> tuple[tuple[str, ...], str | None]:
     return conf.real(tuple(base) + tuple(appended)), note
 
 
-def _operation(root, tree, system, conf, served, alias_of, settings, backends, routings) -> Operation:
+def _operation(root, tree, system, conf, served, alias_of, settings, backends, routings, doc_names) -> Operation:
     from esbgen.routing import destination, preset_destination
 
     notes: list[str] = []
@@ -575,7 +590,7 @@ def _operation(root, tree, system, conf, served, alias_of, settings, backends, r
         backend="default", backend_method=backend_method or "", backend_path=backend_path or "", timeout=timeout,
         app_verified=app_verified, resource_permission=resource_permission, user_verified=user_verified,
         host_setting=host_setting, host=host or "", path_vars=[PathVar(v, "path") for v in esb_vars], refused=refused,
-        notes=notes, docs=_docs_of(root, tree, system, alias_of or served),
+        notes=notes, docs=_docs_of(root, tree, system, alias_of or served, doc_names),
     )
 
 
@@ -631,13 +646,110 @@ def default_gateway_name(system: str) -> str:
 # --- writing -------------------------------------------------------------------------------------------
 
 
-def _yaml_text(data) -> str:
-    """Block-style YAML, keys in their order, text unescaped: libyaml's emitter through PyYAML (the pure
-    Python emitter took 13 of a 2,000-channel export's 34 seconds, for the same bytes)."""
+# A text libyaml writes plain in a block mapping, checked conservatively: no indicator first, no ':' or '#',
+# no space at either end, printable without a line break; the rest is left to libyaml.
+PLAIN_TEXT_RE = re.compile("[A-Za-z0-9_/(\u00a0-\u2027\u202a-\ud7ff\ue000-\ufefe\uff00-\ufffd]"
+                           "(?:[ !\"$-9;-~\u00a0-\u2027\u202a-\ud7ff\ue000-\ufefe\uff00-\ufffd]*"
+                           "[!\"$-9;-~\u00a0-\u2027\u202a-\ud7ff\ue000-\ufefe\uff00-\ufffd])?")
+SIMPLE_KEY_BYTES = 128  # libyaml writes a longer key as a complex one ("? key")
+
+
+class _NotPlain(Exception):
+    """A value the quick writer leaves to libyaml."""
+
+
+def _yaml_text(data: dict) -> str:
+    """Block-style YAML, keys in their order, text unescaped: the bytes of PyYAML's CSafeDumper (libyaml), which
+    is asked only for the entries holding a text it might quote; its representer costs a Python call per node."""
+    if not data:
+        return _libyaml_text(data)
+    lines: list[str] = []
+    _mapping(data, 0, (), lines)
+    return "".join(lines)
+
+
+def _libyaml_text(data) -> str:
     import yaml
 
     dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
     return yaml.dump(data, Dumper=dumper, default_flow_style=False, allow_unicode=True, sort_keys=False, width=4096)
+
+
+def _plain(value, key: bool = False) -> str:
+    """The scalar as libyaml writes it in a block mapping, for a key too; _NotPlain where it might quote it."""
+    text = None if isinstance(value, (dict, list)) else _known_plain(value, key)
+    if text is None:
+        raise _NotPlain
+    return text
+
+
+@functools.lru_cache(maxsize=1024, typed=True)  # keys and most values repeat from one resource to the next
+def _known_plain(value, key: bool) -> str | None:
+    if key and not isinstance(value, str):
+        return None
+    if value is None or isinstance(value, bool):
+        return {None: "null", True: "true", False: "false"}[value]
+    if isinstance(value, int):
+        return str(value)
+    if value == "" and not key:
+        return "''"
+    if not isinstance(value, str) or not PLAIN_TEXT_RE.fullmatch(value) \
+            or len(value.encode()) > (SIMPLE_KEY_BYTES if key else 2048) or _resolves_as_other(value):
+        return None
+    return value
+
+
+def _resolves_as_other(text: str) -> bool:
+    """Whether YAML reads the plain text as a number, a boolean, a date or null (libyaml then quotes it)."""
+    import yaml
+
+    resolver = _resolver()
+    return text[0] in resolver.yaml_implicit_resolvers and \
+        resolver.resolve(yaml.ScalarNode, text, (True, False)) != "tag:yaml.org,2002:str"
+
+
+@functools.cache
+def _resolver():
+    import yaml
+
+    return yaml.resolver.Resolver()
+
+
+def _mapping(data: dict, indent: int, keys: tuple | None, lines: list[str]) -> None:
+    """Each entry of a block mapping; an entry with a text to quote is libyaml's, written inside the same
+    enclosing keys (``keys``, None under a sequence: then the whole mapping is given up) and cut out of it."""
+    pad = " " * indent
+    for key, value in data.items():
+        start = len(lines)
+        try:
+            _entry(pad, _plain(key, key=True), value, indent, keys, lines)
+        except _NotPlain:
+            if keys is None:
+                raise
+            del lines[start:]
+            wrapped = {key: value}
+            for outer in reversed(keys):
+                wrapped = {outer: wrapped}
+            lines.append(_libyaml_text(wrapped).split("\n", len(keys))[-1])
+
+
+def _entry(pad: str, key: str, value, indent: int, keys: tuple | None, lines: list[str]) -> None:
+    if isinstance(value, dict) and value:
+        lines.append(f"{pad}{key}:\n")
+        _mapping(value, indent + 2, None if keys is None else (*keys, key), lines)
+    elif isinstance(value, list) and value:
+        lines.append(f"{pad}{key}:\n")
+        for item in value:  # libyaml does not indent a sequence in a mapping
+            if isinstance(item, dict) and item:
+                first = len(lines)
+                _mapping(item, indent + 2, None, lines)
+                lines[first] = f"{pad}- {lines[first][indent + 2:]}"
+            else:
+                lines.append(f"{pad}- {_plain(item)}\n")
+    elif isinstance(value, (dict, list)):
+        lines.append(f"{pad}{key}: {'{}' if isinstance(value, dict) else '[]'}\n")
+    else:
+        lines.append(f"{pad}{key}: {_plain(value)}\n")
 
 
 def _verbatim(header: str, body: str) -> str:
@@ -770,12 +882,31 @@ def _doc(text: bytes) -> tuple[bytes, list[str]]:
     return replaced.encode("utf-8", errors="surrogateescape"), left
 
 
+@dataclass(frozen=True)
+class DocFile:
+    """An ESB doc in the export, read again when it is written rather than kept: 40,000 docs are 100 MB."""
+
+    source: Path
+    size: int
+    digest: str
+
+    def __len__(self) -> int:
+        return self.size
+
+    def __bytes__(self) -> bytes:
+        data, _ = _doc(self.source.read_bytes())
+        if hashlib.sha256(data).hexdigest() != self.digest:
+            raise EsbgenError(f"{self.source} changed while it was exported; export again")
+        return data
+
+
 def _cell(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
 
 
-def _render(export: Export, registered: dict, grant_apps: tuple[str, ...]) -> dict[str, bytes]:
-    files: dict[str, bytes] = {}
+def _render(export: Export, registered: dict, grant_apps: tuple[str, ...]) -> dict[str, bytes | DocFile]:
+    files: dict[str, bytes | DocFile] = {}
+    digests: dict[str, str] = {}
     doc_notes: list[str] = []
     from esbgen import progress
 
@@ -790,7 +921,9 @@ def _render(export: Export, registered: dict, grant_apps: tuple[str, ...]) -> di
                 files[f"docs/{language}/{op.name}.md"] = source.encode("utf-8", errors="surrogateescape")
                 continue
             data, left = _doc((export.root / source).read_bytes())
-            files[f"docs/{language}/{op.name}.md"] = data
+            name = f"docs/{language}/{op.name}.md"
+            digests[name] = hashlib.sha256(data).hexdigest()
+            files[name] = DocFile(export.root / source, len(data), digests[name])
             if left:
                 doc_notes.append(f"- `docs/{language}/{op.name}.md`: ESB template text the gateway shows as written "
                                  f"(it renders no `.md` doc): {', '.join(f'`{t}`' for t in left)}")
@@ -806,7 +939,7 @@ def _render(export: Export, registered: dict, grant_apps: tuple[str, ...]) -> di
     manifest = {
         "system": export.system,
         "gateway": export.gateway,
-        "files": {name: hashlib.sha256(data).hexdigest() for name, data in sorted(files.items())},
+        "files": {name: digests.get(name) or hashlib.sha256(data).hexdigest() for name, data in sorted(files.items())},
     }
     files[MANIFEST] = (json.dumps(manifest, indent=2, sort_keys=True) + "\n").encode()
     return dict(sorted(files.items()))
@@ -1009,10 +1142,14 @@ def write_export(export: Export, output: Path) -> tuple[bool, list[str]]:
     out.parent.mkdir(parents=True, exist_ok=True)
     stage = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".esbgen-new", dir=out.parent))
     try:
+        made: set[str] = set()
         for name, data in export.files.items():
-            path = stage / name
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_bytes(data)
+            folder = os.path.dirname(name)
+            if folder not in made:
+                (stage / folder).mkdir(parents=True, exist_ok=True)
+                made.add(folder)
+            with open(os.path.join(stage, name), "wb") as handle:
+                handle.write(bytes(data))
         for relative, source in others.items():
             target = stage / relative
             target.parent.mkdir(parents=True, exist_ok=True)

@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import stat
 import threading
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -27,6 +28,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any, Callable, Iterator
 
 from esbgen.errors import EsbgenError
+from esbgen.fsutil import refuse_special, special_kind
 
 TOP = "{{cookiecutter._components}}"
 JINJA_MARKERS = ("{{", "{%", "{#")
@@ -212,21 +214,24 @@ class TemplateSpec:
         for folder in self.folders:
             prefix = _path_template(folder.target)
             files.update((PurePosixPath(prefix + name), True) for name in folder.names)
-        dirs: dict[PurePosixPath, bool] = {}
+        # a folder's files decide together (40,000 apidocs are a few folders)
+        folders: dict[PurePosixPath, bool] = {}
         for path, verbatim in files.items():
-            for parent in path.parents:
+            folders[path.parent] = folders.get(path.parent, True) and verbatim
+        dirs: dict[PurePosixPath, bool] = {}
+        for folder, verbatim in folders.items():
+            for parent in (folder, *folder.parents):
                 if str(parent) == ".":
                     break
                 dirs[parent] = dirs.get(parent, True) and verbatim
         patterns = []
         covered: set[PurePosixPath] = set()
         for directory in sorted(dirs, key=lambda p: len(p.parts)):
-            if dirs[directory] and not any(c in directory.parents for c in covered):
+            if dirs[directory] and not any(parent in covered for parent in directory.parents):
                 covered.add(directory)
                 patterns.append(_glob_escape(str(directory)))
-        for path, verbatim in sorted(files.items()):
-            if verbatim and not any(c in path.parents for c in covered):
-                patterns.append(_glob_escape(str(path)))
+        outside = {folder for folder in folders if folder not in covered and not any(p in covered for p in folder.parents)}
+        patterns += [_glob_escape(str(path)) for path in sorted(p for p, verbatim in files.items() if verbatim and p.parent in outside)]
         return patterns
 
     def write(self, directory: Path, link: bool = False, values: dict[str, Any] | None = None) -> Path:
@@ -240,7 +245,7 @@ class TemplateSpec:
             destination = top / _path_template(item.target)
             destination.parent.mkdir(parents=True, exist_ok=True)
             if item.verbatim:
-                _copy_file(item.source, destination, link)
+                _copy_file(item.source, destination)
             else:
                 body = template_text(item.text or "", item.edits)
                 # newline="" writes line ends exactly as the body holds them
@@ -251,7 +256,7 @@ class TemplateSpec:
             destination_folder = top / _path_template(folder.target)
             destination_folder.mkdir(parents=True, exist_ok=True)
             for name in folder.names:
-                _copy_file(Path(folder.source, name), destination_folder / name, link)
+                _copy_file(os.path.join(folder.source, name), os.path.join(destination_folder, name))
         context = dict(self.defaults)
         context["_copy_without_render"] = self.copy_only_patterns()
         (directory / "cookiecutter.json").write_text(
@@ -515,15 +520,16 @@ def _generate(template_dir: Path, context: dict[str, Any], output_dir: Path) -> 
         raise EsbgenError(f"rendering the template failed: {error}") from error
 
 
-def _copy_file(source: Path, destination: Path, link: bool) -> None:
-    if link:
-        try:
-            os.link(source, destination)
-            return
-        except OSError:
-            pass
-    shutil.copyfile(source, destination)
-    shutil.copymode(source, destination)
+def _copy_file(source, destination) -> None:
+    """The bytes and the permission bits (shutil.copyfile and copymode, in a third of their calls); a link to
+    a FIFO or a device is refused, not read (O_NONBLOCK: opening a FIFO does not wait for a writer)."""
+    with open(os.open(source, os.O_RDONLY | os.O_NONBLOCK), "rb") as reader:
+        mode = os.fstat(reader.fileno()).st_mode
+        if not stat.S_ISREG(mode):
+            raise refuse_special(source, special_kind(mode) or "a folder")
+        with open(destination, "wb") as writer:
+            writer.write(reader.read())
+            os.fchmod(writer.fileno(), stat.S_IMODE(mode))
 
 
 def render(template_dir: Path, values: dict[str, Any], output_dir: Path,
