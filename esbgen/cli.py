@@ -11,7 +11,7 @@ import click
 from esbgen import __version__
 from esbgen.console import VERSION_MESSAGE
 from esbgen.errors import EsbgenError, Refused
-from esbgen.layout import CUSTOM_CONF, LATER_SETTINGS, LEGACY_SETTINGS
+from esbgen.esb.layout import CUSTOM_CONF, LATER_SETTINGS, LEGACY_SETTINGS
 
 ESB_ROOT_HELP = "ESB root (default: $ESBGEN_ESB_ROOT, else the current directory)"
 JSON_HELP = "Print the outcome as one JSON object (plan, diffs, notes, error)."
@@ -293,7 +293,7 @@ def cli() -> None:
 @json_output
 def clone(source, new, app_code, label, saas_type, force, esb_root, dry_run, remark, empty_ok, database, services, plan_out):
     """Clone the component set SOURCE as a new system and register it."""
-    from esbgen.commands import Clone
+    from esbgen.commands.clone import Clone
 
     return run_operation(Clone(source, new, app_code, label, force, saas_type, remark, empty_ok),
                          run_context(esb_root, database=database, dry_run=dry_run, plan_out=plan_out, services=services))
@@ -310,7 +310,7 @@ def clone(source, new, app_code, label, saas_type, force, esb_root, dry_run, rem
 @json_output
 def register(name, label, remark, database, services, esb_root, dry_run):
     """Write the esb_component_system row of system NAME (exactly one row; only given fields change)."""
-    from esbgen.commands import Register
+    from esbgen.commands.register import Register
 
     return run_operation(Register(name, label, remark),
                          run_context(esb_root, database=database, dry_run=dry_run, services=services))
@@ -332,7 +332,7 @@ def register(name, label, remark, database, services, esb_root, dry_run):
 @json_output
 def new(name, app_code, saas_type, label, force, remark, database, services, esb_root, dry_run, plan_out):
     """Create a brand-new confapis system NAME from a SaaS type's cookiecutter template."""
-    from esbgen.commands import New
+    from esbgen.commands.new import New
 
     return run_operation(New(name, app_code, saas_type, label, force, remark),
                          run_context(esb_root, database=database, dry_run=dry_run, plan_out=plan_out, services=services))
@@ -348,7 +348,7 @@ def new(name, app_code, saas_type, label, force, remark, database, services, esb
 @json_output
 def templatize(source, output, new, app_code, saas_type, esb_root):
     """Write the cookiecutter template a clone of SOURCE is rendered from."""
-    from esbgen.commands import Templatize
+    from esbgen.commands.templatize import Templatize
 
     return run_operation(Templatize(source, output, new, app_code, saas_type), run_context(esb_root))
 
@@ -369,7 +369,7 @@ def templatize(source, output, new, app_code, saas_type, esb_root):
 @json_output
 def retarget(system, app_code, to_source, app_url, saas_type, services, esb_root, dry_run, plan_out):
     """Make SYSTEM's calls reach another app; its paths and codenames stay."""
-    from esbgen.commands import Retarget
+    from esbgen.commands.retarget import Retarget
 
     return run_operation(Retarget(system, app_code, saas_type, to_source, app_url),
                          run_context(esb_root, dry_run=dry_run, plan_out=plan_out, services=services))
@@ -383,7 +383,7 @@ def retarget(system, app_code, to_source, app_url, saas_type, services, esb_root
 @json_output
 def apply_plan(plan_file, services, esb_root, dry_run):
     """Apply a plan made with --plan-out, byte for byte; refuse if this tree is not the one it was made for."""
-    from esbgen.commands import ApplyPlan
+    from esbgen.commands.apply_plan import ApplyPlan
 
     return run_operation(ApplyPlan(plan_file), run_context(esb_root, dry_run=dry_run, services=services))
 
@@ -406,7 +406,7 @@ def apply_plan(plan_file, services, esb_root, dry_run):
 @json_output
 def sync_edition(ce_root, take, take_files, skip, across_generations, services, esb_root, dry_run):
     """Bring the CE's components/, lib/gse/ and settings into this ESB (of the same ESB generation)."""
-    from esbgen.commands import SyncEdition
+    from esbgen.commands.sync_edition import SyncEdition
 
     return run_operation(SyncEdition(ce_root, tuple(take), tuple(take_files), tuple(skip), across_generations),
                          run_context(esb_root, dry_run=dry_run, services=services))
@@ -418,7 +418,7 @@ def sync_edition(ce_root, take, take_files, skip, across_generations, services, 
 @json_output
 def check(systems, esb_root):
     """Check systems (default: all) against the rules the ESB enforces; exit 1 on any problem."""
-    from esbgen.commands import Check
+    from esbgen.commands.check import Check
 
     return run_operation(Check(list(systems)), run_context(esb_root))
 
@@ -442,7 +442,7 @@ def check(systems, esb_root):
 def export_apigw(system, output, gateway, stage, backend_host, backends, channel_backends, via_esb, grant_apps, strict,
                  esb_root, dry_run):
     """Write SYSTEM's channels as an API gateway project for apigw-manager (the ESB is not changed)."""
-    from esbgen.commands import ExportApigw
+    from esbgen.commands.export_apigw import ExportApigw
 
     return run_operation(ExportApigw(system, output, gateway, stage, backend_host, tuple(grant_apps), strict,
                                      tuple(backends), tuple(channel_backends), via_esb),
@@ -461,7 +461,7 @@ def export_apigw(system, output, gateway, stage, backend_host, backends, channel
 @json_output
 def verify(system, live, app_code, app_secret_env, channel_name, params, esb_root):
     """Show what serves each channel of SYSTEM and where its call goes; exit 1 on any problem."""
-    from esbgen.commands import Verify
+    from esbgen.commands.verify import Verify
 
     return run_operation(Verify(system, live, app_code, app_secret_env, channel_name, tuple(params)),
                          run_context(esb_root))
@@ -472,7 +472,7 @@ def verify(system, live, app_code, app_secret_env, channel_name, params, esb_roo
 @json_output
 def list_(esb_root):
     """List the systems of an ESB tree, their kind, channels and registration."""
-    from esbgen.commands import ListSystems
+    from esbgen.commands.list_systems import ListSystems
 
     return run_operation(ListSystems(), run_context(esb_root))
 
@@ -481,9 +481,9 @@ def list_(esb_root):
 @json_output
 def plugins():
     """List every plugin, where it comes from and the hooks it implements."""
-    from esbgen import commands
+    from esbgen.commands.plugins import plugins as list_plugins
 
-    return commands.plugins(say)
+    return list_plugins(say)
 
 
 @cli.command()
@@ -507,7 +507,7 @@ def undo(list_only, journal_id, swap, database, esb_root, dry_run, services):
     the nginx file goes back byte for byte, nginx is tested and reloaded, and the engine_servers rows of
     --activate go back; it refuses if the file or the rows changed since.
     """
-    from esbgen.commands import Undo, UndoList
+    from esbgen.commands.undo import Undo, UndoList
 
     if swap and esb_root is not None:
         raise click.UsageError("--swap undoes a swap, which belongs to no ESB root: drop --esb-root")

@@ -14,9 +14,9 @@ import pluggy
 if TYPE_CHECKING:  # pragma: no cover
     import click
 
-    from esbgen.domain import CloneTarget, ComponentSet, EsbTree
+    from esbgen.esb.model import CloneTarget, ComponentSet, EsbTree
     from esbgen.plan import Plan, PostStep
-    from esbgen.steps import StepKind
+    from esbgen.journal.steps import StepKind
 
 hookspec = pluggy.HookspecMarker("esbgen")
 
@@ -78,11 +78,11 @@ def esbgen_host_setting(target: CloneTarget, source: ComponentSet | None, old: s
 
     :param target: the system being made: ``target.name`` (its folder),
         ``target.system_name``, ``target.app_code``, ``target.label``.
-    :param source: the system a clone is made from (an :class:`esbgen.domain.ComponentSet`);
+    :param source: the system a clone is made from (an :class:`esbgen.esb.model.ComponentSet`);
         None for ``esbgen new``.
     :param old: the source's main host setting (the first one its code reads, e.g. ``BK_SOPS_URL``
         or ``USERMGR_HOST``); None for ``esbgen new``. A source's further host settings are renamed
-        in their own style (``esbgen.rules.renamed_setting``); this hook names the main one.
+        in their own style (``esbgen.esb.rules.renamed_setting``); this hook names the main one.
     :returns: the setting's name, or None to leave the choice to the next plugin.
         The first answer that is not None wins. It must be an upper-case Python identifier
         (``A-Z``, ``0-9``, ``_``), not a setting another system reads, nor one the tree's
@@ -141,7 +141,7 @@ def esbgen_register_commands(cli: click.Group) -> None:
 def esbgen_check_tree(tree: EsbTree) -> list[str] | None:
     """Return extra problems ``esbgen check`` should report for a tree.
 
-    :param tree: the :class:`esbgen.domain.EsbTree` read from the ESB root (``tree.root``,
+    :param tree: the :class:`esbgen.esb.model.EsbTree` read from the ESB root (``tree.root``,
         ``tree.systems``, ``tree.registered``, ``tree.generation``).
     :returns: a list of problem lines (each one line of text), or None. Any problem makes
         ``esbgen check`` exit 1.
@@ -170,7 +170,7 @@ def esbgen_step_kinds() -> list[StepKind]:
         journal (``journal.json``): all that ``revert`` and ``verify`` get, possibly in another
         process after a kill, so it must say everything they need (no passwords: they come from
         the current run's options).
-    :param ctx: an ``esbgen.steps.StepContext``: ``root`` (where the change's relative paths start:
+    :param ctx: an ``esbgen.journal.steps.StepContext``: ``root`` (where the change's relative paths start:
         the ESB root, or the host state folder of a swap), ``journal_dir`` and ``journal_id`` (the
         change's folder and id), ``run`` (the run applying or reverting: ``esbgen.runner.Context``,
         whose ``database`` has the credentials the record must not keep; None outside a command),
@@ -188,6 +188,6 @@ def esbgen_step_kinds() -> list[StepKind]:
     - optionally ``describe_revert(record) -> list[str]``: what ``revert`` does, one line each, for
       ``esbgen undo --dry-run``.
 
-    :returns: a list of such objects (``esbgen.steps.StepKind``), or None. The first plugin (in load
+    :returns: a list of such objects (``esbgen.journal.steps.StepKind``), or None. The first plugin (in load
         order, built-ins first) to name a kind provides it.
     """

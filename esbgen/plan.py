@@ -3,7 +3,7 @@
 A plan holds folders to add (rendered into a staging folder beside the
 tree, moved into place by one rename each), files to write (with their
 bytes before and after), external steps (database rows) and post-steps
-(sync, restart, reminders).  ``esbgen.journal`` applies it atomically.
+(sync, restart, reminders).  ``esbgen.journal.record`` applies it atomically.
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ class FileWrite:
 class ExternalStep:
     """A change outside the file tree (a database row) with its own apply and undo.
 
-    ``kind`` names a step kind a plugin provides (``esbgen.steps``, hook
+    ``kind`` names a step kind a plugin provides (``esbgen.journal.steps``, hook
     ``esbgen_step_kinds``); ``record`` is JSON-serialisable and holds what the
     kind needs to apply, undo and recover it.
     """

@@ -42,7 +42,7 @@ from typing import Any
 from esbgen.errors import EsbgenError, UsageError
 from esbgen import redact
 from esbgen.fsutil import apply_edits, atomic_write_bytes, byte_edits, lstat_components
-from esbgen.layout import COMPONENTS, SETTINGS_FILES
+from esbgen.esb.layout import COMPONENTS, SETTINGS_FILES
 from esbgen.plan import FileWrite, Plan, TreeAdd, relative_files
 
 FORMAT = "esbgen-plan"
@@ -482,7 +482,7 @@ def plan_id(source: str | Path) -> str:
 
 def applied_change(root: Path, plan: str):
     """The change of this root that applied the plan of id ``plan`` and is not undone (a journal), or None."""
-    from esbgen.journal import journals
+    from esbgen.journal.record import journals
 
     found = [journal for journal in journals(root) if journal.data.get("plan_id") == plan and journal.state == "applied"]
     return found[-1] if found else None

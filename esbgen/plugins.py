@@ -19,7 +19,7 @@ import pluggy
 
 from esbgen import hookspecs, progress
 from esbgen.errors import EsbgenError, PluginError, Refused
-from esbgen.steps import StepKind
+from esbgen.journal.steps import StepKind
 
 GROUP = "esbgen"
 

@@ -15,11 +15,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from esbgen.errors import EsbgenError, UsageError
-from esbgen.pyedit import Rewrite
-from esbgen.rules import APP_CODE_RE, SHARED_SETTINGS, is_host_setting, is_setting_name, refuse_plugin_value
+from esbgen.edit.python import Rewrite
+from esbgen.esb.rules import APP_CODE_RE, SHARED_SETTINGS, is_host_setting, is_setting_name, refuse_plugin_value
 
 if TYPE_CHECKING:
-    from esbgen.domain import CloneTarget, ComponentSet
+    from esbgen.esb.model import CloneTarget, ComponentSet
 
 APP_PATH_RE = re.compile(r"^/o/([a-z][a-z0-9_-]*)(?:/|$)")
 SAAS_TYPE_NAME_RE = re.compile(r"[a-z][a-z0-9_-]{0,63}")
@@ -93,7 +93,7 @@ class SaasType:
 
     def app_host_setting(self, app_code: str) -> str:
         """The host setting named after an app, for a system retargeted to it: ``bk-sops-ce`` -> ``BK_SOPS_CE_URL``."""
-        from esbgen.rules import default_host_setting
+        from esbgen.esb.rules import default_host_setting
 
         return default_host_setting(app_code.replace("-", "_"))
 

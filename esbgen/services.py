@@ -76,7 +76,7 @@ def _end_group(process: subprocess.Popen, signum: int) -> None:
     The child is reaped only after that: while it is a zombie its group id stays its own, so the last
     kill reaches only its group. A further interrupt meanwhile waits until the group is gone.
     """
-    from esbgen.journal import _signals_wait
+    from esbgen.journal.record import _signals_wait
 
     with _signals_wait():
         if process.returncode is not None:  # reaped already (Python waits a moment on Ctrl-C): its id may be reused
@@ -113,7 +113,7 @@ class ServiceOptions:
     supervisor_conf: str | None = None
     program: str = "esb"
     supervisorctl: str | None = None
-    grants: tuple[str, ...] = ()  # --grant APP_CODE of clone and new (esbgen.syncrows)
+    grants: tuple[str, ...] = ()  # --grant APP_CODE of clone and new (esbgen.db.sync)
     no_force_sync: bool = False  # --no-force-sync: never run the ESB's sync with --force
 
     def plugin_options(self) -> dict[str, object]:

@@ -3,7 +3,7 @@
 Each crash runs ``esbgen clone sops --as bk_sops_ce`` in its own process with a
 throwaway plugin adding a database row (an external step, in SQLite outside the
 tree) to the change, and kills it: with ESBGEN_CRASH_AT=<point> (os._exit at a
-named point of esbgen.journal) or with SIGKILL after a random short delay. The
+named point of esbgen.journal.record) or with SIGKILL after a random short delay. The
 next esbgen command, whatever it is (`esbgen list` here, which only reads),
 rolls the change back first and says so; then the clone works.
 

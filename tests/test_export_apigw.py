@@ -81,8 +81,8 @@ def exports(tmp_path_factory) -> dict:
 
 
 def served(root: Path, system: str):
-    from esbgen.esbtree import load_tree
-    from esbgen.rules import served_channels
+    from esbgen.esb.tree import load_tree
+    from esbgen.esb.rules import served_channels
 
     tree = load_tree(root)
     return served_channels(tree, tree.systems[system])[0]
@@ -507,7 +507,7 @@ YAML_DATA = st.recursive(st.one_of(TEXTS, st.booleans(), st.integers(), st.none(
 @settings(max_examples=500, suppress_health_check=list(HealthCheck), deadline=None)
 @given(st.dictionaries(TEXTS, YAML_DATA, max_size=5))
 def test_the_quick_yaml_writer_writes_the_bytes_of_libyaml(data):
-    from esbgen.apigw import _yaml_text
+    from esbgen.commands.export_apigw import _yaml_text
 
     assert _yaml_text(data) == yaml.dump(data, Dumper=yaml.CSafeDumper, default_flow_style=False, allow_unicode=True,
                                          sort_keys=False, width=4096)

@@ -1,4 +1,4 @@
-"""The ESB's layout is spelled in one module: esbgen/layout.py.
+"""The ESB's layout is spelled in one module: esbgen/esb/layout.py.
 
 A path of the tree written as a string anywhere else (``"components/confapis"``,
 ``"conf.py"``, ``"configs/default.py"``) is a second definition that drifts from the first.

@@ -101,7 +101,7 @@ def test_a_saas_type_that_raises_is_named(esb_root, run_esbgen, register_plugin)
 
 
 def test_the_most_specific_type_wins_and_type_forces_one(esb_root, run_esbgen):
-    from esbgen.esbtree import load_tree
+    from esbgen.esb.tree import load_tree
     from esbgen.saas import select_saas_type
 
     tree = load_tree(esb_root)

@@ -266,7 +266,7 @@ def test_malformed_yaml_and_python_are_refused_with_file_and_line(esb_root: Path
 
 
 def test_host_setting_rule() -> None:
-    from esbgen.edition import host_reason
+    from esbgen.commands.sync_edition import host_reason
 
     for name in ("PAAS_HOST", "HOST_CC", "BK_SOPS_URL", "BK_PAAS_INNER_HOST", "ALLOWED_HOSTS", "REDIS_PORT", "ESB_IP"):
         assert host_reason(name, "1", "2"), name

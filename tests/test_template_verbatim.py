@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from esbgen.errors import EsbgenError
-from esbgen.template import Edit, TemplateFile, TemplateSpec, Var, render, render_with_defaults
+from esbgen.edit.template import Edit, TemplateFile, TemplateSpec, Var, render, render_with_defaults
 
 
 def tree_files(folder: Path) -> dict[str, bytes]:

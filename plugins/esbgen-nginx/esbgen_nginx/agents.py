@@ -35,7 +35,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from esbgen import db, esbrows
+from esbgen.db import connection as db
+
+from esbgen.db import rows as esbrows
 from esbgen.errors import EsbgenError, UsageError
 
 from esbgen_nginx.backends import Backend, parse_backend
@@ -237,7 +239,7 @@ def _write_auth(host: str, port: int | str, auth: AgentAuth) -> Path:
     """The agent's sid and token in a file only its owner reads, in the host's state folder: a token is never
     printed (an output may be logged or shared)."""
     from esbgen.fsutil import atomic_write_bytes
-    from esbgen.journal import host_store, private_dir
+    from esbgen.journal.record import host_store, private_dir
 
     folder = private_dir(private_dir(host_store()) / "agents")
     path = folder / f"{host.replace('/', '_')}_{port}.yaml"
@@ -452,7 +454,7 @@ class _Rollback(Exception):
 def probe_write(record: dict[str, Any], target: db.Target) -> None:
     """Write the rows and roll them back: a database that refuses the write (no permission, a view, a missing
     column) refuses the swap before nginx is touched."""
-    from esbgen.registration import _database_for
+    from esbgen.db.registration import _database_for
 
     shown = record["shown"]
     try:
@@ -474,7 +476,7 @@ def probe_write(record: dict[str, Any], target: db.Target) -> None:
 
 def apply_rows(record: dict[str, Any], target: db.Target) -> str | None:
     """Write and commit the rows; a note when the commit failed but reading back shows it went through."""
-    from esbgen.registration import _database_for
+    from esbgen.db.registration import _database_for
 
     shown = record["shown"]
     try:
@@ -535,7 +537,7 @@ def _inserted(rows: list[ServerRow], values: dict[str, Any]) -> list[ServerRow]:
 
 def rows_applied(record: dict[str, Any], target: db.Target) -> bool:
     """The rows are as the swap left them: its new rows there and active, the others flipped."""
-    from esbgen.registration import _database_for
+    from esbgen.db.registration import _database_for
 
     with _database_for(record, target) as database:
         rows = _select(database)
@@ -554,7 +556,7 @@ def rows_applied(record: dict[str, Any], target: db.Target) -> bool:
 
 def revert_rows(record: dict[str, Any], target: db.Target) -> None:
     """Put the rows back as they were before the swap, from whatever point it reached; idempotent."""
-    from esbgen.registration import _database_for
+    from esbgen.db.registration import _database_for
 
     shown = record["shown"]
     problems = []

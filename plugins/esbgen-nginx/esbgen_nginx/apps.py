@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from esbgen import db
+from esbgen.db import connection as db
 
 DEPLOYED_FLAG = {"tapp": "is_already_test", "app": "is_already_online"}  # paas_app's column per category
 URL_PREFIX = {"tapp": "/t/", "app": "/o/"}  # where nginx serves an environment's apps

@@ -178,7 +178,7 @@ class EngineServersKind:
     kind = ROWS_KIND
 
     def apply(self, record: dict[str, Any], ctx: Any) -> None:
-        from esbgen.registration import run_target
+        from esbgen.db.registration import run_target
         from esbgen_nginx.agents import apply_rows
 
         note = apply_rows(record, run_target(ctx))
@@ -188,13 +188,13 @@ class EngineServersKind:
         ctx.checkpoint("swap-rows")
 
     def revert(self, record: dict[str, Any], ctx: Any) -> None:
-        from esbgen.registration import run_target
+        from esbgen.db.registration import run_target
         from esbgen_nginx.agents import revert_rows
 
         revert_rows(record, run_target(ctx))
 
     def verify(self, record: dict[str, Any], ctx: Any) -> bool:
-        from esbgen.registration import run_target
+        from esbgen.db.registration import run_target
         from esbgen_nginx.agents import rows_applied
 
         return rows_applied(record, run_target(ctx))

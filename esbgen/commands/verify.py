@@ -26,10 +26,11 @@ from __future__ import annotations
 
 import json
 import os
-import urllib.parse
+from dataclasses import dataclass
 from pathlib import Path
 
 from esbgen.errors import EsbgenError, Refused, UsageError
+from esbgen.runner import Context, Operation
 
 LIVE_TIMEOUT = 15.0
 
@@ -43,8 +44,8 @@ def backend_settings(root: Path, tree, system, served=None, routings=None) -> di
     ...) counts only where a component's host comes from it. ``verify`` and a clone's notes both ask
     this, so they name the same settings.
     """
-    from esbgen.routing import component_routing
-    from esbgen.rules import SHARED_SETTINGS, is_host_setting, served_calls
+    from esbgen.esb.routing import component_routing
+    from esbgen.esb.rules import SHARED_SETTINGS, is_host_setting, served_calls
 
     if served is None:
         served = served_calls(tree, system)
@@ -70,12 +71,12 @@ def backend_settings(root: Path, tree, system, served=None, routings=None) -> di
 def closing_notes(root: Path, system_folder: str, needs: dict | None = None) -> list[str]:
     """The note that ends a clone or a new system's output while a host setting its code reads is undefined:
     ``needs`` (``backend_settings`` of the system, as its plan knew them), else read from the system as written."""
-    from esbgen.layout import settings_file
-    from esbgen.routing import settings_values
+    from esbgen.esb.layout import settings_file
+    from esbgen.esb.routing import settings_values
 
     defined = settings_values(root)
     if needs is None:
-        from esbgen.esbtree import load_tree
+        from esbgen.esb.tree import load_tree
 
         tree = load_tree(root, only={system_folder})
         system = tree.systems.get(system_folder)
@@ -101,7 +102,7 @@ def _component_of_other_system(tree, system, codename: str):
 def check_arguments(name: str, live: str | None, app_code: str | None, app_secret_env: str | None,
                     channel_name: str | None, params: tuple[str, ...]) -> None:
     """Refuse a wrong command line before the tree is read."""
-    from esbgen.rules import validate_system_folder
+    from esbgen.esb.rules import validate_system_folder
 
     validate_system_folder(name, "system")
     if live is None and (app_code or app_secret_env or channel_name or params):
@@ -112,12 +113,12 @@ def check_arguments(name: str, live: str | None, app_code: str | None, app_secre
 
 def verify(root: Path, name: str, say, *, live: str | None = None, app_code: str | None = None,
            app_secret_env: str | None = None, channel_name: str | None = None, params: tuple[str, ...] = ()) -> int:
-    """``esbgen verify`` on a resolved root (esbgen.commands.Verify checks the arguments and recovers first)."""
+    """``esbgen verify`` on a resolved root (esbgen.commands.verify.Verify checks the arguments and recovers first)."""
     from esbgen import report
-    from esbgen.esbtree import load_tree
-    from esbgen.layout import settings_file
-    from esbgen.routing import ComponentRouting, destination, preset_destination, settings_values
-    from esbgen.rules import check_channel_fields, clone_source, served_calls, served_channels
+    from esbgen.esb.layout import settings_file
+    from esbgen.esb.routing import ComponentRouting, destination, preset_destination, settings_values
+    from esbgen.esb.rules import check_channel_fields, clone_source, served_calls, served_channels
+    from esbgen.esb.tree import load_tree
 
     tree = load_tree(root)
     system = tree.systems.get(name)
@@ -211,7 +212,7 @@ def _names_other_system(tree, system, problem) -> bool:
 
 def _host_values(root: Path, system, settings) -> dict[str, str | None]:
     """The host settings a system's components read, with their plain values in the settings file."""
-    from esbgen.routing import component_routing
+    from esbgen.esb.routing import component_routing
 
     found: dict[str, str | None] = {}
     for component in system.components:
@@ -298,3 +299,28 @@ def _add_problem(line: str) -> None:
     current = report.active()
     if current is not None:
         current.extra.setdefault("problems", []).append(line)
+
+
+def _verify_notes(root: Path, system: str, needs: dict | None = None) -> list[str]:
+    return closing_notes(root, system, needs)
+
+
+@dataclass
+class Verify(Operation):
+    """``esbgen verify`` (esbgen.commands.verify): what serves each channel and where its call goes; --live calls one."""
+
+    system: str
+    live: str | None = None
+    app_code: str | None = None
+    app_secret_env: str | None = None
+    channel_name: str | None = None
+    params: tuple[str, ...] = ()
+    command = "verify"
+    writes = False
+
+    def check(self, ctx: Context) -> None:
+        check_arguments(self.system, self.live, self.app_code, self.app_secret_env, self.channel_name, self.params)
+
+    def read(self, ctx: Context) -> int:
+        return verify(ctx.root, self.system, ctx.say, live=self.live, app_code=self.app_code,
+                      app_secret_env=self.app_secret_env, channel_name=self.channel_name, params=self.params)

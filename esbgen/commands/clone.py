@@ -9,15 +9,25 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
-from esbgen.confapis import dest_path_app_edit, read_text, scalar_inner
-from esbgen.domain import Channel, CloneTarget, ComponentSet, EsbTree, PresetChannel
+from esbgen.commands.register import _edits, plan_row_and_services
+from esbgen.commands.verify import _verify_notes
+from esbgen.db import registration as _registration
+from esbgen.edit.python import PythonRewrites, Rewrite, append_to_list, py_literal, python_edits
+from esbgen.edit.template import Edit, TemplateFile, TemplateSpec, Var, VerbatimFolder, render
 from esbgen.errors import EsbgenError, UsageError
-from esbgen.esbtree import group_entries, load_tree, module_facts
-from esbgen.fsutil import check_entry, decode_text, read_input
-from esbgen.plan import FileWrite, Plan, TreeAdd, relative_names
-from esbgen.pyedit import PythonRewrites, Rewrite, append_to_list, py_literal, python_edits
-from esbgen.layout import APIDOCS, APISV2, COMPONENTS, CONFAPIS_GROUP, CUSTOM_CONF, ESB_CONF, settings_file, system_folders
-from esbgen.rules import (
+from esbgen.esb.confapis import dest_path_app_edit, read_text, scalar_inner
+from esbgen.esb.layout import (
+    APIDOCS,
+    APISV2,
+    COMPONENTS,
+    CONFAPIS_GROUP,
+    CUSTOM_CONF,
+    ESB_CONF,
+    settings_file,
+    system_folders,
+)
+from esbgen.esb.model import Channel, CloneTarget, ComponentSet, EsbTree, PresetChannel
+from esbgen.esb.rules import (
     Problem,
     check_channel_fields,
     clone_remark,
@@ -34,14 +44,18 @@ from esbgen.rules import (
     served_paths,
     standard_path_parts,
     validate_app_code,
-    validate_new_system,
-    validate_label,
     validate_host_setting_answer,
     validate_host_settings_of_type,
+    validate_label,
+    validate_new_system,
+    validate_remark,
     validate_system_folder,
 )
+from esbgen.esb.tree import group_entries, load_tree, module_facts
+from esbgen.fsutil import check_entry, decode_text, read_input
+from esbgen.plan import FileWrite, Plan, TreeAdd, relative_names
+from esbgen.runner import Context, Operation
 from esbgen.saas import APP_PATH_RE, SaasType, codename_literal, select_saas_type
-from esbgen.template import Edit, TemplateFile, TemplateSpec, Var, VerbatimFolder, render
 
 SKIPPED_FILES = ("__pycache__", ".pyc", ".pyo")
 
@@ -309,7 +323,7 @@ def build_template(tree: EsbTree, source: ComponentSet, saas_type: SaasType, tar
 
 def template_defaults(target: CloneTarget) -> dict[str, Any]:
     """cookiecutter.json: the clone's values, derived from ``system`` where they follow the rules."""
-    from esbgen.rules import default_host_setting
+    from esbgen.esb.rules import default_host_setting
 
     defaults: dict[str, Any] = {"system": target.name, "SYSTEM_NAME": "{{ cookiecutter.system|upper }}"}
     defaults["app_code"] = (
@@ -750,7 +764,7 @@ def plan_clone(root: Path, request: CloneRequest, work: Path) -> CloneOutcome:
 def clone_backend_settings(tree: EsbTree, source: ComponentSet, target: CloneTarget) -> dict[str, tuple[str, list[str]]]:
     """The host settings the clone's code reads for its own backend (``verify.backend_settings`` of the
     source, under the clone's names), each with the source's name and the clone's channel paths that need it."""
-    from esbgen.verify import backend_settings
+    from esbgen.commands.verify import backend_settings
 
     needs: dict[str, tuple[str, list[str]]] = {}
     for old, paths in backend_settings(tree.root, tree, source).items():
@@ -860,7 +874,7 @@ def _text_values(context: dict[str, Any]) -> dict[str, str]:
 def rendered_as_derived(design: CloneDesign, output: Path) -> bool:
     """Whether each edited file rendered under ``output`` is what its edits give (derived_clone computed
     the clone from them)."""
-    from esbgen.template import compact_text, rendered_text
+    from esbgen.edit.template import compact_text, rendered_text
 
     values = _text_values(design.context)
     for item in design.spec.files:
@@ -891,7 +905,7 @@ def derived_clone(tree: EsbTree, output: Path, new: str, design: CloneDesign) ->
     """
     from dataclasses import replace
 
-    from esbgen.esbtree import channel_groups, parse_python, read_custom_conf
+    from esbgen.esb.tree import channel_groups, parse_python, read_custom_conf
 
     source, target, context = design.source, design.target, design.context
     if context.get("system") != new or context.get("SYSTEM_NAME") != target.system_name:
@@ -972,8 +986,8 @@ def _python_reads_as_derived(design: CloneDesign, values: dict[str, str]) -> boo
     """Whether each edited Python file, as it is to be written, reads as derived_clone takes it to:
     with ``esbgen check``'s own reader, the source's classes and lines, its settings renamed, and
     SYSTEM_NAME set. An edit that broke a file (or changed what it declares) fails this."""
-    from esbgen.esbtree import facts_of_bytes
-    from esbgen.template import compact_text, rendered_text
+    from esbgen.edit.template import compact_text, rendered_text
+    from esbgen.esb.tree import facts_of_bytes
 
     target = design.target
     for item in design.spec.files:
@@ -1016,3 +1030,49 @@ def planned_docs(staged: ComponentSet, rendered: Iterable[str],
 
 def moved_dir(folder: Path | None, new: str) -> Path | None:
     return folder.parent / new if folder is not None else None
+
+
+@dataclass
+class Clone(Operation):
+    source: str
+    new: str
+    app_code: str | None = None
+    label: str | None = None
+    force: bool = False
+    saas_type: str | None = None
+    remark: str | None = None
+    empty_ok: bool = False
+    command = "clone"
+    outcome: Any = None
+
+    def check(self, ctx: Context) -> None:
+        validate_remark(self.remark)
+
+    def make_plan(self, ctx: Context, work: Path) -> Plan:
+        from esbgen.esb.rules import clone_remark
+
+        request = CloneRequest(self.source, self.new, self.app_code, self.label, self.force, self.saas_type, self.empty_ok)
+        outcome = self.outcome = plan_clone(ctx.root, request, work)
+        plan_row_and_services(
+            ctx, outcome.plan, outcome.target.system_name, label=outcome.target.label,
+            remark=self.remark if self.remark is not None else clone_remark(outcome.source),
+            label_given=self.label is not None, remark_given=self.remark is not None, verify=True,
+        )
+        return outcome.plan
+
+    def nothing_to_do(self, plan: Plan) -> str:
+        return f"{self.new} is already this clone of {self.source}, and registered"
+
+    def summary(self, plan: Plan) -> list[str]:
+        outcome = self.outcome
+        target = outcome.target
+        return [
+            f"Cloned {self.source} as {self.new} (SYSTEM_NAME {target.system_name}, app {target.app_code}, "
+            f"SaaS type {outcome.saas_type.name}): {plan.added_count} files written; "
+            f"edits: {_edits(outcome.edits_by_kind)}."
+        ] + _registration.done_lines(plan) + _verify_notes(plan.root, self.new, outcome.backend_settings)
+
+    def plugin_values(self, plan: Plan) -> dict[str, Any]:
+        target = self.outcome.target
+        return {"source": self.source, "new": self.new, "system": target.system_name, "app_code": target.app_code,
+                "saas_type": self.outcome.saas_type.name}

@@ -20,10 +20,12 @@ from __future__ import annotations
 from contextlib import contextmanager
 from typing import Any, Iterator
 
-from esbgen import db, esbrows
+from esbgen.db import connection as db
+
+from esbgen.db import rows as esbrows
 from esbgen.errors import EsbgenError, Refused, UsageError
 from esbgen.plan import ExternalStep, Plan
-from esbgen.rules import validate_system_columns
+from esbgen.esb.rules import validate_system_columns
 
 KIND = "db_system"
 
@@ -31,7 +33,7 @@ KIND = "db_system"
 def plan_registration(plan: Plan, target: db.Target, system: str, *, label: str, remark: str, label_given: bool,
                       remark_given: bool, dry_run: bool, required: bool = False) -> bool:
     """Add the row's step to ``plan`` (or say it is as asked); False when no database is known."""
-    from esbgen.domain import CUSTOM_CONF
+    from esbgen.esb.model import CUSTOM_CONF
 
     if not target.known:
         if required:

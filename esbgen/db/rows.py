@@ -23,8 +23,8 @@ import datetime
 from dataclasses import dataclass
 from typing import Any, Iterable
 
-from esbgen.db import TABLE as SYSTEM_TABLE
-from esbgen.db import DatabaseProblem
+from esbgen.db.connection import TABLE as SYSTEM_TABLE
+from esbgen.db.connection import DatabaseProblem
 
 CHANNEL_TABLE = "esb_channel"
 # Columns that every save stamps: a row that differs only there is the row esbgen left.

@@ -9,7 +9,7 @@ import sys
 from contextlib import contextmanager
 from pathlib import Path
 
-from esbgen.domain import Channel, Span
+from esbgen.esb.model import Channel, Span
 from esbgen.errors import EsbgenError
 from esbgen.fsutil import MAX_FILE_BYTES_SETTING, YAML_MAX_SETTING, decode_text, max_file_bytes, read_input
 
@@ -389,7 +389,7 @@ def _edit_names() -> tuple:
     global _EDIT_NAMES
     if not _EDIT_NAMES:
         from esbgen.saas import APP_PATH_RE
-        from esbgen.template import Edit, Var
+        from esbgen.edit.template import Edit, Var
 
         _EDIT_NAMES = (APP_PATH_RE, Edit, Var("app_code"))
     return _EDIT_NAMES

@@ -1,7 +1,7 @@
 """``esbgen retarget``: an existing system's calls go to another app (scenario 1 of part D).
 
 What has to move depends on how the system's component routes a call
-(``esbgen.routing`` reads it from the code):
+(``esbgen.esb.routing`` reads it from the code):
 
 * whole path to a shared host (the legacy ESB's sops: ``PAAS_HOST`` +
   ``/o/bk_sops/...``): the ``/o/<app>`` part of each dest_path is all there is.
@@ -25,12 +25,15 @@ import shutil
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
-from esbgen.confapis import compose, dest_path_app_edit, read_text
-from esbgen.domain import Channel, CloneTarget, ComponentSet
+from esbgen.commands.register import _edits
 from esbgen.errors import EsbgenError, UsageError
+from esbgen.esb.confapis import compose, dest_path_app_edit, read_text
+from esbgen.esb.model import Channel, CloneTarget, ComponentSet
 from esbgen.fsutil import read_input
 from esbgen.plan import FileWrite, Plan
+from esbgen.runner import Context, Operation
 from esbgen.saas import APP_PATH_RE, SaasType
 
 TITLE_RE = re.compile(r"^retarget (?P<system>\S+) from app (?P<old>\S+) to (?P<new>\S+)$")
@@ -55,8 +58,8 @@ def _dest_app(channel: Channel) -> str | None:
 
 
 def _load_system(root: Path, system_name: str) -> ComponentSet:
-    from esbgen.esbtree import load_tree
-    from esbgen.rules import validate_system_folder
+    from esbgen.esb.rules import validate_system_folder
+    from esbgen.esb.tree import load_tree
 
     validate_system_folder(system_name, "system")
     tree = load_tree(root, only={system_name})
@@ -69,7 +72,7 @@ def _load_system(root: Path, system_name: str) -> ComponentSet:
 
 def _routings(root: Path, system: ComponentSet, channels: list[Channel]) -> dict:
     """How the components serving ``channels`` route a call, by codename."""
-    from esbgen.routing import component_routing
+    from esbgen.esb.routing import component_routing
 
     found = {}
     for channel in channels:
@@ -82,12 +85,12 @@ def _routings(root: Path, system: ComponentSet, channels: list[Channel]) -> dict
 def plan_retarget(root: Path, system_name: str, app_code: str, saas_type_name: str | None = None,
                   app_url: str | None = None) -> RetargetOutcome:
     """The plan that moves ``system_name``'s calls to app ``app_code``; nothing changes."""
-    from esbgen.esbtree import python_files
-    from esbgen.layout import settings_file
-    from esbgen.pyedit import PythonRewrites, Rewrite, python_edits
-    from esbgen.rules import SHARED_SETTINGS, validate_app_code, validate_url
+    from esbgen.edit.python import PythonRewrites, Rewrite, python_edits
+    from esbgen.edit.template import rendered_text
+    from esbgen.esb.layout import settings_file
+    from esbgen.esb.rules import SHARED_SETTINGS, validate_app_code, validate_url
+    from esbgen.esb.tree import python_files
     from esbgen.saas import select_saas_type, setting_literal
-    from esbgen.template import rendered_text
 
     validate_app_code(app_code)
     if app_url is not None:
@@ -178,8 +181,8 @@ def plan_retarget(root: Path, system_name: str, app_code: str, saas_type_name: s
 
 def define_setting(root: Path, relative: Path, name: str, url: str, after: str | None = None) -> FileWrite | None:
     """The settings file with ``name = 'url'`` added after the assignment of ``after`` (or at its end)."""
-    from esbgen.edition import _value_key, read_settings
-    from esbgen.pyedit import py_literal
+    from esbgen.commands.sync_edition import _value_key, read_settings
+    from esbgen.edit.python import py_literal
 
     path = root / relative
     if path.is_symlink():
@@ -209,9 +212,9 @@ def define_setting(root: Path, relative: Path, name: str, url: str, after: str |
 
 def _after_destinations(root: Path, system: ComponentSet, plan: Plan) -> dict[tuple[Path, int], object]:
     """Where each channel's call goes once the plan is applied: its files, rewritten, read back."""
-    from esbgen.esbtree import load_tree, python_files
-    from esbgen.layout import settings_file
-    from esbgen.routing import destinations
+    from esbgen.esb.layout import settings_file
+    from esbgen.esb.routing import destinations
+    from esbgen.esb.tree import load_tree, python_files
 
     writes = {w.path: w.after for w in plan.file_writes}
     relatives = list(system.yaml_files) + [settings_file(root)]
@@ -235,8 +238,8 @@ def _after_destinations(root: Path, system: ComponentSet, plan: Plan) -> dict[tu
 
 def _routing_notes(root: Path, system: ComponentSet, routings: dict, current: str, app_code: str,
                    old_host: str | None, new_host: str | None, app_url: str | None, plan: Plan) -> list[str]:
-    from esbgen.layout import settings_file
-    from esbgen.routing import destinations, settings_values
+    from esbgen.esb.layout import settings_file
+    from esbgen.esb.routing import destinations, settings_values
     from esbgen.saas import app_literal
 
     relative = settings_file(root)
@@ -306,7 +309,7 @@ def _routing_notes(root: Path, system: ComponentSet, routings: dict, current: st
 
 def retarget_chain(root: Path, system_name: str) -> list:
     """The applied retargets of ``system_name`` since its last ``--to-source``, oldest first."""
-    from esbgen.history import applied
+    from esbgen.journal.history import applied
 
     chain: list = []
     for journal in applied(root):
@@ -321,7 +324,7 @@ def retarget_chain(root: Path, system_name: str) -> list:
 
 def plan_to_source(root: Path, system_name: str) -> RetargetOutcome:
     """The plan that puts back every file the recorded retargets of the system changed; nothing changes."""
-    from esbgen.history import backup_bytes, file_ops
+    from esbgen.journal.history import backup_bytes, file_ops
 
     system = _load_system(root, system_name)
     chain = retarget_chain(root, system_name)
@@ -366,7 +369,7 @@ def plan_to_source(root: Path, system_name: str) -> RetargetOutcome:
 
 
 def _back_notes(root: Path, system: ComponentSet, plan: Plan) -> list[str]:
-    from esbgen.routing import destinations
+    from esbgen.esb.routing import destinations
 
     before = {(d.channel.file, d.channel.line): d for d in destinations(root, system)}
     after = _after_destinations(root, system, plan)
@@ -378,3 +381,57 @@ def _back_notes(root: Path, system: ComponentSet, plan: Plan) -> list[str]:
                 f"after the change, to {new_destination.describe()}"
             ]
     return []
+
+
+@dataclass
+class Retarget(Operation):
+    system: str
+    app_code: str | None = None
+    saas_type: str | None = None
+    to_source: bool = False
+    app_url: str | None = None
+    command = "retarget"
+    scratch = False
+    outcome: Any = None
+
+    def check(self, ctx: Context) -> None:
+        from esbgen.esb.rules import validate_app_code, validate_system_folder, validate_url
+
+        validate_system_folder(self.system, "system")
+        if self.to_source == (self.app_code is not None):
+            raise UsageError("give either --app-code CODE or --to-source")
+        if self.to_source and self.app_url is not None:
+            raise UsageError("--app-url goes with --app-code, not with --to-source")
+        if self.app_code is not None:
+            validate_app_code(self.app_code)
+        if self.app_url is not None:
+            validate_url(self.app_url, "--app-url")
+
+    def make_plan(self, ctx: Context, work: Path | None) -> Plan:
+        from esbgen.services import service_steps
+
+        root = ctx.root
+        self.outcome = (plan_to_source(root, self.system) if self.to_source
+                        else plan_retarget(root, self.system, self.app_code, self.saas_type, self.app_url))
+        self.outcome.plan.post_steps.extend(service_steps(root, ctx.services))
+        return self.outcome.plan
+
+    def nothing_to_do(self, plan: Plan) -> str:
+        if self.to_source:
+            return "; ".join(plan.unchanged)
+        return f"{self.system} already forwards to app {self.app_code}"
+
+    def summary(self, plan: Plan) -> list[str]:
+        outcome = self.outcome
+        if self.to_source:
+            return [f"Retargeted {self.system} back to app {outcome.app_code}, its source:"
+                    f" {len(plan.file_writes)} files put back."]
+        return [
+            f"Retargeted {self.system} from app {outcome.current_app} to {self.app_code} (SaaS type "
+            f"{outcome.saas_type.name}): {len(plan.file_writes)} files changed; edits: {_edits(outcome.edits_by_kind)}."
+        ]
+
+    def plugin_values(self, plan: Plan) -> dict[str, Any]:
+        outcome = self.outcome
+        return {"system": (outcome.system.system_name or outcome.system.name).upper(), "app_code": outcome.app_code or None,
+                "saas_type": outcome.saas_type.name if outcome.saas_type is not None else None}

@@ -18,7 +18,7 @@ on the later shape they are the ``description`` and ``comment`` columns.  A
 table of neither shape is refused in one line naming the columns it lacks.
 An inserted row gets the ESB's model defaults for every other known column the table has.
 
-Nothing here imports a driver at module level: ``import esbgen.db`` stays cheap.
+Nothing here imports a driver at module level: ``import esbgen.db.connection`` stays cheap.
 """
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ PASSWORD_MASK = "***"
 WRITABLE_COLUMNS = ("label", "remark")
 BOARD = "default"  # the later ESB's board of the systems esbgen registers
 AUTHOR = "esbgen"  # created_by / updated_by of the later shape
-SYNCED_ROWS_KIND = "db_synced_rows"  # the step kind of the rows a verified sync wrote (esbgen.syncrows)
+SYNCED_ROWS_KIND = "db_synced_rows"  # the step kind of the rows a verified sync wrote (esbgen.db.sync)
 
 # ---------------------------------------------------------------- where the database is
 

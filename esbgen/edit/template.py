@@ -459,7 +459,7 @@ def _copying_verbatim(jobs: list[list[Any]]) -> Iterator[Callable[[], None]]:
 
 def _copy_batch(source_folder: str, destination_folder: str, names: list[Any], abandoned: threading.Event) -> int:
     """Copy ``names`` from one folder into another, each noted for the journal's fingerprint."""
-    from esbgen.journal import remember_written
+    from esbgen.journal.record import remember_written
 
     if abandoned.is_set():
         return 0

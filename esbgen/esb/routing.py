@@ -25,11 +25,11 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from esbgen.domain import Channel, ComponentClass, ComponentSet
+from esbgen.esb.model import Channel, ComponentClass, ComponentSet
 from esbgen.errors import EsbgenError
-from esbgen.esbtree import assignments_in
+from esbgen.esb.tree import assignments_in
 from esbgen.fsutil import read_input
-from esbgen.pyedit import source_segment
+from esbgen.edit.python import source_segment
 
 MAX_DEPTH = 12  # how far names are followed (assignments, imports, methods)
 PATH_VAR_RE = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
@@ -111,7 +111,7 @@ class Destination:
 
 def settings_values(root: Path, settings_file: Path | None = None) -> dict[str, SettingValue]:
     """Top-level assignments of the tree's settings file (the last one of a name counts); unreadable: none."""
-    from esbgen.layout import settings_file as tree_settings_file
+    from esbgen.esb.layout import settings_file as tree_settings_file
 
     relative = settings_file or tree_settings_file(root)
     try:
@@ -463,7 +463,7 @@ def destination(root: Path, system: ComponentSet, channel: Channel, path_vars: d
                 settings: dict[str, SettingValue] | None = None,
                 routings: dict[str, ComponentRouting] | None = None) -> Destination:
     """Where a call to ``channel`` goes: host setting, its value in the settings file, method and path."""
-    from esbgen.layout import settings_file
+    from esbgen.esb.layout import settings_file
 
     component = system.component_by_codename(channel.codename) if channel.codename else None
     routing = None

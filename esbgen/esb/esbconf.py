@@ -13,7 +13,7 @@ import ast
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from esbgen.layout import ESB_CONF
+from esbgen.esb.layout import ESB_CONF
 
 
 @dataclass

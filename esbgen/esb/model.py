@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from esbgen.layout import APIS_GROUP, APISV2, APISV2_GROUP, CUSTOM_CONF, TEMPLATES_GROUP
+from esbgen.esb.layout import APIS_GROUP, APISV2, APISV2_GROUP, CUSTOM_CONF, TEMPLATES_GROUP
 
 # Folders of ``components/`` that hold Python components, with the codename prefix the ESB gives them
 # (the ``component_groups`` of its esb_conf.py). The v2 group comes first: it is a system's main side.

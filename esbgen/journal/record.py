@@ -17,7 +17,7 @@ first three back and finishes an undo, so the tree is always exactly as it was
 before the change or exactly as after it.
 
 A change is a list of typed steps (a folder moved into place, a file written,
-an external step of a kind a plugin provides: ``esbgen.steps``), each with
+an external step of a kind a plugin provides: ``esbgen.journal.steps``), each with
 ``apply``, ``revert`` and ``verify``.  One revert loop serves rollback,
 recovery and undo alike: every ``revert`` looks at what is where (the staged
 copy, the tree, the backup, the rows) and only moves what still needs moving,
@@ -66,13 +66,14 @@ from typing import Any, Callable, Iterator
 
 from esbgen.errors import APPLIED, ROLLED_BACK, EsbgenError, Interrupted, Refused, RollbackIncomplete, RolledBack
 from esbgen.errors import Terminated, signal_name
-from esbgen import fingerprint, progress
+from esbgen import progress
+from esbgen.journal import fingerprint
 from esbgen import redact
-from esbgen.layout import SETTINGS_FILES
+from esbgen.esb.layout import SETTINGS_FILES
 from esbgen.fsutil import apply_edits, atomic_write_bytes, byte_edits, fsync_dir, lstat_components, remove_stray_temps
 from esbgen.plan import Plan
 from esbgen.plugins import pass_moment, step_kind
-from esbgen.steps import StepContext
+from esbgen.journal.steps import StepContext
 
 STATE_DIR = ".esbgen"
 HOST_STATE_ENV = "ESBGEN_STATE_DIR"
@@ -240,8 +241,8 @@ def lock_timeout() -> float:
 def _safe_argv() -> list[str]:
     """This run's arguments with any password in a database URL masked (they go into .esbgen/)."""
     try:
-        from esbgen.db import redact_argv
-    except ImportError:  # pragma: no cover - esbgen.db is part of esbgen
+        from esbgen.db.connection import redact_argv
+    except ImportError:  # pragma: no cover - esbgen.db.connection is part of esbgen
         return ["***" if "://" in arg else arg for arg in sys.argv[1:]]
     return redact_argv(sys.argv[1:])
 
@@ -366,7 +367,7 @@ def _flock_holder(root: Path) -> str | None:
 
 def _process_line(pid: int) -> str:
     """A process as the lock's line names a run: its id, its command (passwords masked), since when."""
-    from esbgen.db import redact_argv
+    from esbgen.db.connection import redact_argv
 
     try:
         argv = [arg.decode(errors="replace") for arg in Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[:-1]]
@@ -969,7 +970,7 @@ def _restore_owner(path: Path, owner: list[int] | None) -> None:
 
 
 class _External:
-    """A step of a kind a plugin provides (``esbgen.steps``): database rows, a running nginx."""
+    """A step of a kind a plugin provides (``esbgen.journal.steps``): database rows, a running nginx."""
 
     def apply(self, journal: Journal, root: Path, op: dict[str, Any]) -> None:
         step_kind(op["kind"], f"change {journal.id}").apply(op["record"], _context(journal, root))

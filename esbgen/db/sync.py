@@ -32,7 +32,9 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from esbgen import db, esbrows
+from esbgen.db import connection as db
+
+from esbgen.db import rows as esbrows
 from esbgen.errors import EsbgenError, Refused, UsageError
 from esbgen.plan import ExternalStep, Plan, PostStep
 
@@ -58,7 +60,7 @@ def planned(tree, system_name: str, shape: esbrows.ChannelShape) -> list[dict[st
     """
     import dataclasses
 
-    from esbgen.rules import served_channels
+    from esbgen.esb.rules import served_channels
 
     tree = dataclasses.replace(tree, generation=shape.name)
     system = next((s for s in tree.systems.values() if (s.system_name or s.name).upper() == system_name), None)
@@ -266,7 +268,7 @@ def verify_rows(database, shape, system_name: str, items: list[dict[str, Any]], 
 def _journal_of(plan: Plan):
     """The change the sync's rows belong to: the one this run applied, else (a repeat that had nothing
     to do) the last change applied, when it is this same change: undo takes them back with it."""
-    from esbgen.journal import journals
+    from esbgen.journal.record import journals
 
     journal = getattr(plan, "applied_journal", None)
     if journal is not None:
@@ -319,8 +321,8 @@ def verified_sync_step(plan: Plan, root: Path, system_name: str, services, targe
     step = VerifiedSync(description)
 
     def run() -> str:
-        from esbgen.esbtree import load_tree
-        from esbgen.journal import _signals_wait
+        from esbgen.esb.tree import load_tree
+        from esbgen.journal.record import _signals_wait
 
         tree = load_tree(root)
         with target.open() as database:
@@ -448,7 +450,7 @@ class SyncedRowsKind:
 
     def verify(self, record: dict[str, Any], ctx: Any) -> bool:
         """The rows are as the sync left them; else refuse naming those that are not."""
-        from esbgen.registration import _database_for, run_target
+        from esbgen.db.registration import _database_for, run_target
 
         shown = record.get("shown", record["database"])
         problems = []
@@ -468,7 +470,7 @@ class SyncedRowsKind:
         return True
 
     def revert(self, record: dict[str, Any], ctx: Any) -> None:
-        from esbgen.registration import _database_for, run_target
+        from esbgen.db.registration import _database_for, run_target
 
         shown = record.get("shown", record["database"])
         with db.explained(f"cannot revert the rows the sync wrote ({shown})"):
@@ -510,7 +512,7 @@ def check_options(services, verified: bool) -> None:
         option = "--grant" if services.grants else "--no-force-sync"
         raise UsageError(f"{option} goes with --sync and a database (--database URL, ${db.ENV_URL}, or "
                          "`manage.py esbgen`): the channels to grant and to force are rows the sync writes")
-    from esbgen.rules import validate_app_code
+    from esbgen.esb.rules import validate_app_code
 
     for app in services.grants or ():
         validate_app_code(app)

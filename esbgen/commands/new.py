@@ -6,15 +6,25 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from esbgen.clone import add_rendered_folders, conf_changes, validate_rendered
-from esbgen.domain import CloneTarget
+from esbgen.commands.clone import add_rendered_folders, conf_changes, validate_rendered
+from esbgen.commands.register import plan_row_and_services
+from esbgen.commands.verify import _verify_notes
+from esbgen.db import registration as _registration
+from esbgen.edit.template import render_with_defaults
 from esbgen.errors import EsbgenError, UsageError
-from esbgen.esbtree import load_tree
-from esbgen.layout import APISV2, COMPONENTS, CONFAPIS, settings_file
+from esbgen.esb.layout import APISV2, COMPONENTS, CONFAPIS, settings_file
+from esbgen.esb.model import CloneTarget
+from esbgen.esb.rules import (
+    validate_app_code,
+    validate_host_setting_answer,
+    validate_label,
+    validate_new_system,
+    validate_remark,
+)
+from esbgen.esb.tree import load_tree
 from esbgen.plan import Plan
-from esbgen.rules import validate_app_code, validate_host_setting_answer, validate_label, validate_new_system
+from esbgen.runner import Context, Operation
 from esbgen.saas import SaasType, all_saas_types, saas_type_named
-from esbgen.template import render_with_defaults
 
 DEFAULT_TYPE = "confapis"
 
@@ -86,3 +96,42 @@ def plan_new(root: Path, name: str, app_code: str, work: Path, *, type_name: str
     if not plan.is_empty:
         plan.notes.append(f"define {target.host_setting} in {settings_file(root)} (the host of app {app_code})")
     return NewOutcome(plan, target, saas_type, rendered)
+
+
+@dataclass
+class New(Operation):
+    name: str
+    app_code: str
+    saas_type: str | None = None
+    label: str | None = None
+    force: bool = False
+    remark: str | None = None
+    command = "new"
+    outcome: Any = None
+
+    def check(self, ctx: Context) -> None:
+        validate_remark(self.remark)
+
+    def make_plan(self, ctx: Context, work: Path) -> Plan:
+        outcome = self.outcome = plan_new(ctx.root, self.name, self.app_code, work, type_name=self.saas_type,
+                                          label=self.label, force=self.force)
+        plan_row_and_services(
+            ctx, outcome.plan, outcome.target.system_name, label=outcome.target.label,
+            remark=self.remark if self.remark is not None else new_remark(outcome.saas_type),
+            label_given=self.label is not None, remark_given=self.remark is not None, verify=True,
+        )
+        return outcome.plan
+
+    def nothing_to_do(self, plan: Plan) -> str:
+        return f"{self.name} already exists as this template makes it, and is registered"
+
+    def summary(self, plan: Plan) -> list[str]:
+        outcome = self.outcome
+        return [
+            f"Created {self.name} (SYSTEM_NAME {outcome.target.system_name}, app {self.app_code}, SaaS type "
+            f"{outcome.saas_type.name}): {plan.added_count} files written."
+        ] + _registration.done_lines(plan) + _verify_notes(plan.root, self.name)
+
+    def plugin_values(self, plan: Plan) -> dict[str, Any]:
+        return {"new": self.name, "system": self.outcome.target.system_name, "app_code": self.app_code,
+                "saas_type": self.outcome.saas_type.name}

@@ -22,7 +22,7 @@ from functools import lru_cache
 
 from esbgen.errors import EsbgenError
 from esbgen.fsutil import decode_text
-from esbgen.template import Edit, Var
+from esbgen.edit.template import Edit, Var
 
 
 def source_segment(text: str, node: ast.AST) -> str | None:

@@ -8,13 +8,13 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from esbgen.errors import EsbgenError, UsageError
-from esbgen.layout import APIDOCS, ESB_CONF, SYSTEM_CONFIGS
-from esbgen.pyedit import source_segment
+from esbgen.esb.layout import APIDOCS, ESB_CONF, SYSTEM_CONFIGS
+from esbgen.edit.python import source_segment
 
 if TYPE_CHECKING:
     from pathlib import Path
 
-    from esbgen.domain import Channel, ComponentClass, ComponentSet, EsbTree, PresetChannel
+    from esbgen.esb.model import Channel, ComponentClass, ComponentSet, EsbTree, PresetChannel
 
 SYSTEM_FOLDER_RE = re.compile(r"[a-z][a-z0-9_]{0,63}")
 APP_CODE_RE = re.compile(r"[a-z][a-z0-9_-]{0,31}")
@@ -770,7 +770,7 @@ def settings_assigned(root: Path) -> dict[str, str]:
     import ast
 
     from esbgen.fsutil import read_input
-    from esbgen.layout import settings_file
+    from esbgen.esb.layout import settings_file
 
     path = root / settings_file(root)
     try:
@@ -802,7 +802,7 @@ def validate_host_setting_answer(plugin: str, value: Any, tree: EsbTree, target:
             raise refuse_plugin_value(plugin, "the host setting", value, f"system {name} reads for its own backend")
     assigned = settings_assigned(tree.root)
     if value in assigned and host_setting_reason(value, assigned[value], cautious=True) is None:
-        from esbgen.layout import settings_file
+        from esbgen.esb.layout import settings_file
 
         raise refuse_plugin_value(plugin, "the host setting", value,
                                   f"{settings_file(tree.root)} uses for something else than a host")

@@ -23,7 +23,7 @@ class Change:
 
 def applied(root: Path) -> list:
     """The applied changes, oldest first."""
-    from esbgen.journal import journals
+    from esbgen.journal.record import journals
 
     return [j for j in journals(root) if j.state == "applied"]
 
@@ -64,7 +64,7 @@ def backup_bytes(journal, op: dict[str, Any], after: bytes | None = None) -> byt
     import hashlib
 
     if op.get("edits") is not None:
-        from esbgen.journal import edited_bytes
+        from esbgen.journal.record import edited_bytes
 
         if after is None or hashlib.sha256(after).hexdigest() != op.get("after_sha"):
             raise EsbgenError(f"{op['path']} changed between the changes of journal {journal.path}; put it back by hand, "

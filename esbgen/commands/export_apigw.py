@@ -42,10 +42,10 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from esbgen.errors import EsbgenError, UsageError
-from esbgen.layout import APIDOCS, COMPONENTS, inside_components
-from esbgen.esbconf import config_validators
-from esbgen.layout import ESB_CONF
+from esbgen.errors import EsbgenError, Refused, UsageError
+from esbgen.esb.esbconf import config_validators
+from esbgen.esb.layout import APIDOCS, COMPONENTS, ESB_CONF, inside_components
+from esbgen.runner import Context, Operation
 
 GATEWAY_NAME_RE = re.compile(r"[a-z][a-z0-9-]{2,29}")  # the gateway's own rule for names
 STAGE_NAME_RE = re.compile(r"[a-zA-Z][a-zA-Z0-9_-]{0,19}")
@@ -86,7 +86,7 @@ class PathVar:
 
 
 @dataclass
-class Operation:
+class GatewayResource:
     """One gateway resource made from one channel the ESB serves."""
 
     esb_path: str
@@ -140,7 +140,7 @@ class Export:
     stage: str
     root: Path
     settings_file: Path
-    operations: list[Operation]
+    operations: list[GatewayResource]
     backends: list[Backend]
     left_out: list[tuple[str, str]]  # (ESB path or where, why)
     warnings: list[str]
@@ -277,11 +277,11 @@ def build_export(root: Path, system_folder: str, *, gateway: str | None = None, 
     ``via_esb`` is the ESB's address: a channel whose backend is neither read nor named goes through it there,
     as the gateway's own converter sends every component.
     """
-    from esbgen.esbconf import read_esb_conf
-    from esbgen.esbtree import load_tree
-    from esbgen.layout import settings_file
-    from esbgen.routing import settings_values
-    from esbgen.rules import check_channel_fields, served_channels, validate_system_folder
+    from esbgen.esb.esbconf import read_esb_conf
+    from esbgen.esb.layout import settings_file
+    from esbgen.esb.routing import settings_values
+    from esbgen.esb.rules import check_channel_fields, served_channels, validate_system_folder
+    from esbgen.esb.tree import load_tree
 
     validate_system_folder(system_folder, "system")
     gateway = gateway or default_gateway_name(system_folder)
@@ -290,7 +290,7 @@ def build_export(root: Path, system_folder: str, *, gateway: str | None = None, 
     stage = stage or DEFAULT_STAGE
     if not STAGE_NAME_RE.fullmatch(stage):
         raise UsageError(f"stage name {stage!r} is not valid: a letter, then at most 19 letters, digits, '_' or '-'")
-    from esbgen.rules import validate_url
+    from esbgen.esb.rules import validate_url
 
     if backend_host is not None:
         validate_url(backend_host, "--backend-host", path_ok=False)
@@ -301,7 +301,7 @@ def build_export(root: Path, system_folder: str, *, gateway: str | None = None, 
     if via_esb is not None:
         validate_url(via_esb, "--via-esb", path_ok=False)
     for app in grant_apps:
-        from esbgen.rules import validate_app_code
+        from esbgen.esb.rules import validate_app_code
 
         validate_app_code(app)
     tree = load_tree(root, only={system_folder})
@@ -346,7 +346,7 @@ def build_export(root: Path, system_folder: str, *, gateway: str | None = None, 
     main_setting = _main_setting(root, system, served, routings)
     if backend_host and main_setting:
         backends.setdefault(main_setting, backend_host)
-    operations: list[Operation] = []
+    operations: list[GatewayResource] = []
     refused: list[tuple[str, str, str]] = []
     used_names: set[str] = set()
     from esbgen import progress
@@ -417,7 +417,7 @@ def _channel_backend(name: str, text: str) -> tuple[str, str, str]:
 
 def _main_setting(root: Path, system, served, routings: dict) -> str | None:
     """The host setting most of the system's channels are forwarded to, as the code shows it."""
-    from esbgen.routing import component_routing
+    from esbgen.esb.routing import component_routing
 
     counts: Counter = Counter()
     for item in served:
@@ -437,7 +437,7 @@ def _main_setting(root: Path, system, served, routings: dict) -> str | None:
 def _router_served(tree, system, conf, served: list) -> tuple[list, dict]:
     """The channels the ESB answers at request time: the ones its sync keeps, then (legacy) every esb_conf.py
     preset, row or no row, and the alias paths of ``rewrite_channels``. Aliases map to the channel they serve as."""
-    from esbgen.rules import Served, preset_name
+    from esbgen.esb.rules import Served, preset_name
 
     served = list(served)
     if tree.generation == "legacy":
@@ -501,8 +501,8 @@ def _checks(tree, conf, served) -> tuple[tuple[str, ...], str | None]:
     return conf.real(tuple(base) + tuple(appended)), note
 
 
-def _operation(root, tree, system, conf, served, alias_of, settings, backends, routings, doc_names) -> Operation:
-    from esbgen.routing import destination, preset_destination
+def _operation(root, tree, system, conf, served, alias_of, settings, backends, routings, doc_names) -> GatewayResource:
+    from esbgen.esb.routing import destination, preset_destination
 
     notes: list[str] = []
     refused = None
@@ -583,7 +583,7 @@ def _operation(root, tree, system, conf, served, alias_of, settings, backends, r
         notes.append(f"any method on the ESB (ANY on the gateway); the backend is called with {backend_method}")
     if alias_of is not None:
         notes.append(f"an alias the ESB serves as {alias_of.path}")
-    return Operation(
+    return GatewayResource(
         esb_path=served.path, esb_method=served.method.upper(), name="", channel_name=served.name, path=served.path,
         description=str(description), description_en=str(description_en),
         is_public=not (hidden or deprecated or alias_of is not None),
@@ -596,7 +596,7 @@ def _operation(root, tree, system, conf, served, alias_of, settings, backends, r
 
 def _own_call(root: Path, component) -> tuple[str, str, str] | None:
     """(method, host setting, path) of the one HTTP call a component's own code makes, where all are plain."""
-    from esbgen.routing import component_calls
+    from esbgen.esb.routing import component_calls
 
     try:
         calls = set(component_calls(root, component))
@@ -611,7 +611,7 @@ def _own_call(root: Path, component) -> tuple[str, str, str] | None:
 
 
 def _synced_keys(tree, system) -> set:
-    from esbgen.rules import served_channels
+    from esbgen.esb.rules import served_channels
 
     return {(s.path, s.method) for s in served_channels(tree, system)[0]}
 
@@ -622,7 +622,7 @@ def _plain_address(setting) -> str | None:
     return None
 
 
-def _name_and_place(operations: list[Operation], system_name: str) -> None:
+def _name_and_place(operations: list[GatewayResource], system_name: str) -> None:
     """Resource names as the gateway's converter gives them: ``{system}_{name}`` in lower case, and on a
     clash the method and the path's words."""
     names: set[str] = set()
@@ -1171,3 +1171,58 @@ def write_export(export: Export, output: Path) -> tuple[bool, list[str]]:
     finally:
         if stage.exists():
             shutil.rmtree(stage, ignore_errors=True)
+
+
+@dataclass
+class ExportApigw(Operation):
+    """Write a system as an API gateway project (esbgen.commands.export_apigw); only DIR is written, never the ESB tree."""
+
+    system: str
+    output: str
+    gateway: str | None = None
+    stage: str | None = None
+    backend_host: str | None = None
+    grant_apps: tuple[str, ...] = ()
+    strict: bool = False
+    backends: tuple[str, ...] = ()  # SETTING=URL
+    channel_backends: tuple[str, ...] = ()  # NAME=METHOD URL
+    via_esb: str | None = None
+    command = "export-apigw"
+    writes = False
+
+    def read(self, ctx: Context) -> int:
+        say, root = ctx.say, ctx.root
+        export = build_export(root, self.system, gateway=self.gateway, stage=self.stage,
+                              backend_host=self.backend_host, backends=_pairs("--backend", self.backends),
+                              channel_backends=_pairs("--channel-backend", self.channel_backends),
+                              via_esb=self.via_esb, grant_apps=tuple(self.grant_apps))
+        if self.strict and export.refused:
+            raise Refused(f"--strict: {len(export.refused)} channel(s) of {self.system} have no backend read from the "
+                          "code or named: " + "; ".join(f"{path} ({why})" for _, path, why in export.refused))
+        for line in export.warnings:
+            say(f"warning: {line}")
+        replacing, _ = check_output(root, Path(self.output), self.system)
+        summary = (f"{len(export.operations)} resources ({len(export.refused)} channel(s) not exported, see MIGRATION.md) "
+                   f"for gateway {export.gateway}, stage {export.stage}")
+        if ctx.dry_run:
+            say(f"Would {'replace the export in' if replacing else 'write'} {self.output}: {summary}.")
+            for name, data in export.files.items():
+                say(f"  {name}  ({len(data)} bytes)")
+            say("Dry run: nothing was written.")
+            return 0
+        replaced, carried = write_export(export, Path(self.output))
+        say(f"{'Replaced the export in' if replaced else 'Wrote'} {self.output}: {summary}; {len(export.files)} files.")
+        if carried:
+            say(f"Kept from the earlier export: {', '.join(carried)}")
+        say(f"Next: the apigw-manager steps in {Path(self.output) / 'MIGRATION.md'}.")
+        return 0
+
+
+def _pairs(option: str, values: tuple[str, ...]) -> dict[str, str]:
+    pairs: dict[str, str] = {}
+    for value in values:
+        key, sep, rest = value.partition("=")
+        if not sep or not key.strip() or not rest.strip():
+            raise UsageError(f"{option} {value!r} is not NAME=VALUE")
+        pairs[key.strip()] = rest.strip()
+    return pairs

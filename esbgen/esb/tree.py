@@ -8,8 +8,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
-from esbgen.confapis import channels_of
-from esbgen.domain import (
+from esbgen.esb.confapis import channels_of
+from esbgen.esb.model import (
     COMPONENT_GROUPS,
     ComponentClass,
     ComponentSet,
@@ -19,9 +19,9 @@ from esbgen.domain import (
 )
 from esbgen.errors import EsbgenError
 from esbgen.fsutil import check_entry, read_input, refuse_special_files
-from esbgen.pyedit import source_segment
-from esbgen.layout import APIDOCS, COMPONENTS, CONFAPIS, CUSTOM_CONF, ESB_CONF, SYSTEM_CONFIGS, generation, is_esb_root, not_a_root_reason
-from esbgen.rules import NON_COMPONENT_DIRS, component_codename
+from esbgen.edit.python import source_segment
+from esbgen.esb.layout import APIDOCS, COMPONENTS, CONFAPIS, CUSTOM_CONF, ESB_CONF, SYSTEM_CONFIGS, generation, is_esb_root, not_a_root_reason
+from esbgen.esb.rules import NON_COMPONENT_DIRS, component_codename
 
 SKIPPED_NAMES = ("__pycache__",)
 

@@ -13,7 +13,7 @@ What comes over, and how (the granularity):
   sync-edition: the journal says which); ``--take-file PATH`` takes the CE's
   anyway.  ``--skip PATH`` leaves a file or folder out.
 * The settings file (``configs/default.py`` in the legacy ESB,
-  ``conf/default.py`` in the later one; ``esbgen.layout``) is merged by its
+  ``conf/default.py`` in the later one; ``esbgen.esb.layout``) is merged by its
   top-level assignments (libcst): a setting only the CE has is added after
   its CE neighbour; a setting that differs takes the CE's value, except
   ``DATABASES``, secrets and host settings, which keep the target's, and values
@@ -49,14 +49,27 @@ import re
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
-from esbgen.layout import CUSTOM_CONF
-from esbgen.errors import EsbgenError, Refused, UsageError
-from esbgen.layout import COMPONENTS, CONFAPIS, LEGACY_SETTINGS, LIB_GSE, SETTINGS_FILES, generation, is_confapis_yaml, is_esb_root, not_a_root_reason, settings_file
-from esbgen.plan import FileWrite, Plan, TreeAdd
 from esbgen import redact
+from esbgen.errors import EsbgenError, Refused, UsageError
+from esbgen.esb.layout import (
+    COMPONENTS,
+    CONFAPIS,
+    CUSTOM_CONF,
+    LEGACY_SETTINGS,
+    LIB_GSE,
+    SETTINGS_FILES,
+    generation,
+    is_confapis_yaml,
+    is_esb_root,
+    not_a_root_reason,
+    settings_file,
+)
+from esbgen.esb.rules import host_setting_reason
+from esbgen.plan import FileWrite, Plan, TreeAdd
 from esbgen.redact import secret_reason
-from esbgen.rules import host_setting_reason
+from esbgen.runner import Context, Operation
 
 SCOPES = (COMPONENTS, LIB_GSE)
 KEPT_FILES = frozenset({CUSTOM_CONF})
@@ -456,7 +469,7 @@ def _copy(source: Path, destination: Path) -> None:
 
 
 def _check_yaml(ce_root: Path, relative: Path) -> None:
-    from esbgen.confapis import compose, read_text
+    from esbgen.esb.confapis import compose, read_text
 
     if is_confapis_yaml(relative):
         label = str(ce_root / relative)
@@ -544,7 +557,7 @@ def _across_generations_note(root: Path, ce_root: Path, plan: Plan) -> str:
 def plan_sync_edition(root: Path, ce_root: Path, work: Path, take: list[str], take_files: list[str] | tuple = (),
                       skip: list[str] | tuple = (), across_generations: bool = False) -> SyncOutcome:
     """What the target needs from the CE; staged under ``work``; nothing in the tree changes."""
-    from esbgen.history import changed_by_esbgen, changed_paths
+    from esbgen.journal.history import changed_by_esbgen, changed_paths
 
     same_root(root, ce_root)
     across = generations_differ(root, ce_root, across_generations)
@@ -645,7 +658,7 @@ def plan_sync_edition(root: Path, ce_root: Path, work: Path, take: list[str], ta
 
 
 def _settings_files(root: Path, ce_root: Path) -> tuple[Path, Path]:
-    """The target's settings file and the CE's (each tree's own generation; ``esbgen.layout``)."""
+    """The target's settings file and the CE's (each tree's own generation; ``esbgen.esb.layout``)."""
     ce_settings = settings_file(ce_root)
     has_own = any((root / name).is_file() or (root / name).is_symlink() for name in SETTINGS_FILES)
     return (settings_file(root) if has_own else ce_settings), ce_settings
@@ -696,7 +709,7 @@ def _configs_change(root: Path, ce_root: Path, take: list[str], target_rel: Path
 
 
 def _kept_conf_note(root: Path, ce_root: Path, relative: Path) -> str:
-    from esbgen.esbtree import read_custom_conf
+    from esbgen.esb.tree import read_custom_conf
 
     note = (
         f"{relative} differs from the CE's: the target's is kept (it registers this ESB's own systems and channels)"
@@ -717,3 +730,38 @@ def _kept_conf_note(root: Path, ce_root: Path, relative: Path) -> str:
     if missing:
         note += f"; the CE's {' and '.join(missing)} are not in it: add them by hand if this ESB serves them"
     return note
+
+
+@dataclass
+class SyncEdition(Operation):
+    ce_option: str
+    take: tuple[str, ...] = ()
+    take_files: tuple[str, ...] = ()
+    skip: tuple[str, ...] = ()
+    across_generations: bool = False
+    command = "sync-edition"
+    ce_root: Path | None = None
+    outcome: Any = None
+
+    def check(self, ctx: Context) -> None:
+        if not self.ce_option:
+            raise UsageError("--from needs the CE's ESB root")
+        self.ce_root = resolve_ce_root(self.ce_option)
+        same_root(ctx.root, self.ce_root)
+
+    def make_plan(self, ctx: Context, work: Path) -> Plan:
+        from esbgen.services import service_steps
+
+        self.outcome = plan_sync_edition(ctx.root, self.ce_root, work, list(self.take), list(self.take_files),
+                                         list(self.skip), self.across_generations)
+        self.outcome.plan.post_steps.extend(service_steps(ctx.root, ctx.services))
+        return self.outcome.plan
+
+    def nothing_to_do(self, plan: Plan) -> str:
+        return f"{plan.root} already has what it takes from {self.ce_root}"
+
+    def summary(self, plan: Plan) -> list[str]:
+        return [self.outcome.summary()]
+
+    def plugin_values(self, plan: Plan) -> dict[str, Any]:
+        return {"source": str(self.ce_root)}
