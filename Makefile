@@ -6,8 +6,13 @@ PLUGINS := $(wildcard plugins/esbgen-nginx)
 STAMP := $(VENV)/.esbgen-installed
 # `make demo` needs esbgen and the nginx plugin only; `make test` adds the test extras to the same .venv
 DEMO_STAMP := $(VENV)/.esbgen-demo-installed
-# The later ESB's Django (1.11.29) on this Python, for the tests of plugins/esbgen-django.
+# The ESBs' Djangos on their own interpreters, for the tests of plugins/esbgen-django: the legacy ESB's
+# 1.8.19 on Python 2.7, the later ESB's 1.11.29 on Python 3.6 (pyenv's, unless given).
+PYTHON27 ?= $(HOME)/.pyenv/versions/2.7.18/bin/python2.7
+PYTHON36 ?= $(HOME)/.pyenv/versions/3.6.15/bin/python3.6
+DJANGO18 ?= .venv-django18
 DJANGO111 ?= .venv-django111
+DJANGO18_STAMP := $(DJANGO18)/.esbgen-ready
 DJANGO111_STAMP := $(DJANGO111)/.esbgen-ready
 # apigw-manager (and the Django it brings) in a virtualenv of its own: tests read export-apigw's output with it
 APIGW_VENV ?= .venv-apigw
@@ -28,8 +33,11 @@ $(DEMO_STAMP): pyproject.toml $(wildcard plugins/*/pyproject.toml)
 	$(PY) -m pip install -q -e . $(foreach p,$(PLUGINS),-e $(p))
 	touch $(DEMO_STAMP)
 
-$(DJANGO111_STAMP): scripts/django111-venv.sh
-	bash scripts/django111-venv.sh $(DJANGO111)
+$(DJANGO18_STAMP): scripts/django-venv.sh $(STAMP)
+	VIRTUALENV=$(VENV)/bin/virtualenv bash scripts/django-venv.sh $(DJANGO18) $(PYTHON27) 1.8.19
+
+$(DJANGO111_STAMP): scripts/django-venv.sh $(STAMP)
+	VIRTUALENV=$(VENV)/bin/virtualenv bash scripts/django-venv.sh $(DJANGO111) $(PYTHON36) 1.11.29
 
 $(APIGW_STAMP): Makefile
 	test -x $(APIGW_VENV)/bin/python || $(PYTHON) -m venv $(APIGW_VENV)
@@ -43,7 +51,7 @@ demo: $(DEMO_STAMP)
 	bash scripts/demo.sh
 
 # CI draws the same property-test examples every run (a fixed seed); elsewhere they vary.
-test: $(STAMP) $(DJANGO111_STAMP) $(APIGW_STAMP) system-packages
+test: $(STAMP) $(DJANGO18_STAMP) $(DJANGO111_STAMP) $(APIGW_STAMP) system-packages
 	ESBGEN_APIGW_PYTHON=$(APIGW_VENV)/bin/python $(PY) -m pytest -q $(if $(CI),--hypothesis-seed=0)
 
 # make bench BENCH_ARGS="--dir /dev/shm": measure on a RAM disk (any benchmarks/run.py option).
@@ -61,4 +69,4 @@ bench: $(STAMP)
 	$(PY) benchmarks/run.py --venv $(BENCH_VENV) $(BENCH_ARGS)
 
 clean:
-	rm -rf $(VENV) $(DJANGO111) $(APIGW_VENV) $(BENCH_VENV) build *.egg-info .pytest_cache
+	rm -rf $(VENV) $(DJANGO18) $(DJANGO111) $(APIGW_VENV) $(BENCH_VENV) build *.egg-info .pytest_cache

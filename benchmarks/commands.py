@@ -71,13 +71,13 @@ def _run(argv: list[str], env: dict[str, str]) -> tuple[float, float]:
 class Round:
     """The trees and arguments of one round's commands, prepared before anything is timed."""
 
-    def __init__(self, esbgen: str, source: Path, folder: Path, env: dict[str, str], names: tuple[str, ...]) -> None:
+    def __init__(self, esbgen: str, source: Path, folder: Path, env: dict[str, str], commands: tuple[str, ...]) -> None:
         self.esbgen, self.source, self.folder, self.env = esbgen, source, folder, env
         folder.mkdir()
         self.read_tree = folder / "read"
         shutil.copytree(source, self.read_tree, symlinks=True)
         self.argv: dict[str, list[str]] = {}
-        for name in names:
+        for name in commands:
             tree = self.read_tree
             if name in WRITES:
                 tree = folder / name.replace(" ", "").replace("-", "")
@@ -131,8 +131,8 @@ class Round:
 
 
 def bench_commands(esbgen: str, base: Path, sizes: list[int], rounds: int,
-                   names: tuple[str, ...] = COMMANDS) -> list[dict]:
-    """One row per size: for each command, median seconds, median paired ratio to cp -r, peak MiB."""
+                   commands: tuple[str, ...] = COMMANDS) -> list[dict]:
+    """One row per size: for each of ``commands``, median seconds, median paired ratio to cp -r, peak MiB."""
     rows = []
     for channels in sizes:
         work = base / f"commands-{channels}"
@@ -141,26 +141,26 @@ def bench_commands(esbgen: str, base: Path, sizes: list[int], rounds: int,
         source = make_root(work / "source", channels)
         env = {**os.environ, "HOME": str(work), "ESBGEN_LOCK_TIMEOUT": "60"}
         env.pop("ESBGEN_ESB_ROOT", None)
-        prepared = [Round(esbgen, source, work / f"round-{number}", env, names) for number in range(rounds)]
+        prepared = [Round(esbgen, source, work / f"round-{number}", env, commands) for number in range(rounds)]
         os.sync()
         time.sleep(2 + channels / 4000)  # the disk settles after the copies
-        seconds: dict[str, list[float]] = {name: [] for name in ("cp", *names)}
-        ratios: dict[str, list[float]] = {name: [] for name in names}
-        memory: dict[str, list[float]] = {name: [] for name in names}
+        seconds: dict[str, list[float]] = {name: [] for name in ("cp", *commands)}
+        ratios: dict[str, list[float]] = {name: [] for name in commands}
+        memory: dict[str, list[float]] = {name: [] for name in commands}
         for number, current in enumerate(prepared):
             copy_time, _ = _run(current.cp(), env)
             seconds["cp"].append(copy_time)
-            order = names[number % len(names):] + names[:number % len(names)]
+            order = commands[number % len(commands):] + commands[:number % len(commands)]
             for name in order:
                 elapsed, mib = _run(current.argv[name], env)
                 seconds[name].append(elapsed)
                 ratios[name].append(elapsed / copy_time)
                 memory[name].append(mib)
             print(f"  round {number + 1}/{rounds}: cp -r {copy_time:.3f} s; "
-                  + ", ".join(f"{name} {seconds[name][-1]:.2f}" for name in names), flush=True)
+                  + ", ".join(f"{name} {seconds[name][-1]:.2f}" for name in commands), flush=True)
         shutil.rmtree(work, ignore_errors=True)
         row = {"channels": channels, "rounds": rounds, "cp_median": statistics.median(seconds["cp"]), "commands": {}}
-        for name in names:
+        for name in commands:
             row["commands"][name] = {"median": statistics.median(seconds[name]), "runs": seconds[name],
                                      "ratio_cp": statistics.median(ratios[name]), "peak_mib": max(memory[name])}
         rows.append(row)
@@ -183,7 +183,7 @@ def commands_targets(rows: list[dict]) -> list[tuple[str, str, bool | None]]:
     """Per command: at most 5x cp -r at 2,000, 3x at 20,000, time at 20,000 at most 12 times 2,000's, RSS < 300 MiB."""
     by_size = {row["channels"]: row for row in rows}
     targets = []
-    for name in rows[0]["commands"]:
+    for name in rows[0]["commands"] if rows else ():
         def at(n: int) -> dict | None:
             row = by_size.get(n)
             return row["commands"][name] if row else None
@@ -213,15 +213,16 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--dir", help="where to generate the trees (default: the temp dir)")
     parser.add_argument("--venv", help="the virtualenv whose esbgen is timed (default: this Python's)")
-    parser.add_argument("--commands", help="the commands to time, comma-separated (default: all of them)")
+    parser.add_argument("--commands", help="a comma-separated few of: " + ", ".join(COMMANDS) + " (default: all)")
     args = parser.parse_args()
-    names = tuple(args.commands.split(",")) if args.commands else COMMANDS
-    if not set(names) <= set(COMMANDS):
-        parser.error(f"--commands: choose among {', '.join(COMMANDS)}")
+    commands = tuple(args.commands.split(",")) if args.commands else COMMANDS
+    unknown = sorted(set(commands) - set(COMMANDS))
+    if unknown:
+        parser.error(f"unknown command(s): {', '.join(unknown)}")
     esbgen = str(Path(args.venv).resolve() / "bin" / "esbgen") if args.venv else str(Path(sys.executable).parent / "esbgen")
     base = Path(tempfile.mkdtemp(prefix="esbgen-commands-", dir=args.dir))
     try:
-        rows = bench_commands(esbgen, base, [int(s) for s in args.sizes.split(",")], args.rounds, names)
+        rows = bench_commands(esbgen, base, [int(s) for s in args.sizes.split(",")], args.rounds, commands)
     finally:
         shutil.rmtree(base, ignore_errors=True)
     print("\n" + commands_table(rows))

@@ -129,7 +129,7 @@ def make_real_root(dest: Path) -> Path:
     """
     make_root(dest, REAL_CHANNELS)
     components = dest / "components"
-    from esbgen.esbtree import load_tree
+    from esbgen.esb.tree import load_tree
 
     have = load_tree(dest).systems
     for number in range(REAL_SYSTEMS - len(have)):

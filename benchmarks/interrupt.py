@@ -85,7 +85,7 @@ def measure(source: Path, work: Path, esbgen: str, into: float = 0.2) -> list[di
     for phase in CLONE_PHASES:
         root = work / f"interrupt-clone-{phase}"
         shutil.copytree(source, root, symlinks=True)
-        # applying is over in under 0.2 s now that the helper fingerprints the staged folders: Ctrl-C as it shows
+        # applying is over in under 0.2 s: Ctrl-C as it shows
         found = interrupt_in([esbgen, "clone", "sops", "--as", "bk_sops_bench", "--esb-root", str(root)], phase,
                              into if phase != "applying" else 0.0, env)
         found["command"] = "clone"

@@ -1,6 +1,6 @@
 """esbgen: clone, register and swap BlueKing ESB component systems.
 
-Importing the package stays cheap: pluggy (``hookimpl``), Django, cookiecutter,
+Importing the package stays cheap: pluggy (``hookimpl``), the database drivers, cookiecutter,
 libcst and crossplane are imported only where they are used, so that
 ``esbgen --version`` and ``--help`` start in a few tens of milliseconds.
 """

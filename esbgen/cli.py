@@ -1,18 +1,17 @@
-"""The ``esbgen`` command line; ``manage.py esbgen`` runs the very same group."""
+"""The ``esbgen`` command line; ``manage.py esbgen`` (plugins/esbgen-django) runs this command."""
 
 from __future__ import annotations
 
 import sys
 from contextlib import contextmanager
-from dataclasses import dataclass
 from typing import Iterator, Sequence
 
 import click
 
 from esbgen import __version__
 from esbgen.console import VERSION_MESSAGE
-from esbgen.errors import EsbgenError
-from esbgen.layout import CUSTOM_CONF, LATER_SETTINGS, LEGACY_SETTINGS
+from esbgen.errors import EsbgenError, Refused
+from esbgen.esb.layout import CUSTOM_CONF, LATER_SETTINGS, LEGACY_SETTINGS
 
 ESB_ROOT_HELP = "ESB root (default: $ESBGEN_ESB_ROOT, else the current directory)"
 JSON_HELP = "Print the outcome as one JSON object (plan, diffs, notes, error)."
@@ -38,7 +37,7 @@ def database_option(function):
     return click.option(
         "--database", metavar="URL",
         help="The ESB's database, to write the system's esb_component_system row: sqlite:///ABS/PATH.db or "
-             "mysql://USER:PASSWORD@HOST:PORT/DB (default: $ESBGEN_DATABASE_URL; in `manage.py esbgen`, the project's).",
+             "mysql://USER:PASSWORD@HOST:PORT/DB (default: $ESBGEN_DATABASE_URL; `manage.py esbgen` sets it to the project's).",
     )(function)
 
 
@@ -174,7 +173,7 @@ def _quiet(ctx: click.Context, param: click.Parameter, value: bool) -> None:
 def _global(key: str):
     def keep(ctx: click.Context, param: click.Parameter, value) -> None:
         if ctx.get_parameter_source(param.name) is click.core.ParameterSource.COMMANDLINE:
-            ctx.find_root().meta[key] = value  # not a default (`manage.py esbgen` gives --esb-root one)
+            ctx.find_root().meta[key] = value  # given, not a default
 
     return keep
 
@@ -213,7 +212,11 @@ class EsbgenGroup(click.Group):
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         self.add_plugin_commands()
-        return with_quiet(super().get_command(ctx, cmd_name))
+        command = super().get_command(ctx, cmd_name)
+        if command is None and cmd_name == "swap":
+            raise Refused("esbgen swap comes with the plugin esbgen-nginx, which is not loaded: install it "
+                              "(pip install esbgen-nginx), or take nginx out of ESBGEN_DISABLE_PLUGINS")
+        return with_quiet(command)
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         self.add_plugin_commands()
@@ -231,24 +234,15 @@ def with_quiet(command: click.Command | None) -> click.Command | None:
     return command
 
 
-@dataclass(frozen=True)
-class RunSettings:
-    """What the shell knows before any command is parsed; click's ``obj`` of the root context."""
-
-    in_django: bool = False  # ``manage.py esbgen`` in-process
-
-
 def run_context(esb_root: str | None = None, **fields):
-    """The runner's context of this command line: its root option, database, and where it runs."""
+    """The runner's context of this command line: its root option and database."""
     from esbgen.runner import Context
 
     context = click.get_current_context(silent=True)
-    settings = context.find_root().obj if context is not None else None
-    in_django = isinstance(settings, RunSettings) and settings.in_django
     if context is not None:
         esb_root = _one_esb_root(context, esb_root)
         fields.setdefault("full_diff", bool(context.find_root().meta.get(GLOBAL_FULL_DIFF)))
-    return Context.make(esb_root, in_django=in_django, say=say, **fields)
+    return Context.make(esb_root, say=say, **fields)
 
 
 def _one_esb_root(context: click.Context, after: str | None) -> str | None:
@@ -299,7 +293,7 @@ def cli() -> None:
 @json_output
 def clone(source, new, app_code, label, saas_type, force, esb_root, dry_run, remark, empty_ok, database, services, plan_out):
     """Clone the component set SOURCE as a new system and register it."""
-    from esbgen.commands import Clone
+    from esbgen.commands.clone import Clone
 
     return run_operation(Clone(source, new, app_code, label, force, saas_type, remark, empty_ok),
                          run_context(esb_root, database=database, dry_run=dry_run, plan_out=plan_out, services=services))
@@ -316,7 +310,7 @@ def clone(source, new, app_code, label, saas_type, force, esb_root, dry_run, rem
 @json_output
 def register(name, label, remark, database, services, esb_root, dry_run):
     """Write the esb_component_system row of system NAME (exactly one row; only given fields change)."""
-    from esbgen.commands import Register
+    from esbgen.commands.register import Register
 
     return run_operation(Register(name, label, remark),
                          run_context(esb_root, database=database, dry_run=dry_run, services=services))
@@ -338,7 +332,7 @@ def register(name, label, remark, database, services, esb_root, dry_run):
 @json_output
 def new(name, app_code, saas_type, label, force, remark, database, services, esb_root, dry_run, plan_out):
     """Create a brand-new confapis system NAME from a SaaS type's cookiecutter template."""
-    from esbgen.commands import New
+    from esbgen.commands.new import New
 
     return run_operation(New(name, app_code, saas_type, label, force, remark),
                          run_context(esb_root, database=database, dry_run=dry_run, plan_out=plan_out, services=services))
@@ -354,7 +348,7 @@ def new(name, app_code, saas_type, label, force, remark, database, services, esb
 @json_output
 def templatize(source, output, new, app_code, saas_type, esb_root):
     """Write the cookiecutter template a clone of SOURCE is rendered from."""
-    from esbgen.commands import Templatize
+    from esbgen.commands.templatize import Templatize
 
     return run_operation(Templatize(source, output, new, app_code, saas_type), run_context(esb_root))
 
@@ -375,7 +369,7 @@ def templatize(source, output, new, app_code, saas_type, esb_root):
 @json_output
 def retarget(system, app_code, to_source, app_url, saas_type, services, esb_root, dry_run, plan_out):
     """Make SYSTEM's calls reach another app; its paths and codenames stay."""
-    from esbgen.commands import Retarget
+    from esbgen.commands.retarget import Retarget
 
     return run_operation(Retarget(system, app_code, saas_type, to_source, app_url),
                          run_context(esb_root, dry_run=dry_run, plan_out=plan_out, services=services))
@@ -389,7 +383,7 @@ def retarget(system, app_code, to_source, app_url, saas_type, services, esb_root
 @json_output
 def apply_plan(plan_file, services, esb_root, dry_run):
     """Apply a plan made with --plan-out, byte for byte; refuse if this tree is not the one it was made for."""
-    from esbgen.commands import ApplyPlan
+    from esbgen.commands.apply_plan import ApplyPlan
 
     return run_operation(ApplyPlan(plan_file), run_context(esb_root, dry_run=dry_run, services=services))
 
@@ -412,7 +406,7 @@ def apply_plan(plan_file, services, esb_root, dry_run):
 @json_output
 def sync_edition(ce_root, take, take_files, skip, across_generations, services, esb_root, dry_run):
     """Bring the CE's components/, lib/gse/ and settings into this ESB (of the same ESB generation)."""
-    from esbgen.commands import SyncEdition
+    from esbgen.commands.sync_edition import SyncEdition
 
     return run_operation(SyncEdition(ce_root, tuple(take), tuple(take_files), tuple(skip), across_generations),
                          run_context(esb_root, dry_run=dry_run, services=services))
@@ -424,7 +418,7 @@ def sync_edition(ce_root, take, take_files, skip, across_generations, services, 
 @json_output
 def check(systems, esb_root):
     """Check systems (default: all) against the rules the ESB enforces; exit 1 on any problem."""
-    from esbgen.commands import Check
+    from esbgen.commands.check import Check
 
     return run_operation(Check(list(systems)), run_context(esb_root))
 
@@ -448,7 +442,7 @@ def check(systems, esb_root):
 def export_apigw(system, output, gateway, stage, backend_host, backends, channel_backends, via_esb, grant_apps, strict,
                  esb_root, dry_run):
     """Write SYSTEM's channels as an API gateway project for apigw-manager (the ESB is not changed)."""
-    from esbgen.commands import ExportApigw
+    from esbgen.commands.export_apigw import ExportApigw
 
     return run_operation(ExportApigw(system, output, gateway, stage, backend_host, tuple(grant_apps), strict,
                                      tuple(backends), tuple(channel_backends), via_esb),
@@ -467,7 +461,7 @@ def export_apigw(system, output, gateway, stage, backend_host, backends, channel
 @json_output
 def verify(system, live, app_code, app_secret_env, channel_name, params, esb_root):
     """Show what serves each channel of SYSTEM and where its call goes; exit 1 on any problem."""
-    from esbgen.commands import Verify
+    from esbgen.commands.verify import Verify
 
     return run_operation(Verify(system, live, app_code, app_secret_env, channel_name, tuple(params)),
                          run_context(esb_root))
@@ -478,7 +472,7 @@ def verify(system, live, app_code, app_secret_env, channel_name, params, esb_roo
 @json_output
 def list_(esb_root):
     """List the systems of an ESB tree, their kind, channels and registration."""
-    from esbgen.commands import ListSystems
+    from esbgen.commands.list_systems import ListSystems
 
     return run_operation(ListSystems(), run_context(esb_root))
 
@@ -487,9 +481,9 @@ def list_(esb_root):
 @json_output
 def plugins():
     """List every plugin, where it comes from and the hooks it implements."""
-    from esbgen import commands
+    from esbgen.commands.plugins import plugins as list_plugins
 
-    return commands.plugins(say)
+    return list_plugins(say)
 
 
 @cli.command()
@@ -513,7 +507,7 @@ def undo(list_only, journal_id, swap, database, esb_root, dry_run, services):
     the nginx file goes back byte for byte, nginx is tested and reloaded, and the engine_servers rows of
     --activate go back; it refuses if the file or the rows changed since.
     """
-    from esbgen.commands import Undo, UndoList
+    from esbgen.commands.undo import Undo, UndoList
 
     if swap and esb_root is not None:
         raise click.UsageError("--swap undoes a swap, which belongs to no ESB root: drop --esb-root")
@@ -529,32 +523,16 @@ def build_cli() -> click.Group:
     return cli
 
 
-def run(argv: Sequence[str] | None = None, prog_name: str = "esbgen", default_map: dict | None = None,
-        in_django: bool = False) -> int:
-    """Run the command line and return its exit status; errors are one line, never a traceback.
-
-    ``default_map`` (click's) gives option defaults per command, e.g. ``manage.py esbgen``'s ``--esb-root``;
-    ``in_django``: run by ``manage.py esbgen`` in-process (the project's database and Python serve).
-    """
+def run(argv: Sequence[str] | None = None, prog_name: str = "esbgen") -> int:
+    """Run the command line and return its exit status; errors are one line, never a traceback."""
     from esbgen import progress, redact, report
-    from esbgen.console import renders_a_clone
 
     redact.forget()  # each run masks the secrets of the trees it reads
-    arguments = list(argv) if argv is not None else sys.argv[1:]
-    helper = None
-    if renders_a_clone(arguments):
-        from esbgen import render_helper as helper
-
-        helper.prestart()
     global stdout_closed
     stdout_closed = False
     report.forget_applied()
-    try:
-        with _sigterm_as_interrupt():
-            status = _run(argv, prog_name, default_map, progress, in_django)
-    finally:
-        if helper is not None:
-            helper.discard_prestarted()
+    with _sigterm_as_interrupt():
+        status = _run(argv, prog_name, progress)
     applied = report.last_applied()
     if stdout_closed and (applied is not None or status != 0):
         outcome = f"change {applied} is applied and kept (`esbgen undo` reverts it)" if applied else "see above"
@@ -586,13 +564,12 @@ def _sigterm_as_interrupt() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
-def _run(argv, prog_name: str, default_map: dict | None, progress, in_django: bool) -> int:
+def _run(argv, prog_name: str, progress) -> int:
     progress.set_quiet(False)  # -q holds for one run (tests run several in one process)
     arguments = list(argv) if argv is not None else sys.argv[1:]
     try:
         group = cli  # plugins add their commands when a command is looked up (EsbgenGroup)
-        result = group.main(args=list(argv) if argv is not None else None, prog_name=prog_name, standalone_mode=False,
-                            default_map=default_map, obj=RunSettings(in_django))
+        result = group.main(args=list(argv) if argv is not None else None, prog_name=prog_name, standalone_mode=False)
     except click.exceptions.Exit as done:
         progress.end()  # the progress line goes before the message
         return done.exit_code

@@ -76,7 +76,7 @@ def check_entry(entry: os.DirEntry, label) -> None:
 
 def refuse_special_files(folder: Path, label) -> None:
     """Refuse the first FIFO, socket or device anywhere under ``folder`` (links are not followed)."""
-    pending = [(os.fspath(folder), Path(label))]
+    pending = [(os.fspath(folder), str(label))]  # labels as str: a Path a file cost more than the listing
     while pending:
         directory, shown = pending.pop()
         try:
@@ -85,10 +85,9 @@ def refuse_special_files(folder: Path, label) -> None:
         except OSError:
             continue
         for entry in entries:
+            check_entry(entry, f"{shown}/{entry.name}")
             if entry.is_dir(follow_symlinks=False):
-                pending.append((entry.path, shown / entry.name))
-            elif not entry.is_file(follow_symlinks=False):  # the listing's type: no label made for 40,000 docs
-                check_entry(entry, shown / entry.name)
+                pending.append((entry.path, f"{shown}/{entry.name}"))
 
 
 def read_input(path, label, *, follow_links: bool = True, limit: int | None = None) -> bytes:

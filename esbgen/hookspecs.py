@@ -14,17 +14,47 @@ import pluggy
 if TYPE_CHECKING:  # pragma: no cover
     import click
 
-    from esbgen.domain import CloneTarget, ComponentSet, EsbTree
+    from esbgen.esb.model import CloneTarget, ComponentSet, EsbTree
     from esbgen.plan import Plan, PostStep
-    from esbgen.saas import SaasType
-    from esbgen.steps import StepKind
-    from esbgen.swap import SwapTarget
+    from esbgen.journal.steps import StepKind
 
 hookspec = pluggy.HookspecMarker("esbgen")
 
 
+@hookspec(historic=True)
+def esbgen_addhooks(pluginmanager: pluggy.PluginManager) -> None:
+    """Add the hookspecs of hooks this plugin owns, as pytest's ``pytest_addhooks`` does.
+
+    Called for each plugin as it is registered, before its other hooks are checked, so a plugin
+    may implement the hooks it adds (esbgen-nginx adds ``esbgen_swap_targets`` this way), and
+    any plugin registered later may implement them too.
+
+    :param pluginmanager: esbgen's ``pluggy.PluginManager``: call
+        ``pluginmanager.add_hookspecs(module_or_class)`` with the plugin's hookspecs, marked with
+        ``pluggy.HookspecMarker("esbgen")``.
+    :returns: nothing; the answer is ignored.
+    """
+
+
 @hookspec
-def esbgen_saas_types() -> list[SaasType]:
+def esbgen_moment(moment: str) -> None:
+    """Called as a run passes a named moment where a kill or a signal must leave the tree recoverable.
+
+    The tests implement it (tests/faults) to kill the run there (``ESBGEN_CRASH_AT``) or interrupt it
+    (``ESBGEN_INTERRUPT_AT``); a plugin may also log the moments.
+
+    :param moment: the moment's name: a point of the journal (``prepare-tree``, ``prepare-files``,
+        ``prepared``, ``applying``, ``tree-backed-up``, ``op-N`` after step N, ``ops-done``,
+        ``applied``, ``rolling-back``, ``rollback-op-N``, ``undoing``, ``undo-op-N``), a step kind's
+        ``ctx.checkpoint(name)``, ``phase:NAME`` as a phase of the progress line starts (``reading``,
+        ``rendering``, ``checking``, ``applying``, ...) and ``phase:NAME:DONE`` as its items are done
+        (``DONE`` counts them; items counted together give one moment).
+    :returns: nothing; the answer is ignored.
+    """
+
+
+@hookspec
+def esbgen_saas_types() -> list:  # of esbgen.saas.SaasType, not imported: esbgen.saas calls this hook
     """Return the SaaS types this plugin provides.
 
     A SaaS type recognises a component set, names the app-specific literals
@@ -48,11 +78,11 @@ def esbgen_host_setting(target: CloneTarget, source: ComponentSet | None, old: s
 
     :param target: the system being made: ``target.name`` (its folder),
         ``target.system_name``, ``target.app_code``, ``target.label``.
-    :param source: the system a clone is made from (an :class:`esbgen.domain.ComponentSet`);
+    :param source: the system a clone is made from (an :class:`esbgen.esb.model.ComponentSet`);
         None for ``esbgen new``.
     :param old: the source's main host setting (the first one its code reads, e.g. ``BK_SOPS_URL``
         or ``USERMGR_HOST``); None for ``esbgen new``. A source's further host settings are renamed
-        in their own style (``esbgen.rules.renamed_setting``); this hook names the main one.
+        in their own style (``esbgen.esb.rules.renamed_setting``); this hook names the main one.
     :returns: the setting's name, or None to leave the choice to the next plugin.
         The first answer that is not None wins. It must be an upper-case Python identifier
         (``A-Z``, ``0-9``, ``_``), not a setting another system reads, nor one the tree's
@@ -97,15 +127,6 @@ def esbgen_plan_steps(plan: Plan, command: str, options: dict[str, Any]) -> list
 
 
 @hookspec
-def esbgen_swap_targets() -> list[SwapTarget]:
-    """Return the services ``esbgen swap`` can point nginx at.
-
-    :returns: a list of :class:`esbgen.swap.SwapTarget` (``kind``, ``name``, ``upstream``,
-        ``description``); the first target of a (kind, name) wins.
-    """
-
-
-@hookspec
 def esbgen_register_commands(cli: click.Group) -> None:
     """Add click commands or groups to the ``esbgen`` command line.
 
@@ -120,7 +141,7 @@ def esbgen_register_commands(cli: click.Group) -> None:
 def esbgen_check_tree(tree: EsbTree) -> list[str] | None:
     """Return extra problems ``esbgen check`` should report for a tree.
 
-    :param tree: the :class:`esbgen.domain.EsbTree` read from the ESB root (``tree.root``,
+    :param tree: the :class:`esbgen.esb.model.EsbTree` read from the ESB root (``tree.root``,
         ``tree.systems``, ``tree.registered``, ``tree.generation``).
     :returns: a list of problem lines (each one line of text), or None. Any problem makes
         ``esbgen check`` exit 1.
@@ -149,12 +170,12 @@ def esbgen_step_kinds() -> list[StepKind]:
         journal (``journal.json``): all that ``revert`` and ``verify`` get, possibly in another
         process after a kill, so it must say everything they need (no passwords: they come from
         the current run's options).
-    :param ctx: an ``esbgen.steps.StepContext``: ``root`` (where the change's relative paths start:
+    :param ctx: an ``esbgen.journal.steps.StepContext``: ``root`` (where the change's relative paths start:
         the ESB root, or the host state folder of a swap), ``journal_dir`` and ``journal_id`` (the
         change's folder and id), ``run`` (the run applying or reverting: ``esbgen.runner.Context``,
         whose ``database`` has the credentials the record must not keep; None outside a command),
-        and ``checkpoint(name)``, which writes the record to the journal and passes the tests' kill
-        point ``name``.
+        and ``checkpoint(name)``, which writes the record to the journal and passes the moment
+        ``name`` (:func:`esbgen_moment`, where the tests kill the run).
 
     - ``apply(record, ctx)`` makes the change. Raise to have the whole change rolled back
       (``esbgen.errors.EsbgenError`` for a one-line reason).
@@ -167,6 +188,6 @@ def esbgen_step_kinds() -> list[StepKind]:
     - optionally ``describe_revert(record) -> list[str]``: what ``revert`` does, one line each, for
       ``esbgen undo --dry-run``.
 
-    :returns: a list of such objects (``esbgen.steps.StepKind``), or None. The first plugin (in load
+    :returns: a list of such objects (``esbgen.journal.steps.StepKind``), or None. The first plugin (in load
         order, built-ins first) to name a kind provides it.
     """

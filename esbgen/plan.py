@@ -3,7 +3,7 @@
 A plan holds folders to add (rendered into a staging folder beside the
 tree, moved into place by one rename each), files to write (with their
 bytes before and after), external steps (database rows) and post-steps
-(sync, restart, reminders).  ``esbgen.journal`` applies it atomically.
+(sync, restart, reminders).  ``esbgen.journal.record`` applies it atomically.
 """
 
 from __future__ import annotations
@@ -26,8 +26,6 @@ class TreeAdd:
     files: list[Path] | list[str]  # relative to ``path`` (a clone's as text: 40,000 Paths at 20,000 channels took 0.1 s)
     replaces: bool = False
     changed: list[Path] = field(default_factory=list)  # when replacing: files whose bytes differ
-    # journal.tree_fingerprint of ``staged`` taken after its last write, by whoever wrote it; None: taken when prepared
-    fingerprint: str | None = None
 
 
 @dataclass
@@ -42,7 +40,7 @@ class FileWrite:
 class ExternalStep:
     """A change outside the file tree (a database row) with its own apply and undo.
 
-    ``kind`` names a step kind a plugin provides (``esbgen.steps``, hook
+    ``kind`` names a step kind a plugin provides (``esbgen.journal.steps``, hook
     ``esbgen_step_kinds``); ``record`` is JSON-serialisable and holds what the
     kind needs to apply, undo and recover it.
     """

@@ -42,7 +42,7 @@ from typing import Any
 from esbgen.errors import EsbgenError, UsageError
 from esbgen import redact
 from esbgen.fsutil import apply_edits, atomic_write_bytes, byte_edits, lstat_components
-from esbgen.layout import COMPONENTS, SETTINGS_FILES
+from esbgen.esb.layout import COMPONENTS, SETTINGS_FILES
 from esbgen.plan import FileWrite, Plan, TreeAdd, relative_names
 
 FORMAT = "esbgen-plan"
@@ -444,7 +444,7 @@ def plan_from_file(data: dict[str, Any], root: Path, work: Path, source: str) ->
 
 
 def _materialise(data: dict[str, Any], root: Path, work: Path, plan: Plan) -> None:
-    from esbgen.fingerprint import tree_fingerprint
+    from esbgen.journal.record import remember_written
 
     for index, add in enumerate(data["adds"]):
         staged = work / "plan" / str(index)
@@ -454,11 +454,9 @@ def _materialise(data: dict[str, Any], root: Path, work: Path, plan: Plan) -> No
         made = set()  # the folders made for the files so far: one mkdir a folder, not one a file
         umask = os.umask(0)
         os.umask(umask)
-        written: dict[str, tuple[int, bytes]] = {}  # path -> mode and sha256: the fingerprint reads none back
         for item in add["files"]:
             content = _decoded(item["base64"], f"{add['path']}/{item['path']}")
-            sha = _sha(content)
-            if sha != item["sha256"]:
+            if _sha(content) != item["sha256"]:
                 raise EsbgenError(f"the plan's copy of {add['path']}/{item['path']} is damaged (its sha256 differs)")
             target = os.path.join(staged, item["path"])
             parent = os.path.dirname(target)
@@ -476,11 +474,11 @@ def _materialise(data: dict[str, Any], root: Path, work: Path, plan: Plan) -> No
                     unwritten = unwritten[os.write(fd, unwritten):]
                 if mode & umask:  # created with its mode, unless the umask took some of it
                     os.fchmod(fd, mode)
+                remember_written(os.fstat(fd), content)  # the journal's fingerprint need not read it back
             finally:
                 os.close(fd)
-            written[target] = (mode, sha.encode())
         plan.tree_adds.append(TreeAdd(Path(add["path"]), staged, relative_names(staged), add["replaces"],
-                                      [Path(c) for c in add["changed"]], tree_fingerprint(staged, {}, recorded=written)))
+                                      [Path(c) for c in add["changed"]]))
     for write in data["writes"]:
         target = root / write["path"]
         before = target.read_bytes() if write["before_sha256"] is not None and target.is_file() else None
@@ -517,7 +515,7 @@ def plan_id(source: str | Path) -> str:
 
 def applied_change(root: Path, plan: str):
     """The change of this root that applied the plan of id ``plan`` and is not undone (a journal), or None."""
-    from esbgen.journal import journals
+    from esbgen.journal.record import journals
 
     found = [journal for journal in journals(root) if journal.data.get("plan_id") == plan and journal.state == "applied"]
     return found[-1] if found else None

@@ -1,32 +1,27 @@
-"""The one plugin manager: built-ins first, then entry points of group ``esbgen``.
+"""The one plugin manager: every entry point of group ``esbgen``, esbgen's built-ins included.
 
-Built-in plugins are modules registered under a name, exactly as an entry
-point's object is; ``ESBGEN_DISABLE_PLUGINS=name,...`` blocks any of them.
+The built-ins are entry points of esbgen's own distribution (pyproject.toml), loaded by pluggy's
+loader as any third-party plugin is; their hooks are ``trylast``, so a plugin's answer comes
+before a built-in's wherever the distributions are found. ``ESBGEN_DISABLE_PLUGINS=name,...``
+blocks any of them. A plugin adds hooks of its own through ``esbgen_addhooks``.
 """
 
 from __future__ import annotations
 
-import importlib
 import os
 import sys
 from functools import lru_cache
+from importlib.metadata import EntryPoint, entry_points
 from types import TracebackType
 from typing import Any
 
 import pluggy
 
-from esbgen import hookspecs
+from esbgen import hookspecs, progress
 from esbgen.errors import EsbgenError, PluginError, Refused
+from esbgen.journal.steps import StepKind
 
 GROUP = "esbgen"
-
-BUILTIN_PLUGINS = {
-    "confapis": "esbgen.builtin.saas_confapis",
-    "sops": "esbgen.builtin.saas_sops",
-    "python": "esbgen.builtin.saas_python",
-    "defaults": "esbgen.builtin.defaults",
-    "db": "esbgen.builtin.db_steps",
-}
 
 
 def disabled_plugins() -> set[str]:
@@ -38,23 +33,46 @@ def disabled_plugins() -> set[str]:
 def get_plugin_manager() -> pluggy.PluginManager:
     pm = pluggy.PluginManager(GROUP)
     pm.add_hookspecs(hookspecs)
-    for name in disabled_plugins():
+    # historic: each plugin's esbgen_addhooks is called as it is registered, before its other hooks are checked
+    pm.hook.esbgen_addhooks.call_historic(kwargs={"pluginmanager": pm})
+    disabled = disabled_plugins()
+    for name in disabled:
         pm.set_blocked(name)
-    for name, module_name in BUILTIN_PLUGINS.items():
-        if pm.is_blocked(name):
-            continue
-        pm.register(importlib.import_module(module_name), name=name)
-    installed = _load_entry_points(pm)
-    unknown = disabled_plugins() - set(BUILTIN_PLUGINS) - installed
-    if unknown:
-        raise Refused(f"ESBGEN_DISABLE_PLUGINS names no plugin esbgen has: {', '.join(sorted(unknown))} "
-                          f"(its plugins: {', '.join(sorted(set(BUILTIN_PLUGINS) | installed))})")
+    try:
+        pm.load_setuptools_entrypoints(GROUP)
+    except Exception as error:  # noqa: BLE001 - whatever the plugin's import raised
+        raise _failed_to_load(error) from None
+    if disabled:
+        names = {entry_point.name for entry_point in entry_points(group=GROUP)}
+        if disabled - names:
+            raise Refused(f"ESBGEN_DISABLE_PLUGINS names no plugin esbgen has: {', '.join(sorted(disabled - names))} "
+                          f"(its plugins: {', '.join(sorted(names))})")
     try:
         pm.check_pending()
     except pluggy.PluginValidationError as error:
         name = pm.get_name(error.plugin)
         raise EsbgenError(f"plugin {name!r} is invalid: {_one_line(error)}; {way_out(name)}") from None
+    # a tick of the progress line costs nothing more while no plugin listens
+    progress.moment = pass_moment if pm.hook.esbgen_moment.get_hookimpls() else None
     return pm
+
+
+def _failed_to_load(error: Exception) -> EsbgenError:
+    """The one line naming the entry point pluggy was loading when ``error`` came, and the way out."""
+    tb = error.__traceback__
+    while tb is not None:
+        entry_point = next((value for value in tb.tb_frame.f_locals.values() if isinstance(value, EntryPoint)), None)
+        if entry_point is not None:
+            break
+        tb = tb.tb_next
+    if entry_point is None:
+        return EsbgenError(f"a plugin failed to load: {type(error).__name__}: {_one_line(error)}")
+    name, dist = entry_point.name, getattr(entry_point, "dist", None)
+    if isinstance(error, pluggy.PluginValidationError):
+        return EsbgenError(f"plugin {name!r} is invalid: {_one_line(error)}; {way_out(name)}")
+    origin = f" (entry point {entry_point.value} of {dist.name} {dist.version})" if dist is not None else ""
+    return EsbgenError(f"plugin {name!r}{origin} failed to load: {type(error).__name__}: {_one_line(error)}; "
+                       f"{way_out(name)}")
 
 
 def way_out(name: str | None) -> str:
@@ -67,48 +85,16 @@ def _one_line(error: BaseException) -> str:
     return text if len(text) <= 300 else text[:297] + "..."
 
 
-def _load_entry_points(pm: pluggy.PluginManager) -> set[str]:
-    """Every entry point of group ``esbgen``, one at a time, so that the one that fails is named; their names.
-
-    A plugin that cannot be imported (ImportError, a SyntaxError, any error its module raises)
-    stops the command in one line with the plugin's name, its distribution and the way out.
-    """
-    from importlib.metadata import entry_points
-
-    # one scan of the installed distributions (pluggy's loader scans them all again for each name)
-    names = set()
-    for entry_point in entry_points(group=GROUP):
-        name = entry_point.name
-        names.add(name)
-        if pm.is_blocked(name) or pm.get_plugin(name) is not None:
-            continue
-        try:
-            pm.register(entry_point.load(), name=name)
-            _ENTRY_POINT_DISTS[name] = getattr(entry_point, "dist", None)
-        except Exception as error:  # noqa: BLE001 - whatever the plugin's import raised
-            dist = getattr(entry_point, "dist", None)
-            origin = f" (entry point {entry_point.value} of {dist.name} {dist.version})" if dist is not None else ""
-            raise EsbgenError(f"plugin {name!r}{origin} failed to load: {type(error).__name__}: {_one_line(error)}; "
-                              f"{way_out(name)}") from None
-    return names
-
-
-_ENTRY_POINT_DISTS: dict[str, Any] = {}  # plugin name -> the distribution whose entry point it is
-
-
 def reset_plugin_manager() -> None:
     """Forget the loaded plugins (tests, or after installing a distribution)."""
     get_plugin_manager.cache_clear()
-    _ENTRY_POINT_DISTS.clear()
 
 
 def plugin_origin(pm: pluggy.PluginManager, plugin: object) -> str:
-    name = pm.get_name(plugin) or "?"
-    if name in BUILTIN_PLUGINS and getattr(plugin, "__name__", None) == BUILTIN_PLUGINS[name]:
-        return "built-in"
-    dist = _ENTRY_POINT_DISTS.get(name)
-    if dist is not None and pm.get_plugin(name) is plugin:
-        return f"entry point of {dist.metadata['Name']} {dist.version}"
+    for loaded, dist in pm.list_plugin_distinfo():
+        if loaded is plugin:
+            name = dist.metadata["Name"]
+            return "built-in" if name == GROUP else f"entry point of {name} {dist.version}"
     return "registered at run time"
 
 
@@ -119,9 +105,8 @@ def describe_plugins() -> list[dict[str, Any]]:
         name = pm.get_name(plugin)
         hooks = sorted(caller.name for caller in pm.get_hookcallers(plugin) or [])
         rows.append({"name": name, "origin": plugin_origin(pm, plugin), "hooks": hooks})
-    blocked = sorted(disabled_plugins())
     rows.sort(key=lambda row: (row["origin"] != "built-in", row["name"]))
-    for name in blocked:
+    for name in sorted(disabled_plugins()):
         rows.append({"name": name, "origin": "disabled by ESBGEN_DISABLE_PLUGINS", "hooks": []})
     return rows
 
@@ -176,3 +161,28 @@ def call_hook(hook_name: str, **kwargs: Any) -> Any:
     except Exception as error:
         plugin = _plugin_that_raised(pm, hook_name, sys.exc_info()[2])
         raise PluginError(plugin, hook_name, error) from error
+
+
+def step_kinds() -> dict[str, StepKind]:
+    """Every step kind the loaded plugins provide, by name (the first plugin to name a kind wins)."""
+    kinds: dict[str, StepKind] = {}
+    for answer in reversed(call_hook("esbgen_step_kinds")):  # pluggy answers last-registered (and trylast) last
+        for kind in answer or []:
+            kinds.setdefault(kind.kind, kind)
+    return kinds
+
+
+def step_kind(kind: str, where: str = "this change") -> StepKind:
+    """The kind named ``kind``, or a refusal naming it and what would provide it."""
+    found = step_kinds().get(kind)
+    if found is None:
+        raise Refused(
+            f"{where} has a step of kind {kind!r}, which no loaded plugin provides: install the plugin that "
+            "provides it, or take it out of ESBGEN_DISABLE_PLUGINS; nothing was changed"
+        )
+    return found
+
+
+def pass_moment(moment: str) -> None:
+    """Tell the plugins that implement ``esbgen_moment`` that the run passes ``moment``."""
+    call_hook("esbgen_moment", moment=moment)

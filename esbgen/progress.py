@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 import sys
 import time
-from typing import TextIO
+from typing import Callable, TextIO
 
 DELAY = 1.0  # seconds of work before anything is shown ($ESBGEN_PROGRESS_DELAY overrides it)
 INTERVAL = 0.1  # seconds between redraws
@@ -27,11 +27,8 @@ _next_draw = 0.0
 _show_from = 0.0
 _shown = False
 _stream: TextIO | None = None
-# Tests interrupt a run as Ctrl-C would at a point of a phase: ESBGEN_INTERRUPT_AT=phase:NAME[:COUNT]
-# sends SIGINT when phase NAME starts, or when COUNT of its items are done (as the journal's points do).
-_interrupt_phase, _, _interrupt_count = os.environ.get("ESBGEN_INTERRUPT_AT", "").partition(":")[2].partition(":")
-_interrupt_armed = os.environ.get("ESBGEN_INTERRUPT_AT", "").startswith("phase:")
-_interrupt_after: int | None = None  # items of the current phase after which to interrupt
+# Set by esbgen.plugins when a plugin implements esbgen_moment: a phase's start and each tick are moments.
+moment: Callable[[str], None] | None = None
 
 
 def set_quiet(quiet: bool) -> None:
@@ -68,8 +65,8 @@ def phase(name: str, total: int | None = None) -> None:
         _started = now
         _next_draw = _show_from = now + _delay()
     _phase, _done, _total = name, 0, total
-    if _interrupt_armed:
-        _arm_interrupt(name)
+    if moment is not None:
+        moment(f"phase:{name}")
     if now >= _show_from and _next_draw != float("inf"):  # a new phase shows at once, once any would
         _draw(now)
 
@@ -78,31 +75,12 @@ def tick(count: int = 1) -> None:
     """``count`` more items of the current phase are done."""
     global _done
     _done += count
-    if _interrupt_after is not None and _done >= _interrupt_after:
-        _interrupt()
+    if moment is not None:
+        moment(f"phase:{_phase}:{_done}")
     if _started is not None:
         now = time.monotonic()
         if now >= _next_draw:
             _draw(now)
-
-
-def _arm_interrupt(name: str) -> None:
-    global _interrupt_after
-    _interrupt_after = None
-    if name == _interrupt_phase:
-        count = int(_interrupt_count or 0)
-        if count:
-            _interrupt_after = count
-        else:
-            _interrupt()
-
-
-def _interrupt() -> None:
-    global _interrupt_armed, _interrupt_after
-    import signal
-
-    _interrupt_armed, _interrupt_after = False, None  # once a run
-    os.kill(os.getpid(), signal.SIGINT)
 
 
 def _draw(now: float) -> None:

@@ -176,7 +176,7 @@ def learn_file(path: Path) -> None:
 
 def learn_tree(root: Path) -> None:
     """Learn the secrets of every settings file an ESB root has."""
-    from esbgen.layout import SETTINGS_FILES
+    from esbgen.esb.layout import SETTINGS_FILES
 
     for relative in SETTINGS_FILES:
         learn_file(Path(root) / relative)
@@ -203,7 +203,7 @@ def _mask_assignment(match: re.Match[str]) -> str:
 
 
 def _mask_url_password(match: re.Match[str]) -> str:
-    if match.group(2) in ("***", MASK):  # masked already (esbgen.db.redact_url's mask)
+    if match.group(2) in ("***", MASK):  # masked already (esbgen.db.connection.redact_url's mask)
         return match.group(0)
     return match.group(0)[: match.start(2) - match.start()] + MASK + "@"
 

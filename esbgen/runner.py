@@ -37,7 +37,7 @@ from esbgen.errors import (APPLIED, ROLLED_BACK, UNCHANGED, EsbgenError, Interru
 from esbgen.fsutil import DISK_FULL
 
 if TYPE_CHECKING:  # pragma: no cover
-    from esbgen.db import Target
+    from esbgen.db.connection import Target
     from esbgen.plan import Plan
     from esbgen.services import ServiceOptions
 
@@ -56,14 +56,12 @@ class Context:
     ``root_option`` is ``--esb-root``; ``root`` resolves it (option, ``$ESBGEN_ESB_ROOT``, the
     current directory) the first time it is needed, so a command that needs no ESB root (a swap)
     never resolves one. ``database_url`` is ``--database``, else ``$ESBGEN_DATABASE_URL``.
-    ``in_django``: run as ``manage.py esbgen`` in-process (its project's database and Python).
     ``services`` are ``--sync``/``--restart`` and their programs; ``options`` the base of the
     ``options`` plugins get (``plugin_options`` sets every key of OPTION_KEYS over it).
     """
 
     root_option: str | None = None
     database_url: str | None = None
-    in_django: bool = False
     say: Say = print
     dry_run: bool = False
     full_diff: bool = False  # every file's whole diff in the plan shown (Plan.describe)
@@ -72,17 +70,16 @@ class Context:
     options: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
-    def make(cls, root_option: str | None = None, *, database: str | None = None, in_django: bool = False,
-             **fields: Any) -> "Context":
+    def make(cls, root_option: str | None = None, *, database: str | None = None, **fields: Any) -> "Context":
         """A context with the database URL resolved: ``database``, else ``$ESBGEN_DATABASE_URL``."""
-        from esbgen.db import ENV_URL
+        from esbgen.db.connection import ENV_URL
 
-        return cls(root_option, database or os.environ.get(ENV_URL) or None, in_django, **fields)
+        return cls(root_option, database or os.environ.get(ENV_URL) or None, **fields)
 
     @cached_property
     def root(self) -> Path:
         from esbgen import redact
-        from esbgen.esbtree import resolve_root
+        from esbgen.esb.tree import resolve_root
 
         root = resolve_root(self.root_option)
         redact.learn_tree(root)  # from here on, its settings' secrets are masked in all the run says
@@ -90,9 +87,9 @@ class Context:
 
     @property
     def database(self) -> Target:
-        from esbgen.db import Target
+        from esbgen.db.connection import Target
 
-        return Target(self.database_url, self.in_django)
+        return Target(self.database_url)
 
     @property
     def sync(self) -> bool:
@@ -145,7 +142,7 @@ class Operation:
 
     def apply(self, ctx: Context, plan: Plan):
         """Apply the plan as one change; returns the journal."""
-        from esbgen.journal import apply
+        from esbgen.journal.record import apply
 
         return apply(plan, argv=journal_argv(), context=ctx)
 
@@ -218,7 +215,7 @@ def _carry_out(operation: Operation, ctx: Context, plan: Plan) -> int:
     _show(operation, ctx, plan)
     journal = _apply(operation, ctx, plan)
     operation.recorded(journal)
-    plan.applied_journal = journal  # post-steps that write rows record them in this change (esbgen.syncrows)
+    plan.applied_journal = journal  # post-steps that write rows record them in this change (esbgen.db.sync)
     try:
         for line in operation.summary(plan):
             say(line)
@@ -242,7 +239,7 @@ def _show(operation: Operation, ctx: Context, plan: Plan) -> None:
 
 def _apply(operation: Operation, ctx: Context, plan: Plan):
     """The journal's apply, its failure typed by what the journal says happened to the tree."""
-    from esbgen.journal import discard, journals
+    from esbgen.journal.record import discard, journals
 
     store = operation.store(ctx)
     before = {journal.id for journal in journals(store)}
@@ -273,7 +270,7 @@ def typed_failure(error: EsbgenError, journal) -> EsbgenError:
 @contextmanager
 def _writable(store: Path, ctx: Context) -> Iterator[None]:
     """A real run holds the lock, after rolling back what a killed run left; a dry run only recovers."""
-    from esbgen.journal import locked, recover
+    from esbgen.journal.record import locked, recover
 
     if ctx.dry_run:
         recover_pending(store, ctx)  # the lock only when a killed run left a change to roll back
@@ -286,7 +283,7 @@ def _writable(store: Path, ctx: Context) -> Iterator[None]:
 
 def recover_pending(store: Path, ctx: Context) -> None:
     """Commands that only read: a change a killed run left unfinished is rolled back first, and said."""
-    from esbgen.journal import recover_pending as recover
+    from esbgen.journal.record import recover_pending as recover
 
     recover(store, ctx.say, ctx)
 
@@ -304,7 +301,7 @@ def _scratch(operation: Operation, ctx: Context) -> Iterator[Path | None]:
         finally:
             shutil.rmtree(path, ignore_errors=True)
         return
-    from esbgen.journal import drop_work_dir, work_dir
+    from esbgen.journal.record import drop_work_dir, work_dir
 
     path = work_dir(operation.store(ctx))
     try:
@@ -335,7 +332,7 @@ def journal_argv() -> list[str]:
     """This run's command line for the journal, with any password in a database URL masked."""
     import sys
 
-    from esbgen.db import redact_argv
+    from esbgen.db.connection import redact_argv
 
     return redact_argv(sys.argv[1:])
 

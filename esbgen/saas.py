@@ -12,16 +12,18 @@ import importlib.resources
 import re
 from collections import Counter
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from esbgen.errors import EsbgenError, UsageError
-from esbgen.pyedit import Rewrite
-from esbgen.rules import SHARED_SETTINGS, is_host_setting
+from esbgen.edit.python import Rewrite
+from esbgen.esb.rules import APP_CODE_RE, SHARED_SETTINGS, is_host_setting, is_setting_name, refuse_plugin_value
 
 if TYPE_CHECKING:
-    from esbgen.domain import CloneTarget, ComponentSet
+    from esbgen.esb.model import CloneTarget, ComponentSet
 
 APP_PATH_RE = re.compile(r"^/o/([a-z][a-z0-9_-]*)(?:/|$)")
+SAAS_TYPE_NAME_RE = re.compile(r"[a-z][a-z0-9_-]{0,63}")
+CLASS_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
 def app_literal(app_code: str) -> re.Pattern[str]:
@@ -91,7 +93,7 @@ class SaasType:
 
     def app_host_setting(self, app_code: str) -> str:
         """The host setting named after an app, for a system retargeted to it: ``bk-sops-ce`` -> ``BK_SOPS_CE_URL``."""
-        from esbgen.rules import default_host_setting
+        from esbgen.esb.rules import default_host_setting
 
         return default_host_setting(app_code.replace("-", "_"))
 
@@ -110,7 +112,7 @@ class SaasType:
         return f"<SaaS type {self.name}>"
 
 
-TEMPLATES = Path(str(importlib.resources.files("esbgen") / "cookiecutters"))  # package data (pyproject.toml)
+TEMPLATES = Path(str(importlib.resources.files("esbgen.cookiecutters")))  # package data (setup.py)
 
 
 class ConfapisProxy(SaasType):
@@ -168,7 +170,6 @@ class KnownAppProxy(ConfapisProxy):
 
 def all_saas_types() -> list[SaasType]:
     from esbgen.plugins import answers
-    from esbgen.rules import refuse_plugin_value, validate_saas_type
 
     types: dict[str, SaasType] = {}
     for plugin, answer in answers("esbgen_saas_types"):
@@ -178,6 +179,26 @@ def all_saas_types() -> list[SaasType]:
             validate_saas_type(plugin, saas_type)
             types.setdefault(saas_type.name, saas_type)
     return list(types.values())
+
+
+def validate_saas_type(plugin: str, saas_type: Any) -> None:
+    """What a SaaS type puts into files and commands: its name, and a known app's literals."""
+    if not isinstance(saas_type, SaasType):
+        raise refuse_plugin_value(plugin, "a SaaS type", saas_type, "is no esbgen.saas.SaasType")
+    name = getattr(saas_type, "name", None)
+    if not isinstance(name, str) or not SAAS_TYPE_NAME_RE.fullmatch(name):
+        raise refuse_plugin_value(plugin, "the SaaS type name", name,
+                                  "is not a type name (a lower-case letter, then a-z, 0-9, '_' or '-', at most 64)")
+    if isinstance(saas_type, KnownAppProxy):
+        checks = (
+            ("app", saas_type.app, lambda v: isinstance(v, str) and APP_CODE_RE.fullmatch(v) is not None, "an app code"),
+            ("host_setting", saas_type.host_setting, is_setting_name, "a setting name (an upper-case Python identifier)"),
+            ("component_class", saas_type.component_class,
+             lambda v: isinstance(v, str) and CLASS_NAME_RE.fullmatch(v) is not None, "a class name"),
+        )
+        for attribute, value, ok, kind in checks:
+            if not ok(value):
+                raise refuse_plugin_value(plugin, f"SaaS type {name}'s {attribute}", value, f"is not {kind}")
 
 
 def saas_type_named(name: str, types: list[SaasType] | None = None) -> SaasType:

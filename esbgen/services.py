@@ -7,14 +7,13 @@ The ESB's interpreter for ``--sync`` is the first of:
 
 1. ``--esb-python PATH``, else ``$ESBGEN_ESB_PYTHON`` (set by ``manage.py esbgen`` of
    ``esbgen_django`` to the interpreter running the ESB);
-2. run as ``manage.py esbgen`` in-process: the interpreter running the project;
-3. a virtualenv in the ESB root: ``<root>/bin/python`` (the root is the virtualenv),
+2. a virtualenv in the ESB root: ``<root>/bin/python`` (the root is the virtualenv),
    ``<root>/.venv/bin/python``, ``<root>/venv/bin/python``;
-4. ``$WORKON_HOME/esb/bin/python`` (virtualenvwrapper's ``esb``);
-5. BlueKing's layout, ``$INSTALL_PATH/paas/esb`` with ``$INSTALL_PATH/.envs/esb``:
+3. ``$WORKON_HOME/esb/bin/python`` (virtualenvwrapper's ``esb``);
+4. BlueKing's layout, ``$INSTALL_PATH/paas/esb`` with ``$INSTALL_PATH/.envs/esb``:
    ``<root>/../../.envs/esb/bin/python``, then ``/data/*/.envs/esb/bin/python``
    (the first in name order);
-6. ``python`` on ``PATH``.
+5. ``python`` on ``PATH``.
 
 ``supervisorctl`` for ``--restart`` is ``--supervisorctl PATH``, else the one next
 to the Python running esbgen, else the one on ``PATH``.
@@ -77,7 +76,7 @@ def _end_group(process: subprocess.Popen, signum: int) -> None:
     The child is reaped only after that: while it is a zombie its group id stays its own, so the last
     kill reaches only its group. A further interrupt meanwhile waits until the group is gone.
     """
-    from esbgen.journal import _signals_wait
+    from esbgen.journal.record import _signals_wait
 
     with _signals_wait():
         if process.returncode is not None:  # reaped already (Python waits a moment on Ctrl-C): its id may be reused
@@ -114,7 +113,7 @@ class ServiceOptions:
     supervisor_conf: str | None = None
     program: str = "esb"
     supervisorctl: str | None = None
-    grants: tuple[str, ...] = ()  # --grant APP_CODE of clone and new (esbgen.syncrows)
+    grants: tuple[str, ...] = ()  # --grant APP_CODE of clone and new (esbgen.db.sync)
     no_force_sync: bool = False  # --no-force-sync: never run the ESB's sync with --force
 
     def plugin_options(self) -> dict[str, object]:
@@ -149,7 +148,7 @@ def _executable(path: Path) -> bool:
     return path.is_file() and os.access(path, os.X_OK)
 
 
-def find_esb_python(root: Path, explicit: str | None = None, in_django: bool = False) -> tuple[str, str]:
+def find_esb_python(root: Path, explicit: str | None = None) -> tuple[str, str]:
     """The interpreter to run the ESB's manage.py with, and where it was found."""
     if explicit:
         path = Path(explicit).expanduser().absolute()  # the sync runs in the ESB root, not here
@@ -162,8 +161,6 @@ def find_esb_python(root: Path, explicit: str | None = None, in_django: bool = F
         if not _executable(path):
             raise UsageError(f"${ESB_PYTHON_ENV} {from_env} is not an executable file")
         return str(path), f"${ESB_PYTHON_ENV}, the interpreter running the ESB's manage.py"
-    if in_django:
-        return sys.executable, "the interpreter running manage.py"
     candidates = [
         (root / "bin" / "python", "the ESB root's virtualenv"),
         (root / ".venv" / "bin" / "python", "<root>/.venv"),
@@ -199,10 +196,10 @@ def find_supervisorctl(explicit: str | None = None) -> str:
     raise Refused("no supervisorctl found beside esbgen's Python or on PATH; give --supervisorctl PATH")
 
 
-def sync_step(root: Path, options: ServiceOptions, in_django: bool = False) -> PostStep:
+def sync_step(root: Path, options: ServiceOptions) -> PostStep:
     if not (root / "manage.py").is_file():
         raise Refused(f"{root} has no manage.py; cannot run sync_data_at_deploy there")
-    python, how = find_esb_python(root, options.esb_python, in_django)
+    python, how = find_esb_python(root, options.esb_python)
     command = [python, "manage.py", "sync_data_at_deploy"]
     return ServiceStep(f"sync the ESB's data: {shlex.join(command)} (in {root}; Python: {how})", command=command, cwd=root)
 
@@ -239,16 +236,13 @@ def program_state(step: PostStep) -> str:
                   f"{output.splitlines()[-1] if output else 'no output'} ({shlex.join(command)})")
 
 
-def service_steps(root: Path, options: ServiceOptions | None, in_django: bool = False) -> list[PostStep]:
-    """The steps asked for, sync before restart; validated now, run after the apply.
-
-    ``in_django``: run as ``manage.py esbgen`` in-process, the sync runs with the project's Python.
-    """
+def service_steps(root: Path, options: ServiceOptions | None) -> list[PostStep]:
+    """The steps asked for, sync before restart; validated now, run after the apply."""
     if options is None:
         return []
     steps = []
     if options.sync:
-        steps.append(sync_step(root, options, in_django))
+        steps.append(sync_step(root, options))
     if options.restart:
         steps.append(restart_step(options))
     return steps

@@ -41,10 +41,12 @@ def edit_once(path: Path, old: bytes, new: bytes) -> None:
 
 def esbgen_process(root: Path, *args: str, interrupt: str | None = None) -> subprocess.CompletedProcess:
     """The esbgen command line in a process of its own, on ``root``; ``interrupt``: ESBGEN_INTERRUPT_AT."""
+    from faultkit import with_faults
+
     env = {**os.environ, "ESBGEN_LOCK_TIMEOUT": "30"}
     env.pop("ESBGEN_INTERRUPT_AT", None)
     if interrupt:
-        env["ESBGEN_INTERRUPT_AT"] = interrupt
+        env = with_faults({**env, "ESBGEN_INTERRUPT_AT": interrupt})
     return subprocess.run([sys.executable, "-m", "esbgen", *args, "--esb-root", str(root)], env=env,
                           capture_output=True, text=True, timeout=120)
 

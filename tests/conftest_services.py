@@ -31,9 +31,6 @@ from urllib.parse import quote
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
-MANAGE = REPO / "tests" / "django_esb" / "manage.py"
-
 ROOT_PASSWORD = "root-Pw.1"
 WRITER, WRITER_PASSWORD = "esbgen", "s3cr@t:pw/1"
 READER, READER_PASSWORD = "reader", "reader-Pw.2"
@@ -239,19 +236,6 @@ class EsbDatabase:
     def add(self, **fields: Any) -> None:
         self.model().create(**fields)
 
-    def project_env(self) -> dict[str, str]:
-        """Environment of a ``tests/django_esb/manage.py`` subprocess whose default database is this one."""
-        env = dict(os.environ)
-        env.pop("ESBGEN_DATABASE_URL", None)
-        env.pop("ESBGEN_ESB_ROOT", None)
-        if self.server is None:
-            env.update(DJANGO_ESB_DB="sqlite", DJANGO_ESB_SQLITE=self.name)
-        else:
-            env.update(DJANGO_ESB_DB="mariadb", DJANGO_ESB_MYSQL_NAME=self.name, DJANGO_ESB_MYSQL_USER="root",
-                       DJANGO_ESB_MYSQL_PASSWORD=ROOT_PASSWORD, DJANGO_ESB_MYSQL_HOST="127.0.0.1",
-                       DJANGO_ESB_MYSQL_PORT=str(self.server.port))
-        return env
-
 
 DATABASES = [
     pytest.param("sqlite", marks=pytest.mark.django_db(transaction=True, databases=["default"]), id="sqlite"),
@@ -271,12 +255,6 @@ def esb_db(request) -> EsbDatabase:
 def sqlite_db() -> EsbDatabase:
     """The SQLite test database alone (mark the test django_db(transaction=True))."""
     return EsbDatabase("sqlite", "default")
-
-
-def run_manage(*args: str, env: dict[str, str], cwd: Path | None = None) -> subprocess.CompletedProcess:
-    """``python tests/django_esb/manage.py ARGS`` as an operator runs it in the ESB."""
-    return subprocess.run([sys.executable, str(MANAGE), *map(str, args)], env=env, cwd=cwd,
-                          capture_output=True, text=True, check=False)
 
 
 def run_cli(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None) -> subprocess.CompletedProcess:

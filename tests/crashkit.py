@@ -17,6 +17,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from faultkit import with_faults
+
 ESBGEN = str(Path(sys.executable).parent / "esbgen")
 NEW = "bk_sops_ce"
 CLONE = ("clone", "sops", "--as", NEW)
@@ -101,7 +103,8 @@ def install_plugin(folder: Path) -> Path:
 
 
 def environment(plugin: Path | None, db: Path | None, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("ESBGEN_", "FAKEDB_"))}
+    """The environment of a run with the plugin, and the tests' fault plugin for ESBGEN_CRASH_AT / ESBGEN_INTERRUPT_AT."""
+    env = with_faults({k: v for k, v in os.environ.items() if not k.startswith(("ESBGEN_", "FAKEDB_"))})
     if plugin is not None:
         env["PYTHONPATH"] = os.pathsep.join([str(plugin), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
     if db is not None:

@@ -19,8 +19,8 @@ def copy_fixture(tmp_path: Path, name: str, as_name: str | None = None) -> Path:
 
 def call(root: Path, system: str, channel: str, **path_vars: str):
     """Where a call to /api/c/compapi/v2/<system>/<channel>/ goes, read back from the files."""
-    from esbgen.esbtree import load_tree
-    from esbgen.routing import destinations
+    from esbgen.esb.tree import load_tree
+    from esbgen.esb.routing import destinations
 
     tree = load_tree(root, only={system})
     found = [

@@ -202,7 +202,7 @@ def test_root_from_environment_and_from_current_directory(esb_root, run_esbgen, 
 def test_python_per_api_system_gets_its_presets_beside_the_sources_in_esb_conf(esb_root, run_esbgen):
     """esb_conf.py is where both ESB generations read presets: the legacy router serves them with or
     without a row, the later ESB takes their validators from there. The source's text stays byte for byte."""
-    from esbgen.esbtree import channel_groups
+    from esbgen.esb.tree import channel_groups
 
     original = (FIXTURES / "esb/components/esb_conf.py").read_bytes()
     result = run_esbgen("clone", "cc", "--as", "cc_ce", "--esb-root", esb_root)
@@ -252,17 +252,17 @@ def test_templatize_gives_the_same_clone_through_plain_cookiecutter(esb_root, ru
 
 
 def test_failure_while_applying_leaves_the_tree_as_before(esb_root, run_esbgen, monkeypatch):
-    import esbgen.journal
+    import esbgen.journal.record
 
     before = snapshot(esb_root)
-    real_write = esbgen.journal.atomic_write_bytes
+    real_write = esbgen.journal.record.atomic_write_bytes
 
     def disk_full(path, data, mode=None):
         if str(path).endswith("conf.py"):
             raise OSError(28, "No space left on device")
         return real_write(path, data, mode)
 
-    monkeypatch.setattr(esbgen.journal, "atomic_write_bytes", disk_full)
+    monkeypatch.setattr(esbgen.journal.record, "atomic_write_bytes", disk_full)
     result = run_esbgen("clone", "sops", "--as", "bk_sops_ce", "--esb-root", esb_root)
     assert result.exit_code == 1
     assert "No space left on device" in result.stderr and "Traceback" not in result.stderr
@@ -422,10 +422,10 @@ def test_a_python_file_python_cannot_read_for_its_coding_line_is_refused_in_one_
 def test_the_check_before_writing_refuses_what_esbgen_check_would_reject(esb_root, run_esbgen, tmp_path):
     """An edit three bytes off (what a byte order mark once did) breaks a file: the check before writing
     reads each edited file as `esbgen check` reads it, and refuses what check would then report."""
-    from esbgen.clone import CloneRequest, conf_changes, design_clone, validate_rendered
+    from esbgen.commands.clone import CloneRequest, conf_changes, design_clone, validate_rendered
     from esbgen.errors import EsbgenError
-    from esbgen.rules import clone_remark
-    from esbgen.template import Edit, render
+    from esbgen.esb.rules import clone_remark
+    from esbgen.edit.template import Edit, render
 
     design = design_clone(esb_root, CloneRequest("sops", "bk_sops_ce"))
     configs = next(item for item in design.spec.files if str(item.relative).endswith("toolkit/configs.py"))

@@ -41,7 +41,7 @@ def imported(root: Path) -> dict:
 
 
 def test_a_dict_form_entry_is_read_as_the_literal_one_is(esb_root):
-    from esbgen.esbtree import load_tree
+    from esbgen.esb.tree import load_tree
 
     as_dict_form(esb_root)
 
@@ -93,7 +93,7 @@ def test_register_takes_the_label_of_a_dict_form_entry(esb_root, run_esbgen, tmp
 
 
 def test_channels_in_dict_form_are_read_as_the_esb_reads_them(esb_root):
-    from esbgen.esbtree import load_tree
+    from esbgen.esb.tree import load_tree
 
     edit_once(esb_root / CONF, b"CHANNELS = [\n", b"CHANNELS = [\n"
               b"    dict(path='/hello/hello_dict/', comp_codename='generic.hello.hello_world'),\n"

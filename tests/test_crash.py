@@ -3,7 +3,7 @@
 Each crash runs ``esbgen clone sops --as bk_sops_ce`` in its own process with a
 throwaway plugin adding a database row (an external step, in SQLite outside the
 tree) to the change, and kills it: with ESBGEN_CRASH_AT=<point> (os._exit at a
-named point of esbgen.journal) or with SIGKILL after a random short delay. The
+named point of esbgen.journal.record) or with SIGKILL after a random short delay. The
 next esbgen command, whatever it is (`esbgen list` here, which only reads),
 rolls the change back first and says so; then the clone works.
 
@@ -28,6 +28,7 @@ import pytest
 
 from conftest import FIXTURES, snapshot
 from crashkit import CLONE, ESBGEN, NEW, environment, esbgen, install_plugin, rows
+from faultkit import with_faults
 
 ROW = [(NEW.upper(), NEW.upper())]
 ROLLED_BACK = "esbgen: rolled back an interrupted change"
@@ -178,7 +179,7 @@ def test_ctrl_c_while_applying_rolls_back_and_says_so(esb_root, point):
     import sys
 
     before = snapshot(esb_root)
-    env = {**os.environ, "ESBGEN_INTERRUPT_AT": point}
+    env = with_faults({**os.environ, "ESBGEN_INTERRUPT_AT": point})
     done = subprocess.run([sys.executable, "-m", "esbgen", "clone", "sops", "--as", "bk_sops_ce", "--esb-root", str(esb_root)],
                           env=env, capture_output=True, text=True, timeout=120)
     assert done.returncode == 130, done.stderr

@@ -6,6 +6,10 @@ part of it), and leaves the ESB root as it was: its files and esbgen's state fol
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
 import pytest
 
 from conftest import assert_one_line_refusal
@@ -68,7 +72,7 @@ def test_the_same_url_from_the_environment_is_refused_the_same_way(url, esb_root
 
 
 def test_a_password_with_at_signs_and_colons_is_read_whole_and_shown_masked():
-    from esbgen.db import parse_url, redact_url
+    from esbgen.db.connection import parse_url, redact_url
 
     for url in (f"mysql://esb:{SECRET}@:x@127.0.0.1:3307/open_paas", f"mysql://esb:{SECRET}%40%3Ax@127.0.0.1:3307/open_paas"):
         parsed = parse_url(url)
@@ -78,3 +82,19 @@ def test_a_password_with_at_signs_and_colons_is_read_whole_and_shown_masked():
     # a password that ends the authority early is masked all the same in what is shown
     assert redact_url(f"mysql://esb:{SECRET}/x@127.0.0.1/db") == "mysql://esb:***@127.0.0.1/db"
     assert parse_url("mysql://esb:pw@/open_paas?unix_socket=/run/mysqld/mysqld.sock").host == "localhost"
+
+
+def test_help_and_importing_esbgen_db_load_no_database_driver():
+    code = (
+        "import sys\n"
+        "from esbgen.cli import run\n"
+        "import esbgen.commands.clone, esbgen.db.connection, esbgen.db.registration, esbgen.services\n"
+        "status = run(['--help']) + run(['clone', '--help']) + run(['register', '--help'])\n"
+        "heavy = sorted(m for m in sys.modules if m.split('.')[0] in ('django', 'pymysql', 'sqlite3', '_sqlite3'))\n"
+        "print('HEAVY', heavy)\n"
+        "sys.exit(status)\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"}
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=False)
+    assert done.returncode == 0, done.stderr
+    assert "HEAVY []" in done.stdout

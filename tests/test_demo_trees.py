@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from conftest import FIXTURES, snapshot
-from esbgen.layout import generation
+from esbgen.esb.layout import generation
 
 
 @pytest.fixture

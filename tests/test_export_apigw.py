@@ -16,6 +16,8 @@ from pathlib import Path
 
 import pytest
 import yaml
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from openapi_spec_validator import OpenAPIV2SpecValidator, validate
 
 from conftest import FIXTURES, REPO, snapshot
@@ -79,8 +81,8 @@ def exports(tmp_path_factory) -> dict:
 
 
 def served(root: Path, system: str):
-    from esbgen.esbtree import load_tree
-    from esbgen.rules import served_channels
+    from esbgen.esb.tree import load_tree
+    from esbgen.esb.rules import served_channels
 
     tree = load_tree(root)
     return served_channels(tree, tree.systems[system])[0]
@@ -491,3 +493,21 @@ def test_via_esb_sends_what_the_code_does_not_show_through_the_esb(run_esbgen, e
     result = run_esbgen("export-apigw", "cc", "-o", tmp_path / "gw2", "--via-esb", "paas", "--esb-root", esb_root)
     assert result.exit_code == 2 and "--via-esb 'paas' is not an http:// or https:// address" in result.stderr
     assert snapshot(esb_root) == before
+
+
+TEXTS = st.one_of(st.text(max_size=12), st.sampled_from([
+    "", "1.0", "2.0", "1.0.0", "yes", "null", "~", "<<", "=", "0x1f", "2020-01-01", "a: b", "a #b", "- x", "x ", " x",
+    "a\nb", "a\n\nb", "'q'", "x'y", "(a)", "/v2/x/{id}/", "接口 1 (x)", "a" * 130, "é" * 70, "\u2028", "\ufeff"]))
+YAML_DATA = st.recursive(st.one_of(TEXTS, st.booleans(), st.integers(), st.none()),
+                         lambda inner: st.one_of(st.lists(inner, max_size=3),
+                                                 st.dictionaries(st.one_of(TEXTS, st.integers()), inner, max_size=4)),
+                         max_leaves=20)
+
+
+@settings(max_examples=500, suppress_health_check=list(HealthCheck), deadline=None)
+@given(st.dictionaries(TEXTS, YAML_DATA, max_size=5))
+def test_the_quick_yaml_writer_writes_the_bytes_of_libyaml(data):
+    from esbgen.commands.export_apigw import _yaml_text
+
+    assert _yaml_text(data) == yaml.dump(data, Dumper=yaml.CSafeDumper, default_flow_style=False, allow_unicode=True,
+                                         sort_keys=False, width=4096)

@@ -26,9 +26,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from conftest import FIXTURES
-from esbgen.clone import CloneRequest, design_clone, plan_clone
-from esbgen.confapis import compose
-from esbgen.template import render
+from esbgen.commands.clone import CloneRequest, design_clone, plan_clone
+from esbgen.esb.confapis import compose
+from esbgen.edit.template import render
 
 NEW = "bk_sops_ce"
 CONFAPIS = Path("components/confapis")
@@ -272,11 +272,11 @@ def test_a_clone_changes_exactly_path_codename_and_app_of_every_entry(drawn):
 @given(confapis_files())
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 def test_libyaml_and_ruamel_yaml_give_the_same_spans(drawn):
-    """esbgen.confapis composes with ruamel.yaml's libyaml parser for speed; its offsets must be the round trip's."""
+    """esbgen.esb.confapis composes with ruamel.yaml's libyaml parser for speed; its offsets must be the round trip's."""
     from ruamel.yaml import YAML
     from ruamel.yaml.clib._ruamel_yaml import CParser  # noqa: F401 - the fast path under test must exist
 
-    from esbgen.confapis import _compose_libyaml
+    from esbgen.esb.confapis import _compose_libyaml
 
     text = write_text(drawn, cloned=False)
     fast = compose(text, "sops.yaml")

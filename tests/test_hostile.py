@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from conftest import snapshot
-from esbgen.confapis import compose
+from esbgen.esb.confapis import compose
 
 SOPS_YAML = Path("components/confapis/sops/sops.yaml")
 CONF = Path("components/generic/apis/conf.py")

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from conftest import snapshot
-from esbgen import journal as jr
+from esbgen.journal import record as jr
 from stepkit import provide_kinds  # noqa: F401 (a fixture)
 from esbgen.errors import EsbgenError
 from esbgen.plugins import get_plugin_manager
@@ -452,18 +452,23 @@ def test_a_rollback_that_cannot_finish_says_so_and_keeps_the_backups(esb_root, t
 
 def test_hashes_remembered_while_copying_are_never_stale(tmp_path, monkeypatch):
     """A render's copy here tells the journal the hash of what it wrote; a later change is still seen."""
-    from esbgen.template import _copy_verbatim
+    from esbgen.edit.template import _copying_verbatim
+
+    def copy_verbatim(jobs):
+        with _copying_verbatim(jobs) as wait_for_copies:
+            wait_for_copies()
 
     monkeypatch.setattr(jr, "_WRITTEN", {})
     source = staged_folder(tmp_path / "src", {"a.md": (b"{{ common_args_desc }}", 0o640), "b.md": (b"x" * 5000, 0o644)})
     copy = tmp_path / "copy"
     copy.mkdir()
-    _copy_verbatim([[str(source), str(copy), ["a.md", "b.md"]]])
+    copy_verbatim([[str(source), str(copy), ["a.md", "b.md"]]])
     assert len(jr._WRITTEN) == 2
     remembered = jr.tree_fingerprint(copy)
     monkeypatch.setattr(jr, "_WRITTEN", {})
     assert jr.tree_fingerprint(copy) == remembered == jr.tree_fingerprint(source)
-    _copy_verbatim([[str(source), str(copy), ["a.md", "b.md"]]])
+    copy = tmp_path / "copy-again"
+    copy_verbatim([[str(source), str(copy), ["a.md", "b.md"]]])
     (copy / "a.md").write_bytes(b"{{ common_args_DESC }}")  # same size, written right after
     assert jr.tree_fingerprint(copy) != remembered
 

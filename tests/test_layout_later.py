@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from conftest import FIXTURES, snapshot
-from esbgen.layout import LATER_SETTINGS, LEGACY_SETTINGS, generation, settings_file
+from esbgen.esb.layout import LATER_SETTINGS, LEGACY_SETTINGS, generation, settings_file
 
 
 def later_tree(source: Path, destination: Path) -> Path:

@@ -1,4 +1,4 @@
-"""The ESB's layout is spelled in one module: esbgen/layout.py.
+"""The ESB's layout is spelled in one module: esbgen/esb/layout.py.
 
 A path of the tree written as a string anywhere else (``"components/confapis"``,
 ``"conf.py"``, ``"configs/default.py"``) is a second definition that drifts from the first.
@@ -25,7 +25,7 @@ LAYOUT_WORDS = {"components", "apisv2"}
 
 
 def modules() -> list[Path]:
-    found = [p for p in (REPO / "esbgen").rglob("*.py") if "cookiecutters" not in p.parts]
+    found = list((REPO / "esbgen").rglob("*.py"))
     for package in (REPO / "plugins").glob("*/esbgen_*"):
         found.extend(p for p in package.rglob("*.py") if "templates" not in p.parts)
     return sorted(p for p in found if p != LAYOUT)

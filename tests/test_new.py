@@ -84,10 +84,10 @@ def test_bytecode_beside_an_installed_template_does_not_reach_the_new_system(tmp
     from importlib.resources import files
     from pathlib import Path
 
-    from esbgen.template import render_with_defaults
+    from esbgen.edit.template import render_with_defaults
 
     template = tmp_path / "confapis-system"
-    shutil.copytree(Path(str(files("esbgen") / "cookiecutters" / "confapis-system")), template)
+    shutil.copytree(Path(str(files("esbgen.cookiecutters") / "confapis-system")), template)
     for init in template.rglob("__init__.py"):
         (init.parent / "__pycache__").mkdir(exist_ok=True)
         (init.parent / "__pycache__" / "__init__.cpython-311.pyc").write_bytes(b"\x00bytecode")

@@ -18,6 +18,7 @@ import pytest
 
 from conftest import FIXTURES
 from esb_schemas import LEGACY_SQLITE
+from faultkit import with_faults
 
 
 
@@ -172,7 +173,7 @@ def test_the_lock_needs_no_state_folder_and_still_keeps_a_second_writer_out(tmp_
     import subprocess
 
     from crashkit import ESBGEN, environment
-    from esbgen.journal import locked
+    from esbgen.journal.record import locked
 
     root = tmp_path / "esb"
     shutil.copytree(FIXTURES / "esb", root, symlinks=True)
@@ -209,7 +210,7 @@ def test_a_change_interrupted_and_rolled_back_leaves_no_trace(root, signal_name,
     import sys
 
     before = entries(root)
-    env = {**os.environ, "ESBGEN_INTERRUPT_AT": "op-2", "ESBGEN_INTERRUPT_SIGNAL": signal_name}
+    env = with_faults({**os.environ, "ESBGEN_INTERRUPT_AT": "op-2", "ESBGEN_INTERRUPT_SIGNAL": signal_name})
     done = subprocess.run([sys.executable, "-m", "esbgen", "clone", "sops", "--as", "bk_sops_ce", "--esb-root",
                            str(root)], env=env, capture_output=True, text=True, timeout=120, check=False)
     assert done.returncode == status, done.stderr

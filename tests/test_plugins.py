@@ -101,7 +101,7 @@ def test_a_saas_type_that_raises_is_named(esb_root, run_esbgen, register_plugin)
 
 
 def test_the_most_specific_type_wins_and_type_forces_one(esb_root, run_esbgen):
-    from esbgen.esbtree import load_tree
+    from esbgen.esb.tree import load_tree
     from esbgen.saas import select_saas_type
 
     tree = load_tree(esb_root)
@@ -158,20 +158,47 @@ def test_plugins_add_commands(register_plugin):
     assert "hello" in group.commands
 
 
-def test_an_unknown_hook_name_is_refused_at_load(monkeypatch, tmp_path, run_esbgen):
-    import esbgen.plugins as plugins
+def test_a_plugin_adds_its_own_hooks_and_others_implement_them(register_plugin):
+    import pluggy
 
-    module = tmp_path / "typo_plugin.py"
-    module.write_text("from esbgen import hookimpl\n\n@hookimpl\ndef esbgen_saas_typez():\n    return []\n")
+    class Specs:
+        @pluggy.HookspecMarker("esbgen")
+        def esbgen_greetings(self, name):
+            """Return a greeting for ``name``."""
+
+    class Owner:
+        @hookimpl
+        def esbgen_addhooks(self, pluginmanager):
+            pluginmanager.add_hookspecs(Specs)
+
+        @hookimpl
+        def esbgen_greetings(self, name):
+            return f"hello {name}"
+
+    class Other:
+        @hookimpl
+        def esbgen_greetings(self, name):
+            return f"hi {name}"
+
+    register_plugin(Owner(), "owner")
+    register_plugin(Other(), "other")
+    assert call_hook("esbgen_greetings", name="ops") == ["hi ops", "hello ops"]
+
+
+def test_an_unknown_hook_name_is_refused_at_load(monkeypatch, tmp_path, run_esbgen):
+    (tmp_path / "typo_plugin.py").write_text("from esbgen import hookimpl\n\n@hookimpl\ndef esbgen_saas_typez():\n    return []\n")
+    info = tmp_path / "typo_plugin-1.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: typo-plugin\nVersion: 1.0\n")
+    (info / "entry_points.txt").write_text("[esbgen]\ntypo = typo_plugin\n")
     monkeypatch.syspath_prepend(str(tmp_path))
-    monkeypatch.setitem(plugins.BUILTIN_PLUGINS, "typo", "typo_plugin")
     reset_plugin_manager()
     try:
         result = run_esbgen("plugins")
         assert result.exit_code == 1
         assert "plugin 'typo' is invalid" in result.stderr and "esbgen_saas_typez" in result.stderr
     finally:
-        monkeypatch.delitem(plugins.BUILTIN_PLUGINS, "typo")
+        monkeypatch.undo()
         reset_plugin_manager()
 
 

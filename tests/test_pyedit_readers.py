@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from esbgen import pyedit
+from esbgen.edit import python as pyedit
 from esbgen.errors import EsbgenError
-from esbgen.pyedit import PythonRewrites, Rewrite
+from esbgen.edit.python import PythonRewrites, Rewrite
 
 REPO = Path(__file__).resolve().parents[1]
 PYTHON_FILES = sorted(p for p in (REPO / "fixtures").rglob("*.py"))

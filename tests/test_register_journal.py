@@ -10,6 +10,7 @@ import pytest
 
 from conftest import snapshot
 from conftest_services import WRITER_PASSWORD, run_cli
+from faultkit import with_faults
 from stepkit import provide_kinds  # noqa: F401 (a fixture)
 
 CLONE = ("clone", "sops", "--as", "bk_sops_ce")
@@ -41,9 +42,9 @@ def failing_kind(provide_kinds):
 
 
 def plan_with_row_then_failure(root: Path, url: str, kind: str, **row):
-    from esbgen import db
+    from esbgen.db import connection as db
     from esbgen.plan import ExternalStep, FileWrite, Plan
-    from esbgen.registration import plan_registration
+    from esbgen.db.registration import plan_registration
 
     plan = Plan(root, "row then failure")
     plan.file_writes.append(FileWrite(Path("components/written-by-test.txt"), None, b"new\n"))
@@ -54,7 +55,7 @@ def plan_with_row_then_failure(root: Path, url: str, kind: str, **row):
 
 def test_a_later_failure_deletes_the_row_it_inserted(esb_db, esb_root, failing_kind):
     from esbgen.errors import EsbgenError
-    from esbgen.journal import apply
+    from esbgen.journal.record import apply
     from esbgen.runner import Context
 
     before = snapshot(esb_root)
@@ -69,7 +70,7 @@ def test_a_later_failure_deletes_the_row_it_inserted(esb_db, esb_root, failing_k
 
 def test_a_later_failure_restores_the_row_it_updated(esb_db, esb_root, failing_kind):
     from esbgen.errors import EsbgenError
-    from esbgen.journal import apply
+    from esbgen.journal.record import apply
     from esbgen.runner import Context
 
     esb_db.add(name="BK_SOPS_CE", label="Old", remark="old remark", component_admin="admin")
@@ -88,7 +89,7 @@ def test_a_run_killed_after_the_row_is_rolled_back_by_the_next_run(sqlite_db, es
     before = snapshot(esb_root)
     env = {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"}
     # ops: 2 folders, conf.py, the row: op-4 is just after the row was committed.
-    killed = run_cli(*CLONE, "--esb-root", esb_root, "--database", sqlite_db.url, env={**env, "ESBGEN_CRASH_AT": "op-4"})
+    killed = run_cli(*CLONE, "--esb-root", esb_root, "--database", sqlite_db.url, env=with_faults({**env, "ESBGEN_CRASH_AT": "op-4"}))
     assert killed.returncode == 137, killed.stderr
     journal = json.loads(next((esb_root / ".esbgen/journal").glob("*/journal.json")).read_text())
     assert journal["state"] == "applying" and journal["ops"][3]["kind"] == "db_system"
@@ -118,7 +119,7 @@ def test_the_standalone_cli_configures_django_itself(esb_db, esb_root):
 
 
 def test_urls_and_their_redaction():
-    from esbgen.db import parse_url, redact_argv, redact_url
+    from esbgen.db.connection import parse_url, redact_argv, redact_url
     from esbgen.errors import EsbgenError
 
     parsed = parse_url("mysql://paas:p%40ss%3Aw%2Frd@db.example:3307/open_paas?charset=utf8")

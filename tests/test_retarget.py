@@ -235,7 +235,7 @@ def test_an_app_url_that_is_no_http_address_is_refused_before_anything_is_read(e
 @pytest.mark.parametrize("url", ["http://sops-ce.example.com:65535", "https://10.0.0.5", "http://[::1]:8080/sops/",
                                  "https://sops-ce.example.com/"])
 def test_an_http_address_with_a_port_in_range_is_taken(esb_root: Path, run_esbgen, url):
-    from esbgen.rules import validate_url
+    from esbgen.esb.rules import validate_url
 
     assert validate_url(url, "--app-url") == url
 

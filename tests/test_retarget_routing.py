@@ -1,6 +1,6 @@
 """``esbgen retarget`` on both ESB generations: the call of a retargeted channel reaches the new app.
 
-Each test reads the retargeted files back and derives where a call goes (``esbgen.routing``),
+Each test reads the retargeted files back and derives where a call goes (``esbgen.esb.routing``),
 which is what the ESB's request path does with them.
 """
 

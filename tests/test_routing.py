@@ -1,4 +1,4 @@
-"""``esbgen.routing``: where a call goes, read from the component's code and the settings file."""
+"""``esbgen.esb.routing``: where a call goes, read from the component's code and the settings file."""
 
 from __future__ import annotations
 

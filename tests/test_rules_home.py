@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from esbgen.rules import (
+from esbgen.esb.rules import (
     follows_path_pattern,
     host_setting_reason,
     is_host_setting,

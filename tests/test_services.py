@@ -8,7 +8,6 @@ supervisord managing a program named ``esb`` (tests/conftest_services.py).
 from __future__ import annotations
 
 import json
-import os
 import sys
 from pathlib import Path
 
@@ -199,13 +198,3 @@ def test_the_esbs_python_is_found_in_the_documented_order(tmp_path, monkeypatch)
         Path(python).unlink()
     explicit = services.find_esb_python(root, sys.executable)
     assert explicit == (sys.executable, "--esb-python")
-
-
-def test_inside_django_the_projects_python_runs_the_sync(tmp_path, monkeypatch):
-    from esbgen import services
-
-    root = tmp_path / "esb"
-    _venv_python(root / ".venv")
-    assert services.find_esb_python(root, in_django=True) == (sys.executable, "the interpreter running manage.py")
-    assert services.find_esb_python(root, str(root / ".venv/bin/python"), in_django=True)[1] == "--esb-python"
-    assert os.access(root / ".venv/bin/python", os.X_OK)

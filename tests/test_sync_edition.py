@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from conftest import FIXTURES, assert_one_line_refusal, edit_once, snapshot
+from faultkit import with_faults
 
 CONFIGS = "configs/default.py"
 CONF = "components/generic/apis/conf.py"
@@ -265,7 +266,7 @@ def test_malformed_yaml_and_python_are_refused_with_file_and_line(esb_root: Path
 
 
 def test_host_setting_rule() -> None:
-    from esbgen.edition import host_reason
+    from esbgen.commands.sync_edition import host_reason
 
     for name in ("PAAS_HOST", "HOST_CC", "BK_SOPS_URL", "BK_PAAS_INNER_HOST", "ALLOWED_HOSTS", "REDIS_PORT", "ESB_IP"):
         assert host_reason(name, "1", "2"), name
@@ -278,7 +279,7 @@ def test_host_setting_rule() -> None:
 
 def test_a_run_killed_halfway_is_rolled_back_by_the_next(esb_root: Path, ce_root: Path, run_esbgen) -> None:
     pristine = snapshot(esb_root)
-    env = {**os.environ, "ESBGEN_CRASH_AT": "op-4"}  # after both folders and two files, as kill -9 would
+    env = with_faults({**os.environ, "ESBGEN_CRASH_AT": "op-4"})  # after both folders and two files, as kill -9 would
     killed = subprocess.run(
         [sys.executable, "-m", "esbgen", "sync-edition", "--from", str(ce_root), "--esb-root", str(esb_root)],
         env=env, capture_output=True, text=True, check=False,

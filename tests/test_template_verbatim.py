@@ -9,23 +9,14 @@ from pathlib import Path
 import pytest
 
 from esbgen.errors import EsbgenError
-from esbgen.render_helper import RenderHelper
-from esbgen.template import Edit, TemplateFile, TemplateSpec, Var, render, render_with_defaults, rendering
+from esbgen.edit.template import Edit, TemplateFile, TemplateSpec, Var, render, render_with_defaults
 
 
 def tree_files(folder: Path) -> dict[str, bytes]:
     return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
-def render_by_helper(template_dir, values, output):
-    """What a clone does: its helper process renders and copies (esbgen/render_helper.py)."""
-    with RenderHelper() as helper, rendering(template_dir, values, output, helper) as rendered:
-        rendered.finish()
-    return output
-
-
-@pytest.mark.parametrize("how", [render, render_by_helper], ids=["in-process", "helper-process"])
-def test_renamed_nested_and_top_level_verbatim_files_render_as_the_readable_template_does(tmp_path, how):
+def test_renamed_nested_and_top_level_verbatim_files_render_as_the_readable_template_does(tmp_path):
     source = tmp_path / "source"
     (source / "apidocs" / "en").mkdir(parents=True)
     (source / "apidocs" / "zh_hans").mkdir(parents=True)
@@ -53,7 +44,7 @@ def test_renamed_nested_and_top_level_verbatim_files_render_as_the_readable_temp
         TemplateFile(str(source / "extra.yaml"), ["confapis/", Var("system"), "/", "extra.yaml"],
                      "- path: /v2/sops/x/\n", [Edit(12, 16, [Var("system")])]),
     ], {"system": "bk_x", "SYSTEM_NAME": "BK_X", "_components": "components"})
-    private = how(spec.write(tmp_path / "private", link=True), {"system": "bk_x", "SYSTEM_NAME": "BK_X",
+    private = render(spec.write(tmp_path / "private", link=True), {"system": "bk_x", "SYSTEM_NAME": "BK_X",
                                                                    "_components": "components"}, tmp_path / "out-private")
     readable = tmp_path / "out-readable"
     render_with_defaults(spec.write(tmp_path / "readable"), {}, readable)
@@ -69,8 +60,7 @@ def test_renamed_nested_and_top_level_verbatim_files_render_as_the_readable_temp
     assert filecmp.cmp(private / "components/confapis/bk_x/apidocs/en/get_b.md", source / "apidocs/en/get_b.md", shallow=False)
 
 
-@pytest.mark.parametrize("how", [render, render_by_helper], ids=["in-process", "helper-process"])
-def test_text_holding_the_first_mark_characters_renders_as_the_readable_template_does(tmp_path, how):
+def test_text_holding_the_first_mark_characters_renders_as_the_readable_template_does(tmp_path):
     # The compact template marks each variable between two private-use characters; a file that holds
     # them (and values that do) gets marks of others, and every byte of it comes back.
     text = "- path: /v2/sops/a/\n  label: \ue000sops\ue001 \ue002\n  dest_path: /o/bk_sops/\ue003sops/\r\n"
@@ -84,7 +74,7 @@ def test_text_holding_the_first_mark_characters_renders_as_the_readable_template
                      [Edit(start, start + 4, [Var("system")]), Edit(app, app + 7, [Var("app_code")])]),
     ], {"system": "sops", "app_code": "bk_sops", "_components": "components"})
     values = {"system": "bk_x", "app_code": "bk_x_app\ue004", "_components": "components"}
-    private = how(spec.write(tmp_path / "private", link=True, values=values), values, tmp_path / "out-private")
+    private = render(spec.write(tmp_path / "private", link=True, values=values), values, tmp_path / "out-private")
     readable = tmp_path / "out-readable"
     render_with_defaults(spec.write(tmp_path / "readable"), values, readable)
     expected = text.replace("/v2/sops/", "/v2/bk_x/").replace("/o/bk_sops/", "/o/bk_x_app\ue004/").encode()

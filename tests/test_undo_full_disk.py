@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from conftest import FIXTURES, snapshot
-from esbgen import journal as jr
+from esbgen.journal import record as jr
 from esbgen.plan import FileWrite, Plan
 
 SIZE = 8 * 1024 * 1024

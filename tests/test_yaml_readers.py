@@ -16,8 +16,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from conftest import FIXTURES
-from esbgen import confapis
-from esbgen.confapis import channels_of, precise_channels, read_text
+from esbgen.esb import confapis
+from esbgen.esb.confapis import channels_of, precise_channels, read_text
 from esbgen.errors import EsbgenError
 
 FIXTURE_FILES = sorted(p.relative_to(FIXTURES) for p in FIXTURES.rglob("*") if p.suffix in (".yaml", ".yml"))

@@ -1,1 +1,1 @@
-"""The plugins esbgen ships, registered by name exactly as entry points are."""
+"""The plugins esbgen ships: entry points of its own distribution (pyproject.toml), trylast."""

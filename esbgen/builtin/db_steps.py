@@ -6,9 +6,9 @@ from __future__ import annotations
 from esbgen import hookimpl
 
 
-@hookimpl
+@hookimpl(trylast=True)
 def esbgen_step_kinds():
-    from esbgen.registration import DbSystemKind
-    from esbgen.syncrows import SyncedRowsKind
+    from esbgen.db.registration import DbSystemKind
+    from esbgen.db.sync import SyncedRowsKind
 
     return [DbSystemKind(), SyncedRowsKind()]

@@ -7,7 +7,7 @@ from esbgen import hookimpl
 
 @hookimpl(trylast=True)
 def esbgen_host_setting(target, source, old):
-    from esbgen.rules import default_host_setting, renamed_setting
+    from esbgen.esb.rules import default_host_setting, renamed_setting
 
     if source is None or old is None:
         return default_host_setting(target.name)

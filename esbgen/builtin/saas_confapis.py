@@ -5,7 +5,7 @@ from __future__ import annotations
 from esbgen import hookimpl
 
 
-@hookimpl
+@hookimpl(trylast=True)
 def esbgen_saas_types():
     from esbgen.saas import ConfapisProxy  # here, not above: --help and --version never read a tree
 

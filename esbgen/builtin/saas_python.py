@@ -14,7 +14,7 @@ from esbgen import hookimpl
 @lru_cache(maxsize=1)
 def python_system_type() -> type:
     """The SaaS type's class, made when a command first asks for SaaS types (esbgen.saas is not cheap)."""
-    from esbgen.layout import CUSTOM_CONF, ESB_CONF
+    from esbgen.esb.layout import CUSTOM_CONF, ESB_CONF
     from esbgen.saas import SaasType
 
     class PythonSystem(SaasType):
@@ -31,6 +31,6 @@ def python_system_type() -> type:
     return PythonSystem
 
 
-@hookimpl
+@hookimpl(trylast=True)
 def esbgen_saas_types():
     return [python_system_type()()]

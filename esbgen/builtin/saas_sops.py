@@ -22,6 +22,6 @@ def sops_type() -> type:
     return Sops
 
 
-@hookimpl
+@hookimpl(trylast=True)
 def esbgen_saas_types():
     return [sops_type()()]

@@ -17,15 +17,11 @@ import pymysql
 # The ESB on Python 3 reaches MySQL through PyMySQL in the role of MySQLdb, as here.
 pymysql.install_as_MySQLdb()
 
-HERE = Path(__file__).resolve().parent
-# The real ESB's BASE_DIR is its root; tests point it at a scratch ESB tree.
-BASE_DIR = Path(os.environ.get("DJANGO_ESB_BASE_DIR") or HERE)
-
 SECRET_KEY = "esbgen-tests-only"
 DEBUG = False
 USE_TZ = False
 ALLOWED_HOSTS = []
-INSTALLED_APPS = ["django_esb.bkcore", "django_esb.engine", "esbgen"]
+INSTALLED_APPS = ["django_esb.bkcore", "django_esb.engine"]
 DEFAULT_AUTO_FIELD = "django.db.models.AutoField"
 
 

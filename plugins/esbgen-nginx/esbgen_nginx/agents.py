@@ -29,12 +29,15 @@ refuses the swap with nginx untouched.
 
 from __future__ import annotations
 
+import datetime
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from esbgen import db
+from esbgen.db import connection as db
+
+from esbgen.db import rows as esbrows
 from esbgen.errors import EsbgenError, UsageError
 
 from esbgen_nginx.backends import Backend, parse_backend
@@ -236,7 +239,7 @@ def _write_auth(host: str, port: int | str, auth: AgentAuth) -> Path:
     """The agent's sid and token in a file only its owner reads, in the host's state folder: a token is never
     printed (an output may be logged or shared)."""
     from esbgen.fsutil import atomic_write_bytes
-    from esbgen.journal import host_store, private_dir
+    from esbgen.journal.record import host_store, private_dir
 
     folder = private_dir(private_dir(host_store()) / "agents")
     path = folder / f"{host.replace('/', '_')}_{port}.yaml"
@@ -377,36 +380,15 @@ def _old_address(server: str) -> tuple[str, int] | None:
 # ---------------------------------------------------------------- the database
 
 
-def engine_server_model() -> Any:
-    """esbgen's unmanaged mapping of ``engine_servers`` (the developer center's columns)."""
-
-    def fields() -> dict[str, Any]:
-        from django.db import models
-
-        return {
-            "id": models.AutoField(primary_key=True),
-            "name": models.CharField(max_length=NAME_MAX),
-            "s_id": models.CharField(max_length=36),
-            "token": models.CharField(max_length=36),
-            "ip_address": models.CharField(max_length=ADDRESS_MAX),
-            "ip_port": models.CharField(max_length=36),
-            "app_port": models.CharField(max_length=36),
-            "category": models.CharField(max_length=36),
-            "info": models.CharField(max_length=200),
-            "is_active": models.BooleanField(),
-            "mac": models.CharField(max_length=36),
-            "created_at": models.DateTimeField(),
-            "updated_at": models.DateTimeField(),
-        }
-
-    return db.unmanaged_model("esbgen_nginx", "EngineServer", TABLE, fields)
-
-
 def _select(database: db.Database, for_update: bool = False) -> list[ServerRow]:
-    query = database.objects(engine_server_model()).order_by("pk")
-    if for_update:
-        query = query.select_for_update()
-    return [_row(values) for values in query.values_list(*_COLUMNS)]
+    lock = " FOR UPDATE" if for_update and database.engine == "mysql" else ""
+    cursor = database.execute(f"SELECT {', '.join(map(database.quote, _COLUMNS))} FROM {database.quote(TABLE)} "
+                              f"ORDER BY id{lock}")
+    return [_row(values) for values in cursor.fetchall()]
+
+
+def _set_active(database: db.Database, row_id: int, active: bool, now: datetime.datetime) -> None:
+    esbrows.update(database, TABLE, row_id, {"is_active": active, "updated_at": now})
 
 
 def _failure(error: BaseException, verb: str, shown: str, tail: str) -> EsbgenError | None:
@@ -435,8 +417,6 @@ def _read_rows(target: db.Target, dry_run: bool) -> tuple[list[ServerRow], dict[
             shown = database.shown
             where = {"database": database.key, "shown": database.shown, "has_password": database.has_password,
                      "system": TABLE}
-            if database.key == db.DJANGO_PROJECT:
-                where["identity"] = db.project_identity()
             return _select(database), where
     except EsbgenError as error:
         if isinstance(error, db.DatabaseProblem):
@@ -474,7 +454,7 @@ class _Rollback(Exception):
 def probe_write(record: dict[str, Any], target: db.Target) -> None:
     """Write the rows and roll them back: a database that refuses the write (no permission, a view, a missing
     column) refuses the swap before nginx is touched."""
-    from esbgen.registration import _database_for
+    from esbgen.db.registration import _database_for
 
     shown = record["shown"]
     try:
@@ -496,7 +476,7 @@ def probe_write(record: dict[str, Any], target: db.Target) -> None:
 
 def apply_rows(record: dict[str, Any], target: db.Target) -> str | None:
     """Write and commit the rows; a note when the commit failed but reading back shows it went through."""
-    from esbgen.registration import _database_for
+    from esbgen.db.registration import _database_for
 
     shown = record["shown"]
     try:
@@ -524,8 +504,6 @@ def apply_rows(record: dict[str, Any], target: db.Target) -> str | None:
 
 def _check_and_write(database: db.Database, record: dict[str, Any]) -> None:
     """Inside the transaction: lock the table, check nothing planned changed meanwhile, write."""
-    from django.utils import timezone
-
     rows = {row.id: row for row in _select(database, for_update=True)}
     changed = []
     for values in record["insert"]:
@@ -539,14 +517,12 @@ def _check_and_write(database: db.Database, record: dict[str, Any]) -> None:
     if changed:
         raise EsbgenError(f"{TABLE} in {record['shown']} changed while esbgen was working ({', '.join(changed)}); "
                           "nothing was changed, try again")
-    now = timezone.now()
-    objects = database.objects(engine_server_model())
+    now = datetime.datetime.now()
     for values in record["insert"]:
-        objects.create(**values, created_at=now, updated_at=now)
+        esbrows.insert(database, TABLE, {**values, "created_at": now, "updated_at": now})
     for key, active in (("activate", True), ("deactivate", False)):
-        ids = [planned["id"] for planned in record[key]]
-        if ids:
-            objects.filter(pk__in=ids).update(is_active=active, updated_at=now)
+        for planned in record[key]:
+            _set_active(database, planned["id"], active, now)
 
 
 def _same_identity(row: ServerRow, planned: dict[str, Any]) -> bool:
@@ -561,7 +537,7 @@ def _inserted(rows: list[ServerRow], values: dict[str, Any]) -> list[ServerRow]:
 
 def rows_applied(record: dict[str, Any], target: db.Target) -> bool:
     """The rows are as the swap left them: its new rows there and active, the others flipped."""
-    from esbgen.registration import _database_for
+    from esbgen.db.registration import _database_for
 
     with _database_for(record, target) as database:
         rows = _select(database)
@@ -580,9 +556,7 @@ def rows_applied(record: dict[str, Any], target: db.Target) -> bool:
 
 def revert_rows(record: dict[str, Any], target: db.Target) -> None:
     """Put the rows back as they were before the swap, from whatever point it reached; idempotent."""
-    from django.utils import timezone
-
-    from esbgen.registration import _database_for
+    from esbgen.db.registration import _database_for
 
     shown = record["shown"]
     problems = []
@@ -590,21 +564,20 @@ def revert_rows(record: dict[str, Any], target: db.Target) -> None:
         with _database_for(record, target) as database, database.atomic():
             rows = _select(database, for_update=True)
             by_id = {row.id: row for row in rows}
-            objects = database.objects(engine_server_model())
-            now = timezone.now()
+            now = datetime.datetime.now()
             for values in record["insert"]:
                 for row in _inserted(rows, values):
                     if row.app_port != values["app_port"] or row.category != values["category"]:
                         problems.append(str(row))
                     else:
-                        objects.filter(pk=row.id).delete()
+                        esbrows.delete(database, TABLE, row.id)
             for key, was_active in (("activate", False), ("deactivate", True)):
                 for planned in record[key]:
                     row = by_id.get(planned["id"])
                     if row is None or not _same_identity(row, planned):
                         problems.append(f"row id {planned['id']}")
                     elif row.is_active != was_active:
-                        objects.filter(pk=row.id).update(is_active=was_active, updated_at=now)
+                        _set_active(database, row.id, was_active, now)
             if problems:
                 raise EsbgenError(f"{TABLE} rows changed since the swap wrote them ({shown}): {', '.join(problems)}; "
                                   "revert them by hand")

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from esbgen import db
+from esbgen.db import connection as db
 
 DEPLOYED_FLAG = {"tapp": "is_already_test", "app": "is_already_online"}  # paas_app's column per category
 URL_PREFIX = {"tapp": "/t/", "app": "/o/"}  # where nginx serves an environment's apps
@@ -39,22 +39,18 @@ def hosted_apps(target: db.Target, category: str, old_servers: list[str]) -> tup
 
     old = {f"{host}:{port}" for host, port in filter(None, map(_old_address, old_servers))}
     with target.open(readonly=True) as database:
-        from django.db import connections
-
-        with connections[database.alias].cursor() as cursor:
-            cursor.execute(
-                "SELECT a.app_code, a.name, s.ip_address, s.app_port FROM engine_hosting_ships h "
-                "JOIN engine_apps a ON a.id = h.bk_app_id JOIN engine_servers s ON s.id = h.bk_server_id "
-                "WHERE s.category = %s ORDER BY a.app_code", [category])
-            linked = [(code, name, f"{str(ip).strip()}:{str(port).strip()}")
-                      for code, name, ip, port in cursor.fetchall()]
-            linked = [row for row in linked if row[2] in old]
-            deployed = _deployed(cursor, category, sorted({code for code, _, _ in linked}))
+        cursor = database.execute(
+            "SELECT a.app_code, a.name, s.ip_address, s.app_port FROM engine_hosting_ships h "
+            "JOIN engine_apps a ON a.id = h.bk_app_id JOIN engine_servers s ON s.id = h.bk_server_id "
+            "WHERE s.category = %s ORDER BY a.app_code", [category])
+        linked = [(code, name, f"{str(ip).strip()}:{str(port).strip()}") for code, name, ip, port in cursor.fetchall()]
+        linked = [row for row in linked if row[2] in old]
+        deployed = _deployed(database, category, sorted({code for code, _, _ in linked}))
         apps = [HostedApp(code, name or "", agent, deployed.get(code)) for code, name, agent in linked]
         return apps, database.shown
 
 
-def _deployed(cursor, category: str, codes: list[str]) -> dict[str, bool]:
+def _deployed(database: db.Database, category: str, codes: list[str]) -> dict[str, bool]:
     if not codes:
         return {}
     flag = DEPLOYED_FLAG.get(category)
@@ -62,7 +58,7 @@ def _deployed(cursor, category: str, codes: list[str]) -> dict[str, bool]:
         return {}
     marks = ", ".join(["%s"] * len(codes))
     try:
-        cursor.execute(f"SELECT code, {flag} FROM paas_app WHERE code IN ({marks})", codes)
+        cursor = database.execute(f"SELECT code, {flag} FROM paas_app WHERE code IN ({marks})", codes)
     except Exception as error:
         if db.is_database_error(error):  # no developer center tables here: every linked app counts
             return {}

@@ -6,7 +6,7 @@ import ipaddress
 import time
 from dataclasses import dataclass
 
-from esbgen.rules import host_problem, port_problem
+from esbgen.esb.rules import host_problem, port_problem
 
 
 @dataclass(frozen=True)

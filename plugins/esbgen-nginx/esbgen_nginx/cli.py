@@ -1,7 +1,7 @@
 """``esbgen swap KIND NAME --to HOST:PORT``: the click group this plugin adds to esbgen.
 
 The kinds (``web``, ``paasagent``, and any a plugin adds) and their names are
-read from :func:`esbgen.swap.swap_targets` when the group is used, so every
+read from :func:`esbgen_nginx.hookspecs.swap_targets` when the group is used, so every
 plugin's ``esbgen_swap_targets`` answer becomes a command.  ``paasagent`` also
 gets ``--activate`` and its options (the agents' rows in ``engine_servers``).
 """
@@ -13,9 +13,9 @@ from pathlib import Path
 import click
 
 from esbgen.cli import json_output
-from esbgen.swap import SwapTarget, swap_targets
 
 from esbgen_nginx.backends import Backend, parse_backend
+from esbgen_nginx.hookspecs import SwapTarget, swap_targets
 
 _NOT_IN_NAME = set(" \t\r\n{};#'\"\\$")
 
@@ -123,8 +123,8 @@ def activate_options() -> list[click.Option]:
                           "once nginx has reloaded."),
         click.Option(["--database"], metavar="URL",
                      help="Database of engine_servers (the PaaS's): sqlite:///ABS/PATH.db or "
-                          "mysql://USER:PASSWORD@HOST:PORT/DB (default: $ESBGEN_DATABASE_URL; in `manage.py esbgen`, "
-                          "the project's)."),
+                          "mysql://USER:PASSWORD@HOST:PORT/DB (default: $ESBGEN_DATABASE_URL; `manage.py esbgen` sets "
+                          "it to the project's)."),
         click.Option(["--agent-port"], type=click.IntRange(1, 65535), metavar="PORT",
                      help="Port of the new agent's API (engine_servers.ip_port; default: the --agent-config port, "
                           "else 4245). --to is where its apps answer (app_port)."),

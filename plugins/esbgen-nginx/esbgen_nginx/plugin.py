@@ -1,4 +1,5 @@
-"""The esbgen plugin: the swap targets of a BlueKing PaaS, and the ``esbgen swap`` group.
+"""The esbgen plugin: its hook (``esbgen_swap_targets``), the swap targets of a BlueKing PaaS, and the
+``esbgen swap`` group.
 
 Registered through the entry point ``[project.entry-points.esbgen] nginx``.
 Importing this module stays cheap: click and crossplane are imported when the
@@ -8,7 +9,9 @@ command line is built or a swap runs.
 from __future__ import annotations
 
 from esbgen import hookimpl
-from esbgen.swap import SwapTarget
+
+from esbgen_nginx import hookspecs
+from esbgen_nginx.hookspecs import SwapTarget
 
 TARGETS = (
     SwapTarget("web", "paas", "OPEN_PAAS", "developer center (supervisor program paas, port 8001)"),
@@ -18,6 +21,11 @@ TARGETS = (
     SwapTarget("paasagent", "test", "PAAS_AGENT_TEST", "paasagent of the test environment (location /t/)"),
     SwapTarget("paasagent", "prod", "PAAS_AGENT_PROD", "paasagent of the production environment (location /o/)"),
 )
+
+
+@hookimpl
+def esbgen_addhooks(pluginmanager) -> None:
+    pluginmanager.add_hookspecs(hookspecs)
 
 
 @hookimpl

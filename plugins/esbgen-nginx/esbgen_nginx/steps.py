@@ -35,9 +35,8 @@ ROWS_KIND = "engine_servers"
 PROGRAM_KIND = "supervisor_program"
 OLD_WORKERS_SECONDS = 30.0  # how long requests nginx's old workers still hold get before the old backend stops
 
-# Where ESBGEN_CRASH_AT / ESBGEN_INTERRUPT_AT stop a swap (tests): before the write, after it, after
-# nginx -t, after the reload, after the rows' commit, after the old program stopped (--stop-old).
-POINTS = ("swap-before-write", "swap-written", "swap-tested", "swap-reloaded", "swap-rows", "swap-stopped")
+# A swap's checkpoints are moments (esbgen_moment, where the tests kill or interrupt it): before the write,
+# after it, after nginx -t, after the reload, after the rows' commit, after the old program stopped (--stop-old).
 
 
 def _sha(data: bytes) -> str:
@@ -179,7 +178,7 @@ class EngineServersKind:
     kind = ROWS_KIND
 
     def apply(self, record: dict[str, Any], ctx: Any) -> None:
-        from esbgen.registration import run_target
+        from esbgen.db.registration import run_target
         from esbgen_nginx.agents import apply_rows
 
         note = apply_rows(record, run_target(ctx))
@@ -189,13 +188,13 @@ class EngineServersKind:
         ctx.checkpoint("swap-rows")
 
     def revert(self, record: dict[str, Any], ctx: Any) -> None:
-        from esbgen.registration import run_target
+        from esbgen.db.registration import run_target
         from esbgen_nginx.agents import revert_rows
 
         revert_rows(record, run_target(ctx))
 
     def verify(self, record: dict[str, Any], ctx: Any) -> bool:
-        from esbgen.registration import run_target
+        from esbgen.db.registration import run_target
         from esbgen_nginx.agents import rows_applied
 
         return rows_applied(record, run_target(ctx))

@@ -28,8 +28,8 @@ from esbgen_nginx.nginxctl import Nginx
 from esbgen_nginx.steps import NGINX_KIND, OLD_WORKERS_SECONDS, PROGRAM_KIND, ROWS_KIND, nginx_record
 from esbgen_nginx.upstream import Edit, find_upstream, plan_edit, real_path
 
-if TYPE_CHECKING:  # Django stays unimported until --activate needs it
-    from esbgen import db
+if TYPE_CHECKING:  # the database stays unimported until --activate needs it
+    from esbgen.db import connection as db
     from esbgen_nginx.agents import ActivationPlan, ActivationRequest
 
 
@@ -211,7 +211,7 @@ def _plan_stop_old(request: SwapRequest, edit: Edit, nginx: Nginx, lines: list[s
 
 def _name_apps(request: SwapRequest, edit: Edit, lines: list[str]) -> list[dict[str, Any]] | None:
     """Step B.6: the apps still on the old agent (read-only; a database that cannot tell gets a note)."""
-    from esbgen import db
+    from esbgen.db import connection as db
     from esbgen_nginx.apps import describe, hosted_apps
 
     old = edit.removed_servers
@@ -288,7 +288,7 @@ class SwapOperation(Operation):
         self.planned: SwapPlan | None = None
 
     def store(self, ctx: Context) -> Path:
-        from esbgen.journal import host_store
+        from esbgen.journal.record import host_store
 
         return host_store()
 
@@ -332,7 +332,7 @@ class SwapOperation(Operation):
         return steps
 
     def apply(self, ctx: Context, plan: Plan):
-        from esbgen.journal import apply, journals
+        from esbgen.journal.record import apply, journals
 
         from esbgen.runner import journal_argv
 

@@ -7,8 +7,6 @@ whole suite loads them through tests/conftest.py, a run of this folder alone her
 
 from __future__ import annotations
 
-import importlib
-
 import pytest
 
 from nginx_harness import nginx_binary
@@ -23,29 +21,15 @@ def pytest_configure(config) -> None:
 
 @pytest.fixture(scope="module", autouse=True)
 def esbgen_plugins_loaded():
-    """Load esbgen's plugins as a user's `esbgen` would: built-ins plus entry points.
-
-    While the core is being written a built-in may not import yet; such a one
-    is blocked through ESBGEN_DISABLE_PLUGINS so that these tests exercise
-    this plugin alone.  This plugin itself must come from its entry point.
-    """
+    """Load esbgen's plugins as a user's `esbgen` would, from their entry points, this one included."""
     from esbgen import plugins
 
-    blocked = set(plugins.disabled_plugins())
-    for name, module in plugins.BUILTIN_PLUGINS.items():
-        try:
-            importlib.import_module(module)
-        except Exception:
-            blocked.add(name)
-    with pytest.MonkeyPatch.context() as patch:
-        if blocked:
-            patch.setenv("ESBGEN_DISABLE_PLUGINS", ",".join(sorted(blocked)))
-        plugins.reset_plugin_manager()
-        pm = plugins.get_plugin_manager()
-        if pm.get_plugin("nginx") is None:
-            pytest.exit("esbgen-nginx is not installed: pip install -e plugins/esbgen-nginx", returncode=4)
-        yield pm
-        plugins.reset_plugin_manager()
+    plugins.reset_plugin_manager()
+    pm = plugins.get_plugin_manager()
+    if pm.get_plugin("nginx") is None:
+        pytest.exit("esbgen-nginx is not installed: pip install -e plugins/esbgen-nginx", returncode=4)
+    yield pm
+    plugins.reset_plugin_manager()
 
 
 @pytest.fixture(autouse=True)

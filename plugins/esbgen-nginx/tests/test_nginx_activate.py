@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest_services import READER, READER_PASSWORD, ROOT_PASSWORD, WRITER, WRITER_PASSWORD, run_manage
+from conftest_services import READER, READER_PASSWORD, ROOT_PASSWORD, WRITER, WRITER_PASSWORD
 from nginx_harness import LiveSite, NginxTree, free_port, run_esbgen, one_error_line
 
 PROBES = {"/t/demo/": "agent_test", "/o/demo/": "agent_prod"}
@@ -260,21 +260,6 @@ def test_through_python_m_esbgen(esb_db, site):
     assert not site.nginx.wait_workers_replaced(workers) & workers
     assert site.routes() == {**PROBES, "/t/demo/": "agent_new"}
     printed_auth(done.stdout, "127.0.0.2")
-    assert active_ids(esb_db) == {ids["prod"], ids["other"], rows(esb_db)[-1]["id"]}
-
-
-def test_inside_the_django_project_the_rows_go_to_its_database(esb_db, site):
-    """``manage.py esbgen swap ... --activate``: no URL, the project's default database."""
-    ids = seed(esb_db, site)
-    new = site.backends["agent_new"]
-    workers = site.nginx.workers()
-    done = run_manage("esbgen", "swap", "paasagent", "test", "--to", new.address, "--activate",
-                      *site.tree.options(site.bin), env=esb_db.project_env())
-    assert done.returncode == 0, done.stderr
-    assert "engine_servers (project database " in done.stdout
-    assert ROOT_PASSWORD not in done.stdout
-    assert not site.nginx.wait_workers_replaced(workers) & workers
-    assert site.routes() == {**PROBES, "/t/demo/": "agent_new"}
     assert active_ids(esb_db) == {ids["prod"], ids["other"], rows(esb_db)[-1]["id"]}
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 
@@ -33,6 +34,17 @@ def test_esbgen_plugins_shows_the_entry_point():
     assert done.returncode == 0, done.stderr
     assert "nginx  (entry point of esbgen-nginx " in done.stdout
     assert "esbgen_register_commands, esbgen_step_kinds, esbgen_swap_targets" in done.stdout
+
+
+def test_without_the_plugin_swap_says_where_it_comes_from_in_one_line(tree, nginx_bin, alive):
+    before = tree.snapshot()
+    done = subprocess.run([sys.executable, "-m", "esbgen", "swap", "web", "paas", "--to", alive.address,
+                           *tree.options(nginx_bin)], capture_output=True, text=True, timeout=60,
+                          env={**os.environ, "ESBGEN_DISABLE_PLUGINS": "nginx"})
+    assert done.returncode == 1 and done.stdout == ""
+    assert done.stderr == ("esbgen: error: esbgen swap comes with the plugin esbgen-nginx, which is not loaded: install "
+                           "it (pip install esbgen-nginx), or take nginx out of ESBGEN_DISABLE_PLUGINS\n")
+    assert tree.snapshot() == before
 
 
 def test_esbgen_help_lists_swap():

@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 
 from conftest_services import ROOT_PASSWORD
+from faultkit import with_faults
 from nginx_harness import LOOPBACK, UPSTREAMS, NginxProcess, NginxTree, free_port, http_get, one_error_line, run_esbgen
 
 SERVER = Path(__file__).with_name("answering_server.py")
@@ -142,7 +143,7 @@ def esbgen(*args: str) -> subprocess.CompletedProcess:
 
 def esbgen_env(args: list[str], **env: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "esbgen", *args], capture_output=True, text=True, timeout=120,
-                          env={**os.environ, **env})
+                          env=with_faults({**os.environ, **env}))
 
 
 # ---------------------------------------------------------------- 1. reached through nginx

@@ -15,6 +15,7 @@ import time
 
 import pytest
 
+from faultkit import with_faults
 from nginx_harness import LiveSite, free_port, NginxTree, HttpBackend, run_esbgen
 
 PROBES = {"/t/demo/": "agent_test", "/o/demo/": "agent_prod"}
@@ -57,7 +58,7 @@ def seed(db, site) -> None:
 
 def esbgen(*args: str, **env: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "esbgen", *args], capture_output=True, text=True, timeout=120,
-                          env={**os.environ, **env})
+                          env=with_faults({**os.environ, **env}))
 
 
 def swap_args(site, db) -> list[str]:
@@ -233,7 +234,7 @@ def test_undo_without_the_plugin_names_the_kind_it_needs(site, host_state_dir):
 
 def test_one_swap_at_a_time_on_a_host(site, host_state_dir):
     """The host's state folder is locked as an ESB root is: a second swap waits, then refuses naming the holder."""
-    from esbgen import journal
+    from esbgen.journal import record as journal
 
     with journal.locked(journal.host_store()):
         waited = esbgen("swap", "paasagent", "test", "--to", site.backends["agent_new"].address,

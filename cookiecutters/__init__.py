@@ -1,0 +1,1 @@
+"""The templates of `esbgen new`, one folder each (package data: see setup.py)."""

@@ -1,0 +1,1 @@
+"""One module per command: its operation for esbgen.runner, and what only it needs."""

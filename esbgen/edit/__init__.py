@@ -1,0 +1,1 @@
+"""Edits that turn bytes into bytes: Python sources and cookiecutter templates."""
