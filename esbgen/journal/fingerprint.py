@@ -65,3 +65,15 @@ def content_sha(path: str) -> bytes:
     finally:
         os.close(fd)
     return digest.hexdigest().encode()
+
+
+# Hashes of files this process has just written itself (the verbatim files of a clone), keyed by what
+# stat says of them: a key that still matches is the same bytes, and tree_fingerprint need not read
+# them again (4,000 opens less at 2,000 channels: measured 0.04 s on tmpfs, several times that on a
+# busy disk).
+WRITTEN: Dict[StatKey, bytes] = {}
+
+
+def remember_written(info: os.stat_result, data: bytes) -> None:
+    """Note the hash of ``data``, just written (and chmod-ed) to the file ``info`` is the stat of."""
+    WRITTEN[stat_key(info)] = hashlib.sha256(data).hexdigest().encode()
