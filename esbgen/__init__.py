@@ -6,6 +6,8 @@ libcst and crossplane are imported only where they are used, so that
 """
 
 __version__ = "0.2.0"
+# click's version_option words the answer so, and ``esbgen --version`` alone does too, before click loads
+VERSION_MESSAGE = "%(prog)s, version %(version)s"
 
 __all__ = ["hookimpl", "__version__"]
 

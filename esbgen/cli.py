@@ -8,8 +8,7 @@ from typing import Iterator, Sequence
 
 import click
 
-from esbgen import __version__
-from esbgen.console import VERSION_MESSAGE
+from esbgen import VERSION_MESSAGE, __version__
 from esbgen.errors import EsbgenError, Refused
 from esbgen.esb.layout import CUSTOM_CONF, LATER_SETTINGS, LEGACY_SETTINGS
 

@@ -15,6 +15,11 @@ by class, not by reading the message:
 
 from __future__ import annotations
 
+import signal
+import threading
+from contextlib import contextmanager
+from typing import Iterator
+
 UNCHANGED = "unchanged"
 ROLLED_BACK = "rolled back"
 ROLLBACK_INCOMPLETE = "rollback incomplete"
@@ -96,3 +101,23 @@ class Terminated(KeyboardInterrupt):
 
 def signal_name(interrupt: BaseException) -> str:
     return "SIGTERM" if isinstance(interrupt, Terminated) else "SIGINT"
+
+
+@contextmanager
+def signals_held() -> Iterator[list[BaseException]]:
+    """Hold SIGINT and SIGTERM until the block is done (a revert is never left half-way by a signal);
+    the block's list tells which came, as the exception each would have raised."""
+    came: list[BaseException] = []
+    if threading.current_thread() is not threading.main_thread():
+        yield came
+        return
+
+    def hold(signum, frame):
+        came.append(Terminated() if signum == signal.SIGTERM else KeyboardInterrupt())
+
+    previous = {signum: signal.signal(signum, hold) for signum in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield came
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)

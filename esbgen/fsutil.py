@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import codecs
 import errno
 import os
 import stat
@@ -150,10 +149,6 @@ def decode_text(data: bytes, label, what: str = "") -> str:
     except UnicodeDecodeError as error:
         more = f"; {what}" if what else ""
         raise EsbgenError(f"{label}: not UTF-8 text (byte {error.start}){more}") from None
-
-
-def has_bom(data: bytes) -> bool:
-    return data.startswith(codecs.BOM_UTF8)
 
 
 def atomic_write_bytes(path: Path, data: bytes, mode: int | None = None) -> None:

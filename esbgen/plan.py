@@ -82,12 +82,9 @@ class Plan:
     def is_empty(self) -> bool:
         return not (self.tree_adds or self.file_writes or self.external)
 
-    def added_files(self) -> list[Path]:
-        return [add.path / f for add in self.tree_adds for f in add.files]
-
     @property
     def added_count(self) -> int:
-        """``len(added_files())`` without a Path a file (40,000 of them at 20,000 channels: 0.2 s)."""
+        """How many files the plan adds, without a Path a file (40,000 of them at 20,000 channels: 0.2 s)."""
         return sum(len(add.files) for add in self.tree_adds)
 
     def describe(self, show_files: int = 40, full_diff: bool = False) -> str:

@@ -444,7 +444,7 @@ def plan_from_file(data: dict[str, Any], root: Path, work: Path, source: str) ->
 
 
 def _materialise(data: dict[str, Any], root: Path, work: Path, plan: Plan) -> None:
-    from esbgen.journal.record import remember_written
+    from esbgen.journal.fingerprint import remember_written
 
     for index, add in enumerate(data["adds"]):
         staged = work / "plan" / str(index)
@@ -511,21 +511,3 @@ def plan_id(source: str | Path) -> str:
         return _sha(Path(source).read_bytes())
     except OSError as error:
         raise UsageError(f"cannot read the plan {source}: {error.strerror or error}") from None
-
-
-def applied_change(root: Path, plan: str):
-    """The change of this root that applied the plan of id ``plan`` and is not undone (a journal), or None."""
-    from esbgen.journal.record import journals
-
-    found = [journal for journal in journals(root) if journal.data.get("plan_id") == plan and journal.state == "applied"]
-    return found[-1] if found else None
-
-
-def record_steps(journal, steps: list[str]) -> None:
-    """Say in the plan's change that its sync or restart ran (under the root's lock): a rerun need not repeat them."""
-    from datetime import datetime, timezone
-
-    done = journal.data.setdefault("plan_steps", {})
-    for step in steps:
-        done[step] = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-    journal.save()

@@ -119,7 +119,3 @@ def end() -> None:
     global _started, _phase, _done, _total, _next_draw, _show_from, _stream
     clear()
     _started, _phase, _done, _total, _next_draw, _show_from, _stream = None, "", 0, None, 0.0, 0.0, None
-
-
-def is_shown() -> bool:
-    return _shown

@@ -9,7 +9,7 @@ A secret is
 * the password of a URL's user information (``amqp://user:PASSWORD@host``), anywhere.
 
 Every line esbgen says, every error, every ``--json`` object and every plan file passes through
-``mask``: each secret value esbgen has seen in a settings file (``learn_tree``, ``learn``) is
+``mask``: each secret value esbgen has seen in a settings file (``learn_file``, ``learn``) is
 replaced by ``********`` wherever it stands, and any line that assigns a secret (``SECRET_KEY =
 '...'``, ``'PASSWORD': '...'``) or holds a URL with a password is masked as well, so a secret of a
 file esbgen never learnt from (the CE's, a diff's other side) is not shown either.  Masking too much
@@ -172,14 +172,6 @@ def learn_file(path: Path) -> None:
     except OSError:
         return
     learn(secret_values(data))
-
-
-def learn_tree(root: Path) -> None:
-    """Learn the secrets of every settings file an ESB root has."""
-    from esbgen.esb.layout import SETTINGS_FILES
-
-    for relative in SETTINGS_FILES:
-        learn_file(Path(root) / relative)
 
 
 def known() -> frozenset[str]:

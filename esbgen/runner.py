@@ -79,10 +79,12 @@ class Context:
     @cached_property
     def root(self) -> Path:
         from esbgen import redact
+        from esbgen.esb.layout import SETTINGS_FILES
         from esbgen.esb.tree import resolve_root
 
         root = resolve_root(self.root_option)
-        redact.learn_tree(root)  # from here on, its settings' secrets are masked in all the run says
+        for settings in SETTINGS_FILES:  # from here on, their secrets are masked in all the run says
+            redact.learn_file(root / settings)
         return root
 
     @property

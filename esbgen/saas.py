@@ -16,12 +16,11 @@ from typing import TYPE_CHECKING, Any
 
 from esbgen.errors import EsbgenError, UsageError
 from esbgen.edit.python import Rewrite
-from esbgen.esb.rules import APP_CODE_RE, SHARED_SETTINGS, is_host_setting, is_setting_name, refuse_plugin_value
+from esbgen.esb.rules import APP_CODE_RE, APP_PATH_RE, SHARED_SETTINGS, is_host_setting, is_setting_name, refuse_plugin_value
 
 if TYPE_CHECKING:
     from esbgen.esb.model import CloneTarget, ComponentSet
 
-APP_PATH_RE = re.compile(r"^/o/([a-z][a-z0-9_-]*)(?:/|$)")
 SAAS_TYPE_NAME_RE = re.compile(r"[a-z][a-z0-9_-]{0,63}")
 CLASS_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 

@@ -76,9 +76,9 @@ def _end_group(process: subprocess.Popen, signum: int) -> None:
     The child is reaped only after that: while it is a zombie its group id stays its own, so the last
     kill reaches only its group. A further interrupt meanwhile waits until the group is gone.
     """
-    from esbgen.journal.record import _signals_wait
+    from esbgen.errors import signals_held
 
-    with _signals_wait():
+    with signals_held():
         if process.returncode is not None:  # reaped already (Python waits a moment on Ctrl-C): its id may be reused
             process.communicate()
             return

@@ -422,7 +422,7 @@ def test_a_python_file_python_cannot_read_for_its_coding_line_is_refused_in_one_
 def test_the_check_before_writing_refuses_what_esbgen_check_would_reject(esb_root, run_esbgen, tmp_path):
     """An edit three bytes off (what a byte order mark once did) breaks a file: the check before writing
     reads each edited file as `esbgen check` reads it, and refuses what check would then report."""
-    from esbgen.commands.clone import CloneRequest, conf_changes, design_clone, validate_rendered
+    from esbgen.design import CloneRequest, conf_changes, design_clone, validate_rendered
     from esbgen.errors import EsbgenError
     from esbgen.esb.rules import clone_remark
     from esbgen.edit.template import Edit, render

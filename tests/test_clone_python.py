@@ -147,7 +147,7 @@ def test_what_the_esbs_yaml_loader_accepts_is_read_and_cloned_as_it_reads_it(esb
 @pytest.mark.parametrize("fixture, source", [("esb", "sops"), ("esb", "cc"), ("esb-later", "umg"), ("esb-later", "alarm")])
 def test_the_clone_checked_before_writing_is_the_one_read_back(tmp_path, fixture, source):
     """The pre-apply check works on the clone computed from the source; it must be what a reader finds."""
-    from esbgen.commands.clone import CloneRequest, derived_clone, design_clone, conf_changes, esb_conf_changes, validate_rendered
+    from esbgen.design import CloneRequest, derived_clone, design_clone, conf_changes, esb_conf_changes, validate_rendered
     from esbgen.esb.rules import check_system, clone_remark
     from esbgen.edit.template import render
 
@@ -183,7 +183,7 @@ def test_the_clone_checked_before_writing_is_the_one_read_back(tmp_path, fixture
 def test_a_rendered_file_other_than_computed_is_seen(tmp_path):
     """The clone is checked as computed from its edits; a rendered file that is not what the edits
     give (a template or plugin rendering otherwise) is told apart, byte for byte."""
-    from esbgen.commands.clone import CloneRequest, design_clone, rendered_as_derived
+    from esbgen.design import CloneRequest, design_clone, rendered_as_derived
     from esbgen.edit.template import render
 
     root = tmp_path / "esb"
@@ -203,7 +203,7 @@ def test_a_rendered_file_other_than_computed_is_seen(tmp_path):
 
 def test_a_clone_rendered_otherwise_than_computed_is_read_back_and_checked(esb_root, run_esbgen, monkeypatch, tmp_path):
     """Where the rendered files are not the computed ones, the clone on disk is what is held to the rules."""
-    from esbgen.commands import clone
+    from esbgen import design as clone
 
     reference = tmp_path / "reference"
     shutil.copytree(esb_root, reference, symlinks=True)

@@ -19,7 +19,7 @@ CLONE = ["clone", "sops", "--as", "bk_sops_ce"]
 
 def console(*code: str, argv: list[str], check: bool = True) -> subprocess.CompletedProcess:
     """Run esbgen's console entry with ``argv`` in a fresh interpreter, then ``code``."""
-    program = "\n".join(["import sys", f"sys.argv = ['esbgen', *{argv!r}]", "from esbgen.console import main",
+    program = "\n".join(["import sys", f"sys.argv = ['esbgen', *{argv!r}]", "from esbgen.__main__ import main",
                          "try:", "    main()", "except SystemExit as done:", "    assert not done.code, done.code", *code])
     env = {k: v for k, v in os.environ.items() if not k.startswith("ESBGEN_")}
     return subprocess.run([sys.executable, "-c", program], capture_output=True, text=True, check=check, env=env)

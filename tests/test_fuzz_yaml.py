@@ -26,7 +26,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from conftest import FIXTURES
-from esbgen.commands.clone import CloneRequest, design_clone, plan_clone
+from esbgen.design import CloneRequest, design_clone, plan_clone
 from esbgen.esb.confapis import compose
 from esbgen.edit.template import render
 

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from conftest import snapshot
+from esbgen.journal import fingerprint
 from esbgen.journal import record as jr
 from stepkit import provide_kinds  # noqa: F401 (a fixture)
 from esbgen.errors import EsbgenError
@@ -458,14 +459,14 @@ def test_hashes_remembered_while_copying_are_never_stale(tmp_path, monkeypatch):
         with _copying_verbatim(jobs) as wait_for_copies:
             wait_for_copies()
 
-    monkeypatch.setattr(jr, "_WRITTEN", {})
+    monkeypatch.setattr(fingerprint, "WRITTEN", {})
     source = staged_folder(tmp_path / "src", {"a.md": (b"{{ common_args_desc }}", 0o640), "b.md": (b"x" * 5000, 0o644)})
     copy = tmp_path / "copy"
     copy.mkdir()
     copy_verbatim([[str(source), str(copy), ["a.md", "b.md"]]])
-    assert len(jr._WRITTEN) == 2
+    assert len(fingerprint.WRITTEN) == 2
     remembered = jr.tree_fingerprint(copy)
-    monkeypatch.setattr(jr, "_WRITTEN", {})
+    monkeypatch.setattr(fingerprint, "WRITTEN", {})
     assert jr.tree_fingerprint(copy) == remembered == jr.tree_fingerprint(source)
     copy = tmp_path / "copy-again"
     copy_verbatim([[str(source), str(copy), ["a.md", "b.md"]]])

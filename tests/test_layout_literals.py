@@ -12,7 +12,7 @@ import re
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-LAYOUT = REPO / "esbgen" / "layout.py"
+LAYOUT = REPO / "esbgen" / "esb" / "layout.py"
 
 # the spellings of the layout: folders of components/, the conf modules, the settings files, lib/gse
 LAYOUT_TEXT = re.compile(

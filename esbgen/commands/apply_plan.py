@@ -47,7 +47,7 @@ class ApplyPlan(Operation):
 
     def make_plan(self, ctx: Context, work: Path) -> Plan:
         from esbgen import report
-        from esbgen.planfile import applied_change, plan_from_file
+        from esbgen.planfile import plan_from_file
         from esbgen.services import service_steps
 
         plan = plan_from_file(self.data, ctx.root, work, self.plan_file)
@@ -69,8 +69,6 @@ class ApplyPlan(Operation):
 
     def _record_step(self, plan: Plan, change, steps: list[str]):
         from esbgen.plan import PostStep
-        from esbgen.planfile import record_steps
-
         def record() -> str:
             record_steps(getattr(plan, "applied_journal", None) or change, steps)
             return ""
@@ -86,3 +84,21 @@ class ApplyPlan(Operation):
 
     def plugin_values(self, plan: Plan) -> dict[str, Any]:
         return {"plan_file": self.plan_file}
+
+
+def applied_change(root: Path, plan: str):
+    """The change of this root that applied the plan of id ``plan`` and is not undone (a journal), or None."""
+    from esbgen.journal.record import journals
+
+    found = [journal for journal in journals(root) if journal.data.get("plan_id") == plan and journal.state == "applied"]
+    return found[-1] if found else None
+
+
+def record_steps(journal, steps: list[str]) -> None:
+    """Say in the plan's change that its sync or restart ran (under the root's lock): a rerun need not repeat them."""
+    from datetime import datetime, timezone
+
+    done = journal.data.setdefault("plan_steps", {})
+    for step in steps:
+        done[step] = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    journal.save()

@@ -6,9 +6,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from esbgen.commands.clone import add_rendered_folders, conf_changes, validate_rendered
+from esbgen.esb.routing import closing_notes
+from esbgen.design import add_rendered_folders, conf_changes, validate_rendered
 from esbgen.commands.register import plan_row_and_services
-from esbgen.commands.verify import _verify_notes
 from esbgen.db import registration as _registration
 from esbgen.edit.template import render_with_defaults
 from esbgen.errors import EsbgenError, UsageError
@@ -130,7 +130,7 @@ class New(Operation):
         return [
             f"Created {self.name} (SYSTEM_NAME {outcome.target.system_name}, app {self.app_code}, SaaS type "
             f"{outcome.saas_type.name}): {plan.added_count} files written."
-        ] + _registration.done_lines(plan) + _verify_notes(plan.root, self.name)
+        ] + _registration.done_lines(plan) + closing_notes(plan.root, self.name)
 
     def plugin_values(self, plan: Plan) -> dict[str, Any]:
         return {"new": self.name, "system": self.outcome.target.system_name, "app_code": self.app_code,

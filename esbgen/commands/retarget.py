@@ -32,10 +32,11 @@ from esbgen.commands.register import _edits
 from esbgen.errors import EsbgenError, UsageError
 from esbgen.esb.confapis import dest_path_app_edit, read_text
 from esbgen.esb.model import Channel, CloneTarget, ComponentSet
+from esbgen.esb.rules import APP_PATH_RE
 from esbgen.fsutil import read_input
 from esbgen.plan import FileWrite, Plan
 from esbgen.runner import Context, Operation
-from esbgen.saas import APP_PATH_RE, SaasType
+from esbgen.saas import SaasType
 
 TITLE_RE = re.compile(r"^retarget (?P<system>\S+) from app (?P<old>\S+) to (?P<new>\S+)$")
 BACK_TITLE_RE = re.compile(r"^retarget (?P<system>\S+) back to app (?P<app>\S+), its source$")

@@ -22,7 +22,7 @@ class Templatize(Operation):
     writes = False
 
     def read(self, ctx: Context) -> int:
-        from esbgen.commands.clone import CloneRequest, design_clone
+        from esbgen.design import CloneRequest, design_clone
 
         root = ctx.root
         destination = Path(self.output).absolute()

@@ -30,63 +30,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from esbgen.errors import EsbgenError, Refused, UsageError
+from esbgen.esb.routing import backend_settings
 from esbgen.runner import Context, Operation
 
 LIVE_TIMEOUT = 15.0
-
-
-def backend_settings(root: Path, tree, system, served=None, routings=None) -> dict[str, list[str]]:
-    """The host settings a system's code reads for its backend, each with the paths of the channels that need it.
-
-    A channel needs the setting its component's host comes from; a host setting of the system's own
-    that no component's host names (read as a module is imported, or by a helper) is needed by every
-    channel, since an undefined one fails the import. The platform's shared entrance (``PAAS_HOST``
-    ...) counts only where a component's host comes from it. ``verify`` and a clone's notes both ask
-    this, so they name the same settings.
-    """
-    from esbgen.esb.routing import component_routing
-    from esbgen.esb.rules import SHARED_SETTINGS, is_host_setting, served_calls
-
-    if served is None:
-        served = served_calls(tree, system)
-    routings = routings if routings is not None else {}
-    needs: dict[str, list[str]] = {}
-    for item in served:
-        if item.component is None:
-            continue
-        routing = routings.get(item.codename)
-        if routing is None:
-            try:
-                routing = routings[item.codename] = component_routing(root, item.component)
-            except EsbgenError:
-                continue
-        if routing.host_setting is not None:
-            needs.setdefault(routing.host_setting, []).append(item.path)
-    for name in system.settings_read:
-        if is_host_setting(name) and name not in SHARED_SETTINGS and name not in needs:
-            needs[name] = [item.path for item in served]
-    return needs
-
-
-def closing_notes(root: Path, system_folder: str, needs: dict | None = None) -> list[str]:
-    """The note that ends a clone or a new system's output while a host setting its code reads is undefined:
-    ``needs`` (``backend_settings`` of the system, as its plan knew them), else read from the system as written."""
-    from esbgen.esb.layout import settings_file
-    from esbgen.esb.routing import settings_values
-
-    defined = settings_values(root)
-    if needs is None:
-        from esbgen.esb.tree import load_tree
-
-        tree = load_tree(root, only={system_folder})
-        system = tree.systems.get(system_folder)
-        needs = backend_settings(root, tree, system) if system is not None else {}
-    missing = [name for name in needs if name not in defined]
-    if not missing:
-        return []
-    return [f"Next: define {', '.join(missing)} in {settings_file(root)}; `esbgen verify {system_folder}` shows where "
-            f"each channel's call goes, and fails while {', '.join(missing)} "
-            f"{'is' if len(missing) == 1 else 'are'} undefined."]
 
 
 def _component_of_other_system(tree, system, codename: str):
@@ -299,10 +246,6 @@ def _add_problem(line: str) -> None:
     current = report.active()
     if current is not None:
         current.extra.setdefault("problems", []).append(line)
-
-
-def _verify_notes(root: Path, system: str, needs: dict | None = None) -> list[str]:
-    return closing_notes(root, system, needs)
 
 
 @dataclass

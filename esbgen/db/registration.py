@@ -33,7 +33,7 @@ KIND = "db_system"
 def plan_registration(plan: Plan, target: db.Target, system: str, *, label: str, remark: str, label_given: bool,
                       remark_given: bool, dry_run: bool, required: bool = False) -> bool:
     """Add the row's step to ``plan`` (or say it is as asked); False when no database is known."""
-    from esbgen.esb.model import CUSTOM_CONF
+    from esbgen.esb.layout import CUSTOM_CONF
 
     if not target.known:
         if required:

@@ -322,7 +322,7 @@ def verified_sync_step(plan: Plan, root: Path, system_name: str, services, targe
 
     def run() -> str:
         from esbgen.esb.tree import load_tree
-        from esbgen.journal.record import _signals_wait
+        from esbgen.errors import signals_held
 
         tree = load_tree(root)
         with target.open() as database:
@@ -352,7 +352,7 @@ def verified_sync_step(plan: Plan, root: Path, system_name: str, services, targe
             failure = error
         except KeyboardInterrupt as error:  # the sync was ended with esbgen: what it wrote so far is recorded
             interrupt = error
-        with _signals_wait() as came, target.open() as database:
+        with signals_held() as came, target.open() as database:
             if failure is None and interrupt is None and grants:
                 try:
                     with database.atomic():

@@ -22,7 +22,23 @@ from functools import lru_cache
 
 from esbgen.errors import EsbgenError
 from esbgen.fsutil import decode_text
-from esbgen.edit.template import Edit, Var
+
+
+@dataclass(frozen=True)
+class Var:
+    """A template variable standing where an identifier of the source stood."""
+
+    name: str
+
+
+@dataclass
+class Edit:
+    """Replace text[start:end] of a file with literal text and variables."""
+
+    start: int
+    end: int
+    parts: list[str | Var]
+    note: str = ""
 
 
 def source_segment(text: str, node: ast.AST) -> str | None:

@@ -27,6 +27,7 @@ from operator import attrgetter
 from pathlib import Path, PurePosixPath
 from typing import Any, Callable, Iterator
 
+from esbgen.edit.python import Edit, Var
 from esbgen.errors import EsbgenError
 from esbgen.fsutil import refuse_special, special_kind
 
@@ -37,23 +38,6 @@ PRIVATE_TEXTS = "_esbgen_texts"
 PRIVATE_MARKS = "_esbgen_marks"
 PRIVATE_VERBATIM = "_esbgen_verbatim"
 PRIVATE_KEYS = (PRIVATE_TEXTS, PRIVATE_MARKS, PRIVATE_VERBATIM)
-
-
-@dataclass(frozen=True)
-class Var:
-    """A template variable standing where an identifier of the source stood."""
-
-    name: str
-
-
-@dataclass
-class Edit:
-    """Replace text[start:end] of a file with literal text and variables."""
-
-    start: int
-    end: int
-    parts: list[str | Var]
-    note: str = ""
 
 
 @dataclass
@@ -459,7 +443,7 @@ def _copying_verbatim(jobs: list[list[Any]]) -> Iterator[Callable[[], None]]:
 
 def _copy_batch(source_folder: str, destination_folder: str, names: list[Any], abandoned: threading.Event) -> int:
     """Copy ``names`` from one folder into another, each noted for the journal's fingerprint."""
-    from esbgen.journal.record import remember_written
+    from esbgen.journal.fingerprint import remember_written
 
     if abandoned.is_set():
         return 0

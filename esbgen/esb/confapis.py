@@ -385,11 +385,11 @@ _EDIT_NAMES: tuple = ()
 
 
 def _edit_names() -> tuple:
-    """saas.APP_PATH_RE, template.Edit and Var("app_code"), imported once (not for each of 20,000 entries)."""
+    """rules.APP_PATH_RE, Edit and Var("app_code"), imported once (not for each of 20,000 entries)."""
     global _EDIT_NAMES
     if not _EDIT_NAMES:
-        from esbgen.saas import APP_PATH_RE
-        from esbgen.edit.template import Edit, Var
+        from esbgen.esb.rules import APP_PATH_RE
+        from esbgen.edit.python import Edit, Var
 
         _EDIT_NAMES = (APP_PATH_RE, Edit, Var("app_code"))
     return _EDIT_NAMES

@@ -22,8 +22,6 @@ CONFAPIS_GROUP = "confapis"  # channels declared in YAML
 PYTHON_GROUPS = (APISV2_GROUP, APIS_GROUP, TEMPLATES_GROUP)  # the v2 group first: a system's main side
 
 APISV2 = COMPONENTS / APISV2_GROUP
-APIS = COMPONENTS / APIS_GROUP
-GENERIC_TEMPLATES = COMPONENTS / TEMPLATES_GROUP
 CONFAPIS = COMPONENTS / CONFAPIS_GROUP
 CUSTOM_CONF = COMPONENTS / "generic/apis/conf.py"  # this ESB's own SYSTEMS and CHANNELS
 ESB_CONF = COMPONENTS / "esb_conf.py"  # the ESB's preset channels; never edited

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from esbgen.esb.layout import APIS_GROUP, APISV2, APISV2_GROUP, CUSTOM_CONF, TEMPLATES_GROUP
+from esbgen.esb.layout import APIS_GROUP, APISV2, APISV2_GROUP, TEMPLATES_GROUP
 
 # Folders of ``components/`` that hold Python components, with the codename prefix the ESB gives them
 # (the ``component_groups`` of its esb_conf.py). The v2 group comes first: it is a system's main side.
@@ -182,21 +182,6 @@ class EsbTree:
     # system -> language -> apidoc file names: the docs a rendered clone holds once its copy is done,
     # known from its template while the copy is still under way (None: list them on disk)
     planned_docs: dict[str, dict[str, set[str]]] | None = None
-
-    @property
-    def conf_path(self) -> Path:
-        return self.root / CUSTOM_CONF
-
-    def all_channel_paths(self) -> dict[str, list[str]]:
-        """Every channel path served, with the systems (or files) that declare it."""
-        owners: dict[str, list[str]] = {}
-        for system in self.systems.values():
-            for channel in system.default_channels():
-                if channel.path:
-                    owners.setdefault(channel.path, []).append(system.name)
-        for preset in self.preset_channels + self.conf_channels:
-            owners.setdefault(preset.path, []).append(preset.source)
-        return owners
 
 
 @dataclass

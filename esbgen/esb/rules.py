@@ -18,6 +18,7 @@ if TYPE_CHECKING:
 
 SYSTEM_FOLDER_RE = re.compile(r"[a-z][a-z0-9_]{0,63}")
 APP_CODE_RE = re.compile(r"[a-z][a-z0-9_-]{0,31}")
+APP_PATH_RE = re.compile(r"^/o/([a-z][a-z0-9_-]*)(?:/|$)")
 CHANNEL_NAME_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_-]*")
 
 REQUIRED_FIELDS = ("path", "name", "label", "comp_codename", "dest_path", "dest_http_method")
