@@ -82,16 +82,11 @@ PRIVATE_DIR = 0o700
 PRIVATE_FILE = 0o600
 PERMISSION_BITS = 0o777
 
-# Folders that are a host's own state folder (host_store), not an ESB root with .esbgen/ inside.
-_HOST_STORES: set[str] = set()
-
 
 def host_store() -> Path:
     """The host's state folder, ``$ESBGEN_STATE_DIR`` or /var/lib/esbgen: the journal of changes that belong
     to no ESB tree (swaps). It is made with the first change recorded in it, never by a dry or refused run."""
-    path = Path(os.path.abspath(os.environ.get(HOST_STATE_ENV) or HOST_STATE_DEFAULT))
-    _HOST_STORES.add(os.path.realpath(path))
-    return path
+    return Path(os.path.abspath(os.environ.get(HOST_STATE_ENV) or HOST_STATE_DEFAULT))
 
 
 def private_dir(path: Path) -> Path:
@@ -114,7 +109,8 @@ def _write_private(path: Path, data: bytes) -> None:
 
 
 def _is_host_store(root: Path) -> bool:
-    return os.path.realpath(root) in _HOST_STORES
+    """The host's state folder is its own journal's root; an ESB root keeps its journal in .esbgen/."""
+    return os.path.realpath(root) == os.path.realpath(host_store())
 
 
 def state_dir(root: Path) -> Path:
