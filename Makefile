@@ -62,7 +62,8 @@ BENCH_WHEELS := build/bench-wheels
 bench: $(STAMP)
 	$(PY) -m pip install -q -e '.[bench]'
 	test -x $(BENCH_VENV)/bin/python || $(PYTHON) -m venv $(BENCH_VENV)
-	rm -rf $(BENCH_WHEELS)
+	# setuptools packs what an earlier build left in build/lib: a module since moved would ride along
+	rm -rf $(BENCH_WHEELS) build/lib $(foreach p,$(PLUGINS),$(p)/build)
 	$(PY) -m pip wheel -q --no-deps -w $(BENCH_WHEELS) . $(PLUGINS)
 	$(BENCH_VENV)/bin/python -m pip install -q $(BENCH_WHEELS)/*.whl
 	$(BENCH_VENV)/bin/python -m pip install -q --force-reinstall --no-deps $(BENCH_WHEELS)/*.whl
