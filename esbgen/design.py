@@ -12,7 +12,7 @@ from typing import Any, Iterable
 
 from esbgen.edit.python import PythonRewrites, Rewrite, append_to_list, py_literal, python_edits
 from esbgen.edit.template import Edit, TemplateFile, TemplateSpec, Var, VerbatimFolder, render
-from esbgen.errors import EsbgenError, UsageError
+from esbgen.errors import Refused, UsageError
 from esbgen.esb.confapis import dest_path_app_edit, read_text, scalar_inner
 from esbgen.esb.layout import (
     APIDOCS,
@@ -93,7 +93,7 @@ def _source_files(folder: Path, label: Path) -> list[tuple[str, list[str]]]:
 
     def refuse_name(relative: str, name: str, what: str, more: str = "") -> None:
         shown = os.fsencode(name).decode("utf-8", errors="backslashreplace")
-        raise EsbgenError(f"{label / relative / shown}: the {what} name is not UTF-8; rename it first{more}") from None
+        raise Refused(f"{label / relative / shown}: the {what} name is not UTF-8; rename it first{more}") from None
 
     def walk(directory: str, prefix: str) -> None:
         try:
@@ -114,7 +114,7 @@ def _source_files(folder: Path, label: Path) -> list[tuple[str, list[str]]]:
             except UnicodeEncodeError:
                 refuse_name(prefix, entry.name, "folder")
             if entry.is_symlink():
-                raise EsbgenError(f"{label / (prefix + entry.name)} is a symbolic link; esbgen does not clone links")
+                raise Refused(f"{label / (prefix + entry.name)} is a symbolic link; esbgen does not clone links")
         names: list[str] = []
         for entry in sorted(files, key=lambda e: e.name):
             name = entry.name
@@ -123,7 +123,7 @@ def _source_files(folder: Path, label: Path) -> list[tuple[str, list[str]]]:
             except UnicodeEncodeError:
                 refuse_name(prefix, name, "file", " (a clone cannot name it in its template)")
             if entry.is_symlink():
-                raise EsbgenError(f"{label / (prefix + name)} is a symbolic link; esbgen does not clone links")
+                raise Refused(f"{label / (prefix + name)} is a symbolic link; esbgen does not clone links")
             check_entry(entry, f"{label}/{prefix}{name}")  # a str: a Path a file cost more than the listing
             if name.endswith(SKIPPED_FILES[1:]):
                 continue
@@ -152,7 +152,7 @@ def clone_path(path: str, source: str, name: str | None, system: Var = Var("syst
     for index, segment in enumerate(segments):
         if segment == source:
             return ["/".join(segments[:index]) + "/", system, "/" + "/".join(segments[index + 1:]) if index + 1 < len(segments) else ""]
-    raise EsbgenError(f"channel path {path!r} names no {source} segment; esbgen cannot place it under the clone")
+    raise Refused(f"channel path {path!r} names no {source} segment; esbgen cannot place it under the clone")
 
 
 def yaml_edits(text: str, channels: list[Channel], source: ComponentSet, source_app: str | None,
@@ -197,8 +197,8 @@ def shared_once(edits: list[Edit], label) -> list[Edit]:
     for edit in edits:
         first = by_span.setdefault((edit.start, edit.end), edit)
         if first.parts != edit.parts:
-            raise EsbgenError(f"{label}: entries share one anchored {edit.note} but need different values in the clone; "
-                              "write it in each entry first")
+            raise Refused(f"{label}: entries share one anchored {edit.note} but need different values in the clone; "
+                          "write it in each entry first")
     return sorted(by_span.values(), key=lambda e: e.start)
 
 
@@ -280,8 +280,8 @@ def build_template(tree: EsbTree, source: ComponentSet, saas_type: SaasType, tar
     for label in source.python2_files:
         facts = module_facts(root / label, label)
         if "SYSTEM_NAME" in facts.strings or set(facts.settings) & set(settings):
-            raise EsbgenError(f"{label}: only a Python 2 grammar reads this file, and the clone must change it "
-                              "(its SYSTEM_NAME or host settings); esbgen edits Python 3 and libcst-readable files only")
+            raise Refused(f"{label}: only a Python 2 grammar reads this file, and the clone must change it "
+                          "(its SYSTEM_NAME or host settings); esbgen edits Python 3 and libcst-readable files only")
     rewrites_of: dict[Path, PythonRewrites] = {}
     for folder in source.python_dirs:
         rewrites_of[folder] = PythonRewrites(
@@ -353,7 +353,7 @@ def clone_target(source: ComponentSet, request: CloneRequest, settings: list[str
         target.renamed_settings[name] = target.host_setting if name == main else renamed_setting(name, source_name, target.system_name)
     taken = list(target.renamed_settings.values())
     if len(set(taken)) != len(taken):
-        raise EsbgenError(f"the clone's host settings would share a name ({', '.join(taken)}); choose another --as")
+        raise Refused(f"the clone's host settings would share a name ({', '.join(taken)}); choose another --as")
     return target
 
 
@@ -397,9 +397,9 @@ def conf_changes(tree: EsbTree, target: CloneTarget, remark: str, source: Compon
     else:
         if tree.unread_systems:
             # the entry esbgen cannot read may be this very system: adding it could register it twice
-            raise EsbgenError(f"{tree.unread_systems[0]}: esbgen cannot read this part of SYSTEMS (code, not an entry "
-                              "written as {...} or dict(...)), so it cannot tell whether the system is there; "
-                              "write it as a literal first, or register by hand")
+            raise Refused(f"{tree.unread_systems[0]}: esbgen cannot read this part of SYSTEMS (code, not an entry "
+                          "written as {...} or dict(...)), so it cannot tell whether the system is there; "
+                          "write it as a literal first, or register by hand")
         entry = registration_entry(target, remark)
         text = append_to_list(text, "SYSTEMS", [py_literal(entry)], str(CUSTOM_CONF))
     existing = {(channel.path, channel.method) for channel in tree.conf_channels}
@@ -500,7 +500,7 @@ def add_to_channel_groups(data: bytes, entries: dict[tuple[str | None, str], lis
         data.decode("utf-8")
         module = ast.parse(data)
     except (UnicodeDecodeError, SyntaxError):
-        raise EsbgenError(f"{label}: esbgen reads UTF-8 Python only; cannot add the clone's channels to it") from None
+        raise Refused(f"{label}: esbgen reads UTF-8 Python only; cannot add the clone's channels to it") from None
     newline = b"\r\n" if b"\r\n" in data else b"\n"
     starts = [0]
     for line in data.split(b"\n")[:-1]:
@@ -517,7 +517,7 @@ def add_to_channel_groups(data: bytes, entries: dict[tuple[str | None, str], lis
     for where, items in entries.items():
         node = found.get(where)
         if node is None:
-            raise EsbgenError(f"{label}: no {where[1]} in channel group {where[0]!r}; cannot add the clone's channels there")
+            raise Refused(f"{label}: no {where[1]} in channel group {where[0]!r}; cannot add the clone's channels there")
         close = offset(node.end_lineno, node.end_col_offset) - 1
         elements = node.values if isinstance(node, ast.Dict) else node.elts
         line_start = data.rfind(b"\n", 0, close) + 1
@@ -581,8 +581,8 @@ def add_imports(text: str, names: set[str], source_text: str, label: str) -> str
                     have.add(bound)
     missing = sorted(n for n in names - have if n not in BUILTIN_NAMES)
     if missing:
-        raise EsbgenError(f"the source's channel configs use {', '.join(missing)}, which {ESB_CONF} does not import; "
-                          "esbgen cannot carry them over")
+        raise Refused(f"the source's channel configs use {', '.join(missing)}, which {ESB_CONF} does not import; "
+                      "esbgen cannot carry them over")
     if not lines:
         return text
     newline = "\r\n" if "\r\n" in text else "\n"
@@ -661,26 +661,26 @@ def design_clone(root: Path, request: CloneRequest) -> CloneDesign:
     source = tree.systems.get(request.source)
     if source is None:
         known = ", ".join(sorted(tree.systems)) or "none"
-        raise EsbgenError(f"unknown source system {request.source!r} in {root} (systems: {known})")
+        raise Refused(f"unknown source system {request.source!r} in {root} (systems: {known})")
     for folder in system_folders(request.source):
         if (root / folder).is_symlink():
-            raise EsbgenError(f"{folder} is a symbolic link; esbgen does not clone links "
-                              "(copy the folder it points at into place first)")
+            raise Refused(f"{folder} is a symbolic link; esbgen does not clone links "
+                          "(copy the folder it points at into place first)")
     if not source.python_dirs:
-        raise EsbgenError(f"{request.source} has no Python side ({APISV2 / request.source}); nothing to clone its components from")
+        raise Refused(f"{request.source} has no Python side ({APISV2 / request.source}); nothing to clone its components from")
     if not (source.channels or source.preset_channels or request.empty_ok):
-        raise EsbgenError(f"{request.source} declares no channel in this tree (no confapis entry, no preset of {ESB_CONF}, "
-                          f"no CHANNELS entry of {CUSTOM_CONF}): its clone would serve nothing; give --empty to create it anyway")
+        raise Refused(f"{request.source} declares no channel in this tree (no confapis entry, no preset of {ESB_CONF}, "
+                      f"no CHANNELS entry of {CUSTOM_CONF}): its clone would serve nothing; give --empty to create it anyway")
     for folder in [*source.python_dirs, *([source.confapis_dir] if source.confapis_dir else [])]:
         occupied = root / folder.parent / request.new
         if occupied.is_symlink():
-            raise EsbgenError(f"{folder.parent / request.new} is a symbolic link; refusing to replace it")
+            raise Refused(f"{folder.parent / request.new} is a symbolic link; refusing to replace it")
         if occupied.exists() and not occupied.is_dir():
-            raise EsbgenError(f"{folder.parent / request.new} exists and is not a folder")
+            raise Refused(f"{folder.parent / request.new} exists and is not a folder")
     for channel in source.channels:
         malformed = [p for p in check_channel_fields(channel) if p.code == "malformed"]
         if malformed:
-            raise EsbgenError(f"source {malformed[0]}; esbgen cannot say what the ESB makes of it")
+            raise Refused(f"source {malformed[0]}; esbgen cannot say what the ESB makes of it")
     saas_type = select_saas_type(source, request.saas_type)
     source_app = saas_type.source_app_code(source)
     settings = validate_host_settings_of_type(saas_type, saas_type.host_settings(source))
@@ -697,8 +697,8 @@ def design_clone(root: Path, request: CloneRequest) -> CloneDesign:
     call_hook("esbgen_clone_context", context=context, source=source, target=target)
     for key, value in folder_names.items():
         if context.get(key) != value:
-            raise EsbgenError(f"a plugin changed the clone's {key!r} to {context.get(key)!r}; "
-                              f"the clone's folders are named after {value!r}")
+            raise Refused(f"a plugin changed the clone's {key!r} to {context.get(key)!r}; "
+                          f"the clone's folders are named after {value!r}")
     asked: dict[int, list[tuple[str, Edit]]] = {}
     spec, counts = build_template(tree, source, saas_type, target, source_app, asked)
     return CloneDesign(tree, source, saas_type, source_app, target, spec, counts, context, asked)
@@ -794,7 +794,7 @@ def add_rendered_folders(plan: Plan, output: Path, folders: list[Path], force: b
             TreeAdd(relative, staged_folder, names, replaces, differing if replaces else [])
         )
     if existing_differs and not force:
-        raise EsbgenError(
+        raise Refused(
             f"{', '.join(existing_differs)} already exists and differs; use --force to replace it"
         )
 
@@ -836,7 +836,7 @@ def _rule_check(tree: EsbTree, staged_tree: EsbTree, new: str, source: Component
     staged_tree.preset_channels = tree.preset_channels  # the ESB drops a confapis entry on a preset's path
     staged = staged_tree.systems.get(new)
     if staged is None:
-        raise EsbgenError(f"the rendered template holds no system folder {new!r}; is a template or plugin wrong?")
+        raise Refused(f"the rendered template holds no system folder {new!r}; is a template or plugin wrong?")
     # as `esbgen check` will tell them once it is written: its source is the one its registration names
     source = clone_source(tree, staged, staged_tree.registered) if source is not None else None
     own, inherited = own_and_inherited(staged_tree, staged, tree, source)
@@ -859,7 +859,7 @@ def _rule_check(tree: EsbTree, staged_tree: EsbTree, new: str, source: Component
 def _refused_or(problems: list[str], inherited: list[Problem]) -> list[Problem]:
     if problems:
         shown = "; ".join(problems[:5]) + (f"; and {len(problems) - 5} more" if len(problems) > 5 else "")
-        raise EsbgenError(f"the clone would break ESB rules, nothing was written: {shown}")
+        raise Refused(f"the clone would break ESB rules, nothing was written: {shown}")
     return inherited
 
 

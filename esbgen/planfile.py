@@ -39,7 +39,7 @@ import stat
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from esbgen.errors import EsbgenError, UsageError
+from esbgen.errors import Refused, UsageError
 from esbgen import redact
 from esbgen.fsutil import apply_edits, atomic_write_bytes, byte_edits, lstat_components
 from esbgen.esb.layout import COMPONENTS, SETTINGS_FILES
@@ -227,7 +227,7 @@ def write_plan(plan: Plan, destination: str | Path, argv: list[str]) -> Path:
     try:
         atomic_write_bytes(path, (json.dumps(data, indent=1, sort_keys=True) + "\n").encode(), 0o600)
     except OSError as error:
-        raise EsbgenError(f"cannot write the plan to {path}: {error.strerror or error}") from None
+        raise Refused(f"cannot write the plan to {path}: {error.strerror or error}") from None
     return path
 
 
@@ -388,14 +388,14 @@ def _refuse_links(root: Path, data: dict[str, Any], source: str) -> None:
                 last = index == len(parts) - 1
                 shown = "/".join(parts[: index + 1])
                 if stat.S_ISLNK(info.st_mode):
-                    raise EsbgenError(f"{source}: {shown} is a symbolic link; a plan is never applied through a link, "
-                                      "nothing was changed")
+                    raise Refused(f"{source}: {shown} is a symbolic link; a plan is never applied through a link, "
+                                  "nothing was changed")
                 expected = stat.S_ISDIR if not last or kind == "folder" else stat.S_ISREG
                 if not expected(info.st_mode):
                     what = "folder" if expected is stat.S_ISDIR else "regular file"
-                    raise EsbgenError(f"{source}: {shown} is not a {what}; nothing was changed")
+                    raise Refused(f"{source}: {shown} is not a {what}; nothing was changed")
         except OSError as error:
-            raise EsbgenError(f"{source}: cannot look at {name}: {error.strerror or error}; nothing was changed") from None
+            raise Refused(f"{source}: cannot look at {name}: {error.strerror or error}; nothing was changed") from None
 
 
 def differences(expected: dict[str, str], found: dict[str, str]) -> list[str]:
@@ -437,7 +437,7 @@ def plan_from_file(data: dict[str, Any], root: Path, work: Path, source: str) ->
     lines = differences(data["basis"], found)
     shown = "; ".join(lines[:3]) + (f"; and {len(lines) - 3} more" if len(lines) > 3 else "")
     made = data.get("made", {})
-    raise EsbgenError(
+    raise Refused(
         f"this tree differs from the one the plan was made for (on {made.get('host', '?')}, {made.get('root', '?')}): "
         f"{shown}; nothing was changed"
     )
@@ -457,7 +457,7 @@ def _materialise(data: dict[str, Any], root: Path, work: Path, plan: Plan) -> No
         for item in add["files"]:
             content = _decoded(item["base64"], f"{add['path']}/{item['path']}")
             if _sha(content) != item["sha256"]:
-                raise EsbgenError(f"the plan's copy of {add['path']}/{item['path']} is damaged (its sha256 differs)")
+                raise Refused(f"the plan's copy of {add['path']}/{item['path']} is damaged (its sha256 differs)")
             target = os.path.join(staged, item["path"])
             parent = os.path.dirname(target)
             if parent not in made:
@@ -467,7 +467,7 @@ def _materialise(data: dict[str, Any], root: Path, work: Path, plan: Plan) -> No
             try:
                 fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)  # writable, whatever the mode
             except FileExistsError:
-                raise EsbgenError(f"the plan names {add['path']}/{item['path']} twice, or as a file and a folder") from None
+                raise Refused(f"the plan names {add['path']}/{item['path']} twice, or as a file and a folder") from None
             try:
                 unwritten = memoryview(content)
                 while unwritten:
@@ -484,16 +484,16 @@ def _materialise(data: dict[str, Any], root: Path, work: Path, plan: Plan) -> No
         before = target.read_bytes() if write["before_sha256"] is not None and target.is_file() else None
         if "edits" in write:
             if before is None or _sha(before) != write["before_sha256"]:
-                raise EsbgenError(f"{write['path']} is not the file the plan edits (its sha256 differs); nothing was changed")
+                raise Refused(f"{write['path']} is not the file the plan edits (its sha256 differs); nothing was changed")
             try:
                 after = apply_edits(before, [(edit["start"], edit["end"], _decoded(edit["base64"], write["path"]))
                                              for edit in write["edits"]])
             except ValueError as error:
-                raise EsbgenError(f"the plan's edits of {write['path']} are damaged ({error})") from None
+                raise Refused(f"the plan's edits of {write['path']} are damaged ({error})") from None
         else:
             after = _decoded(write["base64"], write["path"])
         if _sha(after) != write["after_sha256"]:
-            raise EsbgenError(f"the plan's copy of {write['path']} is damaged (its sha256 differs)")
+            raise Refused(f"the plan's copy of {write['path']} is damaged (its sha256 differs)")
         mode = write.get("mode")
         plan.file_writes.append(FileWrite(Path(write["path"]), before, after, mode & PERMISSION_BITS if mode is not None else None))
 
@@ -502,7 +502,7 @@ def _decoded(text: str, where: str) -> bytes:
     try:
         return base64.b64decode(text, validate=True)
     except ValueError:
-        raise EsbgenError(f"the plan's copy of {where} is damaged (not base64)") from None
+        raise Refused(f"the plan's copy of {where} is damaged (not base64)") from None
 
 
 def plan_id(source: str | Path) -> str:

@@ -224,7 +224,7 @@ def _carry_out(operation: Operation, ctx: Context, plan: Plan) -> int:
         say(operation.applied_line(journal))
         return run_post_steps(plan, say, kept=operation.kept)
     except EsbgenError as error:
-        if type(error) is EsbgenError:
+        if not isinstance(error, (StepFailed, Interrupted)):  # whatever it says, the change is applied
             raise StepFailed(f"{error} (change {journal.id} is applied and kept)", APPLIED) from error
         raise
     except KeyboardInterrupt as interrupt:
@@ -250,7 +250,9 @@ def _apply(operation: Operation, ctx: Context, plan: Plan):
     except EsbgenError as error:
         started = [journal for journal in journals(store) if journal.id not in before]
         journal = started[-1] if started else None
-        typed = typed_failure(error, journal) if type(error) is EsbgenError else error  # else typed already
+        # a refusal raised while applying is typed as what the journal made of it: the tree was rolled back
+        typed_already = isinstance(error, (RolledBack, RollbackIncomplete, StepFailed, Interrupted))
+        typed = error if typed_already else typed_failure(error, journal)
         # Rolled back whole, everything is as it was: a run that changed nothing leaves no state. The
         # error says so even where a full disk kept the journal from recording its last state.
         if journal is not None and (journal.state == "rolled-back" or typed.tree_state == ROLLED_BACK):
@@ -263,7 +265,7 @@ def _apply(operation: Operation, ctx: Context, plan: Plan):
 def typed_failure(error: EsbgenError, journal) -> EsbgenError:
     """``error`` as the class of what happened: Refused (no change started), RolledBack, RollbackIncomplete."""
     if journal is None or journal.state not in ("rolled-back", "rolling-back"):
-        return Refused(str(error))
+        return error if isinstance(error, Refused) else Refused(str(error))
     if journal.data.get("rollback_problems") or journal.state == "rolling-back":
         return RollbackIncomplete(str(error))
     return RolledBack(str(error))

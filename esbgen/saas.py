@@ -14,7 +14,7 @@ from collections import Counter
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from esbgen.errors import EsbgenError, UsageError
+from esbgen.errors import EsbgenError, Refused, UsageError
 from esbgen.edit.python import Rewrite
 from esbgen.esb.rules import APP_CODE_RE, APP_PATH_RE, SHARED_SETTINGS, is_host_setting, is_setting_name, refuse_plugin_value
 
@@ -228,6 +228,6 @@ def select_saas_type(source: ComponentSet, forced: str | None = None) -> SaasTyp
         if recognized:
             candidates.append(saas_type)
     if not candidates:
-        raise EsbgenError(f"no SaaS type recognises {source.name}; use --type")
+        raise Refused(f"no SaaS type recognises {source.name}; use --type")
     candidates.sort(key=lambda t: t.specificity, reverse=True)
     return candidates[0]

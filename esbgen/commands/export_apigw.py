@@ -307,7 +307,7 @@ def build_export(root: Path, system_folder: str, *, gateway: str | None = None, 
     tree = load_tree(root, only={system_folder})
     system = tree.systems.get(system_folder)
     if system is None:
-        raise EsbgenError(f"no system {system_folder!r} in {root} (systems: {', '.join(sorted(tree.systems)) or 'none'})")
+        raise Refused(f"no system {system_folder!r} in {root} (systems: {', '.join(sorted(tree.systems)) or 'none'})")
     system_name = (system.system_name or system.name).upper()
     conf = read_esb_conf(root)
     served, dropped = served_channels(tree, system)
@@ -339,7 +339,7 @@ def build_export(root: Path, system_folder: str, *, gateway: str | None = None, 
                                                                  "which the later ESB cannot import")
     if not served:
         why = "; ".join(f"{where}: {message}" for where, message in left_out) or "it declares no channel"
-        raise EsbgenError(f"the ESB serves no channel of {system_folder}, so there is nothing to export ({why})")
+        raise Refused(f"the ESB serves no channel of {system_folder}, so there is nothing to export ({why})")
 
     routings: dict = {}  # each component's routing, read once however many channels it serves
     doc_names: dict = {}
@@ -379,8 +379,8 @@ def build_export(root: Path, system_folder: str, *, gateway: str | None = None, 
         left_out.append((where, f"{path}: not exported: {why}"))
         warnings.append(f"{path}: not exported: {why}")
     if not operations:
-        raise EsbgenError(f"no channel of {system_folder} has a backend that can be read from its code or was named, "
-                          f"so nothing is exported ({len(refused)} refused; {refused[0][1]}: {refused[0][2]})")
+        raise Refused(f"no channel of {system_folder} has a backend that can be read from its code or was named, "
+                      f"so nothing is exported ({len(refused)} refused; {refused[0][1]}: {refused[0][2]})")
     _name_and_place(operations, system_name)
 
     # the stage's backends: the most used host first ("default"), then the others, named after their setting
@@ -633,7 +633,7 @@ def _name_and_place(operations: list[GatewayResource], system_name: str) -> None
             op.notes.append(f"resource named {fallback}: {name} is {'taken by another channel' if name in names else 'not a resource name'}")
             name = fallback
         if name in names or not RESOURCE_NAME_RE.fullmatch(name):
-            raise EsbgenError(f"{op.esb_path}: no unique resource name for channel {op.channel_name!r}")
+            raise Refused(f"{op.esb_path}: no unique resource name for channel {op.channel_name!r}")
         names.add(name)
         op.name = name
 
@@ -756,7 +756,7 @@ def _verbatim(header: str, body: str) -> str:
     """YAML that apigw-manager's Django template rendering gives back as written (labels may hold ``{{ }}``)."""
     end = f"{{% endverbatim {VERBATIM} %}}"
     if end in body:
-        raise EsbgenError(f"a text of the system contains {end!r}, which the export cannot keep verbatim")
+        raise Refused(f"a text of the system contains {end!r}, which the export cannot keep verbatim")
     return f"{header}# {{% verbatim {VERBATIM} %}}\n{body}# {end}\n"
 
 
@@ -896,7 +896,7 @@ class DocFile:
     def __bytes__(self) -> bytes:
         data, _ = _doc(self.source.read_bytes())
         if hashlib.sha256(data).hexdigest() != self.digest:
-            raise EsbgenError(f"{self.source} changed while it was exported; export again")
+            raise Refused(f"{self.source} changed while it was exported; export again")
         return data
 
 
@@ -1096,13 +1096,13 @@ def check_output(root: Path, output: Path, system: str) -> tuple[bool, dict[str,
     out = Path(os.path.realpath(output))
     esb = Path(os.path.realpath(root))
     if inside_components(esb, out):
-        raise EsbgenError(f"{output} is inside the ESB's {COMPONENTS}/; write the export elsewhere")
+        raise Refused(f"{output} is inside the ESB's {COMPONENTS}/; write the export elsewhere")
     if out == esb or out in esb.parents:
-        raise EsbgenError(f"{output} holds the ESB root {root}; write the export elsewhere")
+        raise Refused(f"{output} holds the ESB root {root}; write the export elsewhere")
     if not out.exists():
         return False, {}
     if not out.is_dir():
-        raise EsbgenError(f"{output} is not a folder")
+        raise Refused(f"{output} is not a folder")
     if not any(out.iterdir()):
         return False, {}
     manifest_path = out / MANIFEST
@@ -1110,17 +1110,17 @@ def check_output(root: Path, output: Path, system: str) -> tuple[bool, dict[str,
         manifest = json.loads(manifest_path.read_text())
         listed = manifest["files"]
     except (OSError, ValueError, KeyError, TypeError):
-        raise EsbgenError(f"{output} is not empty and holds no export of esbgen; choose an empty or new folder") from None
+        raise Refused(f"{output} is not empty and holds no export of esbgen; choose an empty or new folder") from None
     if manifest.get("system") != system:
-        raise EsbgenError(f"{output} holds the export of {manifest.get('system')!r}, not of {system!r}")
+        raise Refused(f"{output} holds the export of {manifest.get('system')!r}, not of {system!r}")
     edited = []
     for name, digest in sorted(listed.items()):
         path = out / name
         if path.is_file() and hashlib.sha256(path.read_bytes()).hexdigest() != digest:
             edited.append(name)
     if edited:
-        raise EsbgenError(f"{output}: {', '.join(edited)} changed since the last export; move the changes away "
-                          "(or give them as options) before exporting again")
+        raise Refused(f"{output}: {', '.join(edited)} changed since the last export; move the changes away "
+                      "(or give them as options) before exporting again")
     others = {}
     for dirpath, dirnames, filenames in os.walk(out):
         dirnames.sort()

@@ -11,7 +11,7 @@ from esbgen.design import add_rendered_folders, conf_changes, validate_rendered
 from esbgen.commands.register import plan_row_and_services
 from esbgen.db import registration as _registration
 from esbgen.edit.template import render_with_defaults
-from esbgen.errors import EsbgenError, UsageError
+from esbgen.errors import Refused, UsageError
 from esbgen.esb.layout import APISV2, COMPONENTS, CONFAPIS, settings_file
 from esbgen.esb.model import CloneTarget
 from esbgen.esb.rules import (
@@ -51,7 +51,7 @@ def template_of(type_name: str | None) -> tuple[SaasType, Path]:
         with_templates = sorted(t.name for t in types if t.template is not None)
         raise UsageError(f"SaaS type {name!r} ships no template for esbgen new (types with one: {', '.join(with_templates)})")
     if not (Path(template) / "cookiecutter.json").is_file():
-        raise EsbgenError(f"the template of SaaS type {name!r} is missing: {template}")
+        raise Refused(f"the template of SaaS type {name!r} is missing: {template}")
     return saas_type, Path(template)
 
 

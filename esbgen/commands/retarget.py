@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from esbgen.commands.register import _edits
-from esbgen.errors import EsbgenError, UsageError
+from esbgen.errors import Refused, UsageError
 from esbgen.esb.confapis import dest_path_app_edit, read_text
 from esbgen.esb.model import Channel, CloneTarget, ComponentSet
 from esbgen.esb.rules import APP_PATH_RE
@@ -69,7 +69,7 @@ def _load_system(root: Path, system_name: str, edited: bool = True) -> Component
     system = tree.systems.get(system_name)
     if system is None:
         known = ", ".join(sorted(tree.systems)) or "none"
-        raise EsbgenError(f"unknown system {system_name!r} in {root} (systems: {known})")
+        raise Refused(f"unknown system {system_name!r} in {root} (systems: {known})")
     return system
 
 
@@ -103,7 +103,7 @@ def plan_retarget(root: Path, system_name: str, app_code: str, saas_type_name: s
     current = saas_type.source_app_code(system)
     on_current = [c for c in system.channels if current and _dest_app(c) == current]
     if not on_current:
-        raise EsbgenError(
+        raise Refused(
             f"no dest_path of {system_name} is on an app (/o/<app>/...); retarget has nothing to move"
         )
     routings = _routings(root, system, on_current)
@@ -112,7 +112,7 @@ def plan_retarget(root: Path, system_name: str, app_code: str, saas_type_name: s
         if r.host_setting and r.host_setting not in SHARED_SETTINGS and r.takes_app_prefix(current)
     })
     if len(per_app) > 1:
-        raise EsbgenError(
+        raise Refused(
             f"{system_name}'s components call the hosts of {', '.join(per_app)} after taking /o/{current} off; "
             "esbgen retargets one host setting per system: change them by hand"
         )
@@ -187,9 +187,9 @@ def define_setting(root: Path, relative: Path, name: str, url: str, after: str |
 
     path = root / relative
     if path.is_symlink():
-        raise EsbgenError(f"{relative} is a symbolic link; esbgen does not write through links")
+        raise Refused(f"{relative} is a symbolic link; esbgen does not write through links")
     if not path.is_file():
-        raise EsbgenError(f"--app-url: this tree has no {relative}; define {name} there by hand")
+        raise Refused(f"--app-url: this tree has no {relative}; define {name} there by hand")
     data = read_input(path, relative)
     settings = read_settings(data, str(relative))
     literal = py_literal(url)
@@ -197,7 +197,7 @@ def define_setting(root: Path, relative: Path, name: str, url: str, after: str |
     if existing is not None:
         if existing.value_key == _value_key(literal):
             return None
-        raise EsbgenError(
+        raise Refused(
             f"--app-url: {name} is already set in {relative} (to {existing.value_code.strip()}); change it there by hand"
         )
     anchor = settings.assignments.get(after) if after else None
@@ -359,11 +359,11 @@ def plan_to_source(root: Path, system_name: str) -> RetargetOutcome:
     for relative in sorted(ops, key=str):
         path = root / relative
         if path.is_symlink():
-            raise EsbgenError(f"{relative} is a symbolic link; esbgen does not write through links")
+            raise Refused(f"{relative} is a symbolic link; esbgen does not write through links")
         current = path.read_bytes() if path.is_file() else None
         last_change, last_op = ops[relative][-1]
         if current is None or hashlib.sha256(current).hexdigest() != last_op["after_sha"]:
-            raise EsbgenError(
+            raise Refused(
                 f"{relative} changed since change {last_change.id}; put it back by hand, or use "
                 f"`esbgen retarget {system_name} --app-code {source_app}`; nothing was changed"
             )
@@ -371,7 +371,7 @@ def plan_to_source(root: Path, system_name: str) -> RetargetOutcome:
         for journal, op in reversed(ops[relative]):  # back through each retarget (a settings file: its edits)
             first = backup_bytes(journal, op, first)
             if first is None:
-                raise EsbgenError(f"change {journal.id} created {relative}; take the system back with `esbgen undo`")
+                raise Refused(f"change {journal.id} created {relative}; take the system back with `esbgen undo`")
         if current != first:
             plan.file_writes.append(FileWrite(relative, current, first))
     if plan.is_empty:

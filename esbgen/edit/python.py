@@ -20,7 +20,7 @@ import tokenize
 from dataclasses import dataclass, field
 from functools import lru_cache
 
-from esbgen.errors import EsbgenError
+from esbgen.errors import Refused
 from esbgen.fsutil import decode_text
 
 
@@ -89,9 +89,9 @@ def _parse(data: bytes, label: str):
     try:
         return cst.parse_module(data)
     except cst.ParserSyntaxError as error:
-        raise EsbgenError(f"{label}:{error.raw_line}: Python syntax error: {error.message}") from None
+        raise Refused(f"{label}:{error.raw_line}: Python syntax error: {error.message}") from None
     except UnicodeDecodeError as error:
-        raise EsbgenError(f"{label}: not text in the encoding it declares ({error.encoding}, byte {error.start})") from None
+        raise Refused(f"{label}: not text in the encoding it declares ({error.encoding}, byte {error.start})") from None
 
 
 def _dotted_names(node) -> list:
@@ -192,9 +192,9 @@ def python_edits(data: bytes, label: str, rewrites: PythonRewrites) -> tuple[str
     if encoding != "utf-8" and not data.isascii():
         text, edits = _libcst_edits(data, label, rewrites)
         if edits:
-            raise EsbgenError(f"{label}: its coding line declares {encoding} and it holds text that is not ASCII; "
-                              "esbgen writes an edited file as UTF-8, which would change those bytes: "
-                              "convert it to UTF-8 first")
+            raise Refused(f"{label}: its coding line declares {encoding} and it holds text that is not ASCII; "
+                          "esbgen writes an edited file as UTF-8, which would change those bytes: "
+                          "convert it to UTF-8 first")
         return text, edits
     decode_text(data, label, "esbgen edits UTF-8 Python files only")
     read = _read_tokens(data)
@@ -209,7 +209,7 @@ def declared_encoding(data: bytes, label: str) -> str:
     try:
         encoding = tokenize.detect_encoding(io.BytesIO(data).readline)[0]
     except SyntaxError as error:
-        raise EsbgenError(f"{label}: Python cannot read it: {error.msg}") from None
+        raise Refused(f"{label}: Python cannot read it: {error.msg}") from None
     return "utf-8" if encoding == "utf-8-sig" else encoding
 
 
@@ -266,11 +266,11 @@ def _token_edits(read: _Tokens, label: str, rewrites: PythonRewrites) -> list[Ed
             first = read.at.get(read.node_start(node.value))
             if (not isinstance(node.value, ast.Constant) or first is None or tokens[first].type != tokenize.STRING
                     or tokens[first].end != read.node_end(node.value)):
-                raise EsbgenError(f"{label}: {name} is not a plain string literal; set it by hand")
+                raise Refused(f"{label}: {name} is not a plain string literal; set it by hand")
             literal = tokens[first].string
             opening, raw = _string_parts(literal)
             if ast.literal_eval(literal) != raw:
-                raise EsbgenError(f"{label}: {name} uses escapes; set it by hand")
+                raise Refused(f"{label}: {name} uses escapes; set it by hand")
             start = read.offset(*tokens[first].start) + opening
             edits.append(Edit(start, start + len(raw), [Var(variable)], name))
             assigned.add(first)
@@ -282,7 +282,7 @@ def _token_edits(read: _Tokens, label: str, rewrites: PythonRewrites) -> list[Ed
                     index = next((i for i in range(read.at.get(read.node_start(node), 0), len(tokens))
                                   if tokens[i].end == end), None)
                     if index is None or tokens[index].type != tokenize.NAME:
-                        raise EsbgenError(f"{label}:{node.lineno}: cannot place settings.{node.attr}")
+                        raise Refused(f"{label}:{node.lineno}: cannot place settings.{node.attr}")
                     name_edit(index, variable, "host setting")
         elif isinstance(node, ast.ImportFrom):
             if node.level == 0 and node.module is not None:
@@ -342,10 +342,10 @@ def _libcst_edits(data: bytes, label: str, rewrites: PythonRewrites) -> tuple[st
                 return
             value = node.value
             if not isinstance(value, cst.SimpleString):
-                raise EsbgenError(f"{label}: {name} is not a plain string literal; set it by hand")
+                raise Refused(f"{label}: {name} is not a plain string literal; set it by hand")
             start, raw = string_inner(value)
             if ast.literal_eval(value.value) != raw:
-                raise EsbgenError(f"{label}: {name} uses escapes; set it by hand")
+                raise Refused(f"{label}: {name} uses escapes; set it by hand")
             add(start, start + len(raw.encode("utf-8")), [Var(variable)], name)
             self.assigned = getattr(self, "assigned", set()) | {id(value)}
 
@@ -415,7 +415,7 @@ def py_literal(value) -> str:
         return f"({inner},)" if isinstance(value, tuple) and len(value) == 1 else (
             f"({inner})" if isinstance(value, tuple) else f"[{inner}]"
         )
-    raise EsbgenError(f"cannot write {type(value).__name__} into a conf module")
+    raise Refused(f"cannot write {type(value).__name__} into a conf module")
 
 
 def _line(data: bytes, offset: int) -> int:
@@ -468,13 +468,13 @@ def _list_by_tokens(data: bytes, list_name: str, label: str) -> tuple[int, int |
         if (isinstance(statement, ast.Assign) and len(statement.targets) == 1
                 and isinstance(statement.targets[0], ast.Name) and statement.targets[0].id == list_name):
             if target is not None:
-                raise EsbgenError(f"{label}:{statement.lineno}: {list_name} is assigned twice; edit it by hand")
+                raise Refused(f"{label}:{statement.lineno}: {list_name} is assigned twice; edit it by hand")
             target = statement.value
     if target is None:
         return False
     if not isinstance(target, ast.List):
-        raise EsbgenError(f"{label}:{target.lineno}: {list_name} is not a list literal "
-                          "([...]); esbgen cannot add to it faithfully, edit it by hand")
+        raise Refused(f"{label}:{target.lineno}: {list_name} is not a list literal "
+                      "([...]); esbgen cannot add to it faithfully, edit it by hand")
     tokens = read.tokens
     opening = read.at.get(read.node_start(target))
     closing = next((i for i in range(opening or 0, len(tokens)) if tokens[i].end == read.node_end(target)), None)
@@ -514,14 +514,14 @@ def _list_by_libcst(data: bytes, list_name: str, label: str) -> tuple[int, int |
                     and small.targets[0].target.value == list_name
                 ):
                     if target is not None:
-                        raise EsbgenError(f"{label}:{_line(data, spans[small].start)}: {list_name} is assigned twice; "
-                                          "edit it by hand")
+                        raise Refused(f"{label}:{_line(data, spans[small].start)}: {list_name} is assigned twice; "
+                                      "edit it by hand")
                     target = small.value
     if target is None:
         return False
     if not isinstance(target, cst.List):
-        raise EsbgenError(f"{label}:{_line(data, spans[target].start)}: {list_name} is not a list literal "
-                          "([...]); esbgen cannot add to it faithfully, edit it by hand")
+        raise Refused(f"{label}:{_line(data, spans[target].start)}: {list_name} is not a list literal "
+                      "([...]); esbgen cannot add to it faithfully, edit it by hand")
     span = spans[target]
     close = span.start + span.length - 1  # the byte of ']'
     comma_at = None

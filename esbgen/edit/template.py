@@ -28,7 +28,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any, Callable, Iterator
 
 from esbgen.edit.python import Edit, Var
-from esbgen.errors import EsbgenError
+from esbgen.errors import Refused
 from esbgen.fsutil import refuse_special, special_kind
 
 TOP = "{{cookiecutter._components}}"
@@ -125,7 +125,7 @@ def _assemble(text: str, edits: list[Edit], carriage_returns_as_vars: bool) -> s
     position = 0
     for edit in sorted(edits, key=lambda e: e.start):
         if edit.start < position:
-            raise EsbgenError(f"overlapping edits at offset {edit.start}")
+            raise Refused(f"overlapping edits at offset {edit.start}")
         out.append(protect(text[position:edit.start], carriage_returns_as_vars))
         for part in edit.parts:
             out.append(var(part.name) if isinstance(part, Var) else protect(part, carriage_returns_as_vars))
@@ -141,7 +141,7 @@ def rendered_text(text: str, edits: list[Edit], values: dict[str, str]) -> str:
     append, position = out.append, 0
     for edit in sorted(edits, key=attrgetter("start")):
         if edit.start < position:
-            raise EsbgenError(f"overlapping edits at offset {edit.start}")
+            raise Refused(f"overlapping edits at offset {edit.start}")
         append(text[position:edit.start])
         for part in edit.parts:
             append(values[part.name] if isinstance(part, Var) else part)
@@ -170,7 +170,7 @@ def _path_template(parts: list[str | Var]) -> str:
             rendered.append("{{cookiecutter.%s}}" % part.name)
         else:
             if any(marker in part for marker in JINJA_MARKERS):
-                raise EsbgenError(f"file name {part!r} looks like a template; rename it before cloning")
+                raise Refused(f"file name {part!r} looks like a template; rename it before cloning")
             rendered.append(part)
     return "".join(rendered)
 
@@ -324,7 +324,7 @@ def _mark_characters(texts: list[str]) -> tuple[str, str]:
         opening, closing = chr(code), chr(code + 1)
         if not any(opening in text or closing in text for text in texts):
             return opening, closing
-    raise EsbgenError("every character the compact template marks variables with is in the files it renders")
+    raise Refused("every character the compact template marks variables with is in the files it renders")
 
 
 def _marks_in_values(marks: dict[str, str], values: dict[str, Any]) -> str | None:
@@ -385,7 +385,7 @@ def _verbatim_jobs(context: dict[str, Any], groups: list[list[Any]], output_dir:
 def _inside(top: str, folder: str) -> str:
     """``top``/``folder``, refused where the rendered folder would leave ``top``."""
     if folder.startswith("/") or ".." in folder.split("/"):
-        raise EsbgenError(f"rendered path {folder!r} leaves the output folder")
+        raise Refused(f"rendered path {folder!r} leaves the output folder")
     return os.path.join(top, folder.rstrip("/"))
 
 
@@ -398,11 +398,11 @@ def _jobs(entries, top: str) -> list[list[Any]]:
         names = by_folder.get((source_folder, folder))
         if names is None:
             if ".." in relative.split("/") or relative.startswith("/") or not name:
-                raise EsbgenError(f"rendered path {relative!r} leaves the output folder")
+                raise Refused(f"rendered path {relative!r} leaves the output folder")
             names = by_folder[(source_folder, folder)] = []
             jobs.append([source_folder, os.path.join(top, folder), names])
         elif name in ("", ".", ".."):
-            raise EsbgenError(f"rendered path {relative!r} leaves the output folder")
+            raise Refused(f"rendered path {relative!r} leaves the output folder")
         names.append(source_name if source_name == name else [source_name, name])
     return jobs
 
@@ -453,7 +453,7 @@ def _copy_batch(source_folder: str, destination_folder: str, names: list[Any], a
         try:
             info, data = _copy_bytes(source, os.path.join(destination_folder, destination_name))
         except OSError as error:
-            raise EsbgenError(f"copying {error.filename or source} failed: {error.strerror or error}") from error
+            raise Refused(f"copying {error.filename or source} failed: {error.strerror or error}") from error
         remember_written(info, data)  # the journal's fingerprint need not read it back
     return len(names)
 
@@ -501,7 +501,7 @@ def _generate(template_dir: Path, context: dict[str, Any], output_dir: Path) -> 
             accept_hooks=False,
         )
     except CookiecutterException as error:
-        raise EsbgenError(f"rendering the template failed: {error}") from error
+        raise Refused(f"rendering the template failed: {error}") from error
 
 
 def _copy_file(source, destination) -> None:
@@ -528,8 +528,8 @@ def render(template_dir: Path, values: dict[str, Any], output_dir: Path,
     context = {"cookiecutter": {**defaults, **values}}
     holder = _marks_in_values(defaults.get(PRIVATE_MARKS) or {}, context["cookiecutter"])
     if holder is not None:
-        raise EsbgenError(f"the value of {holder!r} holds a character the compact template marks its variables "
-                          "with (of Unicode's private use area); write the template for these values")
+        raise Refused(f"the value of {holder!r} holds a character the compact template marks its variables "
+                      "with (of Unicode's private use area); write the template for these values")
     jobs = _verbatim_jobs(context["cookiecutter"], defaults.get(PRIVATE_VERBATIM) or [], output_dir)
     progress.phase("rendering", sum(len(names) for _, _, names in jobs))
     with _copying_verbatim(jobs) as wait_for_copies:
@@ -558,9 +558,9 @@ def render_with_defaults(template_dir: Path, values: dict[str, Any], output_dir:
             generate_files(repo_dir=str(_without_bytecode(template_dir, Path(scratch))), context=context,
                            output_dir=str(output_dir), overwrite_if_exists=True, accept_hooks=False)
     except (CookiecutterException, OSError, ValueError) as error:
-        raise EsbgenError(f"rendering {template_dir} failed: {error}") from error
+        raise Refused(f"rendering {template_dir} failed: {error}") from error
     except Exception as error:  # Jinja errors in a template are the template author's
-        raise EsbgenError(f"rendering {template_dir} failed: {type(error).__name__}: {error}") from error
+        raise Refused(f"rendering {template_dir} failed: {type(error).__name__}: {error}") from error
     return dict(context["cookiecutter"])
 
 

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from esbgen.esb.model import Channel, ComponentClass, ComponentSet
-from esbgen.errors import EsbgenError
+from esbgen.errors import EsbgenError, Refused
 from esbgen.esb.tree import assignments_in
 from esbgen.fsutil import read_input
 from esbgen.edit.python import source_segment
@@ -380,12 +380,12 @@ def component_routing(root: Path, component: ComponentClass) -> ComponentRouting
     if module is None and not component.python3:
         return ComponentRouting(component.module, component.class_name, (), ())  # Python 2 only: not followed
     if module is None:
-        raise EsbgenError(f"{component.module}: cannot read it as Python")
+        raise Refused(f"{component.module}: cannot read it as Python")
     cls = next(
         (n for n in module.tree.body if isinstance(n, ast.ClassDef) and n.name == component.class_name), None
     )
     if cls is None:
-        raise EsbgenError(f"{component.module}: no class {component.class_name}")
+        raise Refused(f"{component.module}: no class {component.class_name}")
     parents = _parents(cls)
     hosts: list[str] = []
     strips: list[tuple[str, str]] = []
@@ -426,10 +426,10 @@ def component_calls(root: Path, component: ComponentClass) -> list[ComponentCall
     reader = _Reader(root)
     module = reader.module(root / component.module)
     if module is None:
-        raise EsbgenError(f"{component.module}: cannot read it as Python")
+        raise Refused(f"{component.module}: cannot read it as Python")
     cls = next((n for n in module.tree.body if isinstance(n, ast.ClassDef) and n.name == component.class_name), None)
     if cls is None:
-        raise EsbgenError(f"{component.module}: no class {component.class_name}")
+        raise Refused(f"{component.module}: no class {component.class_name}")
     parents = _parents(cls)
     found: list[ComponentCall] = []
     for call in (n for n in ast.walk(cls) if isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute)):

@@ -7,7 +7,7 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from esbgen.errors import EsbgenError, UsageError
+from esbgen.errors import EsbgenError, Refused, UsageError
 from esbgen.esb.layout import APIDOCS, ESB_CONF, SYSTEM_CONFIGS
 from esbgen.edit.python import source_segment
 
@@ -725,7 +725,7 @@ def check_tree(tree: EsbTree, systems: list[str] | None = None) -> tuple[list[Pr
     for name in names:
         system = tree.systems.get(name)
         if system is None:
-            raise EsbgenError(f"no system {name!r} in {tree.root}")
+            raise Refused(f"no system {name!r} in {tree.root}")
         progress.tick()
         source = clone_source(tree, system)
         mine, theirs = own_and_inherited(tree, system, tree, source)
@@ -813,6 +813,6 @@ def validate_host_setting_answer(plugin: str, value: Any, tree: EsbTree, target:
 def validate_host_settings_of_type(saas_type: Any, names: Any) -> list[str]:
     """``SaasType.host_settings``'s answer: setting names, each renamed for the clone and written into its code."""
     if not isinstance(names, (list, tuple)) or not all(is_setting_name(n) for n in names):
-        raise EsbgenError(f"SaaS type {saas_type.name!r} named the host settings {names!r}, which are not all setting "
-                          "names (upper-case Python identifiers); nothing was written")
+        raise Refused(f"SaaS type {saas_type.name!r} named the host settings {names!r}, which are not all setting "
+                      "names (upper-case Python identifiers); nothing was written")
     return list(names)
