@@ -137,3 +137,25 @@ def test_urls_and_their_redaction():
     for bad in ("postgres://u@h/d", "mysql://u@h:99999/d", "mysql://u@h/d?timeout=3", "sqlite://host/x.db", ""):
         with pytest.raises(EsbgenError):
             parse_url(bad)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_row_an_earlier_in_process_manage_py_recorded_is_undone_with_the_projects_database(sqlite_db, esb_root, run_esbgen):
+    """An earlier esbgen ran inside the ESB's Django and recorded "django-project" for the row's database:
+    undo asks for that database in one line, then reverts the row with it."""
+    assert run_esbgen(*CLONE, "--esb-root", esb_root, "--database", sqlite_db.url).exit_code == 0
+    path = next((esb_root / ".esbgen/journal").glob("*/journal.json"))
+    journal = json.loads(path.read_text())
+    row = next(op for op in journal["ops"] if op.get("kind") == "db_system")
+    row["record"]["database"] = "django-project"
+    path.write_text(json.dumps(journal))
+    env = {k: v for k, v in os.environ.items() if k not in ("DJANGO_SETTINGS_MODULE", "ESBGEN_DATABASE_URL")}
+
+    refused = run_cli("undo", "--esb-root", esb_root, env=env)
+    assert refused.returncode == 1 and refused.stderr.count("\n") == 1, refused.stderr
+    assert "written through the ESB's Django project" in refused.stderr and "--database" in refused.stderr
+    assert [r["name"] for r in sqlite_db.rows()] == ["BK_SOPS_CE"]
+
+    undone = run_cli("undo", "--esb-root", esb_root, "--database", sqlite_db.url, env=env)
+    assert undone.returncode == 0, undone.stderr
+    assert sqlite_db.rows() == []

@@ -114,12 +114,22 @@ def _matches(row: dict[str, Any], values: dict[str, Any] | None) -> bool:
     return values is not None and all(row.get(column) == value for column, value in values.items())
 
 
+# What an earlier esbgen, run inside the ESB's Django, recorded for the database of a row it wrote
+IN_PROCESS_KEY = "django-project"
+
+
 @contextmanager
 def _database_for(record: dict[str, Any], target: db.Target) -> Iterator[db.Database]:
     """The database a record was written to, with the credentials of the current run (``target``)."""
     key, system = record["database"], record["system"]
     url = key
-    if record.get("has_password"):
+    if key == IN_PROCESS_KEY:
+        if not target.url:
+            raise Refused(f"row {system} was written through the ESB's Django project (an earlier esbgen's manage.py "
+                          f"esbgen): give that project's database with --database or ${db.ENV_URL}, or run "
+                          "`manage.py esbgen undo`, to revert it")
+        url = target.url
+    elif record.get("has_password"):
         current = target.url
         if not current or db.redact_url(current) != key:
             raise EsbgenError(
