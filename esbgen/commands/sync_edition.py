@@ -394,9 +394,38 @@ def _refuse_link(ce_root: Path, relative: Path) -> None:
 
 
 def ce_files(ce_root: Path) -> tuple[list[Path], list[str]]:
-    """Files of the CE's components/ and lib/gse/ (relative to its root); links refused, caches skipped."""
+    """Files of the CE's components/ and lib/gse/ (relative to its root); links refused, caches skipped.
+
+    Each entry's type comes from its folder's listing (no stat a file: 2.9 s of pathlib calls at
+    20,000 channels), in os.walk's top-down order: a folder's links to folders, its files, its folders."""
     found: list[Path] = []
     notes: list[str] = []
+
+    def walk(directory: str, relative: str) -> None:
+        try:
+            with os.scandir(directory) as listing:
+                entries = sorted(listing, key=lambda entry: entry.name)
+        except OSError:  # as os.walk: an unreadable folder holds nothing
+            return
+        folders = []
+        for entry in entries:
+            if entry.is_dir() and entry.name not in SKIPPED_DIRS:
+                if entry.is_symlink():
+                    _refuse_link(ce_root, Path(relative, entry.name))
+                folders.append(entry)
+        for entry in entries:
+            if entry.is_dir():
+                continue
+            if entry.is_symlink():
+                _refuse_link(ce_root, Path(relative, entry.name))
+            if entry.name.endswith(SKIPPED_SUFFIXES):
+                continue
+            if not entry.is_file(follow_symlinks=False):
+                raise _about_ce(ce_root, f"{Path(relative, entry.name)} is not a regular file; esbgen copies files only")
+            found.append(Path(relative, entry.name))
+        for entry in folders:
+            walk(entry.path, f"{relative}/{entry.name}")
+
     for scope in SCOPES:
         for depth in range(1, len(scope.parts) + 1):
             part = Path(*scope.parts[:depth])
@@ -406,25 +435,7 @@ def ce_files(ce_root: Path) -> tuple[list[Path], list[str]]:
         if not top.is_dir():
             notes.append(f"the CE has no {scope}/; nothing taken from it")
             continue
-        for dirpath, dirnames, filenames in os.walk(top):
-            kept = []
-            for name in sorted(dirnames):
-                if name in SKIPPED_DIRS:
-                    continue
-                if os.path.islink(os.path.join(dirpath, name)):
-                    _refuse_link(ce_root, Path(dirpath, name).relative_to(ce_root))
-                kept.append(name)
-            dirnames[:] = kept
-            for name in sorted(filenames):
-                path = Path(dirpath, name)
-                relative = path.relative_to(ce_root)
-                if path.is_symlink():
-                    _refuse_link(ce_root, relative)
-                if name.endswith(SKIPPED_SUFFIXES):
-                    continue
-                if not path.is_file():
-                    raise _about_ce(ce_root, f"{relative} is not a regular file; esbgen copies files only")
-                found.append(relative)
+        walk(os.fspath(top), scope.as_posix())
     return sorted(found), notes
 
 
