@@ -47,6 +47,7 @@ import ast
 import os
 import re
 import shutil
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -449,8 +450,10 @@ def _scope_of(relative: Path) -> Path:
 def _missing_folder(root: Path, relative: Path, seen: dict[tuple[str, ...], bool]) -> Path | None:
     """The shallowest folder (within the file's scope) the target lacks for ``relative``; refuse links.
     ``seen``: whether each folder asked about before is there (a folder is looked at once, not once a file)."""
-    scope = _scope_of(relative)
     parents = relative.parts[:-1]
+    if seen.get(parents):  # the file's own folder is there, and so is every one above it
+        return None
+    scope = _scope_of(relative)
     for depth in range(1, len(parents) + 1):
         key = parents[:depth]
         there = seen.get(key)
@@ -471,6 +474,19 @@ def _target_folder_there(root: Path, folder: Path) -> bool:
     if not path.is_dir():
         raise EsbgenError(f"{folder} is a file in the target and a folder in the CE; resolve it by hand")
     return True
+
+
+def _bytes_of(path: str, size: int) -> bytes:
+    """A file's bytes, in reads of ``size`` (its size, as a stat said) and a byte: a file of that size takes
+    one read and the one that finds its end, and no file object (Path.read_bytes took twice as long)."""
+    descriptor = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        chunks = []
+        while chunk := os.read(descriptor, size + 1):
+            chunks.append(chunk)
+        return b"".join(chunks)
+    finally:
+        os.close(descriptor)
 
 
 def _copy(source: Path, destination: Path) -> None:
@@ -625,17 +641,23 @@ def plan_sync_edition(root: Path, ce_root: Path, work: Path, take: list[str], ta
             _check_yaml(ce_root, relative)
             folders.setdefault(folder, []).append(relative.relative_to(folder))
             continue
-        target = root / relative
-        if target.is_symlink():
+        # strings, not Paths, and one lstat: 40,000 docs at 20,000 channels
+        target, source = f"{root}/{relative}", f"{ce_root}/{relative}"
+        try:
+            there = os.lstat(target)
+        except (FileNotFoundError, NotADirectoryError):
+            there = None
+        if there is not None and stat.S_ISLNK(there.st_mode):
             raise EsbgenError(f"{relative} is a symbolic link in the target; esbgen does not write through links")
-        if target.exists() and not target.is_file():
+        if there is not None and not stat.S_ISREG(there.st_mode):
             raise EsbgenError(f"{relative} is a folder in the target and a file in the CE; resolve it by hand")
-        data = (ce_root / relative).read_bytes()
-        if not target.exists():
+        if there is None:
             _check_yaml(ce_root, relative)
-            writes.append(FileWrite(relative, None, data, (ce_root / relative).stat().st_mode & 0o7777))
+            info = os.stat(source)
+            writes.append(FileWrite(relative, None, _bytes_of(source, info.st_size), info.st_mode & 0o7777))
             continue
-        before = target.read_bytes()
+        data = _bytes_of(source, there.st_size)  # most are the target's size
+        before = _bytes_of(target, there.st_size)
         if before == data:
             continue
         taken = any(_under(relative, t) for t in takes)
