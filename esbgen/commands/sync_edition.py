@@ -257,11 +257,10 @@ def _shown(code: str) -> str:
     return one if "\n" not in one and len(one) <= 100 else "(a longer value)"
 
 
-def merge_settings(target_data: bytes, ce_data: bytes, take: list[str], label: str = str(LEGACY_SETTINGS),
+def merge_settings(target_data: bytes, ce: SettingsModule, take: list[str], label: str = str(LEGACY_SETTINGS),
                    ce_label: str = f"the CE's {LEGACY_SETTINGS}") -> tuple[bytes, list[Decision], list[str]]:
-    """The target's settings module with the CE's settings merged in; the decisions; other notes."""
+    """The target's settings module with the CE's (read by ``read_settings``) merged in; the decisions; other notes."""
     target = read_settings(target_data, label)
-    ce = read_settings(ce_data, ce_label)
     for name in take:
         if name not in ce.assignments:
             raise EsbgenError(f"--take {name}: not a top-level assignment of {ce_label} (--from)")
@@ -741,10 +740,10 @@ def _configs_change(root: Path, ce_root: Path, take: list[str], target_rel: Path
         )
     before = target_path.read_bytes()
     try:
-        read_settings(ce_data, ce_label)
+        ce = read_settings(ce_data, ce_label)
     except EsbgenError as error:
         raise CeTreeError(f"--from: {error}") from None
-    after, decisions, merge_notes = merge_settings(before, ce_data, take, str(target_rel), ce_label)
+    after, decisions, merge_notes = merge_settings(before, ce, take, str(target_rel), ce_label)
     return (FileWrite(target_rel, before, after) if after != before else None), decisions, notes + merge_notes
 
 
