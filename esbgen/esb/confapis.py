@@ -317,7 +317,7 @@ _HEADER_LINE = re.compile(r"[ \t]*(?:#.*)?\Z|%")  # blank, a comment, a directiv
 
 
 def composes(text: str) -> bool:
-    """Whether PyYAML's C loader (the ESB's) composes the text, as ``_compose_fast`` says, in a fifth of its time.
+    """Whether PyYAML's C loader (the ESB's) composes the text, as ``_compose_fast`` says, in a third of its time.
 
     libyaml's parser alone, building no node, says whether the text is YAML; all the composer adds is
     refusing an alias without its anchor, an anchor set twice, a second document, and nesting too deep
