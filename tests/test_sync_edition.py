@@ -340,3 +340,20 @@ def test_across_generations_says_what_it_replaces(tmp_path: Path, ce_root: Path,
 def test_the_same_generation_needs_no_flag(esb_root: Path, ce_root: Path, run_esbgen) -> None:
     result = _sync(run_esbgen, esb_root, ce_root, "--dry-run")
     assert result.exit_code == 0 and "--across-generations" not in result.output
+
+
+def test_settings_the_same_as_the_ces_are_left_as_they_are_and_refused_broken(esb_root: Path, ce_root: Path,
+                                                                               run_esbgen) -> None:
+    (esb_root / CONFIGS).write_bytes((ce_root / CONFIGS).read_bytes())
+    result = _sync(run_esbgen, esb_root, ce_root, "--dry-run")
+    assert result.exit_code == 0, result.stderr
+    assert CONFIGS not in result.output
+
+    broken = (ce_root / CONFIGS).read_bytes().replace(b"DEBUG = False\n", b"DEBUG = (False\n")
+    for root in (esb_root, ce_root):
+        (root / CONFIGS).write_bytes(broken)
+    before = snapshot(esb_root)
+    result = _sync(run_esbgen, esb_root, ce_root)
+    assert_one_line_refusal(result)
+    assert f"--from: {ce_root / CONFIGS}:" in result.stderr and "Python syntax error" in result.stderr
+    assert snapshot(esb_root) == before

@@ -180,3 +180,20 @@ def test_the_nesting_check_answers_as_its_definition(text):
 @settings(max_examples=300, deadline=None)
 def test_the_nesting_check_answers_as_its_definition_on_any_text(text):
     assert confapis._deeply_nested(text) == nesting_by_definition(text)
+
+
+MARKERS = ["- a\n---\n- b\n", "- a\r---\r- b\r", "- a\u2028---\u2028- b\n", "# c\n  # d\n%YAML 1.1\n--- # e\n- a\n",
+           "\ufeff---\n- a\n---\n- b\n", "- |\n  ---\n  a\n", "- |\n a\n---\n", "- a\n--- \n- b\n", "- a ---\n- ...\n",
+           "- 'a\n---\n b'\n", "- a: &x 1\n  b: &x 2\n", "- a\n...\n", "- a\n...\n---\n- b\n", "a: b\n%TAG ! x\n---\n- b\n"]
+
+
+@pytest.mark.parametrize("text", [t for _, t, _ in HOSTILE] + MARKERS)
+def test_the_parse_check_answers_as_the_composer(text):
+    assert confapis.composes(text) is (confapis._compose_fast(text) is not confapis._UNREAD)
+
+
+@given(st.lists(st.sampled_from(["- ", "a", ": ", "\n", "  ", "---", "...", "&a ", "*a", "[", "]", "{", "}", ", ", "'",
+                                 "#", "|", ">", "%YAML 1.1", "\r", "\u2028", "? ", "\t", "\ufeff"]), max_size=24).map("".join))
+@settings(max_examples=1000, deadline=None)
+def test_the_parse_check_answers_as_the_composer_on_any_text(text):
+    assert confapis.composes(text) is (confapis._compose_fast(text) is not confapis._UNREAD)

@@ -20,7 +20,7 @@ class Check(Operation):
 
         for name in self.systems:
             validate_system_folder(name)
-        tree = load_tree(ctx.root)
+        tree = load_tree(ctx.root, positions=set())  # no value's place: check edits nothing
         found, inherited = check_tree(tree, self.systems or None)
         problems = [str(p) for p in found if not tolerated(tree, p)]
         notes = [str(p) for p in found if tolerated(tree, p)]

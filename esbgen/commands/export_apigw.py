@@ -304,7 +304,7 @@ def build_export(root: Path, system_folder: str, *, gateway: str | None = None, 
         from esbgen.esb.rules import validate_app_code
 
         validate_app_code(app)
-    tree = load_tree(root, only={system_folder})
+    tree = load_tree(root, only={system_folder}, positions=set())  # an export edits no YAML
     system = tree.systems.get(system_folder)
     if system is None:
         raise Refused(f"no system {system_folder!r} in {root} (systems: {', '.join(sorted(tree.systems)) or 'none'})")

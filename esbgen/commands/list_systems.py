@@ -18,7 +18,7 @@ class ListSystems(Operation):
         from esbgen.esb.rules import OFFICIAL_SYSTEMS, rowless_presets, served_channels
         from esbgen.esb.tree import load_tree
 
-        tree = load_tree(ctx.root)
+        tree = load_tree(ctx.root, positions=set())  # no value's place: list edits nothing
         # ROWS: the channel rows the ESB's sync makes; WITHOUT ROW: esb_conf.py presets its router serves all the same
         rows = [("SYSTEM", "KIND", "ROWS", "COMPONENTS", "REGISTERED", "WITHOUT ROW")]
         for name, system in sorted(tree.systems.items()):
