@@ -398,16 +398,21 @@ def plot(results: dict, path: Path) -> None:
     plt.close(figure)
 
 
-def clone_times(text: str) -> str:
-    """The README's part of the results: the table of clone times and the conditions they were measured in."""
-    conditions = [line for line in text.splitlines() if line.startswith("Medians (best)")]
-    return "\n\n".join([text.split("\n\n")[0], *conditions])
+def readme_part(text: str) -> str:
+    """The README's part of the results: the clone times, the conditions they were measured in (the disk
+    among them), and every command against ``cp -r``."""
+    paragraphs = text.split("\n\n")
+    part = [paragraphs[0], *(p for p in paragraphs if p.startswith("Medians (best)"))]
+    for index, paragraph in enumerate(paragraphs[:-1]):
+        if paragraph.startswith("Every command against"):
+            part += [paragraph, paragraphs[index + 1]]
+    return "\n\n".join(part)
 
 
 def update_docs(text: str) -> list[Path]:
-    """All of the results into docs/benchmarks.md, the clone times into README.md, each between its markers."""
+    """All of the results into docs/benchmarks.md, the clone times and every command's into README.md, each between its markers."""
     written = []
-    for path, part in ((REPO / "docs" / "benchmarks.md", text), (REPO / "README.md", clone_times(text))):
+    for path, part in ((REPO / "docs" / "benchmarks.md", text), (REPO / "README.md", readme_part(text))):
         content = path.read_text(encoding="utf-8") if path.is_file() else ""
         if START in content and END in content:
             head, rest = content.split(START, 1)
