@@ -274,7 +274,8 @@ def typed_failure(error: EsbgenError, journal) -> EsbgenError:
 @contextmanager
 def _writable(store: Path, ctx: Context) -> Iterator[None]:
     """A real run holds the lock, after rolling back what a killed run left; a dry run only recovers."""
-    from esbgen.journal.record import locked, recover
+    from esbgen.journal.record import recover
+    from esbgen.journal.store import locked
 
     if ctx.dry_run:
         recover_pending(store, ctx)  # the lock only when a killed run left a change to roll back
@@ -305,7 +306,7 @@ def _scratch(operation: Operation, ctx: Context) -> Iterator[Path | None]:
         finally:
             shutil.rmtree(path, ignore_errors=True)
         return
-    from esbgen.journal.record import drop_work_dir, work_dir
+    from esbgen.journal.store import drop_work_dir, work_dir
 
     path = work_dir(operation.store(ctx))
     try:

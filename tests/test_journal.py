@@ -12,6 +12,7 @@ import pytest
 from conftest import snapshot
 from esbgen.journal import fingerprint
 from esbgen.journal import record as jr
+from esbgen.journal import store
 from stepkit import provide_kinds  # noqa: F401 (a fixture)
 from esbgen.errors import EsbgenError
 from esbgen.plugins import get_plugin_manager
@@ -310,7 +311,7 @@ def test_an_interrupted_undo_is_finished_by_recovery(esb_root, tmp_path, rows, m
 
 
 def test_a_journal_folder_without_journal_is_removed_by_recovery_not_by_listing(esb_root, tmp_path):
-    stale = jr.state_dir(esb_root) / "journal" / "00007-deadbeef"
+    stale = store.state_dir(esb_root) / "journal" / "00007-deadbeef"
     (stale / "stage" / "0").mkdir(parents=True)
     assert jr.journals(esb_root) == []
     assert stale.exists()  # listing reads only (it runs without the lock)
@@ -380,16 +381,16 @@ def test_lock_refuses_a_state_folder_that_is_a_link(esb_root, tmp_path):
     elsewhere.mkdir()
     os.symlink(elsewhere, esb_root / ".esbgen")
     with pytest.raises(EsbgenError, match="is not a folder .*a link"):
-        with jr.locked(esb_root):
+        with store.locked(esb_root):
             pass
     assert list(elsewhere.iterdir()) == []
 
 
 def test_the_lock_file_names_its_holder_and_is_emptied_after(esb_root):
-    with jr.locked(esb_root):
-        holder = (jr.state_dir(esb_root) / "lock").read_text()
+    with store.locked(esb_root):
+        holder = (store.state_dir(esb_root) / "lock").read_text()
         assert holder.startswith(f"esbgen pid {os.getpid()} (")
-    assert (jr.state_dir(esb_root) / "lock").read_text() == ""
+    assert (store.state_dir(esb_root) / "lock").read_text() == ""
 
 
 
@@ -400,7 +401,7 @@ def test_a_change_that_cannot_be_journalled_is_refused_before_the_tree_is_touche
     with pytest.raises(EsbgenError, match="preparing the change failed, nothing was changed"):
         jr.apply(plan, argv=["test"])
     assert full_state(esb_root) == before
-    assert list((jr.state_dir(esb_root) / "journal").iterdir()) == []
+    assert list((store.state_dir(esb_root) / "journal").iterdir()) == []
     assert rows.calls == []
 
 
@@ -442,7 +443,7 @@ def test_a_rollback_that_cannot_finish_says_so_and_keeps_the_backups(esb_root, t
     rows = Rows(tmp_path / "rows.json")
     provide_kinds(rows, Rows(tmp_path / "other.json", kind="failing"))
     said = []
-    with jr.locked(esb_root):
+    with store.locked(esb_root):
         jr.recover(esb_root, said.append)
     (journal,) = jr.journals(esb_root)
     assert journal.state == "rolled-back" and not (journal.path / "backup").exists()

@@ -146,7 +146,7 @@ def test_a_read_only_command_waits_for_a_run_in_progress_rather_than_seeing_half
 
 
 def test_the_wait_is_five_seconds_unless_esbgen_lock_timeout_says_otherwise(monkeypatch):
-    from esbgen.journal.record import lock_timeout
+    from esbgen.journal.store import lock_timeout
 
     monkeypatch.delenv("ESBGEN_LOCK_TIMEOUT", raising=False)
     assert lock_timeout() == 5.0
@@ -174,7 +174,7 @@ def test_a_holder_that_made_no_state_folder_yet_is_named_with_its_command_and_si
     shutil.copytree(FIXTURES / "esb", root, symlinks=True)
     before = snapshot(root)
     holding = tmp_path / "holding.py"
-    holding.write_text("import sys, time\nfrom pathlib import Path\nfrom esbgen.journal.record import locked\n"
+    holding.write_text("import sys, time\nfrom pathlib import Path\nfrom esbgen.journal.store import locked\n"
                        "with locked(Path(sys.argv[1]), create=False):\n    print('held', flush=True)\n    time.sleep(60)\n")
     started = datetime.now(timezone.utc).replace(microsecond=0)
     holder = subprocess.Popen([sys.executable, holding.name, root.name, "mysql://esb:s3cret@db:3306/open_paas"],

@@ -173,7 +173,7 @@ def test_the_lock_needs_no_state_folder_and_still_keeps_a_second_writer_out(tmp_
     import subprocess
 
     from crashkit import ESBGEN, environment
-    from esbgen.journal.record import locked
+    from esbgen.journal.store import locked
 
     root = tmp_path / "esb"
     shutil.copytree(FIXTURES / "esb", root, symlinks=True)

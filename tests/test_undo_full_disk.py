@@ -17,6 +17,7 @@ import pytest
 
 from conftest import FIXTURES, snapshot
 from esbgen.journal import record as jr
+from esbgen.journal import store
 from esbgen.plan import FileWrite, Plan
 
 SIZE = 8 * 1024 * 1024
@@ -99,12 +100,12 @@ def test_files_go_back_by_rename_so_an_undo_needs_no_room_for_them(disk):
     big.chmod(0o640)
     plan = Plan(root, "rewrite the settings")
     plan.file_writes.append(FileWrite(Path("conf/default.py"), original, original.replace(b"X = 1", b"X = 2")))
-    with jr.locked(root):
+    with store.locked(root):
         jr.apply(plan, argv=["test"])
     assert big.read_bytes() != original
     fill(disk, leave=64 * 1024)  # far less than the file: a copy back could not be written
 
-    with jr.locked(root):
+    with store.locked(root):
         journal = jr.undo(root)
     assert journal.state == "undone"
     assert big.read_bytes() == original and (big.stat().st_mode & 0o777) == 0o640

@@ -109,7 +109,7 @@ class Undo(Operation):
 
 
 def _undo_store(ctx: Context, swap: bool) -> Path:
-    from esbgen.journal.record import host_store
+    from esbgen.journal.store import host_store
 
     return host_store() if swap else ctx.root
 

@@ -222,7 +222,7 @@ class TemplateSpec:
         """Write the template to ``directory``; ``link``: esbgen's private compact form (for ``render``),
         its marks made of characters none of ``values`` holds either (those it is to be rendered with)."""
         if link:
-            return self._write_private(directory, values or {})
+            return self.write_private(directory, values or {})
         directory.mkdir(parents=True, exist_ok=True)
         top = directory / TOP
         for item in self.files:
@@ -248,7 +248,7 @@ class TemplateSpec:
         )
         return directory
 
-    def _write_private(self, directory: Path, values: dict[str, Any]) -> Path:
+    def write_private(self, directory: Path, values: dict[str, Any]) -> Path:
         """The compact template: each edited file as one text in the context, its variables marked
         in it, and a body of one ``replace`` filter a variable; verbatim files as a list.
 

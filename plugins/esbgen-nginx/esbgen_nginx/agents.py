@@ -239,7 +239,7 @@ def _write_auth(host: str, port: int | str, auth: AgentAuth) -> Path:
     """The agent's sid and token in a file only its owner reads, in the host's state folder: a token is never
     printed (an output may be logged or shared)."""
     from esbgen.fsutil import atomic_write_bytes
-    from esbgen.journal.record import host_store, private_dir
+    from esbgen.journal.store import host_store, private_dir
 
     folder = private_dir(private_dir(host_store()) / "agents")
     path = folder / f"{host.replace('/', '_')}_{port}.yaml"

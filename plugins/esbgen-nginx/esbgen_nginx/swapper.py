@@ -288,7 +288,7 @@ class SwapOperation(Operation):
         self.planned: SwapPlan | None = None
 
     def store(self, ctx: Context) -> Path:
-        from esbgen.journal.record import host_store
+        from esbgen.journal.store import host_store
 
         return host_store()
 

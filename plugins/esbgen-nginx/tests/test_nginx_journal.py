@@ -234,7 +234,7 @@ def test_undo_without_the_plugin_names_the_kind_it_needs(site, host_state_dir):
 
 def test_one_swap_at_a_time_on_a_host(site, host_state_dir):
     """The host's state folder is locked as an ESB root is: a second swap waits, then refuses naming the holder."""
-    from esbgen.journal import record as journal
+    from esbgen.journal import store as journal
 
     with journal.locked(journal.host_store()):
         waited = esbgen("swap", "paasagent", "test", "--to", site.backends["agent_new"].address,
