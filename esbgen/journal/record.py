@@ -1,7 +1,8 @@
 """Applying plans atomically: a journal first, then renames; rollback, recovery and undo.
 
 Everything lives in ``<ESB root>/.esbgen/``: ``lock`` (naming the run that
-holds the lock, an flock on the ESB root folder: one writer at a time),
+holds the lock, an flock on the ESB root folder: one writer at a time;
+``esbgen.journal.store``),
 ``journal/<id>/journal.json`` (the steps and their state), ``stage/`` (the new
 folders, moved into place by rename), ``new/`` (the new bytes of modified
 files), ``backup/`` (what a step replaced or modified) and ``tmp/`` (a run's
