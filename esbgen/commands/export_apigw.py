@@ -21,7 +21,7 @@ the forwarded path and method. Where that cannot be read (a component with its o
 ESB fills from request parameters, a setting without an address) and the operator names nothing
 (``--backend``, ``--channel-backend``), the channel is not exported, and the export says why.
 
-Everything is read from files (``esbtree``, ``rules.served_channels``, ``routing``); nothing of the
+Everything is read from files (``esb.tree``, ``rules.served_channels``, ``routing``); nothing of the
 ESB is imported and the ESB tree is never written.
 """
 
