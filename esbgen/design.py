@@ -50,7 +50,7 @@ from esbgen.esb.rules import (
     validate_system_folder,
 )
 from esbgen.esb.tree import group_entries, load_tree, module_facts
-from esbgen.fsutil import check_entry, decode_text, read_input
+from esbgen.fsutil import check_entry, decode_text, folder_entries, read_input
 from esbgen.plan import FileWrite, Plan, TreeAdd, relative_names
 from esbgen.saas import SaasType, codename_literal, select_saas_type
 
@@ -96,13 +96,8 @@ def _source_files(folder: Path, label: Path) -> list[tuple[str, list[str]]]:
         raise Refused(f"{label / relative / shown}: the {what} name is not UTF-8; rename it first{more}") from None
 
     def walk(directory: str, prefix: str) -> None:
-        try:
-            with os.scandir(directory) as listing:
-                entries = list(listing)
-        except OSError:  # as os.walk: an unreadable folder holds nothing
-            return
         folders, files = [], []
-        for entry in entries:
+        for entry in folder_entries(directory):
             try:
                 is_folder = entry.is_dir()
             except OSError:

@@ -73,17 +73,22 @@ def check_entry(entry: os.DirEntry, label) -> None:
         raise refuse_special(label, kind)
 
 
+def folder_entries(directory: str, *, by_name: bool = False) -> list[os.DirEntry]:
+    """A folder's entries (sorted by name with ``by_name``), as os.walk reads them: an unreadable
+    folder holds nothing."""
+    try:
+        with os.scandir(directory) as listing:
+            return sorted(listing, key=lambda entry: entry.name) if by_name else list(listing)
+    except OSError:
+        return []
+
+
 def refuse_special_files(folder: Path, label) -> None:
     """Refuse the first FIFO, socket or device anywhere under ``folder`` (links are not followed)."""
     pending = [(os.fspath(folder), str(label))]  # labels as str: a Path a file cost more than the listing
     while pending:
         directory, shown = pending.pop()
-        try:
-            with os.scandir(directory) as listing:
-                entries = list(listing)
-        except OSError:
-            continue
-        for entry in entries:
+        for entry in folder_entries(directory):
             check_entry(entry, f"{shown}/{entry.name}")
             if entry.is_dir(follow_symlinks=False):
                 pending.append((entry.path, f"{shown}/{entry.name}"))

@@ -41,7 +41,7 @@ from typing import Any
 
 from esbgen.errors import Refused, UsageError
 from esbgen import redact
-from esbgen.fsutil import apply_edits, atomic_write_bytes, byte_edits, lstat_components
+from esbgen.fsutil import apply_edits, atomic_write_bytes, byte_edits, folder_entries, lstat_components
 from esbgen.esb.layout import COMPONENTS, SETTINGS_FILES
 from esbgen.plan import FileWrite, Plan, TreeAdd, relative_names
 
@@ -84,12 +84,7 @@ def _walk(root: Path, relative: Path, state: dict[str, str]) -> None:
 def _walk_folder(folder: str, prefix: str, state: dict[str, str]) -> None:
     """The entries below ``folder`` as os.walk sees them (a link to a folder is not gone into), named by
     strings: the Paths os.walk's names were made into cost more than hashing 40,000 files."""
-    try:
-        with os.scandir(folder) as listing:
-            entries = list(listing)
-    except OSError:  # as os.walk: an unreadable folder holds nothing
-        return
-    for entry in entries:
+    for entry in folder_entries(folder):
         name, key = entry.name, prefix + entry.name
         if _is_folder(entry):
             if name in CACHES:

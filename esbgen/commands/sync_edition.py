@@ -68,6 +68,7 @@ from esbgen.esb.layout import (
     settings_file,
 )
 from esbgen.esb.rules import host_setting_reason
+from esbgen.fsutil import folder_entries
 from esbgen.plan import FileWrite, Plan, TreeAdd
 from esbgen.redact import secret_reason
 from esbgen.runner import Context, Operation
@@ -402,11 +403,7 @@ def ce_files(ce_root: Path) -> tuple[list[Path], list[str]]:
     notes: list[str] = []
 
     def walk(directory: str, relative: str) -> None:
-        try:
-            with os.scandir(directory) as listing:
-                entries = sorted(listing, key=lambda entry: entry.name)
-        except OSError:  # as os.walk: an unreadable folder holds nothing
-            return
+        entries = folder_entries(directory, by_name=True)
         folders = []
         for entry in entries:
             if entry.is_dir() and entry.name not in SKIPPED_DIRS:

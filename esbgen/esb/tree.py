@@ -18,7 +18,7 @@ from esbgen.esb.model import (
     RegisteredSystem,
 )
 from esbgen.errors import EsbgenError
-from esbgen.fsutil import check_entry, read_input, refuse_special_files
+from esbgen.fsutil import check_entry, folder_entries, read_input, refuse_special_files
 from esbgen.edit.python import source_segment
 from esbgen.esb.layout import APIDOCS, COMPONENTS, CONFAPIS, CUSTOM_CONF, ESB_CONF, SYSTEM_CONFIGS, generation, is_esb_root, not_a_root_reason
 from esbgen.esb.rules import NON_COMPONENT_DIRS, component_codename
@@ -110,13 +110,8 @@ def python_files(folder: Path, root: Path | None = None) -> list[Path]:
     found: list[Path] = []
 
     def walk(directory: str) -> None:
-        try:
-            with os.scandir(directory) as listing:
-                entries = sorted(listing, key=lambda entry: entry.name)
-        except OSError:  # as os.walk: an unreadable folder holds nothing
-            return
         subfolders = []
-        for entry in entries:
+        for entry in folder_entries(directory, by_name=True):
             if entry.is_symlink():
                 continue
             if entry.is_dir(follow_symlinks=False):
